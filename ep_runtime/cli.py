@@ -1,0 +1,167 @@
+"""The `ep-runtime` command: run a model, show its partition, list providers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from .errors import EPRuntimeError
+from .session import InferenceSession, NodeArg, SessionOptions, get_all_providers, get_available_providers
+
+
+def random_input(arg: NodeArg, dims: dict[str, int], rng: np.random.Generator) -> np.ndarray:
+    """A random array for a graph input; symbolic dims take `dims[name]` or 1."""
+    from .graph import onnx_dtype_to_numpy
+
+    shape = [d if isinstance(d, int) else dims.get(str(d), 1) for d in (arg.shape or [])]
+    elem = arg.type[len("tensor("):-1] if arg.type.startswith("tensor(") else "float"
+    dtype = _TYPE_NAMES.get(elem)
+    if dtype is None:
+        import onnx
+
+        dtype = onnx_dtype_to_numpy(onnx.TensorProto.DataType.Value(elem.upper()))
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return rng.standard_normal(shape).astype(dtype)
+    if dtype.kind in "iu":
+        return rng.integers(0, 10, size=shape).astype(dtype)
+    if dtype.kind == "b":
+        return rng.random(shape) > 0.5
+    if dtype.kind == "O":
+        return np.array(rng.choice(["a", "b", "c"], size=shape), dtype=object)
+    return rng.standard_normal(shape).astype(dtype)
+
+
+_TYPE_NAMES = {"float": np.float32, "double": np.float64, "float16": np.float16, "bool": np.bool_,
+               "string": object, "int64": np.int64, "int32": np.int32, "int8": np.int8, "uint8": np.uint8}
+
+
+def _parse_dims(items: Sequence[str]) -> dict[str, int]:
+    dims = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        if not value.lstrip("-").isdigit():
+            raise SystemExit(f"--dim expects NAME=INT, got {item!r}")
+        dims[name] = int(value)
+    return dims
+
+
+def _session(args: argparse.Namespace) -> InferenceSession:
+    opts = SessionOptions()
+    if getattr(args, "strict", False):
+        opts.disable_cpu_ep_fallback = True
+    if getattr(args, "no_optimize", False):
+        opts.graph_optimization_level = 0
+    return InferenceSession(args.model, opts, providers=args.provider or None)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    t0 = time.perf_counter()
+    sess = _session(args)
+    created = time.perf_counter() - t0
+    rng = np.random.default_rng(args.seed)
+    dims = _parse_dims(args.dim)
+    given = {}
+    for item in args.input:
+        name, _, path = item.partition("=")
+        if not path:
+            raise SystemExit(f"--input expects NAME=FILE.npy, got {item!r}")
+        given[name] = np.load(path, allow_pickle=False)
+    feed = {i.name: given[i.name] if i.name in given else random_input(i, dims, rng) for i in sess.get_inputs()}
+    unknown = set(given) - set(feed)
+    if unknown:
+        raise SystemExit(f"--input names unknown input(s) {sorted(unknown)}; inputs are {list(feed)}")
+    times = []
+    outs = None
+    for _ in range(max(1, args.repeat)):
+        t = time.perf_counter()
+        outs = sess.run(None, feed)
+        times.append(time.perf_counter() - t)
+    print(f"model: {args.model}")
+    print(f"providers: {', '.join(sess.get_providers())}")
+    print(f"session creation: {created * 1e3:.1f} ms")
+    for i, a in feed.items():
+        print(f"input  {i}: shape {list(a.shape)} {a.dtype}")
+    for o, v in zip(sess.get_outputs(), outs or []):
+        if isinstance(v, np.ndarray):
+            print(f"output {o.name}: shape {list(v.shape)} {v.dtype}")
+        else:
+            print(f"output {o.name}: {type(v).__name__}")
+        if args.output_dir and isinstance(v, np.ndarray):
+            import os
+
+            os.makedirs(args.output_dir, exist_ok=True)
+            np.save(os.path.join(args.output_dir, _safe(o.name) + ".npy"), v)
+    print(f"run: median {np.median(times) * 1e3:.3f} ms over {len(times)} run(s)")
+    return 0
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "output"
+
+
+def cmd_partition(args: argparse.Namespace) -> int:
+    sess = _session(args)
+    part = sess.get_partition()
+    if args.json:
+        print(json.dumps(part.to_dict(), indent=2))
+    else:
+        print(part.explain())
+    return 0
+
+
+def cmd_providers(args: argparse.Namespace) -> int:
+    available = set(get_available_providers())
+    for name in get_all_providers():
+        print(f"{name}: {'available' if name in available else 'not available'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the `ep-runtime` command."""
+    p = argparse.ArgumentParser(prog="ep-runtime", description="Run ONNX models on pluggable execution providers.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("model", help="path to an .onnx file")
+        sp.add_argument("-p", "--provider", action="append", default=[],
+                        help="execution provider in priority order (repeatable), e.g. -p opencl -p cpu")
+        sp.add_argument("--strict", action="store_true", help="fail instead of falling back to CPU")
+        sp.add_argument("--no-optimize", action="store_true", help="disable graph optimizations")
+
+    r = sub.add_parser("run", help="run a model on random or given .npy inputs; print output shapes and timing")
+    common(r)
+    r.add_argument("-i", "--input", action="append", default=[], help="NAME=FILE.npy (repeatable)")
+    r.add_argument("--dim", action="append", default=[], help="value of a symbolic dim, NAME=INT")
+    r.add_argument("-n", "--repeat", type=int, default=1, help="number of runs to time")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("-o", "--output-dir", help="save outputs as .npy files here")
+    r.set_defaults(fn=cmd_run)
+
+    pa = sub.add_parser("partition", help="print which provider runs each node and why")
+    common(pa)
+    pa.add_argument("--json", action="store_true", help="print the plan as JSON")
+    pa.set_defaults(fn=cmd_partition)
+
+    pr = sub.add_parser("providers", help="list installed providers and whether they are available")
+    pr.set_defaults(fn=cmd_providers)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `ep-runtime` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except EPRuntimeError as exc:
+        print(f"ep-runtime: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""Turns a list of steps over named values into one straight-line Python function.
+
+The function keeps values in local variables and deletes each one right after its last
+use, so intermediates are freed as early as possible, every call has its own values
+(safe from several threads), and the per-node cost is a single Python call.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .errors import EPRuntimeError, KernelError
+
+_counter = itertools.count()
+
+
+@dataclass(frozen=True)
+class Const:
+    """An argument that is a fixed value bound at compile time."""
+
+    value: Any
+
+
+@dataclass(frozen=True)
+class Convert:
+    """An argument that is a named value passed through a conversion (e.g. device -> host)."""
+
+    name: str
+    fn: Callable[[Any], Any]
+
+
+Arg = str | Const | Convert | None
+
+
+@dataclass
+class Step:
+    """One call: `fn(*args, [_outer={...}])` producing `outputs` ("" for an unused output).
+
+    With `multi_output` the function returns a sequence, else the single output value.
+    `outer` names values passed as the `_outer` dict (a control-flow node's outer scope).
+    """
+
+    fn: Callable[..., Any]
+    args: list[Arg]
+    outputs: list[str]
+    multi_output: bool = False
+    label: str = ""
+    outer: list[str] = field(default_factory=list)
+
+    const = staticmethod(Const)
+    convert = staticmethod(Convert)
+
+
+class Profiler(Protocol):
+    """Receives one record per executed step when profiling is on."""
+
+    def record(self, label: str, seconds: float) -> None: ...
+
+
+def compile_steps(
+    steps: Sequence[Step],
+    inputs: Sequence[str],
+    outputs: Sequence[str],
+    *,
+    provider: str = "",
+    profiler: Profiler | None = None,
+) -> Callable[..., tuple]:
+    """Build `f(*inputs) -> tuple(outputs)` that runs `steps` in order.
+
+    An exception raised by a step's function becomes a KernelError naming the step's label
+    (the node) and `provider`; EPRuntimeErrors pass through unchanged.
+    """
+    local: dict[str, str] = {}
+
+    def var(name: str) -> str:
+        if name not in local:
+            local[name] = f"v{len(local)}"
+        return local[name]
+
+    params = [var(n) for n in inputs]
+    last_use: dict[str, int] = {}
+    for k, st in enumerate(steps):
+        for a in st.args:
+            name = a if isinstance(a, str) else a.name if isinstance(a, Convert) else None
+            if name:
+                last_use[name] = k
+        for name in st.outer:
+            last_use[name] = k
+    keep = set(outputs)
+    defined = set(inputs)
+    env: dict[str, Any] = {"_fail": None}
+    lines = [f"def _run({', '.join(params)}):", "    try:"]
+    step_of_line: dict[int, int] = {}
+    for k, st in enumerate(steps):
+        arg_src = []
+        for j, a in enumerate(st.args):
+            if a is None:
+                arg_src.append("None")
+            elif isinstance(a, Const):
+                env[f"c{k}_{j}"] = a.value
+                arg_src.append(f"c{k}_{j}")
+            elif isinstance(a, Convert):
+                env[f"x{k}_{j}"] = a.fn
+                arg_src.append(f"x{k}_{j}({_use(a.name, defined, st, var)})")
+            else:
+                arg_src.append(_use(a, defined, st, var))
+        if st.outer:
+            pairs = ", ".join(f"{n!r}: {_use(n, defined, st, var)}" for n in st.outer)
+            arg_src.append(f"_outer={{{pairs}}}")
+        env[f"f{k}"] = st.fn
+        call = f"f{k}({', '.join(arg_src)})"
+        outs = [o for o in st.outputs]
+        body: list[str] = []
+        if st.multi_output:
+            body.append(f"_r = {call}")
+            for j, o in enumerate(outs):
+                if o:
+                    body.append(f"{var(o)} = _r[{j}]")
+            body.append("del _r")
+        elif outs and outs[0]:
+            body.append(f"{var(outs[0])} = {call}")
+        else:
+            body.append(call)
+        defined.update(o for o in outs if o)
+        if profiler is not None:
+            env[f"L{k}"] = st.label
+            body = ["_t = _pc()"] + body + [f"_rec(L{k}, _pc() - _t)"]
+        dead = [n for n, last in last_use.items() if last == k and n not in keep and n in local]
+        dead += [o for o in outs if o and o not in last_use and o not in keep]
+        for b in body:
+            step_of_line[len(lines) + 1] = k
+            lines.append("        " + b)
+        if dead:
+            lines.append("        del " + ", ".join(var(n) for n in dict.fromkeys(dead)))
+    missing = [o for o in outputs if o not in defined]
+    if missing:
+        raise EPRuntimeError(f"plan for {provider or 'graph'} never produces {missing}")
+    ret = ", ".join(var(o) for o in outputs)
+    lines.append(f"        return ({ret}{',' if len(outputs) == 1 else ''})")
+    lines.append("    except Exception as _e:")
+    lines.append("        _fail(_e)")
+    lines.append("        raise")
+    filename = f"<ep_runtime plan {next(_counter)} {provider}>"
+    code = compile("\n".join(lines), filename, "exec")
+    labels = [st.label for st in steps]
+
+    def fail(exc: Exception) -> None:
+        if isinstance(exc, EPRuntimeError):
+            return
+        tb = exc.__traceback__
+        k = None
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == filename:
+                k = step_of_line.get(tb.tb_lineno)
+            tb = tb.tb_next
+        where = f"node {labels[k]}" if k is not None else "a step"
+        prov = f" on {provider}" if provider else ""
+        raise KernelError(
+            f"{where} failed{prov}: {type(exc).__name__}: {exc}",
+            node=labels[k] if k is not None else "", provider=provider,
+        ) from exc
+
+    env["_fail"] = fail
+    if profiler is not None:
+        env["_pc"] = time.perf_counter
+        env["_rec"] = profiler.record
+    exec(code, env)
+    return env["_run"]
+
+
+def _use(name: str, defined: set[str], step: Step, var: Callable[[str], str]) -> str:
+    if name not in defined:
+        raise EPRuntimeError(f"node {step.label} reads {name!r} before it is produced")
+    return var(name)

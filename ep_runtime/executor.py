@@ -1,0 +1,126 @@
+"""The executor: compiles each subgraph on its provider and joins them with the planned copies.
+
+The top-level plan is itself a straight-line function (see codegen): per run it copies each
+crossing value once per target device, calls the subgraphs in order, frees every value after
+its last use and returns the graph outputs as host arrays.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .codegen import Const, Step, compile_steps
+from .errors import ProviderError
+from .graph import Graph
+from .partition import ANY, HOST, Partition
+from .provider import ExecutionProvider
+
+
+class Profiler:
+    """Collects one record per executed node (and per subgraph call) while profiling is on."""
+
+    def __init__(self, prefix: str = "ep_runtime_profile") -> None:
+        self.prefix = prefix
+        self.start = time.perf_counter()
+        self._records: list[tuple[str, float, float]] = []
+        self._lock = threading.Lock()
+
+    def record(self, label: str, seconds: float) -> None:
+        end = time.perf_counter()
+        with self._lock:
+            self._records.append((label, end - seconds, seconds))
+
+    def records(self) -> list[tuple[str, float]]:
+        """(label, seconds) for every record so far."""
+        with self._lock:
+            return [(label, dur) for label, _, dur in self._records]
+
+    def write(self) -> str:
+        """Write the records as a Chrome trace JSON file (like onnxruntime's) and return its path."""
+        with self._lock:
+            events = [
+                {"name": label, "ph": "X", "ts": (t0 - self.start) * 1e6, "dur": dur * 1e6,
+                 "pid": os.getpid(), "tid": 0, "cat": "Node"}
+                for label, t0, dur in self._records
+            ]
+        path = f"{self.prefix}_{time.strftime('%Y-%m-%d_%H-%M-%S')}.json"
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump(events, fh)
+        return path
+
+
+def build_plan(
+    graph: Graph,
+    part: Partition,
+    providers: Sequence[ExecutionProvider],
+    profiler: Profiler | None = None,
+) -> Callable[..., tuple]:
+    """Compile every subgraph and return `f(*graph inputs) -> tuple(graph outputs as host arrays)`."""
+    by_name = {p.name: p for p in providers}
+    by_device: dict[str, ExecutionProvider] = {}
+    for p in providers:
+        by_device.setdefault(p.device, p)
+    home: dict[str, str] = {}
+    steps: list[Step] = []
+    made: dict[tuple[str, str], str] = {}
+
+    def located(value: str, where: str) -> str:
+        src = home.get(value, HOST)
+        if where in (ANY, src):
+            return value
+        key = (value, where)
+        if key not in made:
+            made[key] = f"{value}\x00@{where}"
+            steps.append(Step(_copier(by_device, src, where), [value], [made[key]],
+                              label=f"copy {value!r} {src} -> {where}"))
+        return made[key]
+
+    for sg in part.subgraphs:
+        prov = by_name[sg.provider]
+        sg.profiler = profiler
+        try:
+            fn = prov.compile(sg)
+        except Exception as exc:
+            raise ProviderError(
+                f"provider {prov.name} failed to compile subgraph {sg.index} "
+                f"({len(sg.nodes)} nodes, first {sg.nodes[0].label}): {type(exc).__name__}: {exc}"
+            ) from exc
+        place = part.placement[sg.index]
+        args = [located(v, place[v]) for v in sg.inputs]
+        steps.append(Step(fn, args, list(sg.outputs), multi_output=True,
+                          label=f"subgraph {sg.index} on {prov.name}"))
+        for o in sg.outputs:
+            home[o] = prov.device
+    outputs = []
+    for o in graph.outputs:
+        if o.name in graph.initializers and o.name not in home:
+            steps.append(Step(_constant(graph.initializers[o.name]), [Const(None)], [o.name],
+                              label=f"constant output {o.name!r}"))
+            home[o.name] = HOST
+        outputs.append(located(o.name, HOST))
+    return compile_steps(steps, [i.name for i in graph.inputs], outputs, provider="")
+
+
+def _constant(value: Any) -> Callable[[Any], Any]:
+    def constant(_: Any) -> Any:
+        return value
+
+    return constant
+
+
+def _copier(by_device: dict[str, ExecutionProvider], src: str, dst: str) -> Callable[[Any], Any]:
+    if src == HOST:
+        return by_device[dst].to_device
+    if dst == HOST:
+        return by_device[src].to_host
+    to_host, to_device = by_device[src].to_host, by_device[dst].to_device
+
+    def copy(value: Any) -> Any:
+        return to_device(to_host(value))
+
+    return copy

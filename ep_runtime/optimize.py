@@ -1,0 +1,142 @@
+"""Graph optimizations done once at session creation: constant folding and Conv+BatchNorm folding."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+
+import numpy as np
+import onnx
+
+from .graph import Graph, Node
+
+#: evaluates one node on host arrays; returns its outputs or None when it cannot
+NodeEvaluator = Callable[[Node, Graph, list], "list | None"]
+
+#: ops never folded: their value changes from run to run, or they have no tensor result
+_NOT_FOLDABLE = frozenset({
+    "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial",
+    "Bernoulli", "If", "Loop", "Scan", "SequenceEmpty", "SequenceConstruct", "Optional",
+})
+_MAX_FOLD_BYTES = 1 << 31
+
+
+class GraphOptimizationLevel(enum.IntEnum):
+    """onnxruntime's optimization levels; BASIC and above fold constants and BatchNorm into Conv."""
+
+    ORT_DISABLE_ALL = 0
+    ORT_ENABLE_BASIC = 1
+    ORT_ENABLE_EXTENDED = 2
+    ORT_ENABLE_ALL = 99
+
+
+def optimize(graph: Graph, level: int, evaluate: NodeEvaluator | None) -> Graph:
+    """Return a graph with constants folded (when `evaluate` is given) and BatchNorm folded into Conv."""
+    if level <= GraphOptimizationLevel.ORT_DISABLE_ALL:
+        return graph
+    initializers = dict(graph.initializers)
+    keep: list[Node] = []
+    graph_outputs = {o.name for o in graph.outputs}
+    if evaluate is not None:
+        for node in graph.nodes:
+            if _foldable(node, initializers):
+                outs = evaluate(node, graph, [initializers[i] if i else None for i in node.inputs])
+                if outs is not None and all(isinstance(o, np.ndarray) for n, o in zip(node.outputs, outs) if n):
+                    if sum(o.nbytes for o in outs if o is not None) <= _MAX_FOLD_BYTES:
+                        for name, val in zip(node.outputs, outs):
+                            if name:
+                                initializers[name] = val
+                        continue
+            keep.append(node)
+    else:
+        keep = list(graph.nodes)
+    keep = _fold_batchnorm_into_conv(keep, initializers, graph, graph_outputs)
+    if len(keep) == len(graph.nodes) and initializers.keys() == graph.initializers.keys():
+        return graph
+    used = {i for n in keep for i in n.present_inputs + n.implicit_inputs} | graph_outputs
+    initializers = {k: v for k, v in initializers.items() if k in used}
+    proto = onnx.GraphProto()
+    proto.CopyFrom(graph.proto)
+    del proto.node[:]
+    proto.node.extend(n.proto for n in keep)
+    del proto.initializer[:]
+    del proto.sparse_initializer[:]
+    return Graph(proto, graph.opsets, functions=graph.functions, outer_scope=graph.outer_scope,
+                 initializers=initializers)
+
+
+def _foldable(node: Node, initializers: dict[str, np.ndarray]) -> bool:
+    if node.op_type in _NOT_FOLDABLE or node.implicit_inputs or node.domain not in ("", "ai.onnx"):
+        return False
+    return all(i in initializers for i in node.present_inputs)
+
+
+def _fold_batchnorm_into_conv(
+    nodes: list[Node], initializers: dict[str, np.ndarray], graph: Graph, graph_outputs: set[str]
+) -> list[Node]:
+    """Replace Conv -> BatchNormalization (inference, constant params) by one Conv with new weights."""
+    uses: dict[str, int] = {}
+    for n in nodes:
+        for i in n.present_inputs + n.implicit_inputs:
+            uses[i] = uses.get(i, 0) + 1
+    producer = {o: n for n in nodes for o in n.outputs if o}
+    drop: set[int] = set()
+    replace: dict[int, onnx.NodeProto] = {}
+    for bn in nodes:
+        if bn.op_type != "BatchNormalization" or bn.domain or len([o for o in bn.outputs if o]) != 1:
+            continue
+        if bn.attrs.get("training_mode", 0):
+            continue
+        conv = producer.get(bn.inputs[0])
+        if conv is None or conv.op_type != "Conv" or conv.domain or conv.index in replace:
+            continue
+        y = conv.outputs[0]
+        if uses.get(y, 0) != 1 or y in graph_outputs:
+            continue
+        params = bn.inputs[1:5]
+        conv_in = conv.present_inputs
+        if len(params) != 4 or not all(p in initializers for p in params):
+            continue
+        if len(conv_in) < 2 or conv_in[1] not in initializers or (len(conv_in) > 2 and conv_in[2] not in initializers):
+            continue
+        w = initializers[conv_in[1]]
+        if w.dtype not in (np.float32, np.float64):
+            continue
+        scale, bias, mean, var = (initializers[p].astype(np.float64) for p in params)
+        eps = float(bn.attrs.get("epsilon", 1e-5))
+        factor = scale / np.sqrt(var + eps)
+        b = initializers[conv_in[2]].astype(np.float64) if len(conv_in) > 2 else np.zeros_like(mean)
+        if factor.shape != (w.shape[0],):
+            continue
+        new_w = (w.astype(np.float64) * factor.reshape(-1, *([1] * (w.ndim - 1)))).astype(w.dtype)
+        new_b = ((b - mean) * factor + bias).astype(w.dtype)
+        w_name, b_name = _fresh(initializers, conv_in[1] + "_bnfold"), _fresh(initializers, y + "_bnfold_b")
+        initializers[w_name], initializers[b_name] = new_w, new_b
+        proto = onnx.NodeProto()
+        proto.CopyFrom(conv.proto)
+        del proto.input[:]
+        proto.input.extend([conv_in[0], w_name, b_name])
+        del proto.output[:]
+        proto.output.append(bn.outputs[0])
+        replace[conv.index] = proto
+        drop.add(bn.index)
+    if not replace:
+        return nodes
+    out = []
+    for n in nodes:
+        if n.index in drop:
+            continue
+        if n.index in replace:
+            p = replace[n.index]
+            n = Node(n.index, n.name, n.op_type, n.domain, list(p.input), list(p.output), n.attrs,
+                     n.opset, p, n.implicit_inputs)
+        out.append(n)
+    return out
+
+
+def _fresh(names: dict[str, np.ndarray], base: str) -> str:
+    name, k = base, 0
+    while name in names:
+        k += 1
+        name = f"{base}{k}"
+    return name

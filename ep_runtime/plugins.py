@@ -1,0 +1,123 @@
+"""Plugin discovery: pluggy hook specifications and the plugin manager over entry points.
+
+Every provider, built-in or third-party, is a plugin module named by an entry point in the
+group `ep_runtime`. Setting EP_RUNTIME_DISABLE_PLUGIN_AUTOLOAD=1 loads only the plugins of
+the ep-runtime distribution itself.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import os
+import threading
+import warnings
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .provider import ExecutionProvider, KernelRegistry
+
+PROJECT = "ep_runtime"
+ENTRY_POINT_GROUP = "ep_runtime"
+AUTOLOAD_ENV = "EP_RUNTIME_DISABLE_PLUGIN_AUTOLOAD"
+OWN_DISTRIBUTION = "ep-runtime"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+class PluginWarning(UserWarning):
+    """A plugin failed to load or answer and was skipped."""
+
+
+class hookspecs:
+    """The hooks a plugin may implement (import `hookimpl` from ep_runtime to mark them)."""
+
+    @staticmethod
+    @hookspec
+    def ep_runtime_providers() -> list[type[ExecutionProvider]]:  # type: ignore[empty-body]
+        """Return the ExecutionProvider classes this plugin adds."""
+
+    @staticmethod
+    @hookspec
+    def ep_runtime_kernels(provider_name: str) -> KernelRegistry | None:  # type: ignore[empty-body]
+        """Return kernels that add to or replace kernels of the provider named `provider_name`
+        (a KernelProvider), or None when this plugin has none for it."""
+
+
+_lock = threading.Lock()
+_manager: pluggy.PluginManager | None = None
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """The process-wide plugin manager, built on first use from the `ep_runtime` entry points."""
+    global _manager
+    with _lock:
+        if _manager is None:
+            _manager = _build_manager()
+        return _manager
+
+
+def reset_plugin_manager() -> None:
+    """Forget the loaded plugins so the next use scans entry points again (for tests)."""
+    global _manager
+    with _lock:
+        _manager = None
+
+
+def _build_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager(PROJECT)
+    pm.add_hookspecs(hookspecs)
+    only_own = os.environ.get(AUTOLOAD_ENV, "").strip().lower() in ("1", "true", "yes")
+    seen: set[str] = set()
+    for ep in _entry_points():
+        dist = ep.dist.name if ep.dist is not None else "?"
+        if only_own and _canonical(dist) != OWN_DISTRIBUTION:
+            continue
+        key = f"{dist}:{ep.name}"
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            plugin = ep.load()
+            pm.register(plugin, name=key)
+        except Exception as exc:  # a broken plugin must not take the runtime down
+            warnings.warn(
+                f"ep_runtime plugin {ep.name!r} from distribution {dist!r} ({ep.value}) failed to load "
+                f"and is skipped: {type(exc).__name__}: {exc}",
+                PluginWarning,
+                stacklevel=2,
+            )
+    return pm
+
+
+def _entry_points() -> list[Any]:
+    return list(md.entry_points(group=ENTRY_POINT_GROUP))
+
+
+def _canonical(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def call_each(hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+    """Call a hook on every plugin separately, skipping (with a warning) a plugin that raises.
+
+    Returns (plugin name, result) pairs for the plugins that answered something else than None.
+    """
+    pm = get_plugin_manager()
+    results = []
+    for impl in getattr(pm.hook, hook_name).get_hookimpls():
+        try:
+            res = impl.function(**kwargs)
+        except Exception as exc:
+            warnings.warn(
+                f"ep_runtime plugin {impl.plugin_name!r} raised in {hook_name}: "
+                f"{type(exc).__name__}: {exc}; it is skipped",
+                PluginWarning,
+                stacklevel=2,
+            )
+            continue
+        if res is not None:
+            results.append((impl.plugin_name, res))
+    return results

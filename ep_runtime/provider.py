@@ -1,0 +1,325 @@
+"""The provider contract: ExecutionProvider, the kernel registry, and the KernelProvider base."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import onnx
+
+from .codegen import Step, compile_steps
+from .graph import Graph, Node, SubGraph, attr_param_name
+from .host_inputs import host_input_positions
+
+#: Refusal kinds, the categories `get_partition()` reports for every (node, provider) refusal.
+REFUSAL_KINDS = ("op", "version", "dtype", "attribute", "dynamic_shape", "host", "cycle", "error")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a provider did not take a node: a kind from REFUSAL_KINDS and a short human reason."""
+
+    kind: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.reason}"
+
+
+@dataclass
+class Capability:
+    """A provider's answer to `get_capability`: the nodes it takes and why it refuses the others."""
+
+    claimed: list[Node] = field(default_factory=list)
+    refused: dict[int, Refusal] = field(default_factory=dict)
+    #: optional per-node note shown in the partition (e.g. which kernel implementation is used)
+    notes: dict[int, str] = field(default_factory=dict)
+
+    def refuse(self, node: Node, kind: str, reason: str) -> None:
+        """Record that `node` is refused, with a kind and a reason."""
+        self.refused[node.index] = Refusal(kind, reason)
+
+
+class ExecutionProvider:
+    """Base of every execution provider: says which nodes it runs and compiles subgraphs of them.
+
+    Subclasses set `name` (onnxruntime style, e.g. `CPUExecutionProvider`) and `aliases`
+    (short names such as `cpu`), and `device`: values on providers with equal `device` strings
+    are exchanged without a copy. `"cpu"` means host numpy arrays.
+    """
+
+    name: ClassVar[str] = ""
+    aliases: ClassVar[tuple[str, ...]] = ()
+    device: str = "cpu"
+
+    def __init__(self, **options: Any) -> None:
+        self.options = dict(options)
+
+    @classmethod
+    def is_available(cls) -> bool:
+        """Whether the driver and device this provider needs are present; never raises."""
+        return cls.unavailable_reason() is None
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """None when available, else a sentence saying what is missing."""
+        return None
+
+    def get_capability(self, graph: Graph, nodes: Sequence[Node]) -> Capability:
+        """Of the not-yet-assigned `nodes`, which this provider takes, and a reason for each refusal."""
+        raise NotImplementedError
+
+    def compile(self, subgraph: SubGraph) -> Callable[..., tuple]:
+        """A callable running the whole subgraph: takes `subgraph.inputs` as device values
+        (numpy for names in `subgraph.host_inputs`) and returns a tuple of `subgraph.outputs`."""
+        raise NotImplementedError
+
+    def to_device(self, array: np.ndarray) -> Any:
+        """Copy a host numpy array to this provider's device."""
+        return array
+
+    def to_host(self, value: Any) -> np.ndarray:
+        """Copy a device value back to a host numpy array."""
+        return value
+
+
+@dataclass(frozen=True, eq=False)
+class KernelDef:
+    """One registered kernel: a plain function for (domain, op_type) over opset versions since..until."""
+
+    op_type: str
+    domain: str
+    since: int
+    until: int | None
+    fn: Callable[..., Any]
+    multi_output: bool = False
+    dtypes: frozenset[np.dtype] | None = None
+    supports: Callable[[Node, Graph], str | Refusal | None] | None = None
+    impl: str = "default"
+
+    @functools.cached_property
+    def _signature(self) -> tuple[frozenset[str], bool, frozenset[str]]:
+        params = inspect.signature(self.fn).parameters.values()
+        kw = frozenset(p.name for p in params if p.kind is p.KEYWORD_ONLY and not p.name.startswith("_"))
+        ctx = frozenset(p.name for p in params if p.kind is p.KEYWORD_ONLY and p.name.startswith("_"))
+        any_kw = any(p.kind is p.VAR_KEYWORD for p in params)
+        return kw, any_kw, ctx
+
+    @property
+    def attribute_names(self) -> frozenset[str]:
+        """Attribute parameter names the kernel accepts (ONNX names, `lambda_` for `lambda`)."""
+        return self._signature[0]
+
+    @property
+    def accepts_any_attribute(self) -> bool:
+        return self._signature[1]
+
+    @property
+    def context_names(self) -> frozenset[str]:
+        """Context parameters the kernel asks for: `_node`, `_opset`, `_num_outputs`, `_graph`."""
+        return self._signature[2]
+
+    def covers(self, version: int) -> bool:
+        return self.since <= version and (self.until is None or version <= self.until)
+
+    @property
+    def version_range(self) -> str:
+        return f"{self.since}-{self.until}" if self.until is not None else f"{self.since}+"
+
+
+def schema_version(node: Node) -> int:
+    """The since_version of the operator schema in force for this node at its model's opset.
+
+    For ops onnx does not know (custom domains) the model's opset for the domain is used.
+    """
+    return _schema_version(node.op_type, node.domain, node.opset)
+
+
+@functools.lru_cache(maxsize=4096)
+def _schema_version(op_type: str, domain: str, opset: int) -> int:
+    try:
+        return onnx.defs.get_schema(op_type, opset, domain).since_version
+    except onnx.defs.SchemaError:
+        return opset
+
+
+class KernelRegistry:
+    """Kernels keyed by (domain, op_type), each covering a range of operator versions."""
+
+    def __init__(self) -> None:
+        self._kernels: dict[tuple[str, str], list[KernelDef]] = {}
+
+    def kernel(
+        self,
+        op_type: str | Iterable[str],
+        since: int = 1,
+        *,
+        until: int | None = None,
+        domain: str = "",
+        multi_output: bool = False,
+        dtypes: Iterable[Any] | None = None,
+        supports: Callable[[Node, Graph], str | Refusal | None] | None = None,
+        impl: str = "default",
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator registering a kernel function for one or several op types.
+
+        `since`/`until` bound the operator versions (schema since_versions) it implements;
+        `dtypes` restricts the dtype of input 0; `supports(node, graph)` may refuse a node with
+        a reason string (kind "attribute") or a Refusal.
+        """
+        ops = [op_type] if isinstance(op_type, str) else list(op_type)
+        dts = frozenset(np.dtype(d) for d in dtypes) if dtypes is not None else None
+
+        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+            for op in ops:
+                self.add(KernelDef(op, domain, since, until, fn, multi_output, dts, supports, impl))
+            return fn
+
+        return register
+
+    def add(self, kdef: KernelDef) -> None:
+        """Add a kernel; one with the same (domain, op, since) replaces the earlier one."""
+        lst = self._kernels.setdefault((kdef.domain, kdef.op_type), [])
+        lst[:] = [k for k in lst if k.since != kdef.since]
+        lst.append(kdef)
+        lst.sort(key=lambda k: k.since)
+
+    def update(self, other: KernelRegistry) -> None:
+        """Add every kernel of `other`, replacing ours where they cover the same version start."""
+        for lst in other._kernels.values():
+            for k in lst:
+                self.add(k)
+
+    def copy(self) -> KernelRegistry:
+        new = KernelRegistry()
+        new.update(self)
+        return new
+
+    def ops(self) -> list[tuple[str, str]]:
+        """Every (domain, op_type) that has at least one kernel."""
+        return sorted(self._kernels)
+
+    def versions(self, op_type: str, domain: str = "") -> list[KernelDef]:
+        return list(self._kernels.get((domain, op_type), ()))
+
+    def resolve(self, node: Node) -> KernelDef | Refusal:
+        """The kernel for this node's op at its schema version, or why there is none."""
+        kernels = self._kernels.get((node.domain, node.op_type))
+        dom = node.domain or "ai.onnx"
+        if not kernels:
+            return Refusal("op", f"no kernel for {dom}::{node.op_type}")
+        version = schema_version(node)
+        for k in reversed(kernels):
+            if k.covers(version):
+                return k
+        have = ", ".join(k.version_range for k in kernels)
+        return Refusal("version", f"{dom}::{node.op_type} version {version} not implemented (have {have})")
+
+
+def check_kernel(kdef: KernelDef, node: Node, graph: Graph) -> Refusal | None:
+    """Whether a resolved kernel can take this node: attributes, input dtype, custom check."""
+    if not kdef.accepts_any_attribute:
+        for a in node.attrs:
+            if attr_param_name(a) not in kdef.attribute_names:
+                return Refusal("attribute", f"attribute {a!r} not supported")
+    if kdef.dtypes is not None and node.inputs and node.inputs[0]:
+        dt = graph.value(node.inputs[0]).dtype
+        if dt is None:
+            return Refusal("dtype", f"dtype of input {node.inputs[0]!r} unknown")
+        if dt not in kdef.dtypes:
+            return Refusal("dtype", f"{dt} not supported")
+    if kdef.supports is not None:
+        why = kdef.supports(node, graph)
+        if isinstance(why, str):
+            return Refusal("attribute", why)
+        return why
+    return None
+
+
+class KernelProvider(ExecutionProvider):
+    """A provider made of per-op kernels from a registry; `compile` sequences them.
+
+    Subclasses set `registry` (a class-level KernelRegistry). Plugins may add or override
+    kernels through the `ep_runtime_kernels` hook; the session passes those in `extra_kernels`.
+    """
+
+    registry: ClassVar[KernelRegistry] = KernelRegistry()
+
+    def __init__(self, *, extra_kernels: KernelRegistry | None = None, **options: Any) -> None:
+        super().__init__(**options)
+        self.kernels = self.registry.copy()
+        if extra_kernels is not None:
+            self.kernels.update(extra_kernels)
+
+    def refuse_node(self, node: Node, graph: Graph) -> Refusal | None:
+        """A provider-wide check before kernel lookup (dtypes, dynamic shapes); None to go on."""
+        return None
+
+    def get_capability(self, graph: Graph, nodes: Sequence[Node]) -> Capability:
+        cap = Capability()
+        for node in nodes:
+            why = self.refuse_node(node, graph)
+            if why is None:
+                k = self.kernels.resolve(node)
+                if isinstance(k, Refusal):
+                    why = k
+                else:
+                    why = check_kernel(k, node, graph)
+                    if why is None and k.impl != "default":
+                        cap.notes[node.index] = f"kernel {k.impl}"
+            if why is None:
+                cap.claimed.append(node)
+            else:
+                cap.refused[node.index] = why
+        return cap
+
+    def kernel_call(self, kdef: KernelDef, node: Node, graph: Graph) -> Callable[..., Any]:
+        """The function called for one node: the kernel with its attributes and context bound."""
+        kwargs: dict[str, Any] = {attr_param_name(a): v for a, v in node.attrs.items()}
+        ctx = kdef.context_names
+        if "_node" in ctx:
+            kwargs["_node"] = node
+        if "_opset" in ctx:
+            kwargs["_opset"] = node.opset
+        if "_num_outputs" in ctx:
+            kwargs["_num_outputs"] = len(node.outputs)
+        if "_graph" in ctx:
+            kwargs["_graph"] = graph
+        if "_provider" in ctx:
+            kwargs["_provider"] = self
+        return functools.partial(kdef.fn, **kwargs) if kwargs else kdef.fn
+
+    def compile(self, subgraph: SubGraph) -> Callable[..., tuple]:
+        steps = []
+        const_cache: dict[str, Any] = {}
+        on_host = self.device == "cpu"
+        for node in subgraph.nodes:
+            kdef = self.kernels.resolve(node)
+            if isinstance(kdef, Refusal):
+                raise RuntimeError(f"{self.name} cannot compile node {node.label}: {kdef}")
+            host_pos = host_input_positions(node)
+            args: list[Any] = []
+            for pos, name in enumerate(node.inputs):
+                if not name:
+                    args.append(None)
+                elif name in subgraph.constants:
+                    want_host = on_host or pos in host_pos
+                    key = name if not want_host else "\0host\0" + name
+                    if key not in const_cache:
+                        arr = subgraph.constants[name]
+                        const_cache[key] = arr if want_host else self.to_device(arr)
+                    args.append(Step.const(const_cache[key]))
+                elif pos in host_pos and not on_host and name not in subgraph.host_inputs:
+                    args.append(Step.convert(name, self.to_host))
+                else:
+                    args.append(name)
+            while args and args[-1] is None:
+                args.pop()
+            steps.append(Step(self.kernel_call(kdef, node, subgraph.graph), args, list(node.outputs),
+                              multi_output=kdef.multi_output, label=node.label))
+        return compile_steps(steps, subgraph.inputs, subgraph.outputs, provider=self.name,
+                             profiler=subgraph.profiler)
