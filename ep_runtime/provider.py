@@ -12,6 +12,7 @@ import numpy as np
 import onnx
 
 from .codegen import Step, compile_steps
+from .errors import ProviderError
 from .graph import Graph, Node, SubGraph, attr_param_name
 from .host_inputs import host_input_positions
 
@@ -55,8 +56,17 @@ class ExecutionProvider:
     name: ClassVar[str] = ""
     aliases: ClassVar[tuple[str, ...]] = ()
     device: str = "cpu"
+    #: option names the provider understands; None accepts any
+    known_options: ClassVar[frozenset[str] | None] = None
 
     def __init__(self, **options: Any) -> None:
+        if self.known_options is not None:
+            unknown = sorted(set(options) - self.known_options)
+            if unknown:
+                raise ProviderError(
+                    f"{self.name} does not understand option(s) {', '.join(map(repr, unknown))}; "
+                    f"it knows {sorted(self.known_options) or 'none'}"
+                )
         self.options = dict(options)
 
     @classmethod

@@ -1,0 +1,185 @@
+"""The partitioner: priority order, refusals as data, cycle-free subgraphs, one copy per device boundary."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from onnx import helper
+
+import ep_runtime as ep
+from ep_runtime.partition import assign
+from tests.conftest import I64, F, const, make_model
+
+
+def mixed_model():
+    """Add, Relu, Mul, MatMul are simulated-device ops; Sigmoid, Tanh, Sub are CPU-only."""
+    nodes = [
+        helper.make_node("Add", ["x", "c"], ["a"], name="add"),
+        helper.make_node("Relu", ["a"], ["r"], name="relu"),
+        helper.make_node("Sigmoid", ["r"], ["s"], name="sigmoid"),
+        helper.make_node("Tanh", ["r"], ["t"], name="tanh"),
+        helper.make_node("Sub", ["s", "t"], ["u"], name="sub"),
+        helper.make_node("Mul", ["u", "r"], ["m"], name="mul"),
+        helper.make_node("MatMul", ["m", "w"], ["y"], name="matmul"),
+    ]
+    rng = np.random.default_rng(0)
+    inits = [const("c", rng.standard_normal((1, 8)).astype(np.float32)),
+             const("w", rng.standard_normal((8, 4)).astype(np.float32))]
+    return make_model(nodes, [("x", F, ["N", 8])], [("y", F, ["N", 4])], inits)
+
+
+def run_both(model, providers, feed):
+    sess = ep.InferenceSession(model, providers=providers)
+    ref = ep.InferenceSession(model, providers=["cpu"])
+    return sess, sess.run(None, feed), ref.run(None, feed)
+
+
+def provider_instance(sess, name):
+    return next(p for p in sess._providers if p.name == name)
+
+
+def test_nodes_go_to_the_first_provider_that_claims_them(sim_plugin):
+    sess = ep.InferenceSession(mixed_model(), providers=["sim", "cpu"])
+    where = sess.get_partition().assignment()
+    assert where == {
+        "add": "SimDeviceExecutionProvider", "relu": "SimDeviceExecutionProvider",
+        "sigmoid": "CPUExecutionProvider", "tanh": "CPUExecutionProvider", "sub": "CPUExecutionProvider",
+        "mul": "SimDeviceExecutionProvider", "matmul": "SimDeviceExecutionProvider",
+    }
+    assert sess.get_providers() == ["SimDeviceExecutionProvider", "CPUExecutionProvider"]
+
+
+def test_results_equal_the_cpu_only_run(sim_plugin):
+    x = np.random.default_rng(1).standard_normal((3, 8)).astype(np.float32)
+    _, got, want = run_both(mixed_model(), ["sim", "cpu"], {"x": x})
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-6, atol=1e-6)
+
+
+def test_subgraphs_are_connected_and_cycle_free(sim_plugin):
+    part = ep.InferenceSession(mixed_model(), providers=["sim", "cpu"]).get_partition()
+    groups = [(s.provider, [n.name for n in s.nodes]) for s in part.subgraphs]
+    assert groups == [
+        ("SimDeviceExecutionProvider", ["add", "relu"]),
+        ("CPUExecutionProvider", ["sigmoid", "tanh", "sub"]),
+        ("SimDeviceExecutionProvider", ["mul", "matmul"]),
+    ]
+    mul = next(d for d in part.decisions if d.node.name == "mul")
+    assert any("would create a cycle" in note for note in mul.notes)
+
+
+def test_copies_happen_exactly_at_device_boundaries_once_per_value(sim_plugin):
+    sess = ep.InferenceSession(mixed_model(), providers=["sim", "cpu"])
+    planned = {(c.value, c.src, c.dst) for c in sess.get_partition().copies}
+    # r crosses to the CPU once although Sigmoid and Tanh both read it; u comes back once.
+    assert planned == {("x", "cpu", "sim"), ("r", "sim", "cpu"), ("u", "cpu", "sim"), ("y", "sim", "cpu")}
+    sim = provider_instance(sess, "SimDeviceExecutionProvider")
+    for runs in (1, 2):
+        sim.to_device_calls = sim.to_host_calls = 0
+        for _ in range(runs):
+            sess.run(None, {"x": np.ones((2, 8), np.float32)})
+        assert (sim.to_device_calls, sim.to_host_calls) == (2 * runs, 2 * runs)
+
+
+def test_a_provider_listed_first_wins(sim_plugin):
+    first = ep.InferenceSession(mixed_model(), providers=["othersim", "sim", "cpu"])
+    assert first.get_partition().assignment()["add"] == "OtherSimExecutionProvider"
+    assert "SimDeviceExecutionProvider" not in first.get_providers()
+    second = ep.InferenceSession(mixed_model(), providers=["sim", "othersim", "cpu"])
+    assert second.get_partition().assignment()["add"] == "SimDeviceExecutionProvider"
+
+
+def test_every_refusal_is_explained_as_data(sim_plugin):
+    part = ep.InferenceSession(mixed_model(), providers=["sim", "cpu"]).get_partition()
+    data = part.to_dict()
+    sigmoid = next(n for n in data["nodes"] if n["node"] == "sigmoid")
+    assert sigmoid["provider"] == "CPUExecutionProvider"
+    assert sigmoid["refusals"]["SimDeviceExecutionProvider"]["kind"] == "op"
+    assert "Sigmoid" in sigmoid["refusals"]["SimDeviceExecutionProvider"]["reason"]
+    text = part.explain()
+    assert "sigmoid" in text and "no kernel for ai.onnx::Sigmoid" in text
+    assert "device copies per run: 4" in text
+
+
+def test_refusal_kinds_dtype_version_attribute(sim_plugin):
+    nodes = [
+        helper.make_node("Reshape", ["i", "shape"], ["ir"], name="int_reshape"),
+        helper.make_node("Add", ["x", "x"], ["y"], name="add_v6"),
+        helper.make_node("Relu", ["x"], ["z"], name="relu_with_attr", bogus=1),
+    ]
+    model = make_model(nodes, [("i", I64, [2, 3]), ("x", F, [2])],
+                       [("ir", I64, None), ("y", F, None), ("z", F, None)],
+                       [const("shape", np.array([3, 2], np.int64))], opset=6)
+    decisions = assign(ep.Graph(model.graph, {"": 6}), [sim_plugin.SimDeviceProvider()])
+    refusals = {d.node.name: d.refusals["SimDeviceExecutionProvider"] for d in decisions}
+    assert refusals["int_reshape"].kind == "dtype"  # the simulated Reshape is float32-only
+    assert refusals["add_v6"].kind == "version"  # Add-6; the simulated kernel starts at Add-7
+    assert "version 6" in refusals["add_v6"].reason
+    assert refusals["relu_with_attr"] == ep.Refusal("attribute", "attribute 'bogus' not supported")
+
+
+def shape_chain_model():
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"], name="relu"),
+        helper.make_node("Shape", ["r"], ["s"], name="shape"),
+        helper.make_node("Gather", ["s", "zero"], ["d0"], name="gather", axis=0),
+        helper.make_node("Unsqueeze", ["d0", "axes"], ["d0v"], name="unsqueeze"),
+        helper.make_node("Concat", ["d0v", "minus1"], ["newshape"], name="concat", axis=0),
+        helper.make_node("Reshape", ["r", "newshape"], ["flat"], name="reshape"),
+        helper.make_node("Mul", ["flat", "flat"], ["y"], name="mul"),
+    ]
+    inits = [const("zero", np.array(0, np.int64)), const("axes", np.array([0], np.int64)),
+             const("minus1", np.array([-1], np.int64))]
+    return make_model(nodes, [("x", F, ["N", 2, 3])], [("y", F, ["N", 6])], inits)
+
+
+def test_shape_computations_stay_on_the_cpu_without_ping_pong(sim_plugin):
+    sess = ep.InferenceSession(shape_chain_model(), providers=["sim", "cpu"])
+    part = sess.get_partition()
+    where = part.assignment()
+    assert {where[n] for n in ("shape", "gather", "unsqueeze", "concat")} == {"CPUExecutionProvider"}
+    assert {where[n] for n in ("relu", "reshape", "mul")} == {"SimDeviceExecutionProvider"}
+    gather = next(d for d in part.decisions if d.node.name == "gather")
+    assert gather.refusals["SimDeviceExecutionProvider"].kind == "host"
+    # Shape reads only r's shape: no copy of r; the new shape reaches Reshape as a host array.
+    assert {(c.value, c.dst) for c in part.copies} == {("x", "sim"), ("y", "cpu")}
+    sim = provider_instance(sess, "SimDeviceExecutionProvider")
+    sim.to_device_calls = sim.to_host_calls = 0
+    x = np.random.default_rng(2).standard_normal((4, 2, 3)).astype(np.float32)
+    (y,) = sess.run(None, {"x": x})
+    np.testing.assert_allclose(y, np.maximum(x, 0).reshape(4, 6) ** 2, rtol=1e-6)
+    assert (sim.to_device_calls, sim.to_host_calls) == (1, 1)
+
+
+def test_strict_mode_lists_every_node_that_would_fall_back(sim_plugin):
+    opts = ep.SessionOptions()
+    opts.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
+    with pytest.raises(ep.NotImplementedByAnyProvider) as err:
+        ep.InferenceSession(mixed_model(), opts, providers=["sim"])
+    msg = str(err.value)
+    assert "CPU fallback is disabled" in msg
+    for name in ("sigmoid", "tanh", "sub"):
+        assert repr(name) in msg
+    assert "'add'" not in msg
+
+
+def test_strict_mode_runs_when_the_device_takes_everything(sim_plugin):
+    nodes = [helper.make_node("Add", ["x", "x"], ["a"]), helper.make_node("Relu", ["a"], ["y"])]
+    model = make_model(nodes, [("x", F, [2])], [("y", F, [2])])
+    opts = ep.SessionOptions()
+    opts.disable_cpu_ep_fallback = True
+    sess = ep.InferenceSession(model, opts, providers=["sim"])
+    assert sess.get_providers() == ["SimDeviceExecutionProvider"]
+    np.testing.assert_array_equal(sess.run(None, {"x": np.array([-1, 2], np.float32)})[0], [0, 4])
+
+
+def test_every_subgraph_gets_only_unclaimed_nodes(sim_plugin):
+    seen: list[list[str]] = []
+
+    class Recording(sim_plugin.OtherSimProvider):
+        def get_capability(self, graph, nodes):
+            seen.append([n.name for n in nodes])
+            return super().get_capability(graph, nodes)
+
+    graph = ep.InferenceSession(mixed_model(), providers=["cpu"])._graph
+    assign(graph, [sim_plugin.SimDeviceProvider(), Recording()])
+    assert seen == [["sigmoid", "tanh", "sub"]]
