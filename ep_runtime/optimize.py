@@ -61,6 +61,10 @@ def optimize(graph: Graph, level: int, evaluate: NodeEvaluator | None) -> Graph:
     proto.node.extend(n.proto for n in keep)
     del proto.initializer[:]
     del proto.sparse_initializer[:]
+    dropped = set(graph.initializers) - set(initializers)
+    inputs = [i for i in proto.input if i.name not in dropped]
+    del proto.input[:]
+    proto.input.extend(inputs)
     return Graph(proto, graph.opsets, functions=graph.functions, outer_scope=graph.outer_scope,
                  initializers=initializers)
 

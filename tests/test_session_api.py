@@ -10,7 +10,7 @@ import pytest
 from onnx import helper
 
 import ep_runtime as ep
-from tests.conftest import F, const, make_model
+from tests.conftest import I64, F, const, make_model
 
 
 def small_model():
@@ -185,3 +185,17 @@ def test_partition_is_printable_and_serialisable():
     assert len(data["subgraphs"]) == 1 and data["copies"] == []
     json.dumps(data)
     assert "nodes per provider: CPUExecutionProvider=3" in str(part)
+
+
+def test_folded_initializers_listed_as_graph_inputs_are_not_required_inputs():
+    # Old-IR models list initializers among graph inputs; folding must not turn them into feeds.
+    nodes = [
+        helper.make_node("ConstantOfShape", ["w_shape"], ["w"], name="make_w",
+                         value=helper.make_tensor("v", F, [1], [0.5])),
+        helper.make_node("Mul", ["x", "w"], ["y"], name="scale"),
+    ]
+    model = make_model(nodes, [("x", F, [2]), ("w_shape", I64, [1])], [("y", F, [2])],
+                       [const("w_shape", np.array([2], np.int64))])
+    sess = ep.InferenceSession(model, providers=["cpu"])
+    assert [i.name for i in sess.get_inputs()] == ["x"]
+    np.testing.assert_array_equal(sess.run(None, {"x": np.array([2, 4], np.float32)})[0], [1, 2])
