@@ -72,6 +72,8 @@ def create_provider(cls: type[ExecutionProvider], options: dict[str, Any]) -> Ex
     reason = None
     try:
         reason = cls.unavailable_reason()
+        if reason is None and not cls.is_available():
+            reason = "its is_available() returned False"
     except Exception as exc:
         reason = f"its availability check raised {exc!r}"
     if reason is not None:

@@ -176,3 +176,29 @@ def test_unknown_provider_option_names_provider_and_option():
     model = make_model([helper.make_node("Relu", ["x"], ["y"])], [("x", F, [1])], [("y", F, [1])])
     with pytest.raises(ep.ProviderError, match=r"CPUExecutionProvider.*'turbo'"):
         ep.InferenceSession(model, providers=[("cpu", {"turbo": True})])
+
+
+def test_requesting_an_unavailable_provider_says_why():
+    from ep_runtime.plugins import get_plugin_manager
+
+    class NoDevice(ep.KernelProvider):
+        name = "NoDeviceExecutionProvider"
+
+        @classmethod
+        def is_available(cls):
+            return False
+
+    class Plugin:
+        @ep.hookimpl
+        def ep_runtime_providers(self):
+            return [NoDevice]
+
+    pm = get_plugin_manager()
+    pm.register(Plugin(), name="test-nodevice")
+    try:
+        assert "NoDeviceExecutionProvider" not in ep.get_available_providers()
+        model = make_model([helper.make_node("Relu", ["x"], ["y"])], [("x", F, [1])], [("y", F, [1])])
+        with pytest.raises(ep.ProviderError, match=r"NoDeviceExecutionProvider is not available: .*is_available"):
+            ep.InferenceSession(model, providers=["NoDeviceExecutionProvider", "cpu"])
+    finally:
+        pm.unregister(name="test-nodevice")
