@@ -203,36 +203,36 @@ def group(graph: Graph, decisions: Sequence[NodeDecision]) -> list[list[Node]]:
     group_of: dict[int, int] = {}
     members: list[list[Node]] = []
     owner: list[str] = []
-    upstream: dict[int, set[int]] = {}
+    ancestors: list[set[int]] = []  # per group: the groups with a path to it
     for node in graph.nodes:
-        prov = decisions[node.index].provider
-        preds = {producer[v].index for v in node.present_inputs + node.implicit_inputs if v in producer}
-        ups: set[int] = set()
-        for m in preds:
-            ups |= upstream[m]
-            ups.add(group_of[m])
+        prov = decisions[node.index].provider or ""
+        pred_groups = {group_of[producer[v].index] for v in node.present_inputs + node.implicit_inputs
+                       if v in producer}
         chosen = None
-        for m in sorted(preds):
-            g = group_of[m]
+        for g in sorted(pred_groups):
             if owner[g] != prov:
                 continue
-            if all(g not in upstream[p] for p in preds if group_of[p] != g):
+            if all(g not in ancestors[q] for q in pred_groups if q != g):
                 chosen = g
                 break
             decisions[node.index].notes.append(
-                f"not joined to subgraph of {producer_label(graph, m)}: would create a cycle")
+                f"not joined to subgraph {g} of its input's producer: would create a cycle")
         if chosen is None:
             chosen = len(members)
             members.append([])
-            owner.append(prov or "")
-        group_of[node.index] = chosen
+            owner.append(prov)
+            ancestors.append(set())
         members[chosen].append(node)
-        upstream[node.index] = ups
+        group_of[node.index] = chosen
+        new = set()
+        for q in pred_groups - {chosen}:
+            new |= ancestors[q] | {q}
+        if not new <= ancestors[chosen]:
+            ancestors[chosen] |= new
+            for anc in ancestors:
+                if chosen in anc:
+                    anc |= ancestors[chosen]
     return _merge_groups(graph, members, owner)
-
-
-def producer_label(graph: Graph, index: int) -> str:
-    return graph.nodes[index].label
 
 
 def _merge_groups(graph: Graph, members: list[list[Node]], owner: list[str]) -> list[list[Node]]:

@@ -231,7 +231,8 @@ class InferenceSession:
                 ) from None
         else:
             picks = range(len(self._output_names))
-        results = self._plan(*args)
+        with np.errstate(all="ignore"):  # like onnxruntime: domain errors give NaN/inf, not warnings
+            results = self._plan(*args)
         return [_as_output(results[k]) for k in picks]
 
     def _check_feed(self, feed: dict[str, Any]) -> list[Any]:

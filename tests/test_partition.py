@@ -183,3 +183,35 @@ def test_every_subgraph_gets_only_unclaimed_nodes(sim_plugin):
     graph = ep.InferenceSession(mixed_model(), providers=["cpu"])._graph
     assign(graph, [sim_plugin.SimDeviceProvider(), Recording()])
     assert seen == [["sigmoid", "tanh", "sub"]]
+
+
+def random_dag_graph(rng, n_nodes: int) -> ep.Graph:
+    values = ["x0", "x1"]
+    nodes = []
+    for k in range(n_nodes):
+        a, b = rng.choice(len(values), size=2)
+        nodes.append(helper.make_node("Add", [values[a], values[b]], [f"v{k}"], name=f"n{k}"))
+        values.append(f"v{k}")
+    outs = [v for v in values[2:] if not any(v in n.input for n in nodes)]
+    model = make_model(nodes, [("x0", F, [1]), ("x1", F, [1])], [(o, F, [1]) for o in outs])
+    return ep.Graph(model.graph, {"": 17})
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_grouping_never_creates_a_cycle_between_subgraphs(seed):
+    from ep_runtime.partition import NodeDecision, group
+
+    rng = np.random.default_rng(seed)
+    graph = random_dag_graph(rng, 60)
+    n_providers = 1 + seed % 3
+    decisions = [NodeDecision(n, provider=f"p{rng.integers(n_providers)}") for n in graph.nodes]
+    groups = group(graph, decisions)  # raises if the subgraphs form a cycle
+    assert sorted(n.index for g in groups for n in g) == list(range(len(graph.nodes)))
+    assert all(len({decisions[n.index].provider for n in g}) == 1 for g in groups)
+    position = {n.index: k for k, g in enumerate(groups) for n in g}
+    for node in graph.nodes:  # groups come in an order that runs every producer first
+        for v in node.inputs:
+            if v in graph.producer:
+                assert position[graph.producer[v].index] <= position[node.index]
+    if n_providers == 1:
+        assert len(groups) == 1

@@ -1,0 +1,46 @@
+"""The reference CPU execution provider: numpy kernels for the ONNX operator set.
+
+Kernels are plain functions grouped by family, one module a family (`elementwise`, `matmul`,
+`conv`, `pool`, `normalization`, `reduce`, `softmax`, `tensor`, `sequence`, `string`); each
+registers itself into `REGISTRY` with the `@kernel(op_type, since=..., until=...)` decorator,
+once per range of operator versions with the same semantics. Values are numpy arrays on the
+host, sequences are Python lists of arrays.
+"""
+
+from __future__ import annotations
+
+from ep_runtime.provider import KernelProvider, KernelRegistry
+
+from . import (  # noqa: F401  (importing a kernel module registers its kernels)
+    conv,
+    elementwise,
+    matmul,
+    normalization,
+    pool,
+    reduce,
+    sequence,
+    softmax,
+    string,
+    tensor,
+)
+from .registry import REGISTRY
+
+
+class CPUExecutionProvider(KernelProvider):
+    """The reference provider: runs every node it has a kernel for with numpy on the host.
+
+    It is the fallback the partitioner appends after the user's providers; its kernels are the
+    reference that device providers' kernels are tested against.
+    """
+
+    name = "CPUExecutionProvider"
+    aliases = ("cpu",)
+    device = "cpu"
+    registry = REGISTRY
+
+    def __init__(self, *, extra_kernels: KernelRegistry | None = None) -> None:
+        """The CPU provider takes no options: an unknown one is a TypeError naming it."""
+        super().__init__(extra_kernels=extra_kernels)
+
+
+__all__ = ["CPUExecutionProvider", "REGISTRY"]

@@ -1,0 +1,215 @@
+"""Shared helpers of the CPU kernels: op factories, axis normalization, spatial padding."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .registry import kernel
+
+
+def _ufunc_keeps_0d() -> bool:
+    try:
+        return type(np.add(np.zeros(()), np.zeros(()), out=...)) is np.ndarray
+    except TypeError:
+        return False
+
+
+#: numpy >= 2.3 accepts `out=...` so that a ufunc on 0-d arrays returns an array, not a scalar.
+UFUNC_OUT_ELLIPSIS = _ufunc_keeps_0d()
+
+
+def as_array(value: Any, dtype: Any = None) -> np.ndarray:
+    """`value` as an ndarray (numpy scalars from 0-d reductions become 0-d arrays)."""
+    if type(value) is np.ndarray and (dtype is None or value.dtype == dtype):
+        return value
+    return np.asarray(value, dtype=dtype)
+
+
+def binary_ufunc(uf: np.ufunc) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """A two-input kernel that is the bare ufunc (numpy broadcasting), returning arrays."""
+    if UFUNC_OUT_ELLIPSIS:
+
+        def run(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            return uf(a, b, out=...)
+    else:
+
+        def run(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            r = uf(a, b)
+            return r if type(r) is np.ndarray else np.asarray(r)
+
+    run.__name__ = run.__qualname__ = uf.__name__
+    return run
+
+
+def unary_ufunc(uf: np.ufunc) -> Callable[[np.ndarray], np.ndarray]:
+    """A one-input kernel that is the bare ufunc, returning arrays."""
+    if UFUNC_OUT_ELLIPSIS:
+
+        def run(x: np.ndarray) -> np.ndarray:
+            return uf(x, out=...)
+    else:
+
+        def run(x: np.ndarray) -> np.ndarray:
+            r = uf(x)
+            return r if type(r) is np.ndarray else np.asarray(r)
+
+    run.__name__ = run.__qualname__ = uf.__name__
+    return run
+
+
+def with_consumed_inputs(fn: Callable[[np.ndarray], np.ndarray]) -> Callable[..., np.ndarray]:
+    """The opset-1 form of a unary kernel: it also declares (and ignores) `consumed_inputs`."""
+
+    def run(x: np.ndarray, *, consumed_inputs: list[int] | None = None) -> np.ndarray:
+        return fn(x)
+
+    run.__name__ = run.__qualname__ = getattr(fn, "__name__", "unary") + "_1"
+    return run
+
+
+def register_unary(op_type: str, fn: Callable[[np.ndarray], np.ndarray], since: int = 1,
+                   legacy_until: int | None = None) -> None:
+    """Register a one-input, attribute-free op; `legacy_until` is the last version with `consumed_inputs`."""
+    if legacy_until is not None:
+        kernel(op_type, since, until=legacy_until)(with_consumed_inputs(fn))
+        since = legacy_until + 1
+    kernel(op_type, since)(fn)
+
+
+def legacy_broadcast(a: np.ndarray, b: np.ndarray, broadcast: int, axis: int | None, op: str) -> np.ndarray:
+    """Opset < 7 broadcasting: B's shape matches a contiguous run of A's dims, starting at `axis`
+    (by default the trailing dims). Returns B reshaped so numpy broadcasting does the rest."""
+    if not broadcast:
+        if a.shape != b.shape:
+            raise ValueError(f"{op}: shapes {a.shape} and {b.shape} differ and broadcast=0")
+        return b
+    if axis is None or b.ndim == 0:
+        return b
+    if axis < 0:
+        axis += a.ndim
+    tail = a.ndim - axis - b.ndim
+    if axis < 0 or tail < 0:
+        raise ValueError(f"{op}: cannot broadcast shape {b.shape} into {a.shape} at axis {axis}")
+    return b.reshape(b.shape + (1,) * tail)
+
+
+def register_binary(op_type: str, fn: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                    modern_since: int = 7, legacy_consumed_until: int | None = 5,
+                    first: int = 1) -> None:
+    """Register a broadcasting two-input op: legacy versions `first`..modern_since-1 with the
+    `broadcast`/`axis` attributes (and `consumed_inputs` up to `legacy_consumed_until`), then the
+    numpy-broadcasting versions from `modern_since` on as the bare function."""
+    if modern_since > first:
+
+        def legacy(a: np.ndarray, b: np.ndarray, *, broadcast: int = 0, axis: int | None = None,
+                   consumed_inputs: list[int] | None = None) -> np.ndarray:
+            return fn(a, legacy_broadcast(a, b, broadcast, axis, op_type))
+
+        def legacy_no_consumed(a: np.ndarray, b: np.ndarray, *, broadcast: int = 0,
+                               axis: int | None = None) -> np.ndarray:
+            return fn(a, legacy_broadcast(a, b, broadcast, axis, op_type))
+
+        if legacy_consumed_until is not None and legacy_consumed_until >= first:
+            kernel(op_type, first, until=legacy_consumed_until)(legacy)
+            if legacy_consumed_until + 1 < modern_since:
+                kernel(op_type, legacy_consumed_until + 1, until=modern_since - 1)(legacy_no_consumed)
+        else:
+            kernel(op_type, first, until=modern_since - 1)(legacy_no_consumed)
+    kernel(op_type, modern_since)(fn)
+
+
+def normalize_axis(axis: int, rank: int, op: str = "") -> int:
+    """`axis` in [-rank, rank) made non-negative; ValueError naming the op otherwise."""
+    if not -rank <= axis < max(rank, 1):
+        raise ValueError(f"{op}: axis {axis} is out of range for a tensor of rank {rank}")
+    return axis + rank if axis < 0 else axis
+
+
+def normalize_axes(axes: Sequence[int] | np.ndarray, rank: int, op: str = "") -> tuple[int, ...]:
+    """Each axis normalized (see normalize_axis); duplicates are an error."""
+    out = tuple(normalize_axis(int(a), rank, op) for a in np.asarray(axes).reshape(-1))
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: repeated axis in {list(out)}")
+    return out
+
+
+def ints(value: Any) -> list[int]:
+    """A host int tensor / list / None as a Python list of ints (None -> [])."""
+    if value is None:
+        return []
+    return [int(v) for v in np.asarray(value).reshape(-1)]
+
+
+def spatial_pads(
+    in_shape: Sequence[int],
+    kernel: Sequence[int],
+    strides: Sequence[int],
+    dilations: Sequence[int],
+    pads: Sequence[int] | None,
+    auto_pad: str,
+    op: str,
+    ceil_mode: int = 0,
+) -> tuple[list[int], list[int], list[int]]:
+    """Begin pads, end pads and output sizes of a sliding-window op (Conv, pooling).
+
+    `auto_pad` SAME_UPPER/SAME_LOWER choose pads so that out = ceil(in / stride) (the extra pad
+    at the end for UPPER, at the beginning for LOWER); VALID means no pads; NOTSET uses `pads`.
+    With `ceil_mode` the output size rounds up, but a window must start inside the input or
+    its begin padding.
+    """
+    nd = len(in_shape)
+    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        begin, end, out = [], [], []
+        for i in range(nd):
+            o = -(-in_shape[i] // strides[i])
+            dk = (kernel[i] - 1) * dilations[i] + 1
+            total = max((o - 1) * strides[i] + dk - in_shape[i], 0)
+            small = total // 2
+            lo, hi = (small, total - small) if auto_pad == "SAME_UPPER" else (total - small, small)
+            begin.append(lo)
+            end.append(hi)
+            out.append(o)
+        return begin, end, out
+    if auto_pad == "VALID":
+        begin, end = [0] * nd, [0] * nd
+    elif auto_pad in ("NOTSET", ""):
+        p = list(pads) if pads is not None else [0] * (2 * nd)
+        if len(p) != 2 * nd:
+            raise ValueError(f"{op}: pads has {len(p)} values, expected {2 * nd} for {nd} spatial dims")
+        begin, end = p[:nd], p[nd:]
+    else:
+        raise ValueError(f"{op}: unknown auto_pad {auto_pad!r}")
+    out = []
+    for i in range(nd):
+        dk = (kernel[i] - 1) * dilations[i] + 1
+        span = in_shape[i] + begin[i] + end[i] - dk
+        if span < 0:
+            raise ValueError(
+                f"{op}: kernel extent {dk} is larger than the padded input size "
+                f"{in_shape[i] + begin[i] + end[i]} along spatial axis {i}"
+            )
+        if ceil_mode:
+            o = -(-span // strides[i]) + 1
+            if (o - 1) * strides[i] >= in_shape[i] + begin[i]:
+                o -= 1
+        else:
+            o = span // strides[i] + 1
+        out.append(o)
+    return begin, end, out
+
+
+def window_slices(offsets: Sequence[int], dilations: Sequence[int], strides: Sequence[int],
+                  out: Sequence[int]) -> tuple[slice, ...]:
+    """Slices over the spatial axes of a padded input that pick, for every output position,
+    the element at kernel offset `offsets` (a strided view, no copy)."""
+    return tuple(
+        slice(k * d, k * d + (o - 1) * s + 1, s) for k, d, s, o in zip(offsets, dilations, strides, out)
+    )
+
+
+def prod(values: Sequence[int]) -> int:
+    return math.prod(int(v) for v in values)

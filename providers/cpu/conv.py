@@ -1,0 +1,200 @@
+"""Convolutions: Conv as im2col + one batched BLAS matmul over groups, ConvTranspose as matmul + col2im.
+
+Loops run over kernel offsets only (9 for a 3x3 kernel), never over pixels: each offset is a
+strided view of the padded input covering every output position at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ._base import prod, spatial_pads, window_slices
+from .registry import kernel
+
+
+def _check_conv(x: np.ndarray, w: np.ndarray, group: int, kernel_shape: Sequence[int] | None, op: str) -> int:
+    if x.ndim < 3:
+        raise ValueError(f"{op}: input X must have rank >= 3 (N, C, spatial...), got shape {x.shape}")
+    if w.ndim != x.ndim:
+        raise ValueError(f"{op}: weight W of shape {w.shape} must have the rank of X {x.shape}")
+    if group < 1:
+        raise ValueError(f"{op}: group must be >= 1, got {group}")
+    if kernel_shape is not None and tuple(kernel_shape) != tuple(w.shape[2:]):
+        raise ValueError(f"{op}: kernel_shape {list(kernel_shape)} does not match weight shape {w.shape}")
+    return x.ndim - 2
+
+
+def pad_spatial(x: np.ndarray, begin: Sequence[int], end: Sequence[int], value: float = 0) -> np.ndarray:
+    """`x` with its trailing len(begin) axes padded by a constant (a new array; `x` if no padding)."""
+    if not any(begin) and not any(end):
+        return x
+    nd = len(begin)
+    lead = x.shape[: x.ndim - nd]
+    shape = lead + tuple(n + b + e for n, b, e in zip(x.shape[x.ndim - nd:], begin, end))
+    xp = np.full(shape, value, dtype=x.dtype) if value != 0 else np.zeros(shape, dtype=x.dtype)
+    inner = tuple(slice(b, b + n) for b, n in zip(begin, x.shape[x.ndim - nd:]))
+    xp[(Ellipsis,) + inner] = x
+    return xp
+
+
+#: Above this many bytes the im2col buffer is built and multiplied in blocks of output rows.
+IM2COL_BLOCK_BYTES = 8 << 20
+
+
+def _im2col(xp: np.ndarray, g: int, ks: Sequence[int], dilations: Sequence[int], strides: Sequence[int],
+            out: Sequence[int], row0: int, row1: int) -> np.ndarray:
+    """Columns (N, g, C/g * K, P) of the padded input for output rows row0..row1 (first spatial axis)."""
+    n, c = xp.shape[:2]
+    blk = [row1 - row0] + list(out[1:])
+    k = prod(ks)
+    cols = np.empty((n, g, c // g, k) + tuple(blk), dtype=xp.dtype)
+    for j, offs in enumerate(np.ndindex(*ks)):
+        sl = window_slices(offs, dilations, strides, blk)
+        first = sl[0]
+        sl = (slice(first.start + row0 * strides[0], first.stop + row0 * strides[0], first.step),) + sl[1:]
+        cols[:, :, :, j] = xp[(slice(None), slice(None)) + sl].reshape((n, g, c // g) + tuple(blk))
+    return cols.reshape(n, g, (c // g) * k, prod(blk))
+
+
+def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, *, auto_pad: str = "NOTSET",
+         dilations: Sequence[int] | None = None, group: int = 1, kernel_shape: Sequence[int] | None = None,
+         pads: Sequence[int] | None = None, strides: Sequence[int] | None = None) -> np.ndarray:
+    """N-D convolution (NCHW...), any group count, in the input's dtype."""
+    nd = _check_conv(x, w, group, kernel_shape, "Conv")
+    n, c = x.shape[:2]
+    m, cg = w.shape[:2]
+    if c != cg * group:
+        raise ValueError(f"Conv: X has {c} channels but W of shape {w.shape} with group={group} expects {cg * group}")
+    if m % group:
+        raise ValueError(f"Conv: {m} output channels are not divisible by group={group}")
+    if b is not None and b.shape != (m,):
+        raise ValueError(f"Conv: bias B must have shape ({m},), got {b.shape}")
+    ks = w.shape[2:]
+    strides = list(strides) if strides is not None else [1] * nd
+    dilations = list(dilations) if dilations is not None else [1] * nd
+    begin, end, out = spatial_pads(x.shape[2:], ks, strides, dilations, pads, auto_pad, "Conv")
+    g, mg, k = group, m // group, prod(ks)
+    p = prod(out)
+    if w.dtype != x.dtype:
+        w = w.astype(x.dtype)
+
+    if k == 1 and not any(begin) and not any(end):
+        # 1x1: a plain matmul over channels (strided inputs subsampled first)
+        xs = x
+        if any(s != 1 for s in strides):
+            xs = x[(Ellipsis,) + tuple(slice(0, (o - 1) * s + 1, s) for o, s in zip(out, strides))]
+        y = np.matmul(w.reshape(g, mg, cg), xs.reshape(n, g, cg, p))
+    elif cg == 1:
+        # depthwise (one input channel per group): accumulate kernel offsets, no im2col
+        xp = pad_spatial(x, begin, end)
+        wk = w.reshape(g, mg, k)
+        y = None
+        for j, offs in enumerate(np.ndindex(*ks)):
+            v = xp[(slice(None), slice(None)) + window_slices(offs, dilations, strides, out)]
+            term = v.reshape(n, g, 1, p) * wk[:, :, j, None]
+            if y is None:
+                y = term
+            else:
+                y += term
+    else:
+        xp = pad_spatial(x, begin, end)
+        wm = w.reshape(g, mg, cg * k)
+        # im2col in blocks of output rows so the column buffer stays cache-sized
+        row_bytes = n * c * k * prod(out[1:]) * x.dtype.itemsize
+        step = max(1, IM2COL_BLOCK_BYTES // max(row_bytes, 1))
+        if step >= out[0]:
+            y = np.matmul(wm, _im2col(xp, g, ks, dilations, strides, out, 0, out[0]))
+        else:
+            y = np.empty((n, g, mg, out[0], prod(out[1:])), dtype=x.dtype)
+            for r0 in range(0, out[0], step):
+                r1 = min(out[0], r0 + step)
+                blk = np.matmul(wm, _im2col(xp, g, ks, dilations, strides, out, r0, r1))
+                y[:, :, :, r0:r1] = blk.reshape(n, g, mg, r1 - r0, -1)
+    y = y.reshape((n, m) + tuple(out))
+    if b is not None:
+        y += b.astype(y.dtype, copy=False).reshape((m,) + (1,) * nd)
+    return y
+
+
+@kernel("Conv", since=1)
+def Conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, *, auto_pad: str = "NOTSET",
+         dilations: list[int] | None = None, group: int = 1, kernel_shape: list[int] | None = None,
+         pads: list[int] | None = None, strides: list[int] | None = None) -> np.ndarray:
+    return conv(x, w, b, auto_pad=auto_pad, dilations=dilations, group=group, kernel_shape=kernel_shape,
+                pads=pads, strides=strides)
+
+
+def conv_transpose(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, *, auto_pad: str = "NOTSET",
+                   dilations: Sequence[int] | None = None, group: int = 1,
+                   kernel_shape: Sequence[int] | None = None, output_padding: Sequence[int] | None = None,
+                   output_shape: Sequence[int] | None = None, pads: Sequence[int] | None = None,
+                   strides: Sequence[int] | None = None) -> np.ndarray:
+    """Transposed convolution: per group W^T @ X gives the columns, col2im adds them into place."""
+    nd = _check_conv(x, w, group, kernel_shape, "ConvTranspose")
+    n, c = x.shape[:2]
+    if w.shape[0] != c:
+        raise ValueError(f"ConvTranspose: X has {c} channels but W of shape {w.shape} expects {w.shape[0]}")
+    if c % group:
+        raise ValueError(f"ConvTranspose: {c} input channels are not divisible by group={group}")
+    g, mg, cg = group, w.shape[1], c // group
+    m = mg * g
+    if b is not None and b.shape != (m,):
+        raise ValueError(f"ConvTranspose: bias B must have shape ({m},), got {b.shape}")
+    ks = tuple(w.shape[2:])
+    ins = tuple(x.shape[2:])
+    strides = list(strides) if strides is not None else [1] * nd
+    dilations = list(dilations) if dilations is not None else [1] * nd
+    opad = list(output_padding) if output_padding is not None else [0] * nd
+    dk = [(kk - 1) * d + 1 for kk, d in zip(ks, dilations)]
+    full = [(i - 1) * s + e for i, s, e in zip(ins, strides, dk)]
+    if output_shape is not None or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        if output_shape is not None:
+            out = [int(v) for v in list(output_shape)[-nd:]]
+        else:
+            out = [i * s for i, s in zip(ins, strides)]
+        total = [f + op - o for f, op, o in zip(full, opad, out)]
+        if auto_pad == "SAME_UPPER":
+            begin = [t // 2 for t in total]
+        else:
+            begin = [t - t // 2 for t in total]
+    else:
+        if auto_pad not in ("NOTSET", "", "VALID"):
+            raise ValueError(f"ConvTranspose: unknown auto_pad {auto_pad!r}")
+        pp = list(pads) if pads is not None and auto_pad != "VALID" else [0] * (2 * nd)
+        if len(pp) != 2 * nd:
+            raise ValueError(f"ConvTranspose: pads has {len(pp)} values, expected {2 * nd}")
+        begin = pp[:nd]
+        out = [f + op - pb - pe for f, op, pb, pe in zip(full, opad, pp[:nd], pp[nd:])]
+    if any(o <= 0 for o in out):
+        raise ValueError(f"ConvTranspose: computed output spatial shape {out} is not positive")
+    if w.dtype != x.dtype:
+        w = w.astype(x.dtype)
+
+    k = prod(ks)
+    wt = w.reshape(g, cg, mg * k).transpose(0, 2, 1)  # (g, mg*k, cg)
+    cols = np.matmul(wt, x.reshape(n, g, cg, prod(ins)))  # (n, g, mg*k, P_in)
+    cols = cols.reshape((n, g, mg) + ks + ins)
+    shift = [max(0, -bb) for bb in begin]
+    size = [max(f, bb + o) + sh for f, bb, o, sh in zip(full, begin, out, shift)]
+    buf = np.zeros((n, g, mg) + tuple(size), dtype=x.dtype)
+    for offs in np.ndindex(*ks):
+        dst = tuple(slice(sh + kk * d, sh + kk * d + (i - 1) * s + 1, s)
+                    for sh, kk, d, i, s in zip(shift, offs, dilations, ins, strides))
+        buf[(slice(None), slice(None), slice(None)) + dst] += cols[(slice(None), slice(None), slice(None)) + offs]
+    crop = tuple(slice(bb + sh, bb + sh + o) for bb, sh, o in zip(begin, shift, out))
+    y = buf[(Ellipsis,) + crop].reshape((n, m) + tuple(out))
+    if b is not None:
+        y = y + b.astype(y.dtype, copy=False).reshape((m,) + (1,) * nd)
+    return np.ascontiguousarray(y)
+
+
+@kernel("ConvTranspose", since=1)
+def ConvTranspose(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, *, auto_pad: str = "NOTSET",
+                  dilations: list[int] | None = None, group: int = 1, kernel_shape: list[int] | None = None,
+                  output_padding: list[int] | None = None, output_shape: list[int] | None = None,
+                  pads: list[int] | None = None, strides: list[int] | None = None) -> np.ndarray:
+    return conv_transpose(x, w, b, auto_pad=auto_pad, dilations=dilations, group=group,
+                          kernel_shape=kernel_shape, output_padding=output_padding,
+                          output_shape=output_shape, pads=pads, strides=strides)

@@ -1,0 +1,553 @@
+"""Tensor and shape kernels: Reshape, Flatten, Transpose, Concat, Split, Slice, Gather, Squeeze,
+Unsqueeze, Expand, Tile, Pad, Shape, Size, Cast, Constant, ConstantOfShape, Identity, Dropout, Range.
+
+Shape-like inputs (Reshape's shape, Slice's starts...) are host int64 arrays. Outputs may be
+views of the inputs (Reshape, Transpose, Slice, Split, Squeeze); inputs are never written.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import onnx
+
+from ep_runtime.graph import onnx_dtype_to_numpy
+
+from ._base import as_array, ints, normalize_axes, normalize_axis, prod
+from .registry import kernel
+
+# --------------------------------------------------------------------------- Reshape, Flatten, Transpose
+
+
+def reshape(data: np.ndarray, shape: Sequence[int], allowzero: int = 0) -> np.ndarray:
+    """Reshape with ONNX rules: 0 copies the input dim (unless allowzero), -1 is inferred."""
+    requested = [int(s) for s in shape]
+    target = list(requested)
+    if not allowzero:
+        for i, s in enumerate(target):
+            if s == 0:
+                if i >= data.ndim:
+                    raise ValueError(f"Reshape: shape {requested} has 0 at position {i}, "
+                                     f"beyond the input's rank {data.ndim}")
+                target[i] = data.shape[i]
+    if target.count(-1) > 1:
+        raise ValueError(f"Reshape: shape {requested} has more than one -1")
+    try:
+        return data.reshape(target)
+    except ValueError:
+        raise ValueError(f"Reshape: cannot reshape an input of shape {data.shape} ({data.size} elements) "
+                         f"to {requested}") from None
+
+
+@kernel("Reshape", since=1, until=4)
+def Reshape_1(data: np.ndarray, *, consumed_inputs: list[int] | None = None,
+              shape: list[int] | None = None) -> np.ndarray:
+    return reshape(data, shape or [])
+
+
+@kernel("Reshape", since=5, until=13)
+def Reshape_5(data: np.ndarray, shape: np.ndarray) -> np.ndarray:
+    return reshape(data, ints(shape))
+
+
+@kernel("Reshape", since=14)
+def Reshape(data: np.ndarray, shape: np.ndarray, *, allowzero: int = 0) -> np.ndarray:
+    return reshape(data, ints(shape), allowzero)
+
+
+@kernel("Flatten", since=1)
+def Flatten(x: np.ndarray, *, axis: int = 1) -> np.ndarray:
+    """2-D result (prod(shape[:axis]), prod(shape[axis:])); axis may equal the rank."""
+    if not -x.ndim <= axis <= x.ndim:
+        raise ValueError(f"Flatten: axis {axis} is out of range for a tensor of rank {x.ndim}")
+    if axis < 0:
+        axis += x.ndim
+    return x.reshape(prod(x.shape[:axis]), prod(x.shape[axis:]))
+
+
+@kernel("Transpose", since=1)
+def Transpose(x: np.ndarray, *, perm: list[int] | None = None) -> np.ndarray:
+    if perm is None:
+        return x.transpose()
+    if sorted(perm) != list(range(x.ndim)):
+        raise ValueError(f"Transpose: perm {perm} is not a permutation of the {x.ndim} axes of shape {x.shape}")
+    return x.transpose(perm)
+
+
+# --------------------------------------------------------------------------- Concat, Split
+
+
+def concat(xs: Sequence[np.ndarray], axis: int) -> np.ndarray:
+    if not xs:
+        raise ValueError("Concat: needs at least one input")
+    rank = xs[0].ndim
+    ax = normalize_axis(axis, rank, "Concat")
+    for k, x in enumerate(xs):
+        if x.ndim != rank or x.shape[:ax] + x.shape[ax + 1:] != xs[0].shape[:ax] + xs[0].shape[ax + 1:]:
+            shapes = [tuple(t.shape) for t in xs]
+            raise ValueError(f"Concat: input {k} of shape {x.shape} does not match the others along "
+                             f"axes other than {axis} (shapes {shapes})")
+    return np.concatenate(xs, axis=ax)
+
+
+@kernel("Concat", since=1, until=3)
+def Concat_1(*xs: np.ndarray, axis: int = 1) -> np.ndarray:
+    return concat(xs, axis)
+
+
+@kernel("Concat", since=4)
+def Concat(*xs: np.ndarray, axis: int | None = None) -> np.ndarray:
+    if axis is None:
+        raise ValueError("Concat: the axis attribute is required")
+    return concat(xs, axis)
+
+
+def split_tensor(x: np.ndarray, sizes: Sequence[int] | None, axis: int, n_out: int, uneven: bool = False) -> list:
+    """Split along `axis` into `sizes`, or into `n_out` equal parts (the last one smaller when
+    `uneven` allows it, as Split-18 with num_outputs)."""
+    ax = normalize_axis(axis, x.ndim, "Split")
+    dim = x.shape[ax]
+    if sizes is None or len(sizes) == 0:
+        if n_out < 1:
+            raise ValueError("Split: no split sizes and no outputs")
+        if dim % n_out:
+            if not uneven:
+                raise ValueError(f"Split: dim {dim} of axis {axis} cannot be split into {n_out} equal parts")
+            chunk = -(-dim // n_out)
+            sizes = [chunk] * (dim // chunk) + ([dim % chunk] if dim % chunk else [])
+            if len(sizes) != n_out:
+                raise ValueError(f"Split: dim {dim} of axis {axis} cannot be split into {n_out} outputs")
+        else:
+            sizes = [dim // n_out] * n_out
+    sizes = [int(s) for s in sizes]
+    if sum(sizes) != dim or any(s < 0 for s in sizes):
+        raise ValueError(f"Split: split sizes {sizes} do not add up to dim {dim} of axis {axis} (shape {x.shape})")
+    bounds = np.cumsum(sizes)[:-1]
+    return np.split(x, bounds, axis=ax)
+
+
+@kernel("Split", since=1, until=1, multi_output=True)
+def Split_1(x: np.ndarray, split_: np.ndarray | None = None, *, axis: int = 0, split: list[int] | None = None,
+            _num_outputs: int = 1) -> list:
+    sizes = split if split is not None else (ints(split_) if split_ is not None else None)
+    return split_tensor(x, sizes, axis, _num_outputs)
+
+
+@kernel("Split", since=2, until=12, multi_output=True)
+def Split_2(x: np.ndarray, *, axis: int = 0, split: list[int] | None = None, _num_outputs: int = 1) -> list:
+    return split_tensor(x, split, axis, _num_outputs)
+
+
+@kernel("Split", since=13, until=17, multi_output=True)
+def Split_13(x: np.ndarray, split: np.ndarray | None = None, *, axis: int = 0, _num_outputs: int = 1) -> list:
+    return split_tensor(x, None if split is None else ints(split), axis, _num_outputs)
+
+
+@kernel("Split", since=18, multi_output=True)
+def Split(x: np.ndarray, split: np.ndarray | None = None, *, axis: int = 0, num_outputs: int | None = None,
+          _num_outputs: int = 1) -> list:
+    if split is not None and num_outputs is not None:
+        raise ValueError("Split: give either the split input or the num_outputs attribute, not both")
+    n = num_outputs if num_outputs is not None else _num_outputs
+    return split_tensor(x, None if split is None else ints(split), axis, n, uneven=True)
+
+
+# --------------------------------------------------------------------------- Slice, Gather
+
+
+def slice_(x: np.ndarray, starts: Sequence[int], ends: Sequence[int], axes: Sequence[int] | None = None,
+           steps: Sequence[int] | None = None) -> np.ndarray:
+    """ONNX Slice: out-of-range starts/ends clamp; a negative step walks backwards."""
+    starts, ends = list(starts), list(ends)
+    if len(starts) != len(ends):
+        raise ValueError(f"Slice: starts {starts} and ends {ends} differ in length")
+    axes = list(range(len(starts))) if axes is None or len(axes) == 0 else list(axes)
+    steps = [1] * len(starts) if steps is None or len(steps) == 0 else list(steps)
+    if not len(axes) == len(steps) == len(starts):
+        raise ValueError(f"Slice: starts, ends, axes {axes} and steps {steps} must have the same length")
+    index: list[Any] = [slice(None)] * x.ndim
+    for s, e, a, st in zip(starts, ends, normalize_axes(axes, x.ndim, "Slice"), steps):
+        dim = x.shape[a]
+        if st == 0:
+            raise ValueError("Slice: a step must not be 0")
+        if s < 0:
+            s += dim
+        if e < 0:
+            e += dim
+        if st > 0:
+            s, e = min(max(s, 0), dim), min(max(e, 0), dim)
+        else:
+            s, e = min(max(s, 0), dim - 1), min(max(e, -1), dim - 1)
+        index[a] = slice(s, e if e >= 0 else None, st)
+    return x[tuple(index)]
+
+
+@kernel("Slice", since=1, until=9)
+def Slice_1(x: np.ndarray, *, axes: list[int] | None = None, ends: list[int] | None = None,
+            starts: list[int] | None = None) -> np.ndarray:
+    if starts is None or ends is None:
+        raise ValueError("Slice: the starts and ends attributes are required")
+    return slice_(x, starts, ends, axes)
+
+
+@kernel("Slice", since=10)
+def Slice(x: np.ndarray, starts: np.ndarray, ends: np.ndarray, axes: np.ndarray | None = None,
+          steps: np.ndarray | None = None) -> np.ndarray:
+    return slice_(x, ints(starts), ints(ends), None if axes is None else ints(axes),
+                  None if steps is None else ints(steps))
+
+
+@kernel("Gather", since=1)
+def Gather(data: np.ndarray, indices: np.ndarray, *, axis: int = 0) -> np.ndarray:
+    ax = normalize_axis(axis, data.ndim, "Gather")
+    try:
+        return as_array(np.take(data, indices, axis=ax))
+    except IndexError:
+        raise ValueError(f"Gather: an index in {indices.min()}..{indices.max()} is out of range for "
+                         f"axis {axis} of size {data.shape[ax]}") from None
+
+
+@kernel("GatherElements", since=11)
+def GatherElements(data: np.ndarray, indices: np.ndarray, *, axis: int = 0) -> np.ndarray:
+    ax = normalize_axis(axis, data.ndim, "GatherElements")
+    idx = np.where(indices < 0, indices + data.shape[ax], indices)
+    return np.take_along_axis(data, idx, axis=ax)
+
+
+# --------------------------------------------------------------------------- Squeeze, Unsqueeze
+
+
+def squeeze(x: np.ndarray, axes: Sequence[int] | None) -> np.ndarray:
+    if axes is None or len(axes) == 0:
+        return x.reshape([d for d in x.shape if d != 1])
+    ax = normalize_axes(axes, x.ndim, "Squeeze")
+    for a in ax:
+        if x.shape[a] != 1:
+            raise ValueError(f"Squeeze: axis {a} of shape {x.shape} has size {x.shape[a]}, not 1")
+    return x.reshape([d for i, d in enumerate(x.shape) if i not in ax])
+
+
+def unsqueeze(x: np.ndarray, axes: Sequence[int]) -> np.ndarray:
+    if axes is None or len(axes) == 0:
+        raise ValueError("Unsqueeze: axes are required")
+    rank = x.ndim + len(axes)
+    shape = list(x.shape)
+    for a in sorted(normalize_axes(axes, rank, "Unsqueeze")):
+        shape.insert(a, 1)
+    return x.reshape(shape)
+
+
+@kernel("Squeeze", since=1, until=12)
+def Squeeze_1(x: np.ndarray, *, axes: list[int] | None = None) -> np.ndarray:
+    return squeeze(x, axes)
+
+
+@kernel("Squeeze", since=13)
+def Squeeze(x: np.ndarray, axes: np.ndarray | None = None) -> np.ndarray:
+    return squeeze(x, None if axes is None else ints(axes))
+
+
+@kernel("Unsqueeze", since=1, until=12)
+def Unsqueeze_1(x: np.ndarray, *, axes: list[int] | None = None) -> np.ndarray:
+    return unsqueeze(x, axes or [])
+
+
+@kernel("Unsqueeze", since=13)
+def Unsqueeze(x: np.ndarray, axes: np.ndarray) -> np.ndarray:
+    return unsqueeze(x, ints(axes))
+
+
+# --------------------------------------------------------------------------- Expand, Tile, Pad
+
+
+@kernel("Expand", since=8)
+def Expand(x: np.ndarray, shape: np.ndarray) -> np.ndarray:
+    """Bidirectional broadcast of x to `shape` (a materialized array, as onnxruntime returns)."""
+    target = tuple(ints(shape))
+    try:
+        out = np.broadcast_shapes(x.shape, target)
+    except ValueError:
+        raise ValueError(f"Expand: input of shape {x.shape} cannot broadcast with shape {list(target)}") from None
+    return np.broadcast_to(x, out).copy()
+
+
+@kernel("Tile", since=1, until=5)
+def Tile_1(x: np.ndarray, tiles: np.ndarray, axis: np.ndarray) -> np.ndarray:
+    reps = [1] * x.ndim
+    reps[normalize_axis(int(axis), x.ndim, "Tile")] = int(tiles)
+    return np.tile(x, reps)
+
+
+@kernel("Tile", since=6)
+def Tile(x: np.ndarray, repeats: np.ndarray) -> np.ndarray:
+    reps = ints(repeats)
+    if len(reps) != x.ndim:
+        raise ValueError(f"Tile: repeats {reps} must have one value per axis of the input's shape {x.shape}")
+    return np.tile(x, reps)
+
+
+_PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "edge", "wrap": "wrap"}
+
+
+def pad(x: np.ndarray, pads: Sequence[int], mode: str = "constant", value: Any = 0,
+        axes: Sequence[int] | None = None) -> np.ndarray:
+    """Pad (negative pads crop) with pads = [begin of each axis..., end of each axis...]."""
+    if mode not in _PAD_MODES:
+        raise ValueError(f"Pad: unknown mode {mode!r} (expected constant, reflect, edge or wrap)")
+    axes = list(range(x.ndim)) if axes is None or len(axes) == 0 else list(normalize_axes(axes, x.ndim, "Pad"))
+    n = len(axes)
+    pads = [int(p) for p in pads]
+    if len(pads) != 2 * n:
+        raise ValueError(f"Pad: {len(pads)} pads given for {n} axes of shape {x.shape} (expected {2 * n})")
+    width = [(0, 0)] * x.ndim
+    crop: list[Any] = [slice(None)] * x.ndim
+    for i, a in enumerate(axes):
+        b, e = pads[i], pads[i + n]
+        if b < 0 or e < 0:
+            crop[a] = slice(max(-b, 0), x.shape[a] - max(-e, 0))
+        width[a] = (max(b, 0), max(e, 0))
+    if any(isinstance(c, slice) and c != slice(None) for c in crop):
+        x = x[tuple(crop)]
+    if all(w == (0, 0) for w in width):
+        return x
+    if mode == "constant":
+        return np.pad(x, width, mode="constant", constant_values=np.asarray(value, dtype=x.dtype))
+    return np.pad(x, width, mode=_PAD_MODES[mode])
+
+
+@kernel("Pad", since=1, until=1)
+def Pad_1(x: np.ndarray, *, mode: str = "constant", paddings: list[int] | None = None,
+          value: float = 0.0) -> np.ndarray:
+    return pad(x, paddings or [], mode, value)
+
+
+@kernel("Pad", since=2, until=10)
+def Pad_2(x: np.ndarray, *, mode: str = "constant", pads: list[int] | None = None, value: float = 0.0) -> np.ndarray:
+    return pad(x, pads or [], mode, value)
+
+
+@kernel("Pad", since=11, until=17)
+def Pad_11(x: np.ndarray, pads: np.ndarray, constant_value: np.ndarray | None = None, *,
+           mode: str = "constant") -> np.ndarray:
+    return pad(x, ints(pads), mode, 0 if constant_value is None else constant_value.reshape(-1)[0])
+
+
+@kernel("Pad", since=18)
+def Pad(x: np.ndarray, pads: np.ndarray, constant_value: np.ndarray | None = None,
+        axes: np.ndarray | None = None, *, mode: str = "constant") -> np.ndarray:
+    value = 0 if constant_value is None or constant_value.size == 0 else constant_value.reshape(-1)[0]
+    return pad(x, ints(pads), mode, value, None if axes is None else ints(axes))
+
+
+# --------------------------------------------------------------------------- Shape, Size, Identity
+
+
+@kernel("Shape", since=1, until=14)
+def Shape_1(x: np.ndarray) -> np.ndarray:
+    return np.array(x.shape, dtype=np.int64)
+
+
+@kernel("Shape", since=15)
+def Shape(x: np.ndarray, *, end: int | None = None, start: int = 0) -> np.ndarray:
+    return np.array(x.shape[start:end], dtype=np.int64)
+
+
+@kernel("Size", since=1)
+def Size(x: np.ndarray) -> np.ndarray:
+    return np.array(x.size, dtype=np.int64)
+
+
+@kernel("Identity", since=1)
+def Identity(x: Any) -> Any:
+    """The input itself (a tensor, a sequence or an optional)."""
+    return x
+
+
+# --------------------------------------------------------------------------- Cast
+
+
+def cast(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    if x.dtype == dtype:
+        return x
+    if dtype.kind == "O":  # to string
+        if x.dtype.kind == "f":
+            return np.array([_float_str(v) for v in x.reshape(-1)], dtype=object).reshape(x.shape)
+        return x.astype(str).astype(object)
+    if x.dtype.kind == "O":  # from string
+        if dtype.kind == "b":
+            return np.array([_str_bool(s) for s in x.reshape(-1)], dtype=bool).reshape(x.shape)
+        return x.astype(str).astype(dtype)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return x.astype(dtype)
+
+
+def _float_str(v: Any) -> str:
+    f = float(v)
+    if math.isnan(f):
+        return "NaN"
+    if math.isinf(f):
+        return "INF" if f > 0 else "-INF"
+    return f"{v}"
+
+
+def _str_bool(s: Any) -> bool:
+    t = str(s).strip().lower()
+    return t not in ("", "0", "false") and not (t.replace(".", "", 1).isdigit() and float(t) == 0)
+
+
+@kernel("Cast", since=1, until=18)
+def Cast_1(x: np.ndarray, *, to: int | str | None = None) -> np.ndarray:
+    if to is None:
+        raise ValueError("Cast: the 'to' attribute is required")
+    if isinstance(to, str):  # opset 1 wrote the type name
+        to = onnx.TensorProto.DataType.Value(to.upper())
+    return cast(x, onnx_dtype_to_numpy(to))
+
+
+@kernel("Cast", since=19, until=23)
+def Cast_19(x: np.ndarray, *, saturate: int = 1, to: int | None = None) -> np.ndarray:
+    """`saturate` only matters for float8 targets, which ml_dtypes' casts saturate anyway."""
+    if to is None:
+        raise ValueError("Cast: the 'to' attribute is required")
+    return cast(x, onnx_dtype_to_numpy(to))
+
+
+@kernel("Cast", since=24)
+def Cast(x: np.ndarray, *, round_mode: str = "up", saturate: int = 1, to: int | None = None) -> np.ndarray:
+    if to is None:
+        raise ValueError("Cast: the 'to' attribute is required")
+    return cast(x, onnx_dtype_to_numpy(to))
+
+
+@kernel("CastLike", since=15, until=18)
+def CastLike_15(x: np.ndarray, target: np.ndarray) -> np.ndarray:
+    return cast(x, target.dtype)
+
+
+@kernel("CastLike", since=19, until=23)
+def CastLike_19(x: np.ndarray, target: np.ndarray, *, saturate: int = 1) -> np.ndarray:
+    return cast(x, target.dtype)
+
+
+@kernel("CastLike", since=24)
+def CastLike(x: np.ndarray, target: np.ndarray, *, round_mode: str = "up", saturate: int = 1) -> np.ndarray:
+    return cast(x, target.dtype)
+
+
+# --------------------------------------------------------------------------- constants, Range
+
+
+def _constant(value=None, sparse_value=None, value_float=None, value_floats=None, value_int=None,
+              value_ints=None, value_string=None, value_strings=None) -> np.ndarray:
+    given = [(k, v) for k, v in locals().items() if v is not None]
+    if len(given) != 1:
+        raise ValueError(f"Constant: exactly one value attribute is expected, got {[k for k, _ in given]}")
+    name, v = given[0]
+    if name in ("value", "sparse_value"):
+        return np.asarray(v)
+    if name in ("value_float", "value_floats"):
+        return np.array(v, dtype=np.float32)
+    if name in ("value_int", "value_ints"):
+        return np.array(v, dtype=np.int64)
+    if name == "value_string":
+        return np.array(v, dtype=object)
+    return np.array(list(v), dtype=object)
+
+
+@kernel("Constant", since=1, until=10)
+def Constant_1(*, value: np.ndarray | None = None) -> np.ndarray:
+    return _constant(value=value)
+
+
+@kernel("Constant", since=11, until=11)
+def Constant_11(*, sparse_value: np.ndarray | None = None, value: np.ndarray | None = None) -> np.ndarray:
+    return _constant(value=value, sparse_value=sparse_value)
+
+
+@kernel("Constant", since=12)
+def Constant(*, sparse_value: np.ndarray | None = None, value: np.ndarray | None = None,
+             value_float: float | None = None, value_floats: list[float] | None = None,
+             value_int: int | None = None, value_ints: list[int] | None = None, value_string: str | None = None,
+             value_strings: list[str] | None = None) -> np.ndarray:
+    return _constant(value, sparse_value, value_float, value_floats, value_int, value_ints, value_string,
+                     value_strings)
+
+
+@kernel("ConstantOfShape", since=9)
+def ConstantOfShape(shape: np.ndarray, *, value: np.ndarray | None = None) -> np.ndarray:
+    dims = ints(shape)
+    if any(d < 0 for d in dims):
+        raise ValueError(f"ConstantOfShape: negative dimension in {dims}")
+    if value is None:
+        return np.zeros(dims, dtype=np.float32)
+    v = np.asarray(value)
+    if v.size != 1:
+        raise ValueError(f"ConstantOfShape: value must hold one element, got shape {v.shape}")
+    return np.full(dims, v.reshape(-1)[0], dtype=v.dtype)
+
+
+@kernel("Range", since=11, until=26)
+def Range_11(start: np.ndarray, limit: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    return Range(start, limit, delta)
+
+
+@kernel("Range", since=27)
+def Range(start: np.ndarray, limit: np.ndarray, delta: np.ndarray, *, stash_type: int = 1) -> np.ndarray:
+    """start, start + delta, ... up to (excluding) limit; n = max(ceil((limit - start) / delta), 0)."""
+    s, lim, d = (np.asarray(v).reshape(()) for v in (start, limit, delta))
+    if d == 0:
+        raise ValueError("Range: delta must not be 0")
+    n = max(int(math.ceil((float(lim) - float(s)) / float(d))), 0)
+    if s.dtype.kind in "iu":
+        return (s + np.arange(n, dtype=s.dtype) * d).astype(s.dtype, copy=False)
+    return as_array(s + np.arange(n, dtype=s.dtype) * d, s.dtype)
+
+
+# --------------------------------------------------------------------------- Dropout
+
+
+def _dropout(x: np.ndarray, ratio: float, training: bool, seed: int | None, num_outputs: int,
+             mask_dtype: Any) -> tuple:
+    if not training or ratio == 0:
+        outs = (x, np.ones(x.shape, dtype=mask_dtype or x.dtype))
+        return outs[:max(num_outputs, 1)]
+    if not 0 <= ratio < 1:
+        raise ValueError(f"Dropout: ratio must be in [0, 1), got {ratio}")
+    # the legacy RandomState, as onnx's reference implementation uses, so that a seed reproduces it
+    keep = np.random.RandomState(seed).uniform(0, 1.0, x.shape) >= ratio
+    y = as_array(x * keep / (1 - ratio), x.dtype)
+    return (y, keep.astype(mask_dtype or x.dtype))[:max(num_outputs, 1)]
+
+
+@kernel("Dropout", since=1, until=5, multi_output=True)
+def Dropout_1(x, *, consumed_inputs: list[int] | None = None, is_test: int = 0, ratio: float = 0.5,
+              _num_outputs: int = 1):
+    return _dropout(x, ratio, not is_test, None, _num_outputs, None)
+
+
+@kernel("Dropout", since=6, until=6, multi_output=True)
+def Dropout_6(x, *, is_test: int = 0, ratio: float = 0.5, _num_outputs: int = 1):
+    return _dropout(x, ratio, not is_test, None, _num_outputs, None)
+
+
+@kernel("Dropout", since=7, until=9, multi_output=True)
+def Dropout_7(x, *, ratio: float = 0.5, _num_outputs: int = 1):
+    """Inference: the identity (and an all-ones mask in the input's dtype)."""
+    return _dropout(x, ratio, False, None, _num_outputs, None)
+
+
+@kernel("Dropout", since=10, until=11, multi_output=True)
+def Dropout_10(x, *, ratio: float = 0.5, _num_outputs: int = 1):
+    return _dropout(x, ratio, False, None, _num_outputs, bool)
+
+
+@kernel("Dropout", since=12, multi_output=True)
+def Dropout(x, ratio: np.ndarray | None = None, training_mode: np.ndarray | None = None, *,
+            seed: int | None = None, _num_outputs: int = 1):
+    """Identity unless training_mode is true; then drops with probability `ratio` and scales."""
+    r = 0.5 if ratio is None else float(np.asarray(ratio).reshape(()))
+    training = training_mode is not None and bool(np.asarray(training_mode).reshape(()))
+    return _dropout(x, r, training, seed, _num_outputs, bool)
