@@ -41,7 +41,8 @@ class Step:
     """One call: `fn(*args, [_outer={...}])` producing `outputs` ("" for an unused output).
 
     With `multi_output` the function returns a sequence, else the single output value.
-    `outer` names values passed as the `_outer` dict (a control-flow node's outer scope).
+    `outer` maps names to arguments passed as the `_outer` dict (a control-flow node's
+    outer scope).
     """
 
     fn: Callable[..., Any]
@@ -49,7 +50,7 @@ class Step:
     outputs: list[str]
     multi_output: bool = False
     label: str = ""
-    outer: list[str] = field(default_factory=list)
+    outer: dict[str, Arg] = field(default_factory=dict)
 
     const = staticmethod(Const)
     convert = staticmethod(Convert)
@@ -84,32 +85,20 @@ def compile_steps(
     params = [var(n) for n in inputs]
     last_use: dict[str, int] = {}
     for k, st in enumerate(steps):
-        for a in st.args:
+        for a in [*st.args, *st.outer.values()]:
             name = a if isinstance(a, str) else a.name if isinstance(a, Convert) else None
             if name:
                 last_use[name] = k
-        for name in st.outer:
-            last_use[name] = k
     keep = set(outputs)
     defined = set(inputs)
     env: dict[str, Any] = {"_fail": None}
     lines = [f"def _run({', '.join(params)}):", "    try:"]
     step_of_line: dict[int, int] = {}
     for k, st in enumerate(steps):
-        arg_src = []
-        for j, a in enumerate(st.args):
-            if a is None:
-                arg_src.append("None")
-            elif isinstance(a, Const):
-                env[f"c{k}_{j}"] = a.value
-                arg_src.append(f"c{k}_{j}")
-            elif isinstance(a, Convert):
-                env[f"x{k}_{j}"] = a.fn
-                arg_src.append(f"x{k}_{j}({_use(a.name, defined, st, var)})")
-            else:
-                arg_src.append(_use(a, defined, st, var))
+        arg_src = [_expr(a, f"{k}_{j}", env, defined, st, var) for j, a in enumerate(st.args)]
         if st.outer:
-            pairs = ", ".join(f"{n!r}: {_use(n, defined, st, var)}" for n in st.outer)
+            pairs = ", ".join(f"{n!r}: {_expr(a, f'{k}_o{j}', env, defined, st, var)}"
+                              for j, (n, a) in enumerate(st.outer.items()))
             arg_src.append(f"_outer={{{pairs}}}")
         env[f"f{k}"] = st.fn
         call = f"f{k}({', '.join(arg_src)})"
@@ -170,6 +159,19 @@ def compile_steps(
         env["_rec"] = profiler.record
     exec(code, env)
     return env["_run"]
+
+
+def _expr(a: Arg, key: str, env: dict[str, Any], defined: set[str], step: Step, var: Callable[[str], str]) -> str:
+    """Source text of one argument; constants and conversion functions go into `env`."""
+    if a is None:
+        return "None"
+    if isinstance(a, Const):
+        env[f"c{key}"] = a.value
+        return f"c{key}"
+    if isinstance(a, Convert):
+        env[f"x{key}"] = a.fn
+        return f"x{key}({_use(a.name, defined, step, var)})"
+    return _use(a, defined, step, var)
 
 
 def _use(name: str, defined: set[str], step: Step, var: Callable[[str], str]) -> str:

@@ -110,6 +110,7 @@ class KernelDef:
     dtypes: frozenset[np.dtype] | None = None
     supports: Callable[[Node, Graph], str | Refusal | None] | None = None
     impl: str = "default"
+    factory: bool = False
 
     @functools.cached_property
     def _signature(self) -> tuple[frozenset[str], bool, frozenset[str]]:
@@ -174,19 +175,23 @@ class KernelRegistry:
         dtypes: Iterable[Any] | None = None,
         supports: Callable[[Node, Graph], str | Refusal | None] | None = None,
         impl: str = "default",
+        factory: bool = False,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Decorator registering a kernel function for one or several op types.
 
         `since`/`until` bound the operator versions (schema since_versions) it implements;
         `dtypes` restricts the dtype of input 0; `supports(node, graph)` may refuse a node with
-        a reason string (kind "attribute") or a Refusal.
+        a reason string (kind "attribute") or a Refusal. With `factory=True` the function is
+        called once per node at compile time, with the attributes and context only, and
+        returns the function that runs the node (for kernels that prepare work, such as
+        control flow compiling its body graphs).
         """
         ops = [op_type] if isinstance(op_type, str) else list(op_type)
         dts = frozenset(np.dtype(d) for d in dtypes) if dtypes is not None else None
 
         def register(fn: Callable[..., Any]) -> Callable[..., Any]:
             for op in ops:
-                self.add(KernelDef(op, domain, since, until, fn, multi_output, dts, supports, impl))
+                self.add(KernelDef(op, domain, since, until, fn, multi_output, dts, supports, impl, factory))
             return fn
 
         return register
@@ -301,35 +306,40 @@ class KernelProvider(ExecutionProvider):
             kwargs["_graph"] = graph
         if "_provider" in ctx:
             kwargs["_provider"] = self
+        if kdef.factory:
+            return kdef.fn(**kwargs)
         return functools.partial(kdef.fn, **kwargs) if kwargs else kdef.fn
 
     def compile(self, subgraph: SubGraph) -> Callable[..., tuple]:
         steps = []
         const_cache: dict[str, Any] = {}
-        on_host = self.device == "cpu"
         for node in subgraph.nodes:
             kdef = self.kernels.resolve(node)
             if isinstance(kdef, Refusal):
                 raise RuntimeError(f"{self.name} cannot compile node {node.label}: {kdef}")
             host_pos = host_input_positions(node)
-            args: list[Any] = []
-            for pos, name in enumerate(node.inputs):
-                if not name:
-                    args.append(None)
-                elif name in subgraph.constants:
-                    want_host = on_host or pos in host_pos
-                    key = name if not want_host else "\0host\0" + name
-                    if key not in const_cache:
-                        arr = subgraph.constants[name]
-                        const_cache[key] = arr if want_host else self.to_device(arr)
-                    args.append(Step.const(const_cache[key]))
-                elif pos in host_pos and not on_host and name not in subgraph.host_inputs:
-                    args.append(Step.convert(name, self.to_host))
-                else:
-                    args.append(name)
+            args = [self._argument(subgraph, const_cache, name, pos in host_pos)
+                    for pos, name in enumerate(node.inputs)]
             while args and args[-1] is None:
                 args.pop()
+            outer = {name: self._argument(subgraph, const_cache, name, False) for name in node.implicit_inputs}
             steps.append(Step(self.kernel_call(kdef, node, subgraph.graph), args, list(node.outputs),
-                              multi_output=kdef.multi_output, label=node.label))
+                              multi_output=kdef.multi_output, label=node.label, outer=outer))
         return compile_steps(steps, subgraph.inputs, subgraph.outputs, provider=self.name,
                              profiler=subgraph.profiler)
+
+    def _argument(self, subgraph: SubGraph, const_cache: dict[str, Any], name: str, host_only: bool) -> Any:
+        """How a node input reaches its kernel: None, a device (or host) constant, or a value name."""
+        if not name:
+            return None
+        on_host = self.device == "cpu"
+        if name in subgraph.constants:
+            want_host = on_host or host_only
+            key = name if not want_host else "\0host\0" + name
+            if key not in const_cache:
+                arr = subgraph.constants[name]
+                const_cache[key] = arr if want_host else self.to_device(arr)
+            return Step.const(const_cache[key])
+        if host_only and not on_host and name not in subgraph.host_inputs:
+            return Step.convert(name, self.to_host)
+        return name

@@ -40,3 +40,20 @@ def const(name: str, array) -> onnx.TensorProto:
 
 F = TensorProto.FLOAT
 I64 = TensorProto.INT64
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Print the ONNX backend conformance count of this run (when the suite ran)."""
+    counts: dict[str, int] = {}
+    for outcome in ("passed", "failed", "xfailed", "xpassed"):
+        for rep in terminalreporter.stats.get(outcome, []):
+            if "test_conformance.py::OnnxBackendNodeModelTest" in getattr(rep, "nodeid", "") and rep.when == "call":
+                counts[outcome] = counts.get(outcome, 0) + 1
+    total = sum(counts.values())
+    if total:
+        terminalreporter.write_sep("=", "ONNX backend node conformance, CPUExecutionProvider")
+        terminalreporter.write_line(
+            f"{counts.get('passed', 0)} of {total} node cases pass "
+            f"({counts.get('xfailed', 0)} expected failures listed, {counts.get('failed', 0)} unexpected "
+            f"failures, {counts.get('xpassed', 0)} listed cases now passing)"
+        )

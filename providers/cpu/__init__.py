@@ -9,21 +9,17 @@ host, sequences are Python lists of arrays.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 from ep_runtime.provider import KernelProvider, KernelRegistry
 
-from . import (  # noqa: F401  (importing a kernel module registers its kernels)
-    conv,
-    elementwise,
-    matmul,
-    normalization,
-    pool,
-    reduce,
-    sequence,
-    softmax,
-    string,
-    tensor,
-)
 from .registry import REGISTRY
+
+# Importing a kernel module registers its kernels: import every module of this package.
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name not in ("plugin", "registry") and not _module.name.startswith("__"):
+        importlib.import_module(f"{__name__}.{_module.name}")
 
 
 class CPUExecutionProvider(KernelProvider):

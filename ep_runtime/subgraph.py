@@ -1,0 +1,75 @@
+"""Nested graphs of control-flow nodes (If, Loop, Scan, SequenceMap): compiled once, run per call.
+
+A body graph runs on the provider that runs its node. It reads its own inputs plus the
+outer-scope values it captures; the executor hands those to the node as `_outer`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import onnx
+
+from .graph import Graph, SubGraph, subgraph_free_values
+from .provider import ExecutionProvider, Refusal
+
+
+def nested_graph(body: onnx.GraphProto, parent: Graph) -> Graph:
+    """The body as a Graph whose free names are outer-scope values typed as in `parent`."""
+    free = subgraph_free_values(body)
+    graph = Graph(body, parent.opsets, functions=parent.functions, outer_scope=free)
+    for name in free:
+        if name not in graph.values:
+            graph.values[name] = parent.value(name)
+    return graph
+
+
+def subgraph_refusal(provider: ExecutionProvider, body: onnx.GraphProto, parent: Graph) -> Refusal | None:
+    """Why `provider` cannot run every node of `body` (the first refused node), or None."""
+    try:
+        graph = nested_graph(body, parent)
+    except Exception as exc:
+        return Refusal("attribute", f"invalid body graph {body.name!r}: {exc}")
+    cap = provider.get_capability(graph, graph.nodes)
+    for node in graph.nodes:
+        if node.index in cap.refused:
+            return Refusal(cap.refused[node.index].kind,
+                           f"body graph node {node.label} unsupported: {cap.refused[node.index].reason}")
+    return None
+
+
+class SubgraphRunner:
+    """A body graph compiled on one provider: `runner(inputs, outer) -> list of outputs`.
+
+    `inputs` are the body's formal inputs in order; `outer` maps captured names to values.
+    """
+
+    def __init__(self, body: onnx.GraphProto, parent: Graph, provider: ExecutionProvider) -> None:
+        graph = nested_graph(body, parent)
+        why = subgraph_refusal(provider, body, parent)
+        if why is not None:
+            raise ValueError(f"{provider.name} cannot run body graph {body.name!r}: {why.reason}")
+        self.graph = graph
+        self.input_names = [i.name for i in body.input]
+        self.output_names = [o.name for o in body.output]
+        self.outer_names = sorted(graph.outer_scope)
+        produced = {o for n in graph.nodes for o in n.outputs if o}
+        available = produced | set(self.input_names) | set(self.outer_names)
+        self._constants = {o: graph.initializers[o] for o in self.output_names
+                           if o not in available and o in graph.initializers}
+        computed = [o for o in self.output_names if o not in self._constants]
+        sg = SubGraph(-1, provider.name, graph.nodes, self.input_names + self.outer_names, computed,
+                      dict(graph.initializers), set(), graph)
+        self._fn = provider.compile(sg)
+        self._computed = computed
+
+    def __call__(self, inputs: Sequence[Any], outer: dict[str, Any]) -> list[Any]:
+        if len(inputs) != len(self.input_names):
+            raise ValueError(f"body graph takes {len(self.input_names)} inputs {self.input_names}, "
+                             f"got {len(inputs)}")
+        results = self._fn(*inputs, *[outer[n] for n in self.outer_names])
+        if not self._constants:
+            return list(results)
+        values = dict(zip(self._computed, results))
+        return [values[o] if o in values else self._constants[o] for o in self.output_names]
