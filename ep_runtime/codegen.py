@@ -90,6 +90,10 @@ def compile_steps(
             if name:
                 last_use[name] = k
     keep = set(outputs)
+    freed_after: dict[int, list[str]] = {}
+    for name, last in last_use.items():
+        if name not in keep:
+            freed_after.setdefault(last, []).append(name)
     defined = set(inputs)
     env: dict[str, Any] = {"_fail": None}
     lines = [f"def _run({', '.join(params)}):", "    try:"]
@@ -118,7 +122,7 @@ def compile_steps(
         if profiler is not None:
             env[f"L{k}"] = st.label
             body = ["_t = _pc()"] + body + [f"_rec(L{k}, _pc() - _t)"]
-        dead = [n for n, last in last_use.items() if last == k and n not in keep and n in local]
+        dead = [n for n in freed_after.get(k, ()) if n in local]
         dead += [o for o in outs if o and o not in last_use and o not in keep]
         for b in body:
             step_of_line[len(lines) + 1] = k
