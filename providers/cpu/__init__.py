@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Callable
 
+from ep_runtime.graph import SubGraph
 from ep_runtime.provider import KernelProvider, KernelRegistry
 
 from .registry import REGISTRY
@@ -37,6 +39,12 @@ class CPUExecutionProvider(KernelProvider):
     def __init__(self, *, extra_kernels: KernelRegistry | None = None) -> None:
         """The CPU provider takes no options: an unknown one is a TypeError naming it."""
         super().__init__(extra_kernels=extra_kernels)
+
+    def compile(self, subgraph: SubGraph) -> Callable[..., tuple]:
+        """Compile the subgraph after CPU-specific fusions (Conv with its residual Add and Relu)."""
+        from .fusion import fuse_subgraph
+
+        return super().compile(fuse_subgraph(subgraph))
 
 
 __all__ = ["CPUExecutionProvider", "REGISTRY"]
