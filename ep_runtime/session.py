@@ -258,6 +258,11 @@ def _check_input(spec: _InputSpec, value: Any) -> Any:
             raise InvalidArgument(f"input {spec.name!r} is a sequence ({spec.info.type_str}); "
                                   f"pass a list of arrays, got {type(value).__name__}")
         return list(value)
+    if kind == "map":
+        if not isinstance(value, dict):
+            raise InvalidArgument(f"input {spec.name!r} is a map ({spec.info.type_str}); "
+                                  f"pass a dict, got {type(value).__name__}")
+        return value
     if kind == "optional":
         return value
     if isinstance(value, np.generic):

@@ -202,3 +202,16 @@ def test_requesting_an_unavailable_provider_says_why():
             ep.InferenceSession(model, providers=["NoDeviceExecutionProvider", "cpu"])
     finally:
         pm.unregister(name="test-nodevice")
+
+
+def test_map_inputs_must_be_dicts():
+    from onnx import TensorProto
+
+    map_type = helper.make_map_type_proto(TensorProto.STRING, helper.make_tensor_type_proto(TensorProto.FLOAT, []))
+    graph = helper.make_graph([helper.make_node("Identity", ["m"], ["o"])], "g",
+                              [helper.make_value_info("m", map_type)], [helper.make_value_info("o", map_type)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    sess = ep.InferenceSession(model, providers=["cpu"])
+    assert sess.run(None, {"m": {"a": 1.0}}) == [{"a": 1.0}]
+    with pytest.raises(ep.InvalidArgument, match=r"input 'm' is a map \(map\(string,tensor\(float\)\)\); pass a dict"):
+        sess.run(None, {"m": [1.0]})
