@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .errors import EPRuntimeError
+from .plugins import call_each
 from .session import InferenceSession, NodeArg, SessionOptions, get_all_providers, get_available_providers
 
 
@@ -150,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser("providers", help="list installed providers and whether they are available")
     pr.set_defaults(fn=cmd_providers)
+    call_each("ep_runtime_add_commands", subparsers=sub)
     return p
 
 

@@ -45,6 +45,12 @@ class hookspecs:
         """Return kernels that add to or replace kernels of the provider named `provider_name`
         (a KernelProvider), or None when this plugin has none for it."""
 
+    @staticmethod
+    @hookspec
+    def ep_runtime_add_commands(subparsers: Any) -> None:
+        """Add subcommands to the `ep-runtime` command line: `subparsers` is the argparse
+        subparsers object; a command sets `fn=callable(args) -> exit code` with set_defaults."""
+
 
 _lock = threading.Lock()
 _manager: pluggy.PluginManager | None = None

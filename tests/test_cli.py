@@ -51,3 +51,23 @@ def test_console_script_is_installed():
     result = subprocess.run([exe, "providers"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "CPUExecutionProvider: available" in result.stdout
+
+
+def test_plugins_can_add_subcommands(capsys):
+    from ep_runtime import hookimpl
+    from ep_runtime.plugins import get_plugin_manager
+
+    class Plugin:
+        @hookimpl
+        def ep_runtime_add_commands(self, subparsers):
+            cmd = subparsers.add_parser("hello", help="say hello")
+            cmd.add_argument("name")
+            cmd.set_defaults(fn=lambda args: print(f"hello {args.name}") or 0)
+
+    pm = get_plugin_manager()
+    pm.register(Plugin(), name="test-hello")
+    try:
+        assert main(["hello", "world"]) == 0
+    finally:
+        pm.unregister(name="test-hello")
+    assert capsys.readouterr().out == "hello world\n"
