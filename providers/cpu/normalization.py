@@ -1,10 +1,11 @@
-"""Normalizations: BatchNormalization, InstanceNormalization, LRN, LayerNormalization, MeanVarianceNormalization."""
+"""Normalizations: BatchNormalization, InstanceNormalization, LRN, LayerNormalization, MeanVarianceNormalization,
+RMSNormalization, LpNormalization, GroupNormalization."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ._base import as_array, normalize_axes, normalize_axis
+from ._base import as_array, normalize_axes, normalize_axis, prod
 from .registry import kernel
 
 
@@ -130,23 +131,48 @@ def LRN(x: np.ndarray, *, alpha: float = 1e-4, beta: float = 0.75, bias: float =
     return as_array(x / np.power(acc, np.asarray(beta, x.dtype)), x.dtype)
 
 
+def _stashed(x: np.ndarray, stash_type: int) -> np.ndarray:
+    """x in the precision the statistics are computed in: float32 for narrower floats when
+    stash_type is 1 (onnx.TensorProto.FLOAT), else x's own dtype."""
+    if stash_type == 1 and x.dtype.kind == "f" and x.dtype.itemsize < 4:
+        return x.astype(np.float32)
+    return x
+
+
+def _row_stats(rows: np.ndarray, epsilon: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For a 2-D (rows, n) array: the row means (rows, 1), the centered rows (a new array) and
+    1 / sqrt(var + epsilon) per row (rows, 1). The sum of squares is one einsum pass, no temporary."""
+    n = rows.shape[1]
+    mean = rows.mean(axis=1, keepdims=True)
+    centered = rows - mean
+    var = np.einsum("ij,ij->i", centered, centered)[:, None]
+    var /= max(n, 1)
+    var += np.asarray(epsilon, rows.dtype)
+    inv = np.sqrt(var)
+    np.divide(1, inv, out=inv)
+    return mean, centered, inv
+
+
 @kernel("LayerNormalization", since=17, multi_output=True)
 def LayerNormalization(x: np.ndarray, scale: np.ndarray, b: np.ndarray | None = None, *, axis: int = -1,
                        epsilon: float = 1e-5, stash_type: int = 1, _num_outputs: int = 1):
     """Normalize over axes axis..rank-1; also returns Mean and InvStdDev when asked for."""
+    if x.ndim == 0:
+        raise ValueError("LayerNormalization: input must have rank >= 1")
     axis = normalize_axis(axis, x.ndim, "LayerNormalization")
-    axes = tuple(range(axis, x.ndim))
-    xs = x.astype(np.float32) if (stash_type == 1 and x.dtype.itemsize < 4 and x.dtype.kind == "f") else x
-    mean = xs.mean(axis=axes, keepdims=True)
-    centered = xs - mean
-    var = np.mean(np.square(centered), axis=axes, keepdims=True)
-    inv = 1 / np.sqrt(var + np.asarray(epsilon, xs.dtype))
-    y = centered * inv * scale
+    xs = _stashed(x, stash_type)
+    lead = x.shape[:axis]
+    mean, y, inv = _row_stats(xs.reshape(prod(lead), prod(x.shape[axis:])), epsilon)
+    y *= inv
+    y = y.reshape(x.shape)
+    y *= scale
     if b is not None:
-        y = y + b
+        y += b
     y = as_array(y, x.dtype)
-    outs = (y, as_array(mean, xs.dtype), as_array(inv, xs.dtype))
-    return outs[:max(_num_outputs, 1)]
+    if _num_outputs <= 1:
+        return (y,)
+    stat_shape = lead + (1,) * (x.ndim - axis)
+    return (y, mean.reshape(stat_shape), inv.reshape(stat_shape))[:_num_outputs]
 
 
 @kernel("MeanVarianceNormalization", since=9)
@@ -156,3 +182,84 @@ def MeanVarianceNormalization(x: np.ndarray, *, axes: list[int] | None = None) -
     centered = x - mean
     std = np.sqrt(np.mean(np.square(centered), axis=ax, keepdims=True))
     return as_array(centered / (std + np.asarray(1e-9, x.dtype)), x.dtype)
+
+
+@kernel("RMSNormalization", since=23)
+def RMSNormalization(x: np.ndarray, scale: np.ndarray, *, axis: int = -1, epsilon: float = 1e-5,
+                     stash_type: int = 1) -> np.ndarray:
+    """x / sqrt(mean(x**2 over axes axis..rank-1) + epsilon) * scale."""
+    if x.ndim == 0:
+        raise ValueError("RMSNormalization: input must have rank >= 1")
+    axis = normalize_axis(axis, x.ndim, "RMSNormalization")
+    xs = _stashed(x, stash_type)
+    rows = xs.reshape(prod(x.shape[:axis]), prod(x.shape[axis:]))
+    ms = np.einsum("ij,ij->i", rows, rows)[:, None]
+    ms /= max(rows.shape[1], 1)
+    ms += np.asarray(epsilon, xs.dtype)
+    normalized = (rows / np.sqrt(ms)).reshape(x.shape).astype(x.dtype, copy=False)
+    normalized *= scale
+    return as_array(normalized, x.dtype)
+
+
+def _lp_normalization(x: np.ndarray, axis: int, p: int) -> np.ndarray:
+    op = "LpNormalization"
+    if p not in (1, 2):
+        raise ValueError(f"{op}: p must be 1 or 2, got {p}")
+    if x.ndim == 0:
+        raise ValueError(f"{op}: input must have rank >= 1")
+    axis = normalize_axis(axis, x.ndim, op)
+    norm = np.abs(x).sum(axis=axis, keepdims=True) if p == 1 else np.sqrt(np.square(x).sum(axis=axis, keepdims=True))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = x / norm
+    return as_array(np.where(norm == 0, np.zeros((), x.dtype), y), x.dtype)
+
+
+@kernel("LpNormalization", since=1)
+def LpNormalization(x: np.ndarray, *, axis: int = -1, p: int = 2) -> np.ndarray:
+    """x divided by its L1 or L2 norm along `axis`; a zero norm gives 0."""
+    return _lp_normalization(x, axis, p)
+
+
+def _group_norm(x: np.ndarray, scale: np.ndarray, bias: np.ndarray, num_groups: int | None, epsilon: float,
+                stash_type: int, per_group: bool) -> np.ndarray:
+    """Normalize each (instance, group of channels) to zero mean and unit variance, then scale
+    and shift per channel (opset >= 21) or per group (opset 18)."""
+    op = "GroupNormalization"
+    if num_groups is None:
+        raise ValueError(f"{op}: the num_groups attribute is required")
+    if x.ndim < 2:
+        raise ValueError(f"{op}: input must have shape (N, C, ...), got {x.shape}")
+    n, c = x.shape[:2]
+    if num_groups <= 0 or c % num_groups:
+        raise ValueError(f"{op}: {c} channels cannot be split into {num_groups} groups")
+    want = num_groups if per_group else c
+    for name, p in (("scale", scale), ("bias", bias)):
+        if p.shape != (want,):
+            raise ValueError(f"{op}: {name} must have shape ({want},), got {p.shape}")
+    xs = _stashed(x, stash_type)
+    _, normalized, inv = _row_stats(xs.reshape(n * num_groups, prod(x.shape[1:]) // num_groups), epsilon)
+    normalized *= inv
+    normalized = normalized.reshape(n, num_groups, -1).astype(x.dtype, copy=False)
+    if per_group:
+        normalized *= scale.reshape(num_groups, 1)
+        normalized += bias.reshape(num_groups, 1)
+        return as_array(normalized.reshape(x.shape), x.dtype)
+    normalized = normalized.reshape(x.shape)
+    tail = (1,) * (x.ndim - 2)
+    normalized *= scale.reshape((c,) + tail)
+    normalized += bias.reshape((c,) + tail)
+    return as_array(normalized, x.dtype)
+
+
+@kernel("GroupNormalization", since=18, until=20)
+def GroupNormalization_18(x: np.ndarray, scale: np.ndarray, bias: np.ndarray, *, epsilon: float = 1e-5,
+                          num_groups: int | None = None) -> np.ndarray:
+    """Opset 18: scale and bias have one value per group."""
+    return _group_norm(x, scale, bias, num_groups, epsilon, 0, per_group=True)
+
+
+@kernel("GroupNormalization", since=21)
+def GroupNormalization(x: np.ndarray, scale: np.ndarray, bias: np.ndarray, *, epsilon: float = 1e-5,
+                       num_groups: int | None = None, stash_type: int = 1) -> np.ndarray:
+    """Opset 21: scale and bias have one value per channel; statistics in float32 by default."""
+    return _group_norm(x, scale, bias, num_groups, epsilon, stash_type, per_group=False)
