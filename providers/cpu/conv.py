@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import ml_dtypes
 import numpy as np
 
 from ._base import prod, spatial_pads, window_slices
@@ -39,6 +40,9 @@ def pad_spatial(x: np.ndarray, begin: Sequence[int], end: Sequence[int], value: 
     return xp
 
 
+#: float16 and bfloat16: products are summed in float32 and rounded once, as the reference does
+HALF_TYPES = (np.dtype(np.float16), np.dtype(ml_dtypes.bfloat16))
+
 #: Above this many bytes the im2col buffer is built and multiplied in blocks of output rows.
 IM2COL_BLOCK_BYTES = 8 << 20
 
@@ -61,7 +65,12 @@ def _im2col(xp: np.ndarray, g: int, ks: Sequence[int], dilations: Sequence[int],
 def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, *, auto_pad: str = "NOTSET",
          dilations: Sequence[int] | None = None, group: int = 1, kernel_shape: Sequence[int] | None = None,
          pads: Sequence[int] | None = None, strides: Sequence[int] | None = None) -> np.ndarray:
-    """N-D convolution (NCHW...), any group count, in the input's dtype."""
+    """N-D convolution (NCHW...), any group count, in the input's dtype (half types accumulate in float32)."""
+    if x.dtype in HALF_TYPES:
+        y = conv(x.astype(np.float32), w.astype(np.float32), None if b is None else b.astype(np.float32),
+                 auto_pad=auto_pad, dilations=dilations, group=group, kernel_shape=kernel_shape, pads=pads,
+                 strides=strides)
+        return y.astype(x.dtype)
     nd = _check_conv(x, w, group, kernel_shape, "Conv")
     n, c = x.shape[:2]
     m, cg = w.shape[:2]
@@ -132,6 +141,11 @@ def conv_transpose(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, *, auto_p
                    output_shape: Sequence[int] | None = None, pads: Sequence[int] | None = None,
                    strides: Sequence[int] | None = None) -> np.ndarray:
     """Transposed convolution: per group W^T @ X gives the columns, col2im adds them into place."""
+    if x.dtype in HALF_TYPES:
+        y = conv_transpose(x.astype(np.float32), w.astype(np.float32), None if b is None else b.astype(np.float32),
+                           auto_pad=auto_pad, dilations=dilations, group=group, kernel_shape=kernel_shape,
+                           output_padding=output_padding, output_shape=output_shape, pads=pads, strides=strides)
+        return y.astype(x.dtype)
     nd = _check_conv(x, w, group, kernel_shape, "ConvTranspose")
     n, c = x.shape[:2]
     if w.shape[0] != c:
@@ -198,3 +212,83 @@ def ConvTranspose(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, *, 
     return conv_transpose(x, w, b, auto_pad=auto_pad, dilations=dilations, group=group,
                           kernel_shape=kernel_shape, output_padding=output_padding,
                           output_shape=output_shape, pads=pads, strides=strides)
+
+
+# --------------------------------------------------------------------------- DeformConv
+
+
+def _bilinear_corners(pos: list[np.ndarray], shape: tuple[int, ...]):
+    """For sample positions (one array per spatial axis), yield (indices, weight) per corner of
+    the enclosing cell; corners outside the input get weight 0 (zero padding)."""
+    lows = [np.floor(p) for p in pos]
+    fracs = [p - lo for p, lo in zip(pos, lows)]
+    for corner in np.ndindex(*(2,) * len(pos)):
+        idx, weight = [], None
+        for lo, fr, bit, n in zip(lows, fracs, corner, shape):
+            i = lo + bit
+            wi = (fr if bit else 1 - fr) * ((i >= 0) & (i < n))
+            weight = wi if weight is None else weight * wi
+            idx.append(np.clip(i, 0, n - 1).astype(np.intp))
+        yield idx, weight
+
+
+def deform_conv(x: np.ndarray, w: np.ndarray, offset: np.ndarray, b: np.ndarray | None, mask: np.ndarray | None, *,
+                dilations: Sequence[int] | None = None, group: int = 1, kernel_shape: Sequence[int] | None = None,
+                offset_group: int = 1, pads: Sequence[int] | None = None,
+                strides: Sequence[int] | None = None) -> np.ndarray:
+    """Deformable convolution: each kernel tap samples the input (bilinearly, zero outside) at its
+    regular position plus a learned offset, scaled by the optional mask; then a grouped matmul."""
+    nd = _check_conv(x, w, group, kernel_shape, "DeformConv")
+    n, c = x.shape[:2]
+    m, cg = w.shape[:2]
+    ks = tuple(w.shape[2:])
+    k = prod(ks)
+    if c != cg * group or m % group:
+        raise ValueError(f"DeformConv: X has {c} channels; W of shape {w.shape} with group={group} does not fit")
+    if offset_group < 1 or c % offset_group:
+        raise ValueError(f"DeformConv: {c} channels are not divisible by offset_group={offset_group}")
+    st = list(strides) if strides is not None else [1] * nd
+    dil = list(dilations) if dilations is not None else [1] * nd
+    pd = list(pads) if pads is not None else [0] * (2 * nd)
+    _, _, out = spatial_pads(x.shape[2:], ks, st, dil, pd, "NOTSET", "DeformConv")
+    og = offset_group
+    if offset.shape != (n, og * k * nd) + tuple(out):
+        raise ValueError(f"DeformConv: offset must have shape {(n, og * k * nd) + tuple(out)}, got {offset.shape}")
+    if mask is not None and mask.shape != (n, og * k) + tuple(out):
+        raise ValueError(f"DeformConv: mask must have shape {(n, og * k) + tuple(out)}, got {mask.shape}")
+    if b is not None and b.shape != (m,):
+        raise ValueError(f"DeformConv: bias B must have shape ({m},), got {b.shape}")
+    work = np.result_type(x.dtype, np.float32)
+    off = offset.astype(np.float64).reshape((n, og, k, nd) + tuple(out))
+    msk = mask.astype(work).reshape((n, og, k) + tuple(out)) if mask is not None else None
+    xg = x.astype(work, copy=False).reshape((n, og, c // og) + x.shape[2:])
+    # regular sampling grid of every output position, per spatial axis: (out...) broadcastable
+    base = [(np.arange(o) * s - pd[a]).reshape((o,) + (1,) * (nd - 1 - a)) for a, (o, s) in enumerate(zip(out, st))]
+    bi = np.arange(n).reshape((n, 1) + (1,) * nd)
+    gi = np.arange(og).reshape((1, og) + (1,) * nd)
+    cols = np.zeros((n, og, c // og, k) + tuple(out), dtype=work)
+    for j, taps in enumerate(np.ndindex(*ks)):
+        pos = [base[a] + taps[a] * dil[a] + off[:, :, j, a] for a in range(nd)]  # each (N, OG, out...)
+        acc = None
+        for idx, weight in _bilinear_corners(pos, x.shape[2:]):
+            vals = xg[(bi, gi, slice(None)) + tuple(idx)]  # (N, OG, out..., C/OG)
+            term = vals * weight.astype(work)[..., None]
+            acc = term if acc is None else acc + term
+        if msk is not None:
+            acc = acc * msk[:, :, j][..., None]
+        cols[:, :, :, j] = np.moveaxis(acc, -1, 2)
+    p = prod(out)
+    cols = cols.reshape(n, group, cg * k, p)
+    y = np.matmul(w.astype(work).reshape(group, m // group, cg * k), cols).reshape((n, m) + tuple(out))
+    if b is not None:
+        y += b.astype(work).reshape((m,) + (1,) * nd)
+    return y.astype(x.dtype, copy=False)
+
+
+@kernel("DeformConv", since=19)
+def DeformConv(x: np.ndarray, w: np.ndarray, offset: np.ndarray, b: np.ndarray | None = None,
+               mask: np.ndarray | None = None, *, dilations: list[int] | None = None, group: int = 1,
+               kernel_shape: list[int] | None = None, offset_group: int = 1, pads: list[int] | None = None,
+               strides: list[int] | None = None) -> np.ndarray:
+    return deform_conv(x, w, offset, b, mask, dilations=dilations, group=group, kernel_shape=kernel_shape,
+                       offset_group=offset_group, pads=pads, strides=strides)

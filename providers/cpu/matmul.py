@@ -22,7 +22,10 @@ def MatMul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         if a.ndim == 0 or b.ndim == 0:
             raise ValueError(f"MatMul: operands must not be scalars, got shapes {a.shape} and {b.shape}") from None
         raise _shape_error("MatMul", a, b, str(exc).split("(")[0].strip()) from None
-    return r if type(r) is np.ndarray else np.asarray(r)
+    if type(r) is not np.ndarray:
+        r = np.asarray(r)
+    # numpy multiplies bfloat16 (ml_dtypes) matrices into float32; ONNX keeps the input type
+    return r if r.dtype == a.dtype or a.dtype != b.dtype else r.astype(a.dtype)
 
 
 def _gemm(a: np.ndarray, b: np.ndarray, c: np.ndarray | None, alpha: float, beta: float,

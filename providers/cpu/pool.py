@@ -224,3 +224,176 @@ def LpPool(x: np.ndarray, *, auto_pad: str = "NOTSET", ceil_mode: int = 0, dilat
            strides: list[int] | None = None) -> np.ndarray:
     return lp_pool(x, p, kernel_shape=kernel_shape, strides=strides, dilations=dilations, pads=pads,
                    auto_pad=auto_pad, ceil_mode=ceil_mode)
+
+
+# --------------------------------------------------------------------------- MaxUnpool
+
+
+@kernel("MaxUnpool", since=9)
+def MaxUnpool(x: np.ndarray, indices: np.ndarray, output_shape: np.ndarray | None = None, *,
+              kernel_shape: list[int] | None = None, pads: list[int] | None = None,
+              strides: list[int] | None = None) -> np.ndarray:
+    """Scatter the pooled values to their MaxPool argmax positions in a zero tensor.
+
+    The indices address the unpadded unpool shape (in - 1) * stride + kernel - pads; a larger
+    `output_shape` holds that block at its origin, the rest zero.
+    """
+    if kernel_shape is None:
+        raise ValueError("MaxUnpool: the kernel_shape attribute is required")
+    nd = len(kernel_shape)
+    if x.ndim != nd + 2 or indices.shape != x.shape:
+        raise ValueError(f"MaxUnpool: X {x.shape} and I {indices.shape} must have the same shape of rank {nd + 2}")
+    st = list(strides) if strides is not None else [1] * nd
+    pd = list(pads) if pads is not None else [0] * (2 * nd)
+    inferred = list(x.shape[:2]) + [(i - 1) * s - (pd[a] + pd[a + nd]) + k
+                                    for a, (i, s, k) in enumerate(zip(x.shape[2:], st, kernel_shape))]
+    flat = np.zeros(prod(inferred), dtype=x.dtype)
+    idx = indices.reshape(-1).astype(np.int64)
+    if idx.size and (idx.min() < 0 or idx.max() >= flat.size):
+        raise ValueError(f"MaxUnpool: indices must lie in [0, {flat.size}) for the unpooled shape {inferred}")
+    flat[idx] = x.reshape(-1)
+    y = flat.reshape(inferred)
+    if output_shape is None:
+        return y
+    shape = [int(v) for v in np.asarray(output_shape).reshape(-1)]
+    if len(shape) != x.ndim or any(s < i for s, i in zip(shape, inferred)):
+        raise ValueError(f"MaxUnpool: output_shape {shape} must have rank {x.ndim} and hold {inferred}")
+    if shape == inferred:
+        return y
+    out = np.zeros(shape, dtype=x.dtype)
+    out[tuple(slice(0, i) for i in inferred)] = y
+    return out
+
+
+# --------------------------------------------------------------------------- RoI pooling
+
+
+def _roi_axis_matrix(start: float, size: float, pooled: int, grid: int, length: int
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Bilinear sampling along one axis of an RoI: per sample point (pooled, grid) the low / high
+    pixel, their weights, and whether the point lies inside [-1, length]."""
+    bin_size = size / pooled
+    pts = start + np.arange(pooled)[:, None] * bin_size + (np.arange(grid)[None, :] + 0.5) * bin_size / grid
+    valid = (pts >= -1.0) & (pts <= length)
+    p = np.maximum(pts, 0.0)
+    low = np.floor(p).astype(np.int64)
+    at_end = low >= length - 1
+    low = np.where(at_end, length - 1, low)
+    high = np.where(at_end, length - 1, low + 1)
+    frac = np.where(at_end, 0.0, p - low)
+    w_low, w_high = (1 - frac) * valid, frac * valid
+    return low, high, w_low, w_high, valid
+
+
+def roi_align(x: np.ndarray, rois: np.ndarray, batch_indices: np.ndarray, *, mode: str, output_height: int,
+              output_width: int, sampling_ratio: int, spatial_scale: float, half_pixel: bool) -> np.ndarray:
+    """RoiAlign: per RoI, bilinear samples on a regular grid inside each bin, averaged or maxed.
+
+    Averaging is separable: out = Ay @ X @ Ax^T with per-axis sampling matrices. Max takes the
+    largest weighted corner of each sample, as onnxruntime does.
+    """
+    if x.ndim != 4 or rois.ndim != 2 or rois.shape[1] != 4:
+        raise ValueError(f"RoiAlign: need X (N, C, H, W) and rois (R, 4), got {x.shape} and {rois.shape}")
+    bidx = np.asarray(batch_indices).reshape(-1).astype(np.int64)
+    if bidx.size != rois.shape[0] or (bidx.size and (bidx.min() < 0 or bidx.max() >= x.shape[0])):
+        raise ValueError(f"RoiAlign: batch_indices {bidx.tolist()} must give one image index in "
+                         f"[0, {x.shape[0]}) per RoI")
+    if mode not in ("avg", "max"):
+        raise ValueError(f"RoiAlign: unknown mode {mode!r}; expected avg or max")
+    n_rois, c = rois.shape[0], x.shape[1]
+    h, w = x.shape[2:]
+    work = np.result_type(x.dtype, np.float32)
+    y = np.zeros((n_rois, c, output_height, output_width), dtype=work)
+    offset = 0.5 if half_pixel else 0.0
+    for r in range(n_rois):
+        x0, y0, x1, y1 = (float(v) * spatial_scale - offset for v in rois[r])
+        rw, rh = x1 - x0, y1 - y0
+        if not half_pixel:
+            rw, rh = max(rw, 1.0), max(rh, 1.0)
+        gh = sampling_ratio if sampling_ratio > 0 else int(np.ceil(rh / output_height))
+        gw = sampling_ratio if sampling_ratio > 0 else int(np.ceil(rw / output_width))
+        ylo, yhi, wyl, wyh, vy = _roi_axis_matrix(y0, rh, output_height, gh, h)
+        xlo, xhi, wxl, wxh, vx = _roi_axis_matrix(x0, rw, output_width, gw, w)
+        img = x[bidx[r]].astype(work, copy=False)  # (C, H, W)
+        if mode == "avg":
+            ay = np.zeros((output_height, h))
+            ax = np.zeros((output_width, w))
+            rows = np.arange(output_height)[:, None]
+            np.add.at(ay, (rows, ylo), wyl)
+            np.add.at(ay, (rows, yhi), wyh)
+            cols = np.arange(output_width)[:, None]
+            np.add.at(ax, (cols, xlo), wxl)
+            np.add.at(ax, (cols, xhi), wxh)
+            y[r] = (ay.astype(work) @ img @ ax.T.astype(work)) / max(gh * gw, 1)
+        else:
+            # samples (PH, GH) x (PW, GW); a sample outside on either axis is 0
+            best = None
+            for yi, wy in ((ylo, wyl), (yhi, wyh)):
+                for xi, wx in ((xlo, wxl), (xhi, wxh)):
+                    v = img[:, yi[:, :, None, None], xi[None, None, :, :]]  # (C, PH, GH, PW, GW)
+                    wt = (wy[:, :, None, None] * wx[None, None, :, :]).astype(work)
+                    v = v * wt
+                    best = v if best is None else np.maximum(best, v)
+            y[r] = best.max(axis=(2, 4))
+    return y.astype(x.dtype, copy=False)
+
+
+@kernel("RoiAlign", since=10, until=15)
+def RoiAlign_10(x: np.ndarray, rois: np.ndarray, batch_indices: np.ndarray, *, mode: str = "avg",
+                output_height: int = 1, output_width: int = 1, sampling_ratio: int = 0,
+                spatial_scale: float = 1.0) -> np.ndarray:
+    """RoiAlign-10: pixel coordinates without the half-pixel shift (output_half_pixel)."""
+    return roi_align(x, rois, batch_indices, mode=mode, output_height=output_height, output_width=output_width,
+                     sampling_ratio=sampling_ratio, spatial_scale=spatial_scale, half_pixel=False)
+
+
+@kernel("RoiAlign", since=16)
+def RoiAlign(x: np.ndarray, rois: np.ndarray, batch_indices: np.ndarray, *,
+             coordinate_transformation_mode: str = "half_pixel", mode: str = "avg", output_height: int = 1,
+             output_width: int = 1, sampling_ratio: int = 0, spatial_scale: float = 1.0) -> np.ndarray:
+    if coordinate_transformation_mode not in ("half_pixel", "output_half_pixel"):
+        raise ValueError(f"RoiAlign: unknown coordinate_transformation_mode {coordinate_transformation_mode!r}; "
+                         "expected half_pixel or output_half_pixel")
+    return roi_align(x, rois, batch_indices, mode=mode, output_height=output_height, output_width=output_width,
+                     sampling_ratio=sampling_ratio, spatial_scale=spatial_scale,
+                     half_pixel=coordinate_transformation_mode == "half_pixel")
+
+
+def _round_half_away(v: float) -> int:
+    """C's round(): halves away from zero (numpy rounds them to even)."""
+    return int(np.copysign(np.floor(abs(v) + 0.5), v))
+
+
+@kernel("MaxRoiPool", since=1)
+def MaxRoiPool(x: np.ndarray, rois: np.ndarray, *, pooled_shape: list[int] | None = None,
+               spatial_scale: float = 1.0) -> np.ndarray:
+    """Max over each of pooled_shape bins of every RoI (batch_index, x1, y1, x2, y2), rounded to pixels."""
+    if pooled_shape is None or len(pooled_shape) != 2:
+        raise ValueError("MaxRoiPool: the pooled_shape attribute (height, width) is required")
+    if x.ndim != 4 or rois.ndim != 2 or rois.shape[1] != 5:
+        raise ValueError(f"MaxRoiPool: need X (N, C, H, W) and rois (R, 5), got {x.shape} and {rois.shape}")
+    ph, pw = pooled_shape
+    h, w = x.shape[2:]
+    y = np.zeros((rois.shape[0], x.shape[1], ph, pw), dtype=x.dtype)
+
+    def bins(start: int, end: int, pooled: int, length: int) -> np.ndarray:
+        size = max(end - start + 1, 1) / pooled
+        p = np.arange(pooled)
+        lo = np.clip(np.floor(p * size).astype(np.int64) + start, 0, length)
+        hi = np.clip(np.ceil((p + 1) * size).astype(np.int64) + start, 0, length)
+        pix = np.arange(length)
+        return (pix[None, :] >= lo[:, None]) & (pix[None, :] < hi[:, None])  # (pooled, length)
+
+    low = _lowest(x.dtype)
+    for r in range(rois.shape[0]):
+        b = int(rois[r, 0])
+        if not 0 <= b < x.shape[0]:
+            raise ValueError(f"MaxRoiPool: RoI {r} has batch index {b} outside [0, {x.shape[0]})")
+        x1, y1, x2, y2 = (_round_half_away(float(v) * spatial_scale) for v in rois[r, 1:])
+        my, mx = bins(y1, y2, ph, h), bins(x1, x2, pw, w)
+        img = x[b]  # (C, H, W)
+        rows = np.where(my[None, :, :, None], img[:, None, :, :], low).max(axis=2)  # (C, PH, W)
+        cols = np.where(mx[None, None, :, :], rows[:, :, None, :], low).max(axis=3)  # (C, PH, PW)
+        empty = ~(my.any(axis=1)[:, None] & mx.any(axis=1)[None, :])
+        y[r] = np.where(empty[None], 0, cols)
+    return y

@@ -1,4 +1,5 @@
-"""Reductions: the Reduce* family (axes as an attribute in early versions, as input 1 later) and ArgMax/ArgMin."""
+"""Reductions: the Reduce* family (axes as an attribute in early versions, as input 1 later), ArgMax/ArgMin,
+TopK, and the running reductions CumSum/CumProd."""
 
 from __future__ import annotations
 
@@ -129,3 +130,78 @@ def ArgMin_1(x: np.ndarray, *, axis: int = 0, keepdims: int = 1) -> np.ndarray:
 @kernel("ArgMin", since=12)
 def ArgMin(x: np.ndarray, *, axis: int = 0, keepdims: int = 1, select_last_index: int = 0) -> np.ndarray:
     return _arg(np.argmin, x, axis, keepdims, select_last_index, "ArgMin")
+
+
+# --------------------------------------------------------------------------- CumSum, CumProd
+
+
+def _cumulative(fn: Callable, identity: int, x: np.ndarray, axis: np.ndarray, exclusive: int, reverse: int,
+                op: str) -> np.ndarray:
+    """Running `fn` along `axis`; `exclusive` leaves out the current element, `reverse` runs from the end."""
+    a = np.asarray(axis)
+    if a.size != 1:
+        raise ValueError(f"{op}: axis must be a single value, got shape {a.shape}")
+    ax = normalize_axis(int(a.reshape(-1)[0]), x.ndim, op)
+    data = np.flip(x, axis=ax) if reverse else x
+    out = fn(data, axis=ax, dtype=x.dtype)
+    if exclusive and x.shape[ax]:
+        first = np.full(x.shape[:ax] + (1,) + x.shape[ax + 1:], identity, dtype=x.dtype)
+        out = np.concatenate([first, np.delete(out, -1, axis=ax)], axis=ax)
+    if reverse:
+        out = np.flip(out, axis=ax)
+    return as_array(out, x.dtype)
+
+
+@kernel("CumSum", since=11)
+def CumSum(x: np.ndarray, axis: np.ndarray, *, exclusive: int = 0, reverse: int = 0) -> np.ndarray:
+    return _cumulative(np.cumsum, 0, x, axis, exclusive, reverse, "CumSum")
+
+
+@kernel("CumProd", since=26)
+def CumProd(x: np.ndarray, axis: np.ndarray, *, exclusive: int = 0, reverse: int = 0) -> np.ndarray:
+    return _cumulative(np.cumprod, 1, x, axis, exclusive, reverse, "CumProd")
+
+
+# --------------------------------------------------------------------------- TopK
+
+
+def top_k(x: np.ndarray, k: int, axis: int, largest: int, sorted: int) -> tuple[np.ndarray, np.ndarray]:  # noqa: A002
+    """The k largest (or smallest) values along `axis` and their int64 indices, best first; equal
+    values keep their index order (the lower index first)."""
+    ax = normalize_axis(axis, x.ndim, "TopK")
+    n = x.shape[ax]
+    if not 0 <= k <= n:
+        raise ValueError(f"TopK: k={k} is out of range for axis {axis} of size {n} (shape {x.shape})")
+    if largest:
+        # a stable ascending sort of the reversed axis, read backwards: descending, ties by lower index
+        order = np.argsort(np.flip(x, axis=ax), axis=ax, kind="stable")
+        order = (n - 1) - np.flip(order, axis=ax)
+    else:
+        order = np.argsort(x, axis=ax, kind="stable")
+    idx = np.take(order, np.arange(k), axis=ax)
+    return np.take_along_axis(x, idx, axis=ax), idx.astype(np.int64, copy=False)
+
+
+def _k_value(k: np.ndarray) -> int:
+    a = np.asarray(k).reshape(-1)
+    if a.size != 1:
+        raise ValueError(f"TopK: K must hold one value, got shape {np.asarray(k).shape}")
+    return int(a[0])
+
+
+@kernel("TopK", since=1, until=9, multi_output=True)
+def TopK_1(x: np.ndarray, *, axis: int = -1, k: int | None = None) -> tuple:
+    if k is None:
+        raise ValueError("TopK: the k attribute is required")
+    return top_k(x, k, axis, 1, 1)
+
+
+@kernel("TopK", since=10, until=10, multi_output=True)
+def TopK_10(x: np.ndarray, k: np.ndarray, *, axis: int = -1) -> tuple:
+    return top_k(x, _k_value(k), axis, 1, 1)
+
+
+@kernel("TopK", since=11, multi_output=True)
+def TopK(x: np.ndarray, k: np.ndarray, *, axis: int = -1, largest: int = 1, sorted: int = 1) -> tuple:  # noqa: A002
+    """`sorted=0` allows any order; we return sorted results either way."""
+    return top_k(x, _k_value(k), axis, largest, sorted)

@@ -1,5 +1,6 @@
 """Tensor and shape kernels: Reshape, Flatten, Transpose, Concat, Split, Slice, Gather, Squeeze,
-Unsqueeze, Expand, Tile, Pad, Shape, Size, Cast, Constant, ConstantOfShape, Identity, Dropout, Range.
+Unsqueeze, Expand, Tile, Pad, Shape, Size, Constant, ConstantOfShape, Identity, Dropout, Range,
+Unique, ReverseSequence, BitCast.
 
 Shape-like inputs (Reshape's shape, Slice's starts...) are host int64 arrays. Outputs may be
 views of the inputs (Reshape, Transpose, Slice, Split, Squeeze); inputs are never written.
@@ -12,7 +13,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import onnx
 
 from ep_runtime.graph import onnx_dtype_to_numpy
 
@@ -366,77 +366,6 @@ def Identity(x: Any) -> Any:
     return x
 
 
-# --------------------------------------------------------------------------- Cast
-
-
-def cast(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    if x.dtype == dtype:
-        return x
-    if dtype.kind == "O":  # to string
-        if x.dtype.kind == "f":
-            return np.array([_float_str(v) for v in x.reshape(-1)], dtype=object).reshape(x.shape)
-        return x.astype(str).astype(object)
-    if x.dtype.kind == "O":  # from string
-        if dtype.kind == "b":
-            return np.array([_str_bool(s) for s in x.reshape(-1)], dtype=bool).reshape(x.shape)
-        return x.astype(str).astype(dtype)
-    with np.errstate(invalid="ignore", over="ignore"):
-        return x.astype(dtype)
-
-
-def _float_str(v: Any) -> str:
-    f = float(v)
-    if math.isnan(f):
-        return "NaN"
-    if math.isinf(f):
-        return "INF" if f > 0 else "-INF"
-    return f"{v}"
-
-
-def _str_bool(s: Any) -> bool:
-    t = str(s).strip().lower()
-    return t not in ("", "0", "false") and not (t.replace(".", "", 1).isdigit() and float(t) == 0)
-
-
-@kernel("Cast", since=1, until=18)
-def Cast_1(x: np.ndarray, *, to: int | str | None = None) -> np.ndarray:
-    if to is None:
-        raise ValueError("Cast: the 'to' attribute is required")
-    if isinstance(to, str):  # opset 1 wrote the type name
-        to = onnx.TensorProto.DataType.Value(to.upper())
-    return cast(x, onnx_dtype_to_numpy(to))
-
-
-@kernel("Cast", since=19, until=23)
-def Cast_19(x: np.ndarray, *, saturate: int = 1, to: int | None = None) -> np.ndarray:
-    """`saturate` only matters for float8 targets, which ml_dtypes' casts saturate anyway."""
-    if to is None:
-        raise ValueError("Cast: the 'to' attribute is required")
-    return cast(x, onnx_dtype_to_numpy(to))
-
-
-@kernel("Cast", since=24)
-def Cast(x: np.ndarray, *, round_mode: str = "up", saturate: int = 1, to: int | None = None) -> np.ndarray:
-    if to is None:
-        raise ValueError("Cast: the 'to' attribute is required")
-    return cast(x, onnx_dtype_to_numpy(to))
-
-
-@kernel("CastLike", since=15, until=18)
-def CastLike_15(x: np.ndarray, target: np.ndarray) -> np.ndarray:
-    return cast(x, target.dtype)
-
-
-@kernel("CastLike", since=19, until=23)
-def CastLike_19(x: np.ndarray, target: np.ndarray, *, saturate: int = 1) -> np.ndarray:
-    return cast(x, target.dtype)
-
-
-@kernel("CastLike", since=24)
-def CastLike(x: np.ndarray, target: np.ndarray, *, round_mode: str = "up", saturate: int = 1) -> np.ndarray:
-    return cast(x, target.dtype)
-
-
 # --------------------------------------------------------------------------- constants, Range
 
 
@@ -551,3 +480,68 @@ def Dropout(x, ratio: np.ndarray | None = None, training_mode: np.ndarray | None
     r = 0.5 if ratio is None else float(np.asarray(ratio).reshape(()))
     training = training_mode is not None and bool(np.asarray(training_mode).reshape(()))
     return _dropout(x, r, training, seed, _num_outputs, bool)
+
+
+# --------------------------------------------------------------------------- Unique, ReverseSequence, BitCast
+
+
+def unique(x: np.ndarray, axis: int | None, sorted_: bool, num_outputs: int) -> tuple:
+    """The distinct values (or slices along `axis`), the first index of each, the inverse indices
+    and the counts; sorted ascending or, with sorted_=False, in order of first occurrence."""
+    ax = None if axis is None else normalize_axis(axis, x.ndim, "Unique")
+    data = x.reshape(-1) if ax is None else x
+    try:
+        y, first, inverse, counts = np.unique(data, return_index=True, return_inverse=True, return_counts=True,
+                                              axis=ax)
+    except TypeError:  # dtypes numpy cannot sort structurally (bfloat16 along an axis): go through float32
+        y, first, inverse, counts = np.unique(data.astype(np.float32), return_index=True, return_inverse=True,
+                                              return_counts=True, axis=ax)
+        y = y.astype(x.dtype)
+    inverse = inverse.reshape(-1)
+    if not sorted_:
+        order = np.argsort(first, kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(order.size)
+        y = np.take(y, order, axis=0 if ax is None else ax)
+        first, counts, inverse = first[order], counts[order], rank[inverse]
+    outs = (as_array(y, x.dtype), first.astype(np.int64), inverse.astype(np.int64), counts.astype(np.int64))
+    return outs[:max(num_outputs, 1)]
+
+
+@kernel("Unique", since=11, multi_output=True)
+def Unique(x: np.ndarray, *, axis: int | None = None, sorted: int = 1, _num_outputs: int = 1) -> tuple:  # noqa: A002
+    return unique(x, axis, bool(sorted), _num_outputs)
+
+
+@kernel("ReverseSequence", since=10)
+def ReverseSequence(x: np.ndarray, sequence_lens: np.ndarray, *, batch_axis: int = 1,
+                    time_axis: int = 0) -> np.ndarray:
+    """Reverse the first sequence_lens[b] steps along `time_axis` of every batch entry b."""
+    if x.ndim < 2 or {batch_axis, time_axis} - {0, 1} or batch_axis == time_axis:
+        raise ValueError(f"ReverseSequence: batch_axis {batch_axis} and time_axis {time_axis} must be 0 and 1 "
+                         f"(in some order) of a tensor of rank >= 2, got shape {x.shape}")
+    batch, steps = x.shape[batch_axis], x.shape[time_axis]
+    lens = sequence_lens.astype(np.int64).reshape(-1)
+    if lens.size != batch or (lens < 0).any() or (lens > steps).any():
+        raise ValueError(f"ReverseSequence: sequence_lens {lens.tolist()} must give one length in [0, {steps}] "
+                         f"for each of the {batch} batch entries")
+    t = np.arange(steps).reshape(1, -1)
+    src = np.where(t < lens.reshape(-1, 1), lens.reshape(-1, 1) - 1 - t, t)  # (batch, time)
+    if time_axis == 0:
+        src = src.T
+    src = src.reshape(src.shape + (1,) * (x.ndim - 2))
+    return np.take_along_axis(x, np.broadcast_to(src, x.shape), axis=time_axis)
+
+
+@kernel("BitCast", since=26)
+def BitCast(x: np.ndarray, *, to: int | None = None) -> np.ndarray:
+    """The same bits read as another type of the same width (no value conversion)."""
+    if to is None:
+        raise ValueError("BitCast: the 'to' attribute is required")
+    dt = onnx_dtype_to_numpy(to)
+    if x.dtype.kind == "O" or dt.kind == "O":
+        raise ValueError("BitCast: string tensors cannot be bit-cast")
+    if x.dtype.itemsize != dt.itemsize:
+        raise ValueError(f"BitCast: {x.dtype} ({8 * x.dtype.itemsize} bits) and {dt} ({8 * dt.itemsize} bits) "
+                         f"differ in width")
+    return (x if x.flags.c_contiguous else x.copy()).view(dt)

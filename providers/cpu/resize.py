@@ -1,0 +1,294 @@
+"""Resize and Upsample: separable resampling, one axis at a time.
+
+For every resized axis the output coordinates are mapped back to input coordinates
+(`coordinate_transformation_mode`), and each output position gets a short row of input
+indices and weights (nearest: one tap; linear: 2; cubic: 4; antialias widens the filter by
+1/scale when downsampling). The axis is then resampled with one `np.take` per tap: loops run
+over taps and axes, never over pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ._base import normalize_axes
+from .registry import kernel
+
+COORDINATE_MODES = ("half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners", "asymmetric",
+                    "tf_half_pixel_for_nn", "tf_crop_and_resize")
+NEAREST_MODES = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil", "simple")
+
+
+def source_coordinates(mode: str, out_len: int, in_len: int, scale: float,
+                       roi: tuple[float, float] | None) -> np.ndarray:
+    """Input coordinate (float64) of every output position along one axis.
+
+    `scale` is the axis's scale factor; the "resized length" of the spec is `scale * in_len`,
+    which differs from `out_len` when the output size was rounded down.
+    """
+    y = np.arange(out_len, dtype=np.float64)
+    resized = scale * in_len
+    if mode == "half_pixel":
+        return (y + 0.5) / scale - 0.5
+    if mode == "half_pixel_symmetric":
+        adjustment = out_len / resized
+        offset = in_len / 2 * (1 - adjustment)
+        return offset + (y + 0.5) / scale - 0.5
+    if mode == "pytorch_half_pixel":
+        return (y + 0.5) / scale - 0.5 if resized != 1 else np.full(out_len, -0.5)
+    if mode == "align_corners":
+        return y * (in_len - 1) / (resized - 1) if resized != 1 else np.zeros(out_len)
+    if mode == "asymmetric":
+        return y / scale
+    if mode == "tf_half_pixel_for_nn":
+        return (y + 0.5) / scale
+    if mode == "tf_crop_and_resize":
+        start, end = roi if roi is not None else (0.0, 1.0)
+        if resized == 1:
+            x = np.full(out_len, (end - start) * (in_len - 1) / 2)
+        else:
+            x = y * (end - start) * (in_len - 1) / (resized - 1)
+        return x + start * (in_len - 1)
+    raise ValueError(f"Resize: unknown coordinate_transformation_mode {mode!r}; expected one of {COORDINATE_MODES}")
+
+
+def nearest_taps(x: np.ndarray, in_len: int, nearest_mode: str, downsampling: bool) -> np.ndarray:
+    """The index (out_len, 1) picked by `nearest_mode` for each source coordinate, clamped."""
+    if nearest_mode == "round_prefer_floor":
+        idx = np.ceil(x - 0.5)
+    elif nearest_mode == "round_prefer_ceil":
+        idx = np.floor(x + 0.5)
+    elif nearest_mode == "floor":
+        idx = np.floor(x)
+    elif nearest_mode == "ceil":
+        idx = np.ceil(x)
+    elif nearest_mode == "simple":  # Resize-10 / Upsample: ceil when shrinking, else truncate
+        idx = np.ceil(x) if downsampling else np.floor(x)
+    else:
+        raise ValueError(f"Resize: unknown nearest_mode {nearest_mode!r}; expected one of {NEAREST_MODES[:4]}")
+    return np.clip(idx, 0, in_len - 1).astype(np.intp)[:, None]
+
+
+def _cubic(t: np.ndarray, a: float) -> np.ndarray:
+    """Keys' cubic convolution kernel with coefficient `a`, zero beyond |t| >= 2."""
+    t = np.abs(t)
+    near = ((a + 2) * t - (a + 3)) * t * t + 1
+    far = ((a * t - 5 * a) * t + 8 * a) * t - 4 * a
+    return np.where(t <= 1, near, np.where(t < 2, far, 0.0))
+
+
+def filter_taps(x: np.ndarray, in_len: int, mode: str, scale: float, cubic_coeff_a: float, antialias: bool,
+                exclude_outside: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (out_len, n) and weights (out_len, n) of the linear or cubic filter at each `x`."""
+    support = 1 if mode == "linear" else 2
+    stretch = min(scale, 1.0) if antialias else 1.0
+    first = int(np.floor(-support / stretch)) + 1  # first tap offset from the base index
+    n = 2 - 2 * first
+    # the base index is the pixel left of x, an exact integer x counting as the right end
+    base = np.ceil(x).astype(np.int64) - 1
+    idx = base[:, None] + np.arange(first, first + n)[None, :]
+    t = (idx - x[:, None]) * stretch
+    w = np.clip(1 - np.abs(t), 0, 1) if mode == "linear" else _cubic(t, cubic_coeff_a)
+    inside = (idx >= 0) & (idx < in_len)
+    if exclude_outside:
+        w = np.where(inside, w, 0.0)
+    if antialias or exclude_outside:
+        total = w.sum(axis=1, keepdims=True)
+        w = w / np.where(total == 0, 1.0, total)
+    return np.clip(idx, 0, in_len - 1).astype(np.intp), w
+
+
+def resample_axis(data: np.ndarray, axis: int, idx: np.ndarray, w: np.ndarray | None) -> np.ndarray:
+    """`data` resampled along `axis`: output j = sum_k w[j, k] * data[idx[j, k]] (w None: one tap)."""
+    if w is None:
+        return np.take(data, idx[:, 0], axis=axis)
+    shape = (-1,) + (1,) * (data.ndim - axis - 1)
+    out = None
+    for k in range(idx.shape[1]):
+        term = np.take(data, idx[:, k], axis=axis) * w[:, k].astype(data.dtype).reshape(shape)
+        if out is None:
+            out = term
+        else:
+            out += term
+    return out
+
+
+def resize(x: np.ndarray, out_shape: Sequence[int], scales: Sequence[float], axes: Sequence[int], *,
+           mode: str = "nearest", coordinate_transformation_mode: str = "half_pixel",
+           nearest_mode: str = "round_prefer_floor", cubic_coeff_a: float = -0.75, exclude_outside: int = 0,
+           extrapolation_value: float = 0.0, antialias: int = 0,
+           roi: Sequence[float] | None = None) -> np.ndarray:
+    """Resample `x` along `axes` (in that order) to `out_shape` (full rank) with per-axis `scales`
+    (full rank); `roi` (2 * rank, starts then ends) is used by tf_crop_and_resize."""
+    if mode not in ("nearest", "linear", "cubic"):
+        raise ValueError(f"Resize: unknown mode {mode!r}; expected nearest, linear or cubic")
+    if antialias and mode == "nearest":
+        raise ValueError("Resize: antialias is only defined for the linear and cubic modes")
+    rank = x.ndim
+    if x.dtype.kind == "f":
+        work = x.astype(np.result_type(x.dtype, np.float32), copy=False)
+    else:
+        work = x.astype(np.float64) if mode != "nearest" else x
+    crop = coordinate_transformation_mode == "tf_crop_and_resize"
+    for axis in axes:
+        in_len, out_len, scale = x.shape[axis], int(out_shape[axis]), float(scales[axis])
+        axis_roi = (float(roi[axis]), float(roi[axis + rank])) if roi is not None else None
+        if out_len == in_len and scale == 1.0 and (not crop or axis_roi in (None, (0.0, 1.0))):
+            continue
+        if out_len == 0 or in_len == 0:
+            shape = list(work.shape)
+            shape[axis] = out_len
+            work = np.zeros(shape, dtype=work.dtype)
+            continue
+        src = source_coordinates(coordinate_transformation_mode, out_len, in_len, scale, axis_roi)
+        if mode == "nearest":
+            idx, w = nearest_taps(src, in_len, nearest_mode, scale < 1), None
+        else:
+            idx, w = filter_taps(src, in_len, mode, scale, cubic_coeff_a, bool(antialias), bool(exclude_outside))
+        work = resample_axis(work, axis, idx, w)
+        if crop:
+            outside = (src < 0) | (src > in_len - 1)
+            if outside.any():
+                mask = outside.reshape((-1,) + (1,) * (rank - axis - 1))
+                work = np.where(mask, np.asarray(extrapolation_value, dtype=work.dtype), work)
+    if work.dtype == x.dtype:
+        return np.ascontiguousarray(work) if work is not x else x.copy()
+    if x.dtype.kind in "iu":
+        info = np.iinfo(x.dtype)
+        return np.clip(np.rint(work), info.min, info.max).astype(x.dtype)
+    return work.astype(x.dtype)
+
+
+def _optional(value: np.ndarray | None) -> np.ndarray | None:
+    """An optional tensor input, an empty tensor counting as absent."""
+    if value is None:
+        return None
+    value = np.asarray(value)
+    return None if value.size == 0 else value
+
+
+def output_geometry(shape: Sequence[int], scales: np.ndarray | None, sizes: np.ndarray | None,
+                    axes: Sequence[int], keep_aspect_ratio_policy: str = "stretch",
+                    op: str = "Resize") -> tuple[list[int], list[float]]:
+    """Full-rank output shape and scale factors from `scales` or `sizes` given for `axes`."""
+    rank = len(shape)
+    if (scales is None) == (sizes is None):
+        raise ValueError(f"{op}: exactly one of scales and sizes must be given (got "
+                         f"{'both' if scales is not None else 'neither'})")
+    given = scales if scales is not None else sizes
+    if given.size != len(axes):
+        raise ValueError(f"{op}: {'scales' if scales is not None else 'sizes'} has {given.size} values, "
+                         f"expected {len(axes)} (one per resized axis)")
+    out = list(shape)
+    factors = [1.0] * rank
+    if scales is not None:
+        for a, s in zip(axes, scales.astype(np.float64).reshape(-1)):
+            if not s > 0:
+                raise ValueError(f"{op}: scales must be positive, got {scales.tolist()}")
+            factors[a] = float(s)
+            out[a] = int(np.floor(s * shape[a]))
+        return out, factors
+    want = [int(v) for v in sizes.reshape(-1)]
+    if any(v < 0 for v in want):
+        raise ValueError(f"{op}: sizes must be non-negative, got {want}")
+    ratios = [w / shape[a] if shape[a] else 1.0 for a, w in zip(axes, want)]
+    if keep_aspect_ratio_policy == "stretch":
+        for a, w, r in zip(axes, want, ratios):
+            out[a], factors[a] = w, r
+        return out, factors
+    if keep_aspect_ratio_policy == "not_larger":
+        common = min(ratios)
+    elif keep_aspect_ratio_policy == "not_smaller":
+        common = max(ratios)
+    else:
+        raise ValueError(f"{op}: unknown keep_aspect_ratio_policy {keep_aspect_ratio_policy!r}; "
+                         "expected stretch, not_larger or not_smaller")
+    for a in axes:
+        out[a], factors[a] = int(common * shape[a] + 0.5), common
+    return out, factors
+
+
+def _resize_11(x, roi, scales, sizes, *, axes=None, keep_aspect_ratio_policy="stretch", **attrs) -> np.ndarray:
+    scales, sizes, roi = _optional(scales), _optional(sizes), _optional(roi)
+    axes = list(normalize_axes(axes, x.ndim, "Resize")) if axes is not None else list(range(x.ndim))
+    out, factors = output_geometry(x.shape, scales, sizes, axes, keep_aspect_ratio_policy)
+    full_roi = None
+    if roi is not None:
+        if roi.size != 2 * len(axes):
+            raise ValueError(f"Resize: roi has {roi.size} values, expected {2 * len(axes)}")
+        r = roi.astype(np.float64).reshape(-1)
+        full_roi = [0.0] * x.ndim + [1.0] * x.ndim
+        for i, a in enumerate(axes):
+            full_roi[a], full_roi[a + x.ndim] = r[i], r[i + len(axes)]
+    return resize(x, out, factors, axes, roi=full_roi, **attrs)
+
+
+@kernel("Resize", since=10, until=10)
+def Resize_10(x: np.ndarray, scales: np.ndarray, *, mode: str = "nearest") -> np.ndarray:
+    """Resize-10 is Upsample-9: asymmetric coordinates, nearest truncating (ceil when shrinking)."""
+    return upsample(x, scales, mode, "Resize")
+
+
+@kernel("Resize", since=11, until=17)
+def Resize_11(x: np.ndarray, roi: np.ndarray | None = None, scales: np.ndarray | None = None,
+              sizes: np.ndarray | None = None, *, coordinate_transformation_mode: str = "half_pixel",
+              cubic_coeff_a: float = -0.75, exclude_outside: int = 0, extrapolation_value: float = 0.0,
+              mode: str = "nearest", nearest_mode: str = "round_prefer_floor") -> np.ndarray:
+    return _resize_11(x, roi, scales, sizes, coordinate_transformation_mode=coordinate_transformation_mode,
+                      cubic_coeff_a=cubic_coeff_a, exclude_outside=exclude_outside,
+                      extrapolation_value=extrapolation_value, mode=mode, nearest_mode=nearest_mode)
+
+
+@kernel("Resize", since=18)
+def Resize(x: np.ndarray, roi: np.ndarray | None = None, scales: np.ndarray | None = None,
+           sizes: np.ndarray | None = None, *, antialias: int = 0, axes: list[int] | None = None,
+           coordinate_transformation_mode: str = "half_pixel", cubic_coeff_a: float = -0.75,
+           exclude_outside: int = 0, extrapolation_value: float = 0.0, keep_aspect_ratio_policy: str = "stretch",
+           mode: str = "nearest", nearest_mode: str = "round_prefer_floor") -> np.ndarray:
+    """Resize-18 adds antialias, axes and keep_aspect_ratio_policy; 19 adds half_pixel_symmetric."""
+    if coordinate_transformation_mode == "tf_half_pixel_for_nn":
+        raise ValueError("Resize: tf_half_pixel_for_nn was removed in Resize-18")
+    return _resize_11(x, roi, scales, sizes, axes=axes, keep_aspect_ratio_policy=keep_aspect_ratio_policy,
+                      antialias=antialias, coordinate_transformation_mode=coordinate_transformation_mode,
+                      cubic_coeff_a=cubic_coeff_a, exclude_outside=exclude_outside,
+                      extrapolation_value=extrapolation_value, mode=mode, nearest_mode=nearest_mode)
+
+
+# --------------------------------------------------------------------------- Upsample
+
+
+def upsample(x: np.ndarray, scales, mode: str, op: str = "Upsample") -> np.ndarray:
+    """Upsample (and Resize-10): out = floor(in * scale), asymmetric coordinates."""
+    scales = np.asarray(scales, dtype=np.float64).reshape(-1)
+    if scales.size != x.ndim:
+        raise ValueError(f"{op}: scales has {scales.size} values but the input has rank {x.ndim}")
+    if mode == "bilinear":
+        mode = "linear"
+    if mode not in ("nearest", "linear"):
+        raise ValueError(f"{op}: unknown mode {mode!r}; expected nearest or linear")
+    axes = list(range(x.ndim))
+    out, factors = output_geometry(x.shape, scales, None, axes, op=op)
+    return resize(x, out, factors, axes, mode=mode, coordinate_transformation_mode="asymmetric",
+                  nearest_mode="simple")
+
+
+@kernel("Upsample", since=1, until=6)
+def Upsample_1(x: np.ndarray, *, height_scale: float | None = None, mode: str = "nearest",
+               width_scale: float | None = None) -> np.ndarray:
+    if height_scale is None or width_scale is None or x.ndim != 4:
+        raise ValueError("Upsample-1: needs a 4-D input and the height_scale and width_scale attributes")
+    return upsample(x, [1.0, 1.0, height_scale, width_scale], mode)
+
+
+@kernel("Upsample", since=7, until=8)
+def Upsample_7(x: np.ndarray, *, mode: str = "nearest", scales: list[float] | None = None) -> np.ndarray:
+    if scales is None:
+        raise ValueError("Upsample-7: the scales attribute is required")
+    return upsample(x, scales, mode)
+
+
+@kernel("Upsample", since=9)
+def Upsample(x: np.ndarray, scales: np.ndarray, *, mode: str = "nearest") -> np.ndarray:
+    return upsample(x, scales, mode)
