@@ -203,6 +203,10 @@ class InferenceSession:
             custom_metadata_map={p.key: p.value for p in m.metadata_props},
         )
 
+    def get_graph(self) -> Graph:
+        """The graph this session runs: after constant folding and the other optimizations."""
+        return self._graph
+
     def get_partition(self) -> Partition:
         """The partitioning decisions: node -> provider, refusals, subgraphs, device copies."""
         return self._partition

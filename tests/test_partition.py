@@ -180,7 +180,7 @@ def test_every_subgraph_gets_only_unclaimed_nodes(sim_plugin):
             seen.append([n.name for n in nodes])
             return super().get_capability(graph, nodes)
 
-    graph = ep.InferenceSession(mixed_model(), providers=["cpu"])._graph
+    graph = ep.InferenceSession(mixed_model(), providers=["cpu"]).get_graph()
     assign(graph, [sim_plugin.SimDeviceProvider(), Recording()])
     assert seen == [["sigmoid", "tanh", "sub"]]
 

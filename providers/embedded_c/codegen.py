@@ -1,0 +1,163 @@
+"""C generation shared by the fused mode and the standalone export: arena planning by liveness
+and straight-line calls into the operator library. Model names never reach the C text except
+through `comment()`, which keeps only harmless characters."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .lowering import Call
+
+#: arena offsets are multiples of this many floats (64 bytes)
+ALIGN = 16
+
+
+def comment(text: str, limit: int = 60) -> str:
+    """`text` made safe for a C block comment: letters, digits and `_ . - : /` only (no `*`, `?`, `\\`)."""
+    safe = re.sub(r"[^A-Za-z0-9_.:/-]", "_", text)
+    safe = safe.replace("//", "/_")
+    return safe[:limit]
+
+
+def c_float(v: float) -> str:
+    """A C float literal that reads back as exactly the float32 of `v`."""
+    if math.isnan(v):
+        return "NAN"
+    if math.isinf(v):
+        return "INFINITY" if v > 0 else "-INFINITY"
+    s = float(np.float32(v)).hex()
+    mant, _, exp = s.partition("p")
+    if "." in mant:
+        mant = mant.rstrip("0").rstrip(".")
+    return f"{mant}p{exp}f"
+
+
+def float_array_body(arr: np.ndarray, per_line: int = 8) -> str:
+    """The initializer list of a const float array (shortest round-trip decimals)."""
+    flat = np.ascontiguousarray(arr, dtype=np.float32).reshape(-1)
+    if flat.size == 0:
+        return "0.0f"
+    items = [t + "f" for t in flat.astype(str).tolist()]
+    for k in np.flatnonzero(~np.isfinite(flat)):
+        items[k] = c_float(float(flat[k]))
+    lines = [", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)]
+    return ",\n    ".join(lines)
+
+
+@dataclass
+class ArenaPlan:
+    """Offsets (in floats) of intermediates and per-call scratch inside one arena."""
+
+    offsets: dict[str, int] = field(default_factory=dict)
+    scratch: dict[int, int] = field(default_factory=dict)
+    size: int = 0
+    #: sum of all intermediate sizes (what a malloc-per-tensor runtime would hold at worst)
+    total_intermediate: int = 0
+    lifetimes: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+def _align(n: int) -> int:
+    return -(-n // ALIGN) * ALIGN
+
+
+def plan_arena(calls: list[Call], intermediates: set[str], sizes: dict[str, int]) -> ArenaPlan:
+    """Place intermediates and scratch so that two share memory only when their lifetimes do not overlap.
+
+    A value lives from the call producing it to its last consumer; call k's scratch lives during
+    call k only. Greedy best-fit, largest first.
+    """
+    life: dict[object, tuple[int, int]] = {}
+    need: dict[object, int] = {}
+    for k, c in enumerate(calls):
+        for o in c.outputs:
+            if o in intermediates:
+                life[o] = (k, k)
+                need[o] = sizes[o]
+        for i in c.inputs:
+            if i in life:
+                life[i] = (life[i][0], k)
+        if c.scratch:
+            life[("scratch", k)] = (k, k)
+            need[("scratch", k)] = c.scratch
+    plan = ArenaPlan()
+    placed: list[tuple[int, int, int, int]] = []  # offset, size, start, end
+    for key in sorted(need, key=lambda x: (-need[x], life[x][0])):
+        size = _align(max(need[key], 1))
+        s, e = life[key]
+        busy = sorted((off, sz) for off, sz, s2, e2 in placed if not (e2 < s or e < s2))
+        off = 0
+        for boff, bsz in busy:
+            if off + size <= boff:
+                break
+            off = max(off, boff + bsz)
+        placed.append((off, size, s, e))
+        plan.size = max(plan.size, off + size)
+        if isinstance(key, tuple):
+            plan.scratch[key[1]] = off
+        else:
+            plan.offsets[key] = off
+            plan.lifetimes[key] = (s, e)
+    plan.total_intermediate = sum(v for k, v in need.items() if not isinstance(k, tuple))
+    return plan
+
+
+def emit_body(calls: list[Call], labels: list[str], shapes: dict[str, tuple[int, ...]],
+              locate: Callable[[str], str], scratch_expr: Callable[[int], str], indent: str = "    ") -> list[str]:
+    """Declarations of one descriptor per value and one checked call per node, as C lines."""
+    ids: dict[str, int] = {}
+    decls: list[str] = []
+    for c in calls:
+        for name in c.inputs + c.outputs:
+            if name in ids:
+                continue
+            k = ids[name] = len(ids)
+            shape = shapes[name]
+            dims = ", ".join(f"{d}" for d in shape) or "1"
+            decls.append(f"{indent}static const int64_t d{k}[] = {{{dims}}};")
+            decls.append(f"{indent}ep_tensor t{k} = ep_make_tensor((void *)({locate(name)}), EP_FLOAT32, "
+                         f"{len(shape)}, d{k});")
+    lines = [f"{indent}int rc;"] + decls
+    for k, (c, label) in enumerate(zip(calls, labels)):
+        args = []
+        for kind, v in c.args:
+            if kind == "t":
+                args.append("NULL" if v is None else f"&t{ids[v]}")
+            elif kind == "ts":
+                args.append("(const ep_tensor *const[]){" + ", ".join(f"&t{ids[n]}" for n in v) + "}")
+                args.append(str(len(v)))
+            elif kind in ("i32", "i64"):
+                args.append(f"{int(v)}")
+            elif kind == "f32":
+                args.append(c_float(v))
+            elif kind == "i64s":
+                args.append("(const int64_t[]){" + ", ".join(str(int(x)) for x in v) + "}")
+            elif kind == "conv":
+                args.append("&(const ep_conv_params){" + f"{v['group']}, " + _struct_arrays(v) + "}")
+            elif kind == "pool":
+                args.append("&(const ep_pool_params){" + _struct_arrays(v) + f", {v['count_include_pad']}}}")
+            elif kind == "scratch":
+                args.append(scratch_expr(k) if c.scratch else "NULL")
+            else:
+                raise ValueError(kind)
+        lines.append(f"{indent}/* {k}: {comment(label)} */")
+        lines.append(f"{indent}rc = {c.func}({', '.join(args)});")
+        lines.append(f"{indent}if (rc != EP_OK) {{")
+        lines.append(f"{indent}    return {k + 1} * 16 + rc;")
+        lines.append(f"{indent}}}")
+    return lines
+
+
+def _struct_arrays(v: dict) -> str:
+    return ", ".join("{" + ", ".join(str(int(x)) for x in v[key]) + "}"
+                     for key in ("kernel", "strides", "pads", "dilations"))
+
+
+def includes(calls: list[Call]) -> list[str]:
+    heads = sorted({c.source for c in calls})
+    return ["#include <math.h>", "#include <stddef.h>", "#include <stdint.h>", "", '#include "ep_tensor.h"'] + [
+        f'#include "{h}.h"' for h in heads]

@@ -1,0 +1,41 @@
+/* ep_tensor.h: the one tensor descriptor shared by every operator of the embedded C library.
+ *
+ * Pure C99: no dependency beyond libc and <math.h>. Kernels never allocate: a caller that
+ * needs scratch memory (Conv's im2col buffer) passes it in, sized by the operator's
+ * `*_scratch_size` function.
+ */
+#ifndef EP_TENSOR_H
+#define EP_TENSOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define EP_MAX_RANK 8
+
+/* Element types use ONNX's TensorProto numbers. */
+#define EP_FLOAT32 1
+
+/* Return codes of every operator. */
+#define EP_OK 0
+#define EP_ERR_DTYPE 1
+#define EP_ERR_SHAPE 2
+#define EP_ERR_ARG 3
+
+typedef struct ep_tensor {
+    void *data;                    /* first element; row-major contiguous unless strides say otherwise */
+    int32_t dtype;                 /* EP_FLOAT32 */
+    int32_t rank;                  /* 0..EP_MAX_RANK */
+    int64_t dims[EP_MAX_RANK];     /* extent of each axis */
+    int64_t strides[EP_MAX_RANK];  /* in elements, not bytes */
+} ep_tensor;
+
+/* A contiguous row-major descriptor over `data` with the given dims. */
+ep_tensor ep_make_tensor(void *data, int32_t dtype, int32_t rank, const int64_t *dims);
+
+/* Number of elements (1 for a scalar). */
+int64_t ep_numel(const ep_tensor *t);
+
+/* Whether the strides are those of a contiguous row-major tensor. */
+int ep_is_contiguous(const ep_tensor *t);
+
+#endif /* EP_TENSOR_H */

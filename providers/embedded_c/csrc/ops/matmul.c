@@ -1,0 +1,85 @@
+/* matmul.c: default ONNX MatMul kernel. */
+#include "matmul.h"
+
+int ep_matmul(const ep_tensor *a, const ep_tensor *b, ep_tensor *y)
+{
+    const float *pa = (const float *)a->data;
+    const float *pb = (const float *)b->data;
+    float *py = (float *)y->data;
+    int64_t m = a->rank >= 2 ? a->dims[a->rank - 2] : 1;
+    int64_t k = a->dims[a->rank - 1];
+    int64_t n = b->rank >= 2 ? b->dims[b->rank - 1] : 1;
+    int64_t kb = b->rank >= 2 ? b->dims[b->rank - 2] : b->dims[0];
+    int32_t brank = 0; /* batch rank of the output */
+    int64_t bdims[EP_MAX_RANK], sa[EP_MAX_RANK], sb[EP_MAX_RANK];
+    int64_t nbatch = 1, t, i, j, q;
+    int32_t ra = a->rank >= 2 ? a->rank - 2 : 0;
+    int32_t rb = b->rank >= 2 ? b->rank - 2 : 0;
+    int32_t d;
+
+    if (a->dtype != EP_FLOAT32 || b->dtype != EP_FLOAT32 || y->dtype != EP_FLOAT32) {
+        return EP_ERR_DTYPE;
+    }
+    if (a->rank < 1 || b->rank < 1 || k != kb) {
+        return EP_ERR_SHAPE;
+    }
+    brank = ra > rb ? ra : rb;
+    for (d = 0; d < brank; ++d) {
+        int32_t da = d - (brank - ra);
+        int32_t db = d - (brank - rb);
+        int64_t ea = da >= 0 ? a->dims[da] : 1;
+        int64_t eb = db >= 0 ? b->dims[db] : 1;
+        if (ea != eb && ea != 1 && eb != 1) {
+            return EP_ERR_SHAPE;
+        }
+        bdims[d] = ea > eb ? ea : eb;
+        nbatch *= bdims[d];
+    }
+    /* batch strides in whole matrices */
+    {
+        int64_t s = 1;
+        for (d = brank - 1; d >= 0; --d) {
+            int32_t da = d - (brank - ra);
+            sa[d] = (da >= 0 && a->dims[da] != 1) ? s : 0;
+            if (da >= 0) {
+                s *= a->dims[da];
+            }
+        }
+        s = 1;
+        for (d = brank - 1; d >= 0; --d) {
+            int32_t db = d - (brank - rb);
+            sb[d] = (db >= 0 && b->dims[db] != 1) ? s : 0;
+            if (db >= 0) {
+                s *= b->dims[db];
+            }
+        }
+    }
+    for (t = 0; t < nbatch; ++t) {
+        int64_t rem = t, oa = 0, ob = 0;
+        const float *ma;
+        const float *mb;
+        float *my = py + t * m * n;
+        for (d = brank - 1; d >= 0; --d) {
+            int64_t idx = rem % bdims[d];
+            rem /= bdims[d];
+            oa += idx * sa[d];
+            ob += idx * sb[d];
+        }
+        ma = pa + oa * m * k;
+        mb = pb + ob * k * n;
+        for (i = 0; i < m; ++i) {
+            float *row = my + i * n;
+            for (j = 0; j < n; ++j) {
+                row[j] = 0.0f;
+            }
+            for (q = 0; q < k; ++q) {
+                float av = ma[i * k + q];
+                const float *bq = mb + q * n;
+                for (j = 0; j < n; ++j) {
+                    row[j] += av * bq[j];
+                }
+            }
+        }
+    }
+    return EP_OK;
+}

@@ -1,0 +1,9 @@
+/* maxpool.h: ONNX MaxPool (float32, 1-D and 2-D, strides, explicit pads, dilations; y's dims fix ceil_mode). */
+#ifndef EP_OP_MAXPOOL_H
+#define EP_OP_MAXPOOL_H
+
+#include "ep_pool.h"
+
+int ep_maxpool(const ep_tensor *x, ep_tensor *y, const ep_pool_params *p);
+
+#endif

@@ -1,0 +1,49 @@
+/* softmax.c: default ONNX Softmax kernel (max-subtracted, double accumulation). */
+#include <math.h>
+
+#include "softmax.h"
+
+int ep_softmax(const ep_tensor *x, ep_tensor *y, int32_t axis, int32_t flatten)
+{
+    const float *px = (const float *)x->data;
+    float *py = (float *)y->data;
+    int64_t outer = 1, len = 1, inner = 1, o, i, j;
+    int32_t d;
+    if (x->dtype != EP_FLOAT32 || y->dtype != EP_FLOAT32) {
+        return EP_ERR_DTYPE;
+    }
+    if (axis < 0 || (axis >= x->rank && x->rank > 0)) {
+        return EP_ERR_ARG;
+    }
+    for (d = 0; d < x->rank; ++d) {
+        if (d < axis) {
+            outer *= x->dims[d];
+        } else if (d == axis || flatten) {
+            len *= x->dims[d];
+        } else {
+            inner *= x->dims[d];
+        }
+    }
+    for (o = 0; o < outer; ++o) {
+        for (j = 0; j < inner; ++j) {
+            const float *xs = px + o * len * inner + j;
+            float *ys = py + o * len * inner + j;
+            float mx = -INFINITY;
+            double sum = 0.0;
+            for (i = 0; i < len; ++i) {
+                if (xs[i * inner] > mx) {
+                    mx = xs[i * inner];
+                }
+            }
+            for (i = 0; i < len; ++i) {
+                float e = expf(xs[i * inner] - mx);
+                ys[i * inner] = e;
+                sum += e;
+            }
+            for (i = 0; i < len; ++i) {
+                ys[i * inner] = (float)(ys[i * inner] / sum);
+            }
+        }
+    }
+    return EP_OK;
+}

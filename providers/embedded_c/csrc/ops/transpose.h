@@ -1,0 +1,10 @@
+/* transpose.h: ONNX Transpose (float32). */
+#ifndef EP_OP_TRANSPOSE_H
+#define EP_OP_TRANSPOSE_H
+
+#include "ep_tensor.h"
+
+/* y axis i = x axis perm[i]. */
+int ep_transpose(const ep_tensor *x, ep_tensor *y, const int64_t *perm);
+
+#endif

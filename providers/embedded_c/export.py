@@ -1,0 +1,384 @@
+"""Standalone C export: `ep-runtime export-c model.onnx -o outdir/`.
+
+The folder holds `model.h` (one `model_run` entry point, sizes as macros), `model.c` (straight-line
+calls into the operator library, every intermediate in one static arena planned by liveness),
+the weights as `const` arrays (`weights_*.c`), the operator sources it needs and a `main.c` that
+reads and writes raw float32 files. It builds with `cc -std=c99 *.c -lm` and never calls malloc.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from ep_runtime.errors import EPRuntimeError
+from ep_runtime.graph import Graph
+from ep_runtime.provider import Refusal
+
+from . import build, codegen
+from .lowering import SUPPORT_SOURCES, Call, lower
+from .provider import resolve_kernels, value_shape
+
+#: floats per weights_*.c file (several files compile in parallel)
+WEIGHTS_PER_FILE = 4 << 20
+SUPPORT_HEADERS = ("ep_tensor.h", "ep_broadcast.h", "ep_binary.h", "ep_pool.h")
+
+
+class ExportError(EPRuntimeError):
+    """The model cannot be exported to C; the message lists every offending node or value."""
+
+
+@dataclass
+class NodeRow:
+    index: int
+    op: str
+    name: str
+    ram_bytes: int
+    weight_bytes: int
+
+
+@dataclass
+class ExportResult:
+    outdir: Path
+    arena_bytes: int
+    weight_bytes: int
+    intermediate_bytes: int
+    rows: list[NodeRow] = field(default_factory=list)
+    inputs: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)
+    outputs: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)
+
+    def report(self) -> str:
+        lines = [f"exported to {self.outdir}",
+                 f"arena: {self.arena_bytes} bytes (static RAM for all intermediates and scratch)",
+                 f"weights: {self.weight_bytes} bytes (const)",
+                 f"sum of intermediate sizes: {self.intermediate_bytes} bytes (without sharing)",
+                 "", f"{'#':>4}  {'op':<20} {'ram (arena slice)':>18} {'weights':>12}  name"]
+        for r in self.rows:
+            lines.append(f"{r.index:>4}  {r.op:<20} {r.ram_bytes:>18} {r.weight_bytes:>12}  {r.name!r}")
+        return "\n".join(lines)
+
+
+def pin_dims(model: onnx.ModelProto, dims: dict[str, int]) -> onnx.ModelProto:
+    """A copy of `model` with symbolic input dims fixed (`batch=1`) and stale value_info dropped."""
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    if not dims:
+        return m
+    for vi in list(m.graph.input) + list(m.graph.output):
+        for d in vi.type.tensor_type.shape.dim:
+            if d.HasField("dim_param") and d.dim_param in dims:
+                d.dim_value = dims[d.dim_param]
+    del m.graph.value_info[:]
+    return m
+
+
+def _optimized_graph(model: onnx.ModelProto) -> tuple[Graph, Any]:
+    from ep_runtime import InferenceSession
+
+    sess = InferenceSession(model, providers=["cpu"])
+    # core request (notes/core-requests-embedded-c.md): a public accessor for the optimized graph
+    return sess.get_graph(), sess
+
+
+def _check(graph: Graph) -> tuple[list[Call], list[str]]:
+    calls, problems = [], []
+    for v in graph.inputs:
+        if v.dtype != np.float32:
+            problems.append(f"input {v.name!r}: {v.dtype} not supported (float32 only)")
+        elif v.static_shape is None:
+            problems.append(f"input {v.name!r}: shape {list(v.shape or [])} is not static; pin it with --dim NAME=INT")
+    for node in graph.nodes:
+        call = lower(node, graph)
+        if isinstance(call, Refusal):
+            problems.append(f"node {node.label}: {call}")
+        else:
+            calls.append(call)
+    produced = {o for c in calls for o in c.outputs}
+    for o in graph.outputs:
+        if o.name not in produced and not problems:
+            problems.append(f"output {o.name!r} is not computed by a node (an input or a constant)")
+    return calls, problems
+
+
+def export_model(model: str | os.PathLike | onnx.ModelProto, outdir: str | os.PathLike,
+                 dims: dict[str, int] | None = None, kernels: dict[str, str] | None = None) -> ExportResult:
+    """Write the standalone C folder for `model`; raise ExportError listing every unsupported node."""
+    proto = model if isinstance(model, onnx.ModelProto) else onnx.load(os.fspath(model))
+    graph, _ = _optimized_graph(pin_dims(proto, dims or {}))
+    calls, problems = _check(graph)
+    if problems:
+        raise ExportError(f"cannot export to C: {len(problems)} problem(s):\n  " + "\n  ".join(problems))
+    sources, _vendor = resolve_kernels(kernels)
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    ins = [v.name for v in graph.inputs]
+    outs = [v.name for v in graph.outputs]
+    used = [n for c in calls for n in c.inputs]
+    consts = list(dict.fromkeys(n for n in used if n in graph.initializers))
+    shapes = {n: value_shape(graph, n) for c in calls for n in c.inputs + c.outputs}
+    sizes = {n: int(np.prod(s)) for n, s in shapes.items()}
+    inter = {n for c in calls for n in c.outputs if n not in outs}
+    plan = codegen.plan_arena(calls, inter, sizes)
+
+    const_id = {n: k for k, n in enumerate(consts)}
+    in_id = {n: k for k, n in enumerate(ins)}
+    out_id = {n: k for k, n in enumerate(outs)}
+
+    def locate(name: str) -> str:
+        if name in out_id:
+            return f"out_{out_id[name]}"
+        if name in in_id:
+            return f"in_{in_id[name]}"
+        if name in const_id:
+            return f"ep_w{const_id[name]}"
+        return f"model_arena + {plan.offsets[name]}"
+
+    labels = [n.label for n in graph.nodes]
+    body = codegen.emit_body(calls, labels, shapes, locate, lambda k: f"model_arena + {plan.scratch[k]}")
+    params = [f"const float *in_{k}" for k in range(len(ins))] + [f"float *out_{k}" for k in range(len(outs))]
+    signature = f"int model_run({', '.join(params)})"
+
+    weight_bytes = sum(graph.initializers[n].size * 4 for n in consts)
+    h = ["/* model.h: generated by ep-runtime export-c. */", "#ifndef MODEL_H", "#define MODEL_H", "",
+         f"#define MODEL_NUM_INPUTS {len(ins)}", f"#define MODEL_NUM_OUTPUTS {len(outs)}"]
+    for k, n in enumerate(ins):
+        h.append(f"/* input {k}: {codegen.comment(n)} shape {list(shapes.get(n, value_shape(graph, n)))} */")
+        h.append(f"#define MODEL_INPUT_{k}_SIZE {int(np.prod(value_shape(graph, n)))}")
+    for k, n in enumerate(outs):
+        h.append(f"/* output {k}: {codegen.comment(n)} shape {list(value_shape(graph, n))} */")
+        h.append(f"#define MODEL_OUTPUT_{k}_SIZE {int(np.prod(value_shape(graph, n)))}")
+    h += [f"#define MODEL_ARENA_FLOATS {max(plan.size, 1)}", "#define MODEL_ARENA_BYTES (MODEL_ARENA_FLOATS * 4)",
+          f"#define MODEL_WEIGHT_BYTES {weight_bytes}", "",
+          "/* Runs the model: inputs and outputs are contiguous float32 buffers of the sizes above.",
+          " * Returns 0, or 16 * (node + 1) + error code of the failing operator. Not reentrant:",
+          " * intermediates live in one static arena. */",
+          signature + ";", "", "#endif /* MODEL_H */", ""]
+    (out / "model.h").write_text("\n".join(h))
+
+    c = ["/* model.c: generated by ep-runtime export-c; straight-line calls into the operator library. */",
+         *codegen.includes(calls), '#include "model.h"', '#include "model_weights.h"', "",
+         "static float model_arena[MODEL_ARENA_FLOATS];", "", signature, "{", *body, "    return EP_OK;", "}", ""]
+    (out / "model.c").write_text("\n".join(c))
+
+    # weights: const arrays, spread over files of bounded size
+    wh = ["/* model_weights.h: the model's constants as const arrays. */", "#ifndef MODEL_WEIGHTS_H",
+          "#define MODEL_WEIGHTS_H", ""]
+    files: list[list[str]] = [[]]
+    count = 0
+    for n, k in const_id.items():
+        arr = graph.initializers[n]
+        wh.append(f"extern const float ep_w{k}[{max(arr.size, 1)}]; /* {codegen.comment(n)} */")
+        if count and count + arr.size > WEIGHTS_PER_FILE:
+            files.append([])
+            count = 0
+        files[-1].append(f"const float ep_w{k}[{max(arr.size, 1)}] = {{\n    {codegen.float_array_body(arr)}\n}};\n")
+        count += arr.size
+    wh += ["", "#endif /* MODEL_WEIGHTS_H */", ""]
+    (out / "model_weights.h").write_text("\n".join(wh))
+    for old in out.glob("weights_*.c"):
+        old.unlink()
+    for k, chunk in enumerate(files):
+        (out / f"weights_{k}.c").write_text(
+            '/* generated weights */\n#include <math.h>\n\n#include "model_weights.h"\n\n' + "\n".join(chunk))
+
+    # operator library sources (vendor replacements included) and the support files
+    needed = set(SUPPORT_SOURCES) | {c.source for c in calls}
+    for stem in sorted(needed):
+        shutil.copyfile(sources[stem], out / f"{stem}.c")
+        hdr = build.OPS_DIR / f"{stem}.h"
+        if hdr.exists():
+            shutil.copyfile(hdr, out / f"{stem}.h")
+    for hname in SUPPORT_HEADERS:
+        shutil.copyfile(build.CSRC / hname, out / hname)
+    (out / "main.c").write_text(_main_c(len(ins), len(outs)))
+
+    rows = []
+    for k, (node, call) in enumerate(zip(graph.nodes, calls)):
+        ram = sum(sizes[o] * 4 for o in call.outputs if o in plan.offsets) + call.scratch * 4
+        wb = sum(graph.initializers[i].size * 4 for i in dict.fromkeys(call.inputs) if i in const_id)
+        rows.append(NodeRow(k, node.op_type, node.name, ram, wb))
+    return ExportResult(out, max(plan.size, 1) * 4, weight_bytes, plan.total_intermediate * 4, rows,
+                        [(n, value_shape(graph, n)) for n in ins], [(n, value_shape(graph, n)) for n in outs])
+
+
+def _main_c(n_in: int, n_out: int) -> str:
+    decl = [f"static float in_{k}[MODEL_INPUT_{k}_SIZE];" for k in range(n_in)]
+    decl += [f"static float out_{k}[MODEL_OUTPUT_{k}_SIZE];" for k in range(n_out)]
+    reads = "".join(f"    if (read_all(argv[{1 + k}], in_{k}, MODEL_INPUT_{k}_SIZE)) {{\n        return 1;\n    }}\n"
+                    for k in range(n_in))
+    writes = "".join(f"    if (write_all(argv[{1 + n_in + k}], out_{k}, MODEL_OUTPUT_{k}_SIZE)) {{\n"
+                     f"        return 1;\n    }}\n" for k in range(n_out))
+    args = ", ".join([f"in_{k}" for k in range(n_in)] + [f"out_{k}" for k in range(n_out)])
+    return f"""/* main.c: runs model_run on raw float32 files: ./model in_0.bin ... out_0.bin ...
+ * With no arguments it runs on zeros and prints the first output value. */
+#include <stdio.h>
+
+#include "model.h"
+
+{chr(10).join(decl)}
+
+static int read_all(const char *path, float *buf, size_t n)
+{{
+    FILE *f = fopen(path, "rb");
+    size_t got;
+    if (!f) {{
+        fprintf(stderr, "cannot open %s\\n", path);
+        return 1;
+    }}
+    got = fread(buf, sizeof(float), n, f);
+    fclose(f);
+    if (got != n) {{
+        fprintf(stderr, "%s: expected %lu floats, read %lu\\n", path, (unsigned long)n, (unsigned long)got);
+        return 1;
+    }}
+    return 0;
+}}
+
+static int write_all(const char *path, const float *buf, size_t n)
+{{
+    FILE *f = fopen(path, "wb");
+    size_t put;
+    if (!f) {{
+        fprintf(stderr, "cannot create %s\\n", path);
+        return 1;
+    }}
+    put = fwrite(buf, sizeof(float), n, f);
+    fclose(f);
+    return put != n;
+}}
+
+int main(int argc, char **argv)
+{{
+    int rc;
+    if (argc == 1) {{
+        rc = model_run({args});
+        printf("model_run returned %d; first output value %g\\n", rc, (double)out_0[0]);
+        return rc != 0;
+    }}
+    if (argc != 1 + MODEL_NUM_INPUTS + MODEL_NUM_OUTPUTS) {{
+        fprintf(stderr, "usage: %s INPUT.bin x %d OUTPUT.bin x %d\\n", argv[0], MODEL_NUM_INPUTS, MODEL_NUM_OUTPUTS);
+        return 2;
+    }}
+{reads}    rc = model_run({args});
+    if (rc != 0) {{
+        fprintf(stderr, "model_run failed with code %d\\n", rc);
+        return 3;
+    }}
+{writes}    return 0;
+}}
+"""
+
+
+def build_folder(outdir: str | os.PathLike, extra_flags: list[str] | None = None, opt: str = "-O1") -> Path:
+    """Compile an exported folder (each .c in parallel, then link) into `outdir/model_main`."""
+    cc = build.find_compiler()
+    if cc is None:
+        raise ExportError("no C compiler found to build the exported folder (install gcc or clang, or set CC)")
+    out = Path(outdir)
+    flags = ["-std=c99", opt, *(extra_flags or [])]
+    objdir = Path(tempfile.mkdtemp(prefix="ep_export_obj_"))
+    try:
+        srcs = sorted(out.glob("*.c"))
+
+        def one(src: Path) -> None:
+            proc = subprocess.run([cc, *flags, "-c", str(src), "-o", str(objdir / (src.stem + ".o"))],
+                                  capture_output=True, text=True)
+            if proc.returncode:
+                raise ExportError(f"compiling {src.name} failed:\n{proc.stderr[:4000]}")
+
+        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+            list(pool.map(one, srcs))
+        exe = out / "model_main"
+        proc = subprocess.run([cc, *flags, "-o", str(exe), *[str(objdir / (s.stem + ".o")) for s in srcs], "-lm"],
+                              capture_output=True, text=True)
+        if proc.returncode:
+            raise ExportError(f"linking the exported model failed:\n{proc.stderr[:4000]}")
+        return exe
+    finally:
+        shutil.rmtree(objdir, ignore_errors=True)
+
+
+def run_folder(exe: Path, inputs: list[np.ndarray], out_shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
+    """Run an exported model binary on arrays through raw float files."""
+    with tempfile.TemporaryDirectory(prefix="ep_export_run_") as tmp:
+        in_paths = []
+        for k, a in enumerate(inputs):
+            p = os.path.join(tmp, f"in_{k}.bin")
+            np.ascontiguousarray(a, dtype=np.float32).tofile(p)
+            in_paths.append(p)
+        out_paths = [os.path.join(tmp, f"out_{k}.bin") for k in range(len(out_shapes))]
+        proc = subprocess.run([str(exe), *in_paths, *out_paths], capture_output=True, text=True)
+        if proc.returncode:
+            raise ExportError(f"the exported model failed (exit {proc.returncode}): {proc.stderr.strip()}")
+        return [np.fromfile(p, dtype=np.float32).reshape(s) for p, s in zip(out_paths, out_shapes)]
+
+
+def verify(model: str | os.PathLike | onnx.ModelProto, result: ExportResult, dims: dict[str, int] | None = None,
+           seed: int = 0, extra_flags: list[str] | None = None) -> tuple[float, float, list[np.ndarray],
+                                                                          list[np.ndarray]]:
+    """Build the folder, run it on random inputs and compare with the cpu provider.
+
+    Returns (largest absolute error, largest relative error, C outputs, cpu outputs)."""
+    proto = model if isinstance(model, onnx.ModelProto) else onnx.load(os.fspath(model))
+    _, sess = _optimized_graph(pin_dims(proto, dims or {}))
+    rng = np.random.default_rng(seed)
+    feed = {n: rng.standard_normal(s).astype(np.float32) for n, s in result.inputs}
+    want = sess.run(None, feed)
+    exe = build_folder(result.outdir, extra_flags)
+    got = run_folder(exe, list(feed.values()), [s for _, s in result.outputs])
+    abs_err = max((float(np.max(np.abs(g - w))) if g.size else 0.0) for g, w in zip(got, want))
+    rel_err = max((float(np.max(np.abs(g - w) / np.maximum(np.abs(w), 1e-30))) if g.size else 0.0)
+                  for g, w in zip(got, want))
+    return abs_err, rel_err, got, want
+
+
+def _parse_kv(items: list[str], what: str, cast: Any) -> dict[str, Any]:
+    res = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"{what} expects NAME=VALUE, got {item!r}")
+        try:
+            res[name] = cast(value)
+        except ValueError:
+            raise SystemExit(f"{what} expects NAME=VALUE, got {item!r}") from None
+    return res
+
+
+def cmd_export_c(args: argparse.Namespace) -> int:
+    dims = _parse_kv(args.dim, "--dim", int)
+    kernels = _parse_kv(args.kernel, "--kernel", str)
+    result = export_model(args.model, args.output, dims, kernels)
+    print(result.report())
+    if args.verify:
+        abs_err, rel_err, got, want = verify(args.model, result, dims)
+        ok = all(np.allclose(g, w, rtol=args.rtol, atol=args.atol) for g, w in zip(got, want))
+        print(f"verify: built and ran {result.outdir / 'model_main'}; largest abs error {abs_err:.3g}, "
+              f"largest rel error {rel_err:.3g} vs the cpu provider: {'OK' if ok else 'MISMATCH'} "
+              f"(rtol {args.rtol}, atol {args.atol})")
+        return 0 if ok else 1
+    return 0
+
+
+def add_command(subparsers: Any) -> None:
+    p = subparsers.add_parser("export-c", help="export a model as a standalone C99 folder (no malloc, static arena)")
+    p.add_argument("model", help="path to an .onnx file")
+    p.add_argument("-o", "--output", required=True, help="folder to write (created if missing)")
+    p.add_argument("--dim", action="append", default=[], help="pin a symbolic input dim, NAME=INT (repeatable)")
+    p.add_argument("--kernel", action="append", default=[], help="vendor kernel source, OP=FILE.c (repeatable)")
+    p.add_argument("--verify", action="store_true",
+                   help="build the folder, run it on random inputs and compare with the cpu provider")
+    p.add_argument("--rtol", type=float, default=1e-4)
+    p.add_argument("--atol", type=float, default=1e-5)
+    p.set_defaults(fn=cmd_export_c)

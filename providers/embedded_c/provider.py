@@ -1,0 +1,276 @@
+"""EmbeddedCExecutionProvider: runs claimed nodes through the C99 operator library via ctypes.
+
+Per-node mode makes one foreign call per node; `fused=True` compiles each subgraph into one
+generated C function (intermediates in one liveness-planned arena), one foreign call per run.
+`kernels={"Relu": "my_relu.c"}` swaps in a vendor's source for an operator's default kernel.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ep_runtime.errors import ProviderError
+from ep_runtime.graph import Graph, Node, SubGraph
+from ep_runtime.provider import Capability, ExecutionProvider, Refusal
+
+from . import build, codegen
+from .lowering import OP_SOURCES, SUPPORT_SOURCES, Call, lower
+
+MAX_RANK = 8
+
+
+class EpTensor(ctypes.Structure):
+    """Mirror of `ep_tensor` in csrc/ep_tensor.h."""
+
+    _fields_ = [("data", ctypes.c_void_p), ("dtype", ctypes.c_int32), ("rank", ctypes.c_int32),
+                ("dims", ctypes.c_int64 * MAX_RANK), ("strides", ctypes.c_int64 * MAX_RANK)]
+
+
+class ConvParams(ctypes.Structure):
+    """Mirror of `ep_conv_params` in csrc/ops/conv.h."""
+
+    _fields_ = [("group", ctypes.c_int64), ("kernel", ctypes.c_int64 * 2), ("strides", ctypes.c_int64 * 2),
+                ("pads", ctypes.c_int64 * 4), ("dilations", ctypes.c_int64 * 2)]
+
+
+class PoolParams(ctypes.Structure):
+    """Mirror of `ep_pool_params` in csrc/ep_pool.h."""
+
+    _fields_ = [("kernel", ctypes.c_int64 * 2), ("strides", ctypes.c_int64 * 2), ("pads", ctypes.c_int64 * 4),
+                ("dilations", ctypes.c_int64 * 2), ("count_include_pad", ctypes.c_int32)]
+
+
+def make_tensor(shape: Sequence[int]) -> EpTensor:
+    t = EpTensor()
+    t.dtype = 1
+    t.rank = len(shape)
+    stride = 1
+    for i in range(MAX_RANK):
+        t.dims[i] = 1
+        t.strides[i] = 1
+    for i in reversed(range(len(shape))):
+        t.dims[i] = shape[i]
+        t.strides[i] = stride
+        stride *= shape[i]
+    return t
+
+
+def value_shape(graph: Graph, name: str) -> tuple[int, ...]:
+    if name in graph.initializers:
+        return tuple(graph.initializers[name].shape)
+    shape = graph.value(name).static_shape
+    if shape is None:
+        raise ProviderError(f"EmbeddedCExecutionProvider: shape of {name!r} is not static")
+    return shape
+
+
+def resolve_kernels(kernels: dict[str, str] | None) -> tuple[dict[str, Path], dict[str, str]]:
+    """Sources of the library (defaults with vendor files swapped in) and op -> vendor file name."""
+    sources = build.default_sources()
+    vendor: dict[str, str] = {}
+    for op, path in (kernels or {}).items():
+        stem = OP_SOURCES.get(op)
+        if stem is None:
+            raise ProviderError(f"EmbeddedCExecutionProvider: kernels option names {op!r}, which has no C kernel; "
+                                f"known ops: {', '.join(sorted(OP_SOURCES))}")
+        p = Path(os.fspath(path)).expanduser()
+        if not p.is_file():
+            raise ProviderError(f"EmbeddedCExecutionProvider: vendor kernel for {op} not found: {str(p)!r}")
+        sources[stem] = p.resolve()
+        for other, s in OP_SOURCES.items():
+            if s == stem:
+                vendor[other] = p.name
+    return sources, vendor
+
+
+class EmbeddedCExecutionProvider(ExecutionProvider):
+    """Dependency-free C99 kernels built with the system C compiler and called through ctypes."""
+
+    name: ClassVar[str] = "EmbeddedCExecutionProvider"
+    aliases: ClassVar[tuple[str, ...]] = ("embedded_c",)
+    device = "cpu"
+    known_options: ClassVar[frozenset[str] | None] = frozenset({"fused", "kernels", "cflags"})
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.fused = bool(options.get("fused", False))
+        sources, self.vendor = resolve_kernels(options.get("kernels"))
+        extra = options.get("cflags") or ()
+        self.library = build.Library(sources, [extra] if isinstance(extra, str) else list(extra))
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        if build.find_compiler() is None:
+            return "no C compiler found: install gcc or clang (or set CC to one) to build the C99 kernels"
+        return None
+
+    def get_capability(self, graph: Graph, nodes: Sequence[Node]) -> Capability:
+        cap = Capability()
+        for node in nodes:
+            call = lower(node, graph)
+            if isinstance(call, Refusal):
+                cap.refused[node.index] = call
+                continue
+            cap.claimed.append(node)
+            if node.op_type in self.vendor:
+                cap.notes[node.index] = f"kernel vendor:{self.vendor[node.op_type]}"
+        return cap
+
+    def _calls(self, subgraph: SubGraph) -> list[Call]:
+        calls = []
+        for node in subgraph.nodes:
+            call = lower(node, subgraph.graph)
+            if isinstance(call, Refusal):
+                raise ProviderError(f"{self.name} cannot compile node {node.label}: {call}")
+            calls.append(call)
+        return calls
+
+    def compile(self, subgraph: SubGraph) -> Callable[..., tuple]:
+        calls = self._calls(subgraph)
+        if self.fused:
+            return self._compile_fused(subgraph, calls)
+        return self._compile_per_node(subgraph, calls)
+
+    # ------------------------------------------------------------------ per node
+
+    def _compile_per_node(self, subgraph: SubGraph, calls: list[Call]) -> Callable[..., tuple]:
+        lib = self.library.load()
+        graph = subgraph.graph
+        consts = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in subgraph.constants.items()
+                  if v.dtype == np.float32}
+        steps = []
+        for call, node in zip(calls, subgraph.nodes):
+            fn = getattr(lib, call.func)
+            fn.restype = ctypes.c_int
+            structs: dict[str, EpTensor] = {}
+            args: list[Any] = []
+            keep: list[Any] = []
+            scratch_pos = -1
+
+            def tensor(name: str, structs: dict[str, EpTensor] = structs) -> EpTensor:
+                if name not in structs:
+                    structs[name] = make_tensor(value_shape(graph, name))
+                return structs[name]
+
+            for kind, v in call.args:
+                if kind == "t":
+                    args.append(None if v is None else ctypes.byref(tensor(v)))
+                elif kind == "ts":
+                    arr = (ctypes.POINTER(EpTensor) * len(v))(*[ctypes.pointer(tensor(n)) for n in v])
+                    keep.append(arr)
+                    args += [arr, ctypes.c_int32(len(v))]
+                elif kind == "i32":
+                    args.append(ctypes.c_int32(v))
+                elif kind == "i64":
+                    args.append(ctypes.c_int64(v))
+                elif kind == "f32":
+                    args.append(ctypes.c_float(v))
+                elif kind == "i64s":
+                    arr = (ctypes.c_int64 * len(v))(*v)
+                    keep.append(arr)
+                    args.append(arr)
+                elif kind == "conv":
+                    p = ConvParams(v["group"], (ctypes.c_int64 * 2)(*v["kernel"]), (ctypes.c_int64 * 2)(*v["strides"]),
+                                   (ctypes.c_int64 * 4)(*v["pads"]), (ctypes.c_int64 * 2)(*v["dilations"]))
+                    keep.append(p)
+                    args.append(ctypes.byref(p))
+                elif kind == "pool":
+                    p = PoolParams((ctypes.c_int64 * 2)(*v["kernel"]), (ctypes.c_int64 * 2)(*v["strides"]),
+                                   (ctypes.c_int64 * 4)(*v["pads"]), (ctypes.c_int64 * 2)(*v["dilations"]),
+                                   v["count_include_pad"])
+                    keep.append(p)
+                    args.append(ctypes.byref(p))
+                elif kind == "scratch":
+                    scratch_pos = len(args)
+                    args.append(None)
+            in_structs = [(n, structs[n]) for n in dict.fromkeys(call.inputs)]
+            out_structs = [(n, structs[n], value_shape(graph, n)) for n in call.outputs]
+            steps.append((fn, args, keep, in_structs, out_structs, scratch_pos, call.scratch, node.label))
+        lock = threading.Lock()
+        inputs, outputs, name = list(subgraph.inputs), list(subgraph.outputs), self.name
+
+        def run(*values: Any) -> tuple:
+            env: dict[str, Any] = dict(consts)
+            for n, v in zip(inputs, values):
+                env[n] = v
+            with lock:
+                for fn, args, _keep, ins, outs, spos, ssize, label in steps:
+                    for n, st in ins:
+                        a = env[n]
+                        if not (isinstance(a, np.ndarray) and a.dtype == np.float32 and a.flags.c_contiguous):
+                            a = env[n] = np.ascontiguousarray(a, dtype=np.float32)
+                        st.data = a.ctypes.data
+                    for n, st, shape in outs:
+                        a = env[n] = np.empty(shape, dtype=np.float32)
+                        st.data = a.ctypes.data
+                    if spos >= 0:
+                        scratch = np.empty(max(ssize, 1), dtype=np.float32)
+                        args[spos] = ctypes.c_void_p(scratch.ctypes.data)
+                    rc = fn(*args)
+                    if rc != 0:
+                        raise RuntimeError(f"{name}: C kernel for node {label} returned error code {rc}")
+            return tuple(env[o] for o in outputs)
+
+        return run
+
+    # ------------------------------------------------------------------ fused
+
+    def _compile_fused(self, subgraph: SubGraph, calls: list[Call]) -> Callable[..., tuple]:
+        graph = subgraph.graph
+        consts = [k for k in subgraph.constants if k in {i for c in calls for i in c.inputs}]
+        const_arrays = [np.ascontiguousarray(subgraph.constants[k], dtype=np.float32) for k in consts]
+        ext_in = [n for n in subgraph.inputs]
+        outputs = list(subgraph.outputs)
+        io = {}
+        for k, n in enumerate(ext_in + consts):
+            io.setdefault(n, k)
+        for k, n in enumerate(outputs):
+            io[n] = len(ext_in) + len(consts) + k
+        shapes = {n: value_shape(graph, n) for c in calls for n in c.inputs + c.outputs}
+        sizes = {n: int(np.prod(s)) for n, s in shapes.items()}
+        inter = {n for c in calls for n in c.outputs if n not in io}
+        plan = codegen.plan_arena(calls, inter, sizes)
+
+        def locate(name: str) -> str:
+            if name in io:
+                return f"io[{io[name]}]"
+            return f"arena + {plan.offsets[name]}"
+
+        body = codegen.emit_body(calls, [n.label for n in subgraph.nodes], shapes, locate,
+                                 lambda k: f"arena + {plan.scratch[k]}")
+        src = "\n".join(codegen.includes(calls) + [
+            "", "int ep_fused_run(void *const *io, float *arena);", "",
+            "int ep_fused_run(void *const *io, float *arena)", "{", *body, "    return EP_OK;", "}", ""])
+        fn = self.library.build_generated(src).ep_fused_run
+        fn.restype = ctypes.c_int
+        n_io = len(ext_in) + len(consts) + len(outputs)
+        out_shapes = [value_shape(graph, o) for o in outputs]
+        arena_size = max(plan.size, 1)
+        const_ptrs = [a.ctypes.data for a in const_arrays]
+        name = self.name
+        first_label = subgraph.nodes[0].label
+
+        def run(*values: Any) -> tuple:
+            ins = [np.ascontiguousarray(v, dtype=np.float32) for v in values]
+            outs = [np.empty(s, dtype=np.float32) for s in out_shapes]
+            ptrs = (ctypes.c_void_p * max(n_io, 1))(*[a.ctypes.data for a in ins], *const_ptrs,
+                                                     *[o.ctypes.data for o in outs])
+            arena = np.empty(arena_size, dtype=np.float32)
+            rc = fn(ptrs, ctypes.c_void_p(arena.ctypes.data))
+            if rc != 0:
+                step = rc // 16 - 1
+                label = subgraph.nodes[step].label if 0 <= step < len(subgraph.nodes) else first_label
+                raise RuntimeError(f"{name}: fused C kernel failed at node {label} with code {rc % 16}")
+            return tuple(outs)
+
+        return run
+
+
+__all__ = ["EmbeddedCExecutionProvider", "SUPPORT_SOURCES"]
