@@ -144,64 +144,6 @@ def ints(value: Any) -> list[int]:
     return [int(v) for v in np.asarray(value).reshape(-1)]
 
 
-def spatial_pads(
-    in_shape: Sequence[int],
-    kernel: Sequence[int],
-    strides: Sequence[int],
-    dilations: Sequence[int],
-    pads: Sequence[int] | None,
-    auto_pad: str,
-    op: str,
-    ceil_mode: int = 0,
-) -> tuple[list[int], list[int], list[int]]:
-    """Begin pads, end pads and output sizes of a sliding-window op (Conv, pooling).
-
-    `auto_pad` SAME_UPPER/SAME_LOWER choose pads so that out = ceil(in / stride) (the extra pad
-    at the end for UPPER, at the beginning for LOWER); VALID means no pads; NOTSET uses `pads`.
-    With `ceil_mode` the output size rounds up, but a window must start inside the input or
-    its begin padding.
-    """
-    nd = len(in_shape)
-    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-        begin, end, out = [], [], []
-        for i in range(nd):
-            o = -(-in_shape[i] // strides[i])
-            dk = (kernel[i] - 1) * dilations[i] + 1
-            total = max((o - 1) * strides[i] + dk - in_shape[i], 0)
-            small = total // 2
-            lo, hi = (small, total - small) if auto_pad == "SAME_UPPER" else (total - small, small)
-            begin.append(lo)
-            end.append(hi)
-            out.append(o)
-        return begin, end, out
-    if auto_pad == "VALID":
-        begin, end = [0] * nd, [0] * nd
-    elif auto_pad in ("NOTSET", ""):
-        p = list(pads) if pads is not None else [0] * (2 * nd)
-        if len(p) != 2 * nd:
-            raise ValueError(f"{op}: pads has {len(p)} values, expected {2 * nd} for {nd} spatial dims")
-        begin, end = p[:nd], p[nd:]
-    else:
-        raise ValueError(f"{op}: unknown auto_pad {auto_pad!r}")
-    out = []
-    for i in range(nd):
-        dk = (kernel[i] - 1) * dilations[i] + 1
-        span = in_shape[i] + begin[i] + end[i] - dk
-        if span < 0:
-            raise ValueError(
-                f"{op}: kernel extent {dk} is larger than the padded input size "
-                f"{in_shape[i] + begin[i] + end[i]} along spatial axis {i}"
-            )
-        if ceil_mode:
-            o = -(-span // strides[i]) + 1
-            if (o - 1) * strides[i] >= in_shape[i] + begin[i]:
-                o -= 1
-        else:
-            o = span // strides[i] + 1
-        out.append(o)
-    return begin, end, out
-
-
 def window_slices(offsets: Sequence[int], dilations: Sequence[int], strides: Sequence[int],
                   out: Sequence[int]) -> tuple[slice, ...]:
     """Slices over the spatial axes of a padded input that pick, for every output position,

@@ -11,7 +11,9 @@ from collections.abc import Sequence
 import ml_dtypes
 import numpy as np
 
-from ._base import prod, spatial_pads, window_slices
+from ep_runtime.op_shapes import spatial_pads
+
+from ._base import prod, window_slices
 from .registry import kernel
 
 

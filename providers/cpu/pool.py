@@ -10,7 +10,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._base import as_array, prod, spatial_pads, window_slices
+from ep_runtime.op_shapes import spatial_pads
+
+from ._base import as_array, prod, window_slices
 from .conv import pad_spatial
 from .registry import kernel
 

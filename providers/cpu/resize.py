@@ -13,45 +13,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ep_runtime.op_shapes import NEAREST_MODES, source_coordinates
+from ep_runtime.op_shapes import resize_output_geometry as output_geometry
+
 from ._base import normalize_axes
 from .registry import kernel
-
-COORDINATE_MODES = ("half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners", "asymmetric",
-                    "tf_half_pixel_for_nn", "tf_crop_and_resize")
-NEAREST_MODES = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil", "simple")
-
-
-def source_coordinates(mode: str, out_len: int, in_len: int, scale: float,
-                       roi: tuple[float, float] | None) -> np.ndarray:
-    """Input coordinate (float64) of every output position along one axis.
-
-    `scale` is the axis's scale factor; the "resized length" of the spec is `scale * in_len`,
-    which differs from `out_len` when the output size was rounded down.
-    """
-    y = np.arange(out_len, dtype=np.float64)
-    resized = scale * in_len
-    if mode == "half_pixel":
-        return (y + 0.5) / scale - 0.5
-    if mode == "half_pixel_symmetric":
-        adjustment = out_len / resized
-        offset = in_len / 2 * (1 - adjustment)
-        return offset + (y + 0.5) / scale - 0.5
-    if mode == "pytorch_half_pixel":
-        return (y + 0.5) / scale - 0.5 if resized != 1 else np.full(out_len, -0.5)
-    if mode == "align_corners":
-        return y * (in_len - 1) / (resized - 1) if resized != 1 else np.zeros(out_len)
-    if mode == "asymmetric":
-        return y / scale
-    if mode == "tf_half_pixel_for_nn":
-        return (y + 0.5) / scale
-    if mode == "tf_crop_and_resize":
-        start, end = roi if roi is not None else (0.0, 1.0)
-        if resized == 1:
-            x = np.full(out_len, (end - start) * (in_len - 1) / 2)
-        else:
-            x = y * (end - start) * (in_len - 1) / (resized - 1)
-        return x + start * (in_len - 1)
-    raise ValueError(f"Resize: unknown coordinate_transformation_mode {mode!r}; expected one of {COORDINATE_MODES}")
 
 
 def nearest_taps(x: np.ndarray, in_len: int, nearest_mode: str, downsampling: bool) -> np.ndarray:
@@ -167,47 +133,6 @@ def _optional(value: np.ndarray | None) -> np.ndarray | None:
         return None
     value = np.asarray(value)
     return None if value.size == 0 else value
-
-
-def output_geometry(shape: Sequence[int], scales: np.ndarray | None, sizes: np.ndarray | None,
-                    axes: Sequence[int], keep_aspect_ratio_policy: str = "stretch",
-                    op: str = "Resize") -> tuple[list[int], list[float]]:
-    """Full-rank output shape and scale factors from `scales` or `sizes` given for `axes`."""
-    rank = len(shape)
-    if (scales is None) == (sizes is None):
-        raise ValueError(f"{op}: exactly one of scales and sizes must be given (got "
-                         f"{'both' if scales is not None else 'neither'})")
-    given = scales if scales is not None else sizes
-    if given.size != len(axes):
-        raise ValueError(f"{op}: {'scales' if scales is not None else 'sizes'} has {given.size} values, "
-                         f"expected {len(axes)} (one per resized axis)")
-    out = list(shape)
-    factors = [1.0] * rank
-    if scales is not None:
-        for a, s in zip(axes, scales.astype(np.float64).reshape(-1)):
-            if not s > 0:
-                raise ValueError(f"{op}: scales must be positive, got {scales.tolist()}")
-            factors[a] = float(s)
-            out[a] = int(np.floor(s * shape[a]))
-        return out, factors
-    want = [int(v) for v in sizes.reshape(-1)]
-    if any(v < 0 for v in want):
-        raise ValueError(f"{op}: sizes must be non-negative, got {want}")
-    ratios = [w / shape[a] if shape[a] else 1.0 for a, w in zip(axes, want)]
-    if keep_aspect_ratio_policy == "stretch":
-        for a, w, r in zip(axes, want, ratios):
-            out[a], factors[a] = w, r
-        return out, factors
-    if keep_aspect_ratio_policy == "not_larger":
-        common = min(ratios)
-    elif keep_aspect_ratio_policy == "not_smaller":
-        common = max(ratios)
-    else:
-        raise ValueError(f"{op}: unknown keep_aspect_ratio_policy {keep_aspect_ratio_policy!r}; "
-                         "expected stretch, not_larger or not_smaller")
-    for a in axes:
-        out[a], factors[a] = int(common * shape[a] + 0.5), common
-    return out, factors
 
 
 def _resize_11(x, roi, scales, sizes, *, axes=None, keep_aspect_ratio_policy="stretch", **attrs) -> np.ndarray:
