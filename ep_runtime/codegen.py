@@ -69,11 +69,14 @@ def compile_steps(
     *,
     provider: str = "",
     profiler: Profiler | None = None,
+    synchronize: Callable[[], None] | None = None,
 ) -> Callable[..., tuple]:
     """Build `f(*inputs) -> tuple(outputs)` that runs `steps` in order.
 
     An exception raised by a step's function becomes a KernelError naming the step's label
-    (the node) and `provider`; EPRuntimeErrors pass through unchanged.
+    (the node) and `provider`; EPRuntimeErrors pass through unchanged. When profiling, each
+    step is timed; `synchronize` (a device provider's wait for queued work) is called before a
+    step's time is taken, so asynchronous devices report device time, not launch time.
     """
     local: dict[str, str] = {}
 
@@ -121,7 +124,7 @@ def compile_steps(
         defined.update(o for o in outs if o)
         if profiler is not None:
             env[f"L{k}"] = st.label
-            body = ["_t = _pc()"] + body + [f"_rec(L{k}, _pc() - _t)"]
+            body = ["_t = _pc()"] + body + (["_sync()"] if synchronize else []) + [f"_rec(L{k}, _pc() - _t)"]
         dead = [n for n in freed_after.get(k, ()) if n in local]
         dead += [o for o in outs if o and o not in last_use and o not in keep]
         for b in body:
@@ -161,6 +164,7 @@ def compile_steps(
     if profiler is not None:
         env["_pc"] = time.perf_counter
         env["_rec"] = profiler.record
+        env["_sync"] = synchronize
     exec(code, env)
     return env["_run"]
 

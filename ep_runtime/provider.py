@@ -14,7 +14,7 @@ import onnx
 from .codegen import Step, compile_steps
 from .errors import ProviderError
 from .graph import Graph, Node, SubGraph, attr_param_name
-from .host_inputs import host_input_positions
+from .host_inputs import host_input_positions, metadata_input_positions
 
 #: Refusal kinds, the categories `get_partition()` reports for every (node, provider) refusal.
 REFUSAL_KINDS = ("op", "version", "dtype", "attribute", "dynamic_shape", "host", "cycle", "error")
@@ -95,6 +95,9 @@ class ExecutionProvider:
     def to_host(self, value: Any) -> np.ndarray:
         """Copy a device value back to a host numpy array."""
         return value
+
+    def synchronize(self) -> None:
+        """Wait until the work queued on the device is done (used to time nodes when profiling)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -235,6 +238,14 @@ class KernelRegistry:
         return Refusal("version", f"{dom}::{node.op_type} version {version} not implemented (have {have})")
 
 
+def device_tensors(node: Node) -> list[str]:
+    """The values a node reads and writes on its provider's device: every input except host-only
+    and shape-only positions (see host_inputs.py), and every output. Empty names are left out."""
+    skip = set(host_input_positions(node)) | set(metadata_input_positions(node))
+    ins = [name for pos, name in enumerate(node.inputs) if name and pos not in skip]
+    return ins + [o for o in node.outputs if o]
+
+
 def check_kernel(kdef: KernelDef, node: Node, graph: Graph) -> Refusal | None:
     """Whether a resolved kernel can take this node: attributes, input dtype, custom check."""
     if not kdef.accepts_any_attribute:
@@ -326,7 +337,7 @@ class KernelProvider(ExecutionProvider):
             steps.append(Step(self.kernel_call(kdef, node, subgraph.graph), args, list(node.outputs),
                               multi_output=kdef.multi_output, label=node.label, outer=outer))
         return compile_steps(steps, subgraph.inputs, subgraph.outputs, provider=self.name,
-                             profiler=subgraph.profiler)
+                             profiler=subgraph.profiler, synchronize=self.synchronize)
 
     def _argument(self, subgraph: SubGraph, const_cache: dict[str, Any], name: str, host_only: bool) -> Any:
         """How a node input reaches its kernel: None, a device (or host) constant, or a value name."""

@@ -81,3 +81,28 @@ def test_constants_and_passthrough_inputs():
     y, x = run(np.ones(2, np.float32))
     np.testing.assert_array_equal(y, [3, 3])
     np.testing.assert_array_equal(x, [1, 1])
+
+
+def test_profiling_waits_for_the_device_before_timing_each_step():
+    calls = []
+
+    class Recorder:
+        def record(self, label, seconds):
+            calls.append(("record", label))
+
+    steps = [Step(np.negative, ["x"], ["a"], label="neg"), Step(np.abs, ["a"], ["b"], label="abs")]
+    run = compile_steps(steps, ["x"], ["b"], profiler=Recorder(), synchronize=lambda: calls.append(("sync",)))
+    run(np.ones(2))
+    assert calls == [("sync",), ("record", "neg"), ("sync",), ("record", "abs")]
+
+
+def test_device_tensors_leave_out_host_and_shape_only_inputs():
+    from onnx import helper
+
+    from ep_runtime.graph import Graph
+    from ep_runtime.provider import device_tensors
+    from tests.conftest import I64, F, make_model
+
+    nodes = [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Reshape", ["x", "s"], ["y"])]
+    graph = Graph(make_model(nodes, [("x", F, [2, 3])], [("y", F, [2, 3]), ("s", I64, [2])]).graph, {"": 17})
+    assert [device_tensors(n) for n in graph.nodes] == [["s"], ["x", "y"]]
