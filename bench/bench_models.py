@@ -213,6 +213,13 @@ def bench_model(name: str, path: str, args: argparse.Namespace) -> dict[str, Any
         if args.verbose:
             traceback.print_exc()
         run_ep = None
+    run_cpu = None
+    if compares_cpu(args) and run_ep is not None:
+        # a device provider: time the CPU provider too, interleaved with the others
+        cpu_sess, row["cpu_create_s"] = timed(ep.InferenceSession, path, ep_options(args.opt_level),
+                                              providers=["cpu"])
+        run_cpu = cpu_sess.run
+        run_cpu(None, feed)
     ort_out = ort_sess.run(None, feed)
     if run_ep is not None:
         row["max_abs_diff"] = max_abs_diff(ep_out, ort_out)
@@ -220,14 +227,22 @@ def bench_model(name: str, path: str, args: argparse.Namespace) -> dict[str, Any
     for _ in range(args.warmup):
         if run_ep is not None:
             run_ep(None, feed)
+        if run_cpu is not None:
+            run_cpu(None, feed)
         ort_sess.run(None, feed)
     ep_times: list[float] = []
     ort_times: list[float] = []
+    cpu_times: list[float] = []
     pc = time.perf_counter
     for k in range(args.repeat):
-        order = ("ep", "ort") if k % 2 == 0 else ("ort", "ep")
+        order = ("ep", "cpu", "ort") if k % 2 == 0 else ("ort", "cpu", "ep")
         for who in order:
-            if who == "ep":
+            if who == "cpu":
+                if run_cpu is not None:
+                    t0 = pc()
+                    run_cpu(None, feed)
+                    cpu_times.append(pc() - t0)
+            elif who == "ep":
                 if run_ep is None:
                     continue
                 t0 = pc()
@@ -243,6 +258,11 @@ def bench_model(name: str, path: str, args: argparse.Namespace) -> dict[str, Any
         row["ep_ms"] = statistics.median(ep_times) * 1e3
         row["ep_times_ms"] = [t * 1e3 for t in ep_times]
         row["ratio"] = row["ep_ms"] / row["ort_ms"]
+    if cpu_times:
+        row["cpu_ms"] = statistics.median(cpu_times) * 1e3
+        row["cpu_times_ms"] = [t * 1e3 for t in cpu_times]
+        if "ep_ms" in row:
+            row["ep_cpu_ratio"] = row["ep_ms"] / row["cpu_ms"]
     if args.check and run_ep is not None:
         try:
             row["rand_rel_diff"] = check_randomized(path, feed, args)
@@ -252,6 +272,11 @@ def bench_model(name: str, path: str, args: argparse.Namespace) -> dict[str, Any
     if args.profile and run_ep is not None:
         row["profile"] = profile_model(path, feed, args)
     return row
+
+
+def compares_cpu(args: argparse.Namespace) -> bool:
+    """Whether the ep-runtime providers are more than the CPU provider (then it is timed as well)."""
+    return any(str(p).lower() not in ("cpu", "cpuexecutionprovider") for p in args.provider)
 
 
 def _per_op(events: list[list[tuple[str, float]]]) -> dict[str, dict[str, float]]:
@@ -301,6 +326,8 @@ def profile_model(path: str, feed: dict[str, np.ndarray], args: argparse.Namespa
     oo.enable_profiling = True
     oo.profile_file_prefix = os.path.join(os.environ.get("TMPDIR", "/tmp"), "ort_bench_profile")
     sessions["ort"] = ort.InferenceSession(path, oo, providers=["CPUExecutionProvider"])
+    if compares_cpu(args):
+        sessions["cpu"] = ep.InferenceSession(path, ep_options(args.opt_level, profiling=True), providers=["cpu"])
     for who, sess in sessions.items():
         wall = []
         for k in range(runs + 1):
@@ -312,7 +339,7 @@ def profile_model(path: str, feed: dict[str, np.ndarray], args: argparse.Namespa
         with open(trace, encoding="utf-8") as fh:
             events = json.load(fh)
         os.remove(trace)
-        if who == "ep":
+        if who in ("ep", "cpu"):
             pairs = [(_ep_op(ev["name"]), ev["dur"] * 1e-6) for ev in events]
         else:
             pairs = [(ev["args"].get("op_name", "?"), ev["dur"] * 1e-6) for ev in events
@@ -330,7 +357,9 @@ def fmt(value: float | None, spec: str) -> str:
 
 
 def print_table(rows: list[dict[str, Any]], label: str) -> None:
-    head = (f"{'model':<14} {label + ' ms':>14} {'ort ms':>10} {'ep/ort':>7} "
+    with_cpu = any("cpu_ms" in r for r in rows)
+    cpu_head = f" {'cpu ms':>10} {'ep/cpu':>7}" if with_cpu else ""
+    head = (f"{'model':<14} {label + ' ms':>14}{cpu_head} {'ort ms':>10} {'ep/ort':>7} "
             f"{'ep create s':>11} {'ort create s':>12} {'max|diff|':>10} {'rand rel':>9}  note")
     print(head)
     print("-" * len(head))
@@ -338,7 +367,8 @@ def print_table(rows: list[dict[str, Any]], label: str) -> None:
         note = r.get("error", "")
         if len(note) > 100:
             note = note[:97] + "..."
-        print(f"{r['model']:<14} {fmt(r.get('ep_ms'), '14.2f')} {fmt(r.get('ort_ms'), '10.2f')} "
+        cpu_cols = f" {fmt(r.get('cpu_ms'), '10.2f')} {fmt(r.get('ep_cpu_ratio'), '7.2f')}" if with_cpu else ""
+        print(f"{r['model']:<14} {fmt(r.get('ep_ms'), '14.2f')}{cpu_cols} {fmt(r.get('ort_ms'), '10.2f')} "
               f"{fmt(r.get('ratio'), '7.2f')} {fmt(r.get('ep_create_s'), '11.2f')} "
               f"{fmt(r.get('ort_create_s'), '12.2f')} {fmt(r.get('max_abs_diff'), '10.2e')} "
               f"{fmt(r.get('rand_rel_diff'), '9.1e')}  {note}")
@@ -358,8 +388,14 @@ def print_profile(row: dict[str, Any], top: int) -> None:
     print(f"\nprofile of {row['model']} (median of profiled runs): "
           f"ep-runtime run {prof['ep']['wall_ms']:.1f} ms, kernels {total['ep']:.1f} ms; "
           f"onnxruntime run {prof['ort']['wall_ms']:.1f} ms, kernels {total['ort']:.1f} ms")
-    print(f"  {'op':<22} {'ep ms':>9} {'ep %':>6} {'nodes':>6} {'ep ms/node':>10}   {'ort ms':>8} {'nodes':>6}")
-    ops = sorted(set(kern["ep"]) | set(kern["ort"]),
+    cpu = kern.get("cpu")
+    if cpu is not None:
+        print(f"  (CPU provider run {prof['cpu']['wall_ms']:.1f} ms, kernels {total['cpu']:.1f} ms; ep/cpu compares "
+              "the same op type: fused CPU ops such as FusedConv show under their own name)")
+    cpu_head = f"   {'cpu ms':>8} {'nodes':>6} {'ep/cpu':>7}" if cpu is not None else ""
+    print(f"  {'op':<22} {'ep ms':>9} {'ep %':>6} {'nodes':>6} {'ep ms/node':>10}   {'ort ms':>8} {'nodes':>6}"
+          f"{cpu_head}")
+    ops = sorted(set(kern["ep"]) | set(kern["ort"]) | set(cpu or {}),
                  key=lambda op: (-kern["ep"].get(op, {}).get("ms", 0.0), -kern["ort"].get(op, {}).get("ms", 0.0)))
     for op in ops[:top]:
         e, o = kern["ep"].get(op), kern["ort"].get(op)
@@ -369,6 +405,10 @@ def print_profile(row: dict[str, Any], top: int) -> None:
         else:
             left = f"{'-':>9} {'-':>6} {'-':>6} {'-':>10}"
         right = f"{o['ms']:8.2f} {o['count']:6d}" if o else f"{'-':>8} {'-':>6}"
+        if cpu is not None:
+            c = cpu.get(op)
+            ratio = f"{e['ms'] / c['ms']:7.2f}" if c and e and c["ms"] > 0 else f"{'-':>7}"
+            right += f"   {c['ms']:8.2f} {c['count']:6d} {ratio}" if c else f"   {'-':>8} {'-':>6} {ratio}"
         print(f"  {op:<22} {left}   {right}")
 
 

@@ -1,0 +1,172 @@
+"""Conv (groups, dilations, strides, pads, depthwise) and ConvTranspose, 1-D and 2-D.
+
+Conv runs as an implicit GEMM (conv.cl `conv_igemm`, the im2col matrix never stored), a 1x1
+convolution as a plain GEMM (matmul.cl), and depthwise convolutions as one work-item per output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ep_runtime.graph import Graph, Node
+from ep_runtime.op_shapes import spatial_pads
+
+from .matmul import LX, LY, TS_M, TS_N, launch_gemm
+from .registry import FLOATS, kernel
+from .runtime import Launcher, ftype
+
+CL = "conv.cl"
+#: the largest im2col block (elements) on CPU devices; bigger convolutions go in blocks of outputs
+IM2COL_ELEMS = 4 << 20
+
+
+def as_2d(values: Sequence[int], fill: int) -> list[int]:
+    """Per-axis parameters of a 1-D op as 2-D ones (a leading axis of size 1)."""
+    return [fill] + list(values) if len(values) == 1 else list(values)
+
+
+def _spatial_rank(node: Node, graph: Graph) -> str | None:
+    shape = graph.value(node.inputs[0]).shape
+    if shape is not None and len(shape) not in (3, 4):
+        return f"{node.op_type} over {len(shape) - 2} spatial dims unsupported (1-D and 2-D only)"
+    wshape = graph.value(node.inputs[1]).shape if len(node.inputs) > 1 else None
+    if shape is None and wshape is not None and len(wshape) not in (3, 4):
+        return f"{node.op_type} over {len(wshape) - 2} spatial dims unsupported (1-D and 2-D only)"
+    return None
+
+
+def conv(rt: Launcher, x: Any, w: Any, b: Any, *, auto_pad: str, dilations, group: int, kernel_shape, pads,
+         strides) -> Any:
+    if x.ndim not in (3, 4) or w.ndim != x.ndim:
+        raise ValueError(f"Conv: input {x.shape} / weight {w.shape}: only 1-D and 2-D convolutions")
+    nd = x.ndim - 2
+    n, c = x.shape[:2]
+    m, cg = w.shape[:2]
+    if c != cg * group or m % group:
+        raise ValueError(f"Conv: X has {c} channels, W {w.shape} with group={group}")
+    ks = list(w.shape[2:])
+    if kernel_shape is not None and list(kernel_shape) != ks:
+        raise ValueError(f"Conv: kernel_shape {list(kernel_shape)} does not match W {w.shape}")
+    strides = list(strides) if strides is not None else [1] * nd
+    dilations = list(dilations) if dilations is not None else [1] * nd
+    begin, _, out = spatial_pads(x.shape[2:], ks, strides, dilations, pads, auto_pad, "Conv")
+    y = rt.empty((n, m) + tuple(out), x.dtype)
+    if y.size == 0:
+        return y
+    H, W = as_2d(x.shape[2:], 1)
+    OH, OW = as_2d(out, 1)
+    KH, KW = as_2d(ks, 1)
+    sh, sw = as_2d(strides, 1)
+    dh, dw = as_2d(dilations, 1)
+    ph, pw = as_2d(begin, 0)
+    mg = m // group
+    i32 = np.int32
+    geom = (i32(c), i32(H), i32(W), i32(m), i32(OH), i32(OW))
+    win = (i32(KH), i32(KW), i32(sh), i32(sw), i32(ph), i32(pw), i32(dh), i32(dw))
+    bias = (b if b is not None else w).data, i32(b is not None)
+    if cg * KH * KW < 8:  # depthwise and other tiny reductions: one work-item per output
+        knl = rt.kernel(CL, "conv_direct", T=ftype(x.dtype))
+        rt.launch1d(knl, y.size, i32(y.size), x.data, w.data, *bias, y.data, *geom, i32(cg), i32(mg), *win)
+        return y
+    P = OH * OW
+    if group == 1 and KH * KW == 1 and (sh, sw, ph, pw) == (1, 1, 0, 0):
+        # 1x1: Y[n] (M x HW) = W (M x C) @ X[n] (C x HW), the bias as a column broadcast
+        return launch_gemm(rt, y, m, P, c, w, c, 1, x, P, 1, (1, n), (0, 0), (0, c * P),
+                           c=b, c_sm=1, c_sn=0, beta=1.0)
+    if rt.gemm_mode == "tiled":
+        knl = rt.kernel(CL, "conv_igemm", T=ftype(x.dtype))
+        gsize = (-(-P // TS_N) * LX, -(-mg // TS_M) * LY, n * group)
+        rt.launch(knl, gsize, (LX, LY, 1), x.data, w.data, *bias, y.data, *geom, i32(group), i32(cg), i32(mg),
+                  *win)
+        return y
+    # CPU devices: im2col of a block of output positions (all groups), then a register-blocked GEMM
+    k = cg * KH * KW
+    block = max(1, min(P, IM2COL_ELEMS // (group * k)))
+    cols = rt.empty((group * k * block,), x.dtype)
+    knl = rt.kernel("gemm_cpu.cl", "im2col", T=ftype(x.dtype))
+    for ni in range(n):
+        for p0 in range(0, P, block):
+            nb = min(block, P - p0)
+            total = group * k * nb
+            rt.launch1d(knl, total, i32(total), x.data, i32(ni * c * H * W), cols.data, i32(H), i32(W), i32(OW),
+                        *win, i32(p0), i32(nb))
+            launch_gemm(rt, y, mg, nb, k, w, k, 1, cols, nb, 1, (1, group), (0, mg * k), (0, k * nb),
+                        c=b, c_sm=1, c_sn=0, beta=1.0, y_off=ni * m * P + p0, y_sm=P, y_b=(0, mg * P),
+                        c_b=(0, mg))
+    return y
+
+
+@kernel("Conv", since=1, dtypes=FLOATS, factory=True, supports=_spatial_rank)
+def Conv(*, auto_pad: str = "NOTSET", dilations: list[int] | None = None, group: int = 1,
+         kernel_shape: list[int] | None = None, pads: list[int] | None = None, strides: list[int] | None = None,
+         _provider):
+    rt = _provider.rt
+
+    def run(x, w, b=None):
+        return conv(rt, x, w, b, auto_pad=auto_pad, dilations=dilations, group=group, kernel_shape=kernel_shape,
+                    pads=pads, strides=strides)
+
+    return run
+
+
+def conv_transpose(rt: Launcher, x: Any, w: Any, b: Any, *, auto_pad: str, dilations, group: int, kernel_shape,
+                   output_padding, output_shape, pads, strides) -> Any:
+    if x.ndim not in (3, 4) or w.ndim != x.ndim:
+        raise ValueError(f"ConvTranspose: input {x.shape} / weight {w.shape}: only 1-D and 2-D")
+    nd = x.ndim - 2
+    n, c = x.shape[:2]
+    if w.shape[0] != c or c % group:
+        raise ValueError(f"ConvTranspose: X has {c} channels, W {w.shape}, group={group}")
+    cg, mg = c // group, w.shape[1]
+    m = mg * group
+    ks = list(w.shape[2:])
+    ins = list(x.shape[2:])
+    strides = list(strides) if strides is not None else [1] * nd
+    dilations = list(dilations) if dilations is not None else [1] * nd
+    opad = list(output_padding) if output_padding is not None else [0] * nd
+    dk = [(k - 1) * d + 1 for k, d in zip(ks, dilations)]
+    full = [(i - 1) * s + e for i, s, e in zip(ins, strides, dk)]
+    if output_shape is not None or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        out = [int(v) for v in list(output_shape)[-nd:]] if output_shape is not None else \
+            [i * s for i, s in zip(ins, strides)]
+        total = [f + op - o for f, op, o in zip(full, opad, out)]
+        begin = [t // 2 for t in total] if auto_pad == "SAME_UPPER" else [t - t // 2 for t in total]
+    else:
+        pp = list(pads) if pads is not None and auto_pad != "VALID" else [0] * (2 * nd)
+        begin = pp[:nd]
+        out = [f + op - pb - pe for f, op, pb, pe in zip(full, opad, pp[:nd], pp[nd:])]
+    if any(o <= 0 for o in out):
+        raise ValueError(f"ConvTranspose: output spatial shape {out} is not positive")
+    y = rt.empty((n, m) + tuple(out), x.dtype)
+    if y.size == 0:
+        return y
+    i32 = np.int32
+    H, W = as_2d(ins, 1)
+    OH, OW = as_2d(out, 1)
+    KH, KW = as_2d(ks, 1)
+    sh, sw = as_2d(strides, 1)
+    dh, dw = as_2d(dilations, 1)
+    ph, pw = as_2d(begin, 0)
+    knl = rt.kernel(CL, "conv_transpose", T=ftype(x.dtype))
+    rt.launch1d(knl, y.size, i32(y.size), x.data, w.data, (b if b is not None else w).data, i32(b is not None),
+                y.data, i32(c), i32(H), i32(W), i32(m), i32(OH), i32(OW), i32(cg), i32(mg),
+                i32(KH), i32(KW), i32(sh), i32(sw), i32(ph), i32(pw), i32(dh), i32(dw))
+    return y
+
+
+@kernel("ConvTranspose", since=1, dtypes=FLOATS, factory=True, supports=_spatial_rank)
+def ConvTranspose(*, auto_pad: str = "NOTSET", dilations: list[int] | None = None, group: int = 1,
+                  kernel_shape: list[int] | None = None, output_padding: list[int] | None = None,
+                  output_shape: list[int] | None = None, pads: list[int] | None = None,
+                  strides: list[int] | None = None, _provider):
+    rt = _provider.rt
+
+    def run(x, w, b=None):
+        return conv_transpose(rt, x, w, b, auto_pad=auto_pad, dilations=dilations, group=group,
+                              kernel_shape=kernel_shape, output_padding=output_padding, output_shape=output_shape,
+                              pads=pads, strides=strides)
+
+    return run

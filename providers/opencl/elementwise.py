@@ -1,0 +1,356 @@
+"""Elementwise ops: unary, binary with numpy broadcasting, Where, the variadic Sum/Mean/Max/Min.
+
+Each op is one line on top of the `unary` / `binary` factories; the OpenCL C is in
+`elementwise.cl`. Kernels are `factory=True`: bound once per node at compile time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ep_runtime.graph import Graph, Node
+
+from ._cl import cltypes
+from .registry import FLOATS, kernel
+from .runtime import Launcher, contiguous_strides, ftype, prod
+
+CL = "elementwise.cl"
+MAX_RANK = 8
+
+
+# ---------------------------------------------------------------- broadcasting
+
+
+def broadcast_shape(*shapes: Sequence[int]) -> tuple[int, ...]:
+    try:
+        return tuple(int(d) for d in np.broadcast_shapes(*[tuple(s) for s in shapes]))
+    except ValueError:
+        raise ValueError(f"shapes {[tuple(s) for s in shapes]} cannot be broadcast together") from None
+
+
+def broadcast_strides(out: Sequence[int], *shapes: Sequence[int]) -> tuple[list[int], list[list[int]]]:
+    """The output dims and, for each input, element strides (0 where broadcast), collapsed:
+    size-1 output dims dropped and neighbouring dims merged where every input allows."""
+    r = len(out)
+    strides = []
+    for s in shapes:
+        s = [1] * (r - len(s)) + [int(d) for d in s]
+        cs = contiguous_strides(s)
+        strides.append([0 if d == 1 else st for d, st in zip(s, cs)])
+    dims: list[int] = []
+    st: list[list[int]] = [[] for _ in shapes]
+    for k in range(r):
+        if out[k] == 1:
+            continue
+        if dims and all(sl[-1] == s[k] * out[k] for sl, s in zip(st, strides)):
+            dims[-1] *= int(out[k])
+            for sl, s in zip(st, strides):
+                sl[-1] = s[k]
+            continue
+        dims.append(int(out[k]))
+        for sl, s in zip(st, strides):
+            sl.append(s[k])
+    if not dims:
+        dims = [1]
+        st = [[0] for _ in shapes]
+    if len(dims) > MAX_RANK:
+        raise ValueError(f"broadcast over {len(dims)} non-mergeable dims; at most {MAX_RANK} supported")
+    return dims, st
+
+
+def int8(values: Sequence[int]) -> Any:
+    v = list(values) + [1] * (MAX_RANK - len(values))
+    return cltypes.make_int8(*v)
+
+
+def grid_args(dims: Sequence[int]) -> tuple[tuple[int, int, int], list[Any]]:
+    """The 3-D grid (innermost axis first) and the leading kernel arguments of a broadcast or
+    strided-copy kernel over collapsed `dims`: D0, D1, D2, rank, shape."""
+    d0 = dims[-1]
+    d1 = dims[-2] if len(dims) >= 2 else 1
+    d2 = prod(dims[:-2]) if len(dims) >= 3 else 1
+    return (d0, d1, d2), [np.int32(d0), np.int32(d1), np.int32(d2), np.int32(len(dims)), int8(dims)]
+
+
+def launch_grid(rt: Launcher, knl: Any, grid: tuple[int, int, int], *args: Any) -> None:
+    """Launch over a 3-D grid with work-groups along the innermost axis."""
+    local = (min(64, grid[0]), 1, 1)
+    rt.launch(knl, grid, local, *args)
+
+
+def launch_bcast(rt: Launcher, name: str, defines: dict[str, Any], out: Any, inputs: Sequence[Any]) -> Any:
+    """Launch kernel `name` (a `_bcast` kernel) writing `out` from broadcast `inputs`."""
+    if out.size == 0:
+        return out
+    dims, strides = broadcast_strides(out.shape, *[a.shape for a in inputs])
+    knl = rt.kernel(CL, name, **defines)
+    grid, lead = grid_args(dims)
+    launch_grid(rt, knl, grid, *lead, *[a for s in strides for a in stride_args(s)], *[a.data for a in inputs],
+                out.data)
+    return out
+
+
+def stride_args(strides: Sequence[int]) -> tuple[Any, Any, Any, Any]:
+    """An input's strides as the kernels take them: all (int8), then the three innermost."""
+    s = [0, 0, 0] + list(strides)
+    return int8(strides), np.int32(s[-1]), np.int32(s[-2]), np.int32(s[-3])
+
+
+# ---------------------------------------------------------------- unary
+
+
+def unary(cl_name: str, **params: float) -> Callable[..., Any]:
+    """A factory kernel for a one-input op; `params` are attribute names -> defaults mapped to
+    the kernel's p0, p1 (in order). `transform` may adjust them."""
+
+    def build(*, _provider, **attrs):
+        values = [np.float32(attrs.get(k, d)) for k, d in params.items()]
+        values += [np.float32(0)] * (2 - len(values))
+        rt = _provider.rt
+
+        def run(x):
+            y = rt.empty(x.shape, x.dtype)
+            knl = rt.kernel(CL, cl_name, T=ftype(x.dtype))
+            rt.launch1d(knl, x.size, np.int32(x.size), x.data, y.data, *values)
+            return y
+
+        return run
+
+    return build
+
+
+def register_unary(op: str, cl_name: str, since: int, legacy_since: int | None = None, **params: float) -> None:
+    """Register `op` from `since` on; with `legacy_since` also the opset-1 form with `consumed_inputs`."""
+    builder = unary(cl_name, **params)
+    sig_params = ", ".join(f"{k}={v!r}" for k, v in params.items())
+    sig = f"*, {sig_params + ', ' if sig_params else ''}_provider"
+    names = ", ".join(f"{k}={k}" for k in params)
+    fn = _with_signature(builder, sig, names)
+    kernel(op, since, dtypes=FLOATS, factory=True)(fn)
+    if legacy_since is not None and legacy_since < since:
+        legacy = _with_signature(builder, "*, consumed_inputs=None, " + sig[3:], names)
+        kernel(op, legacy_since, until=since - 1, dtypes=FLOATS, factory=True)(legacy)
+
+
+def _with_signature(builder: Callable[..., Any], sig: str, names: str) -> Callable[..., Any]:
+    """A function with attributes as explicit keyword-only parameters (the registry reads the
+    signature to know which attributes a kernel understands)."""
+    src = f"def kernel({sig}):\n    return builder({names + ', ' if names else ''}_provider=_provider)\n"
+    env: dict[str, Any] = {"builder": builder}
+    exec(src, env)
+    return env["kernel"]
+
+
+register_unary("Relu", "relu", 6, legacy_since=1)
+register_unary("LeakyRelu", "leaky_relu", 6, legacy_since=1, alpha=0.01)
+register_unary("Sigmoid", "sigmoid", 6, legacy_since=1)
+register_unary("Tanh", "tanh_", 6, legacy_since=1)
+register_unary("Exp", "exp_", 6, legacy_since=1)
+register_unary("Log", "log_", 6, legacy_since=1)
+register_unary("Sqrt", "sqrt_", 6, legacy_since=1)
+register_unary("Abs", "abs_", 6, legacy_since=1)
+register_unary("Neg", "neg", 6, legacy_since=1)
+register_unary("Reciprocal", "reciprocal", 6, legacy_since=1)
+register_unary("Floor", "floor_", 6, legacy_since=1)
+register_unary("Ceil", "ceil_", 6, legacy_since=1)
+register_unary("Erf", "erf_", 9)
+register_unary("Sin", "sin_", 7)
+register_unary("Cos", "cos_", 7)
+register_unary("Sign", "sign_", 9)
+register_unary("Softsign", "softsign", 1)
+register_unary("Softplus", "softplus", 1)
+register_unary("Elu", "elu", 6, legacy_since=1, alpha=1.0)
+register_unary("Selu", "selu", 6, legacy_since=1, alpha=1.67326319217681884765625, gamma=1.05070102214813232421875)
+register_unary("Celu", "celu", 12, alpha=1.0)
+register_unary("ThresholdedRelu", "thresholded_relu", 10, alpha=1.0)
+register_unary("HardSigmoid", "hard_sigmoid", 6, legacy_since=1, alpha=0.2, beta=0.5)
+register_unary("HardSwish", "hard_swish", 14)
+
+
+@kernel("Gelu", since=20, dtypes=FLOATS, factory=True,
+        supports=lambda node, graph: None if node.attrs.get("approximate", "none") in ("none", "tanh")
+        else f"Gelu approximate={node.attrs.get('approximate')!r} unsupported")
+def Gelu(*, approximate: str = "none", _provider):
+    return unary("gelu_tanh" if approximate == "tanh" else "gelu")(_provider=_provider)
+
+
+@kernel("Clip", since=6, until=10, dtypes=FLOATS, factory=True)
+def Clip_6(*, min: float = -3.4028234663852886e38, max: float = 3.4028234663852886e38, _provider):  # noqa: A002
+    return unary("clip", min=min, max=max)(_provider=_provider)
+
+
+@kernel("Clip", since=11, dtypes=FLOATS, factory=True)
+def Clip(*, _provider):
+    rt = _provider.rt
+
+    def run(x, lo=None, hi=None):
+        y = rt.empty(x.shape, x.dtype)
+        knl = rt.kernel(CL, "clip_t", T=ftype(x.dtype))
+        rt.launch1d(knl, x.size, np.int32(x.size), x.data, y.data, (lo if lo is not None else x).data,
+                    (hi if hi is not None else x).data, np.int32(lo is not None), np.int32(hi is not None))
+        return y
+
+    return run
+
+
+@kernel("Dropout", since=7, until=9, factory=True, multi_output=True)
+def Dropout_7(*, ratio: float = 0.5, _provider, _num_outputs: int = 1):
+    return _dropout(_provider, _num_outputs, mask_like_input=True)  # the mask is of X's type until opset 10
+
+
+def _dropout_inference(node: Node, graph: Graph) -> str | None:
+    if len(node.inputs) > 2 and node.inputs[2]:
+        mode = graph.initializers.get(node.inputs[2])
+        if mode is None or bool(np.asarray(mode).reshape(-1)[0]):
+            return "Dropout in training mode (or training_mode not a constant false) unsupported"
+    return None
+
+
+@kernel("Dropout", since=10, until=11, factory=True, multi_output=True)
+def Dropout_10(*, ratio: float = 0.5, _provider, _num_outputs: int = 1):
+    return _dropout(_provider, _num_outputs)
+
+
+@kernel("Dropout", since=12, factory=True, multi_output=True, supports=_dropout_inference)
+def Dropout(*, seed: int | None = None, _provider, _num_outputs: int = 1):
+    return _dropout(_provider, _num_outputs)
+
+
+def _dropout(provider, num_outputs: int, mask_like_input: bool = False):
+    """Inference Dropout: the input itself, and an all-true mask when asked for."""
+    rt = provider.rt
+
+    def run(x, ratio=None, training_mode=None):
+        if num_outputs < 2:
+            return (x,)
+        from .tensor import fill
+
+        return x, fill(rt, rt.empty(x.shape, x.dtype if mask_like_input else np.bool_), 1)
+
+    return run
+
+
+@kernel("Identity", since=1, factory=True)
+def Identity(*, _provider):
+    return lambda x: x
+
+
+# ---------------------------------------------------------------- binary
+
+
+def binary(cl_name: str, out_dtype: Any = None) -> Callable[..., Any]:
+    def build(*, _provider):
+        rt = _provider.rt
+
+        def run(a, b):
+            dt = np.dtype(out_dtype) if out_dtype is not None else a.dtype
+            if b.dtype != a.dtype:
+                raise TypeError(f"inputs of dtypes {a.dtype} and {b.dtype} differ")
+            defines = {"T": ftype(a.dtype)}
+            if a.shape == b.shape:
+                y = rt.empty(a.shape, dt)
+                knl = rt.kernel(CL, cl_name + "_same", **defines)
+                rt.launch1d(knl, y.size, np.int32(y.size), a.data, b.data, y.data)
+                return y
+            y = rt.empty(broadcast_shape(a.shape, b.shape), dt)
+            return launch_bcast(rt, cl_name + "_bcast", defines, y, [a, b])
+
+        return run
+
+    return build
+
+
+def _same_dtypes(node: Node, graph: Graph):
+    dts = {graph.value(n).dtype for n in node.inputs if n}
+    if len(dts) > 1:
+        return f"inputs of different dtypes {sorted(map(str, dts))}"
+    return None
+
+
+def register_binary(op: str, cl_name: str, since: int, out_dtype: Any = None) -> None:
+    builder = binary(cl_name, out_dtype)
+
+    def fn(*, _provider):
+        return builder(_provider=_provider)
+
+    kernel(op, since, dtypes=FLOATS, factory=True, supports=_same_dtypes)(fn)
+
+
+register_binary("Add", "add", 7)
+register_binary("Sub", "sub", 7)
+register_binary("Mul", "mul", 7)
+register_binary("Div", "div_", 7)
+register_binary("Pow", "pow_", 7)
+register_binary("PRelu", "prelu", 7)
+register_binary("Equal", "equal", 7, np.bool_)
+register_binary("Less", "less", 7, np.bool_)
+register_binary("Greater", "greater", 7, np.bool_)
+register_binary("LessOrEqual", "less_equal", 12, np.bool_)
+register_binary("GreaterOrEqual", "greater_equal", 12, np.bool_)
+
+
+def variadic(cl_name: str, last: str | None = None):
+    """Sum / Max / Min / Mean of any number of broadcast inputs, folded pairwise."""
+
+    def build(*, _provider):
+        pair = binary(cl_name)(_provider=_provider)
+        rt = _provider.rt
+
+        def run(*xs):
+            acc = xs[0]
+            if len(xs) == 1:
+                y = rt.empty(acc.shape, acc.dtype)
+                knl = rt.kernel(CL, "identity", T=ftype(acc.dtype))
+                rt.launch1d(knl, y.size, np.int32(y.size), acc.data, y.data, np.float32(0), np.float32(0))
+                return y
+            for x in xs[1:]:
+                acc = pair(acc, x)
+            if last == "mean":
+                knl = rt.kernel(CL, "scale_shift", T=ftype(acc.dtype))
+                y = rt.empty(acc.shape, acc.dtype)
+                rt.launch1d(knl, y.size, np.int32(y.size), acc.data, y.data, np.float32(1.0 / len(xs)),
+                            np.float32(0))
+                acc = y
+            return acc
+
+        return run
+
+    return build
+
+
+for _op, _name, _last in (("Sum", "add", None), ("Max", "max_", None), ("Min", "min_", None),
+                          ("Mean", "add", "mean")):
+    _b = variadic(_name, _last)
+    kernel(_op, 8, dtypes=FLOATS, factory=True, supports=_same_dtypes)(
+        (lambda b: lambda *, _provider: b(_provider=_provider))(_b))
+    # version 6 (no broadcasting) is the same-shape case of version 8
+    kernel(_op, 6, until=7, dtypes=FLOATS, factory=True, supports=_same_dtypes)(
+        (lambda b: lambda *, _provider: b(_provider=_provider))(_b))
+
+
+# ---------------------------------------------------------------- Where
+
+
+def _where_check(node: Node, graph: Graph) -> str | None:
+    dt = graph.value(node.inputs[1]).dtype
+    if dt is None or dt.itemsize not in (1, 2, 4, 8):
+        return f"Where on values of dtype {dt} unsupported"
+    return None
+
+
+@kernel("Where", since=9, factory=True, supports=_where_check)
+def Where(*, _provider):
+    rt = _provider.rt
+    from .runtime import BITS_TYPES
+
+    def run(c, x, y):
+        out = rt.empty(broadcast_shape(c.shape, x.shape, y.shape), x.dtype)
+        return launch_bcast(rt, "where_bcast", {"T": BITS_TYPES[x.dtype.itemsize]}, out, [c, x, y])
+
+    return run
+
+
+__all__ = ["broadcast_shape", "broadcast_strides", "grid_args", "int8", "launch_bcast", "launch_grid", "stride_args"]

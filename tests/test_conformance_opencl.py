@@ -1,0 +1,34 @@
+"""The ONNX backend node suite run with providers=["opencl", "cpu"]: OpenCL must never make a
+result wrong. Every case the CPU provider passes must pass here too (nodes OpenCL refuses fall
+back to the CPU); the CPU provider's expected failures (`conformance_expected_failures.txt`) are
+expected failures here as well, and cases that fail only with OpenCL are listed, with a reason,
+in `conformance_expected_failures_opencl.txt` (empty is the goal). The counts of both runs are
+printed at the end (tests/conftest.py). Skipped as a whole without an OpenCL device.
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+import onnx.backend.test
+import pytest
+
+from ep_runtime.backend import backend_for
+from tests.opencl_support import REASON
+from tests.test_conformance import RANDOM_CASES, REAL_MODELS, expected_failures
+
+if REASON is not None:
+    pytest.skip(f"OpenCL unavailable: {REASON}", allow_module_level=True)
+
+OPENCL_FAILURES_FILE = pathlib.Path(__file__).with_name("conformance_expected_failures_opencl.txt")
+
+backend_test = onnx.backend.test.BackendTest(backend_for(["opencl", "cpu"]), __name__)
+backend_test.include(r"_cpu$")
+for _case in RANDOM_CASES:
+    backend_test.exclude(rf"^test_{_case}_cpu$")
+for _model in REAL_MODELS:  # the light models: tests/test_opencl_models.py
+    backend_test.exclude(rf"^test_{_model}_cpu$")
+for _case in {**expected_failures(), **expected_failures(OPENCL_FAILURES_FILE)}:
+    backend_test.xfail(rf"^{_case}_cpu$")
+
+globals().update(backend_test.test_cases)
