@@ -1,0 +1,199 @@
+"""Convolutions. Conv is im2col + one batched GEMM over groups (cuBLAS through `xp.matmul`): on the
+GPU the columns come from the raw kernel `im2col_2d` (conv.cu), which reads padding as zeros
+without a padded copy; its xp form (CI's numpy stand-in, N-D convs) builds them from strided
+views of the padded input, one per kernel offset. 1x1 convs skip im2col. ConvTranspose is
+W^T @ X (GEMM) then col2im as one strided add per kernel offset, in xp.
+
+float16 is computed in float32 and rounded once, as the CPU provider does.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ep_runtime.array_module import get_array_module, prod, window_slices
+from ep_runtime.op_shapes import spatial_pads
+
+from . import raw
+from .registry import FLOATS, kernel
+
+#: above this many bytes the column buffer is built and multiplied one image at a time
+COLS_BLOCK_BYTES = 256 << 20
+
+
+def _check(x: Any, w: Any, group: int, kernel_shape: Sequence[int] | None, op: str) -> int:
+    if x.ndim < 3:
+        raise ValueError(f"{op}: input X must have rank >= 3 (N, C, spatial...), got shape {x.shape}")
+    if w.ndim != x.ndim:
+        raise ValueError(f"{op}: weight W of shape {w.shape} must have the rank of X {x.shape}")
+    if group < 1:
+        raise ValueError(f"{op}: group must be >= 1, got {group}")
+    if kernel_shape is not None and tuple(kernel_shape) != tuple(w.shape[2:]):
+        raise ValueError(f"{op}: kernel_shape {list(kernel_shape)} does not match weight shape {w.shape}")
+    return x.ndim - 2
+
+
+def pad_spatial(xp: Any, x: Any, begin: Sequence[int], end: Sequence[int], value: float = 0) -> Any:
+    """`x` with its trailing len(begin) axes padded by a constant (`x` itself if no padding)."""
+    if not any(begin) and not any(end):
+        return x
+    nd = len(begin)
+    lead = x.shape[: x.ndim - nd]
+    shape = lead + tuple(n + b + e for n, b, e in zip(x.shape[x.ndim - nd:], begin, end))
+    out = xp.full(shape, value, dtype=x.dtype)
+    out[(Ellipsis,) + tuple(slice(b, b + n) for b, n in zip(begin, x.shape[x.ndim - nd:]))] = x
+    return out
+
+
+def im2col(xp: Any, x: Any, ks: Sequence[int], strides: Sequence[int], dilations: Sequence[int],
+           begin: Sequence[int], end: Sequence[int], out: Sequence[int], provider: Any = None) -> Any:
+    """Columns (N, C * K, P) of `x` for a sliding window: row c * K + k holds, for every output
+    position p, the input under kernel offset k of channel c (zero in the padding)."""
+    n, c = x.shape[:2]
+    k, p = prod(ks), prod(out)
+    if raw.use_raw(xp, provider) and x.dtype == np.float32 and len(ks) <= 2:
+        ks2, st2, dl2, bg2, out2 = ([1] * (2 - len(ks)) + list(v) for v in (ks, strides, dilations, begin, out))
+        ins2 = [1] * (2 - len(ks)) + list(x.shape[2:])
+        xc = xp.ascontiguousarray(x)
+        cols = xp.empty((n, c * k, p), dtype=x.dtype)
+        raw.launch("conv.cu", "im2col_2d", cols.size, xc, cols, *map(raw.i64, (
+            n * c, ins2[0], ins2[1], ks2[0], ks2[1], st2[0], st2[1], dl2[0], dl2[1], bg2[0], bg2[1],
+            out2[0], out2[1])))
+        return cols
+    xpad = pad_spatial(xp, x, begin, end)
+    cols = xp.empty((n, c, k) + tuple(out), dtype=x.dtype)
+    for j, offs in enumerate(itertools.product(*(range(s) for s in ks))):
+        cols[:, :, j] = xpad[(slice(None), slice(None)) + window_slices(offs, dilations, strides, out)]
+    return cols.reshape(n, c * k, p)
+
+
+def conv(x: Any, w: Any, b: Any = None, *, auto_pad: str = "NOTSET", dilations: Sequence[int] | None = None,
+         group: int = 1, kernel_shape: Sequence[int] | None = None, pads: Sequence[int] | None = None,
+         strides: Sequence[int] | None = None, provider: Any = None) -> Any:
+    """N-D convolution (NCHW...), any group count (depthwise included)."""
+    xp = get_array_module(x, w)
+    if x.dtype == np.float16:
+        y = conv(x.astype(np.float32), w.astype(np.float32), None if b is None else b.astype(np.float32),
+                 auto_pad=auto_pad, dilations=dilations, group=group, kernel_shape=kernel_shape, pads=pads,
+                 strides=strides, provider=provider)
+        return y.astype(np.float16)
+    nd = _check(x, w, group, kernel_shape, "Conv")
+    n, c = x.shape[:2]
+    m, cg = w.shape[:2]
+    if c != cg * group:
+        raise ValueError(f"Conv: X has {c} channels but W of shape {w.shape} with group={group} expects {cg * group}")
+    if m % group:
+        raise ValueError(f"Conv: {m} output channels are not divisible by group={group}")
+    if b is not None and tuple(b.shape) != (m,):
+        raise ValueError(f"Conv: bias B must have shape ({m},), got {b.shape}")
+    ks = tuple(w.shape[2:])
+    strides = list(strides) if strides is not None else [1] * nd
+    dilations = list(dilations) if dilations is not None else [1] * nd
+    begin, end, out = spatial_pads(x.shape[2:], ks, strides, dilations, pads, auto_pad, "Conv")
+    g, mg, k, p = group, m // group, prod(ks), prod(out)
+    if w.dtype != x.dtype:
+        w = w.astype(x.dtype)
+    wm = w.reshape(g, mg, cg * k)
+    if k == 1 and not any(begin) and not any(end):
+        xs = x
+        if any(s != 1 for s in strides):
+            xs = x[(Ellipsis,) + tuple(slice(0, (o - 1) * s + 1, s) for o, s in zip(out, strides))]
+        y = xp.matmul(wm, xs.reshape(n, g, cg, p))
+    else:
+        per_image = c * k * p * x.dtype.itemsize
+        step = max(1, COLS_BLOCK_BYTES // max(per_image, 1))
+        if step >= n:
+            y = xp.matmul(wm, im2col(xp, x, ks, strides, dilations, begin, end, out, provider).reshape(n, g, cg * k, p))
+        else:
+            y = xp.empty((n, g, mg, p), dtype=x.dtype)
+            for i in range(0, n, step):
+                cols = im2col(xp, x[i:i + step], ks, strides, dilations, begin, end, out, provider)
+                y[i:i + step] = xp.matmul(wm, cols.reshape(-1, g, cg * k, p))
+    y = y.reshape((n, m) + tuple(out))
+    if b is not None:
+        y += b.astype(y.dtype).reshape((m,) + (1,) * nd)
+    return y
+
+
+@kernel("Conv", since=1, dtypes=FLOATS)
+def Conv(x: Any, w: Any, b: Any = None, *, auto_pad: str = "NOTSET", dilations: list[int] | None = None,
+         group: int = 1, kernel_shape: list[int] | None = None, pads: list[int] | None = None,
+         strides: list[int] | None = None, _provider: Any = None) -> Any:
+    return conv(x, w, b, auto_pad=auto_pad, dilations=dilations, group=group, kernel_shape=kernel_shape,
+                pads=pads, strides=strides, provider=_provider)
+
+
+def conv_transpose(x: Any, w: Any, b: Any = None, *, auto_pad: str = "NOTSET",
+                   dilations: Sequence[int] | None = None, group: int = 1,
+                   kernel_shape: Sequence[int] | None = None, output_padding: Sequence[int] | None = None,
+                   output_shape: Sequence[int] | None = None, pads: Sequence[int] | None = None,
+                   strides: Sequence[int] | None = None) -> Any:
+    """Transposed convolution: per group W^T @ X gives the columns, col2im adds them into place."""
+    xp = get_array_module(x, w)
+    if x.dtype == np.float16:
+        y = conv_transpose(x.astype(np.float32), w.astype(np.float32), None if b is None else b.astype(np.float32),
+                           auto_pad=auto_pad, dilations=dilations, group=group, kernel_shape=kernel_shape,
+                           output_padding=output_padding, output_shape=output_shape, pads=pads, strides=strides)
+        return y.astype(np.float16)
+    nd = _check(x, w, group, kernel_shape, "ConvTranspose")
+    n, c = x.shape[:2]
+    if w.shape[0] != c:
+        raise ValueError(f"ConvTranspose: X has {c} channels but W of shape {w.shape} expects {w.shape[0]}")
+    if c % group:
+        raise ValueError(f"ConvTranspose: {c} input channels are not divisible by group={group}")
+    g, mg, cg = group, w.shape[1], c // group
+    m = mg * g
+    if b is not None and tuple(b.shape) != (m,):
+        raise ValueError(f"ConvTranspose: bias B must have shape ({m},), got {b.shape}")
+    ks, ins = tuple(w.shape[2:]), tuple(x.shape[2:])
+    strides = list(strides) if strides is not None else [1] * nd
+    dilations = list(dilations) if dilations is not None else [1] * nd
+    opad = list(output_padding) if output_padding is not None else [0] * nd
+    dk = [(kk - 1) * d + 1 for kk, d in zip(ks, dilations)]
+    full = [(i - 1) * s + e for i, s, e in zip(ins, strides, dk)]
+    if output_shape is not None or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        out = ([int(v) for v in list(output_shape)[-nd:]] if output_shape is not None
+               else [i * s for i, s in zip(ins, strides)])
+        total = [f + op - o for f, op, o in zip(full, opad, out)]
+        begin = [t // 2 for t in total] if auto_pad == "SAME_UPPER" else [t - t // 2 for t in total]
+    else:
+        if auto_pad not in ("NOTSET", "", "VALID"):
+            raise ValueError(f"ConvTranspose: unknown auto_pad {auto_pad!r}")
+        pp = list(pads) if pads is not None and auto_pad != "VALID" else [0] * (2 * nd)
+        if len(pp) != 2 * nd:
+            raise ValueError(f"ConvTranspose: pads has {len(pp)} values, expected {2 * nd}")
+        begin = pp[:nd]
+        out = [f + op - pb - pe for f, op, pb, pe in zip(full, opad, pp[:nd], pp[nd:])]
+    if any(o <= 0 for o in out):
+        raise ValueError(f"ConvTranspose: computed output spatial shape {out} is not positive")
+    if w.dtype != x.dtype:
+        w = w.astype(x.dtype)
+    k = prod(ks)
+    wt = w.reshape(g, cg, mg * k).transpose(0, 2, 1)  # (g, mg*k, cg)
+    cols = xp.matmul(wt, x.reshape(n, g, cg, prod(ins))).reshape((n, g, mg) + ks + ins)
+    shift = [max(0, -bb) for bb in begin]
+    size = [max(f, bb + o) + sh for f, bb, o, sh in zip(full, begin, out, shift)]
+    buf = xp.zeros((n, g, mg) + tuple(size), dtype=x.dtype)
+    lead = (slice(None),) * 3
+    for offs in itertools.product(*(range(s) for s in ks)):
+        dst = tuple(slice(sh + kk * d, sh + kk * d + (i - 1) * s + 1, s)
+                    for sh, kk, d, i, s in zip(shift, offs, dilations, ins, strides))
+        buf[lead + dst] += cols[lead + offs]
+    crop = tuple(slice(bb + sh, bb + sh + o) for bb, sh, o in zip(begin, shift, out))
+    y = buf[(Ellipsis,) + crop].reshape((n, m) + tuple(out))
+    if b is not None:
+        y = y + b.astype(y.dtype).reshape((m,) + (1,) * nd)
+    return xp.ascontiguousarray(y)
+
+
+@kernel("ConvTranspose", since=1, dtypes=FLOATS)
+def ConvTranspose(x: Any, w: Any, b: Any = None, *, auto_pad: str = "NOTSET", dilations: list[int] | None = None,
+                  group: int = 1, kernel_shape: list[int] | None = None, output_padding: list[int] | None = None,
+                  output_shape: list[int] | None = None, pads: list[int] | None = None,
+                  strides: list[int] | None = None) -> Any:
+    return conv_transpose(x, w, b, auto_pad=auto_pad, dilations=dilations, group=group, kernel_shape=kernel_shape,
+                          output_padding=output_padding, output_shape=output_shape, pads=pads, strides=strides)

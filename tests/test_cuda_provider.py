@@ -1,0 +1,173 @@
+"""The CUDA provider as a provider: availability and its reasons, options, the numpy stand-in,
+copies only at the partitioner's boundaries, refusals with reasons, runs from several threads."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+from onnx import helper
+
+import ep_runtime as ep
+from ep_runtime.errors import ProviderError
+from providers.cuda import ARRAY_MODULE_ENV, CUDAExecutionProvider
+from tests.conftest import F, const, make_model
+from tests.cuda_support import CUDA, GPU_REASON, cuda, plugin_registered, provider_of, stand_in
+
+FIXTURES = (cuda, stand_in)  # the fixtures this module uses, imported from tests.cuda_support
+
+
+def test_plugin_module_imports_without_cupy():
+    code = ("import sys; sys.modules['cupy'] = None\n"
+            "from providers.cuda import plugin, CUDAExecutionProvider as P\n"
+            "import os; os.environ.pop('EP_RUNTIME_CUDA_ARRAY_MODULE', None)\n"
+            "r = P.unavailable_reason(); assert r and 'CuPy is missing' in r, r; print(r)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "pip install" in out.stdout
+
+
+@pytest.mark.skipif(GPU_REASON is None, reason="a GPU is present here")
+def test_cuda_is_not_available_here_and_requesting_it_says_why(monkeypatch):
+    monkeypatch.delenv(ARRAY_MODULE_ENV, raising=False)
+    with plugin_registered():
+        assert CUDA in ep.get_all_providers()
+        assert CUDA not in ep.get_available_providers()
+        assert not CUDAExecutionProvider.is_available()
+        model = make_model([helper.make_node("Relu", ["x"], ["y"])], [("x", F, [2])], [("y", F, [2])])
+        with pytest.raises(ProviderError) as err:
+            ep.InferenceSession(model, providers=["cuda", "cpu"])
+    msg = str(err.value)
+    assert "CUDAExecutionProvider is not available" in msg
+    assert "CuPy is missing" in msg or "no GPU" in msg
+
+
+def test_stand_in_variable_makes_it_available(stand_in):
+    assert CUDA in ep.get_available_providers()
+    assert ep.get_available_providers()[-1] == "CPUExecutionProvider"
+
+
+def test_unknown_and_invalid_options_are_errors(stand_in):
+    model = make_model([helper.make_node("Relu", ["x"], ["y"])], [("x", F, [2])], [("y", F, [2])])
+    with pytest.raises(ProviderError, match="does not understand option.*'devcie_id'"):
+        ep.InferenceSession(model, providers=[("cuda", {"devcie_id": 0})])
+    with pytest.raises(ProviderError, match="device_id must be an integer"):
+        ep.InferenceSession(model, providers=[("cuda", {"device_id": "first"})])
+    with pytest.raises(ProviderError, match="gpu_mem_limit must be >= 0"):
+        ep.InferenceSession(model, providers=[("cuda", {"gpu_mem_limit": -1})])
+    with pytest.raises(ProviderError, match="array_module must be one of"):
+        ep.InferenceSession(model, providers=[("cuda", {"array_module": "torch"})])
+
+
+def test_options_are_kept_and_onnxruntime_ones_accepted(stand_in):
+    model = make_model([helper.make_node("Relu", ["x"], ["y"])], [("x", F, [2])], [("y", F, [2])])
+    opts = {"array_module": "numpy", "device_id": 0, "gpu_mem_limit": 2 << 30,
+            "arena_extend_strategy": "kSameAsRequested", "cudnn_conv_algo_search": "EXHAUSTIVE",
+            "do_copy_in_default_stream": True}
+    sess = ep.InferenceSession(model, providers=[("cuda", opts)])
+    p = provider_of(sess)
+    assert (p.device_id, p.gpu_mem_limit, p.device, p.stand_in) == (0, 2 << 30, "cuda:0", True)
+    assert sess.get_providers() == [CUDA]
+
+
+def mixed_model():
+    """Add, Relu on CUDA; LSTM (no CUDA kernel) on the CPU; then Mul, MatMul back on CUDA."""
+    rng = np.random.default_rng(0)
+    n = helper.make_node
+    nodes = [
+        n("Add", ["x", "c"], ["a"], name="add"),
+        n("Relu", ["a"], ["r"], name="relu"),
+        n("Unsqueeze", ["r", "ax0"], ["r3"], name="unsq"),
+        n("LSTM", ["r3", "W", "R"], ["", "yh"], hidden_size=8, name="lstm"),
+        n("Squeeze", ["yh", "ax0"], ["h"], name="sq"),
+        n("Mul", ["h", "r"], ["m"], name="mul"),
+        n("MatMul", ["m", "w"], ["y"], name="matmul"),
+    ]
+    inits = [const("c", rng.standard_normal((1, 8)).astype(np.float32)),
+             const("W", rng.standard_normal((1, 32, 8)).astype(np.float32) * 0.3),
+             const("R", rng.standard_normal((1, 32, 8)).astype(np.float32) * 0.3),
+             const("ax0", np.array([0], np.int64)),
+             const("w", rng.standard_normal((8, 4)).astype(np.float32))]
+    return make_model(nodes, [("x", F, [3, 8])], [("y", F, [3, 4])], inits)
+
+
+def test_copies_happen_only_at_device_boundaries(cuda):
+    sess = ep.InferenceSession(mixed_model(), providers=[cuda, "cpu"])
+    part = sess.get_partition()
+    where = part.assignment()
+    assert where.pop("lstm") == "CPUExecutionProvider"
+    assert set(where.values()) == {CUDA}
+    lstm = next(d for d in part.to_dict()["nodes"] if d["node"] == "lstm")
+    assert lstm["refusals"][CUDA] == {"kind": "op", "reason": "no kernel for ai.onnx::LSTM"}
+    planned = {(c.value, c.dst) for c in part.copies}
+    assert planned == {("x", "cuda:0"), ("r3", "cpu"), ("yh", "cuda:0"), ("y", "cpu")}, part.explain()
+    p = provider_of(sess)
+    x = np.random.default_rng(1).standard_normal((3, 8)).astype(np.float32)
+    want = ep.InferenceSession(mixed_model(), providers=["cpu"]).run(None, {"x": x})[0]
+    for runs in (1, 3):
+        p.to_device_calls = p.to_host_calls = 0
+        for _ in range(runs):
+            np.testing.assert_allclose(sess.run(None, {"x": x})[0], want, rtol=1e-5, atol=1e-6)
+        assert (p.to_device_calls, p.to_host_calls) == (2 * runs, 2 * runs)
+
+
+def test_constants_are_copied_once_at_compile_time(cuda):
+    sess = ep.InferenceSession(mixed_model(), providers=[cuda, "cpu"])
+    p = provider_of(sess)
+    p.to_device_calls = 0
+    sess.run(None, {"x": np.ones((3, 8), np.float32)})
+    assert p.to_device_calls == 2  # x and yh: the weights c and w went over when the session was made
+
+
+def test_host_only_inputs_stay_on_the_host(cuda):
+    """Reshape's shape computed on the device side of the graph is not copied to the device."""
+    n = helper.make_node
+    model = make_model([n("Relu", ["x"], ["r"]), n("Reshape", ["r", "s"], ["y"])], [("x", F, [2, 6])],
+                       [("y", F, [3, 4])], [const("s", np.array([3, 4], np.int64))])
+    sess = ep.InferenceSession(model, providers=[cuda, "cpu"])
+    p = provider_of(sess)
+    x = np.arange(12, dtype=np.float32).reshape(2, 6) - 5
+    p.to_device_calls = p.to_host_calls = 0
+    np.testing.assert_array_equal(sess.run(None, {"x": x})[0], np.maximum(x, 0).reshape(3, 4))
+    assert (p.to_device_calls, p.to_host_calls) == (1, 1)
+
+
+def test_refusals_say_why(stand_in):
+    n = helper.make_node
+    model = make_model([n("Resize", ["x", "", "sc"], ["y"], mode="cubic", name="cubic"),
+                        n("Cast", ["y"], ["z"], to=16, name="to_bf16")],
+                       [("x", F, [1, 1, 4, 4])], [("z", 16, None)], [const("sc", np.array([1, 1, 2, 2], np.float32))],
+                       opset=19)
+    part = ep.InferenceSession(model, providers=[stand_in, "cpu"]).get_partition()
+    refusals = {d["node"]: d["refusals"].get(CUDA) for d in part.to_dict()["nodes"]}
+    assert refusals["cubic"] == {"kind": "attribute", "reason": "Resize mode=cubic unsupported on CUDA"}
+    assert refusals["to_bf16"]["kind"] == "dtype"
+
+
+def test_runs_from_several_threads_do_not_interfere(cuda):
+    from tests.test_cuda_models import transformer_block
+
+    model = transformer_block()
+    sess = ep.InferenceSession(model, providers=[cuda, "cpu"])
+    ref = ep.InferenceSession(model, providers=["cpu"])
+    rng = np.random.default_rng(2)
+    feeds = [rng.standard_normal((2, 5 + k, 32)).astype(np.float32) for k in range(6)]
+    wants = [ref.run(None, {"x": f})[0] for f in feeds]
+    errors: list[BaseException] = []
+
+    def work(k: int) -> None:
+        try:
+            for _ in range(5):
+                np.testing.assert_allclose(sess.run(None, {"x": feeds[k]})[0], wants[k], rtol=1e-4, atol=1e-5)
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(len(feeds))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
