@@ -254,3 +254,29 @@ def test_lstm_rejects_a_wrong_weight_shape():
     ins[1] = ins[1][:, :-1]
     with pytest.raises(ValueError, match="W must have shape"):
         run_kernel("LSTM", ins, {"hidden_size": HIDDEN}, opset=14)
+
+
+# --------------------------------------------------------------------------- 2-D windows (flat layout)
+
+
+WINDOWS = [  # (channels, group, kernel, strides, dilations, pads)
+    (4, 1, [3, 3], [1, 1], [1, 1], [1, 1, 1, 1]),
+    (4, 1, [3, 2], [2, 1], [1, 2], [0, 1, 2, 0]),
+    (6, 6, [3, 3], [2, 2], [1, 1], [1, 1, 1, 1]),
+    (6, 3, [2, 3], [3, 2], [2, 1], [1, 0, 0, 2]),
+    (3, 1, [5, 5], [2, 2], [1, 1], [2, 2, 2, 2]),
+]
+
+
+@pytest.mark.parametrize("c, group, kernel, strides, dilations, pads", WINDOWS)
+def test_conv_and_pools_over_strides_dilations_and_pads_match_onnxruntime(c, group, kernel, strides, dilations,
+                                                                          pads):
+    x = randn(2, c, 11, 9)
+    check("Conv", [x, randn(4 * group, c // group, *kernel), randn(4 * group)],
+          {"group": group, "kernel_shape": kernel, "strides": strides, "dilations": dilations, "pads": pads},
+          rtol=1e-4, atol=1e-4)
+    window = {"kernel_shape": kernel, "strides": strides, "dilations": dilations, "pads": pads}
+    check("MaxPool", [x], window)
+    for ceil_mode in (0, 1):
+        for count_include_pad in (0, 1):
+            check("AveragePool", [x], dict(window, ceil_mode=ceil_mode, count_include_pad=count_include_pad))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -155,3 +155,46 @@ def window_slices(offsets: Sequence[int], dilations: Sequence[int], strides: Seq
 
 def prod(values: Sequence[int]) -> int:
     return math.prod(int(v) for v in values)
+
+
+class FlatWindows(NamedTuple):
+    """A 2-D input laid out so that every kernel tap of a sliding window is one contiguous run.
+
+    The zero- (or `fill`-) padded input is split into its stride phases (one plane for stride
+    1), each plane a (rows, wq) grid flattened to one axis. Output position (oy, ox) of tap t
+    reads `planes[:, taps[t][0], :, taps[t][1] + oy * wq + ox]`: so for a block of output rows
+    the tap's values are the contiguous slice `[off + r0 * wq, off + r1 * wq)`, giving a "wide"
+    result of wq columns per row, of which the first `out[1]` are the output (the rest are
+    discarded). Copies and ufuncs then run over long contiguous rows instead of short strided ones.
+    """
+
+    planes: np.ndarray  # (N, phases, C, rows * wq)
+    wq: int
+    taps: list[tuple[int, int]]  # per kernel offset, row-major: (phase plane, flat offset)
+
+
+def flat_windows(x: np.ndarray, kernel_shape: Sequence[int], strides: Sequence[int], dilations: Sequence[int],
+                 begin: Sequence[int], out: Sequence[int], fill: Any = 0) -> FlatWindows:
+    """The FlatWindows of a 4-D input (N, C, H, W) for a 2-D window op (see FlatWindows)."""
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (dh, dw), (pt, pl), (ho, wo) = kernel_shape, strides, dilations, begin, out
+    ry = [(i * dh % sh, i * dh // sh) for i in range(kh)]
+    rx = [(j * dw % sw, j * dw // sw) for j in range(kw)]
+    qx = max(q for _, q in rx)
+    wq = wo + qx
+    hq = ho + max(q for _, q in ry) + (1 if qx else 0)  # one more row: the last tap's run wraps into it
+    phases = {(a, b): i for i, (a, b) in enumerate((a, b) for a in sorted({a for a, _ in ry})
+                                                   for b in sorted({b for b, _ in rx}))}
+    planes = (np.zeros if fill == 0 else np.empty)((n, len(phases), c, hq, wq), dtype=x.dtype)
+    if fill != 0:
+        planes.fill(fill)
+    for (a, b), p in phases.items():
+        # plane row r is padded row a + r * sh, i.e. input row a + r * sh - pt (likewise columns)
+        r0, r1 = max(0, -((a - pt) // sh)), min(hq, -((a - pt - h) // sh))
+        q0, q1 = max(0, -((b - pl) // sw)), min(wq, -((b - pl - w) // sw))
+        if r1 > r0 and q1 > q0:
+            y0, x0 = a + r0 * sh - pt, b + q0 * sw - pl
+            rows = slice(y0, y0 + (r1 - r0 - 1) * sh + 1, sh)
+            planes[:, p, :, r0:r1, q0:q1] = x[:, :, rows, x0:x0 + (q1 - q0 - 1) * sw + 1:sw]
+    taps = [(phases[(a, b)], qy * wq + qxx) for a, qy in ry for b, qxx in rx]
+    return FlatWindows(planes.reshape(n, len(phases), c, hq * wq), wq, taps)

@@ -1,7 +1,9 @@
 """Convolutions: Conv as im2col + one batched BLAS matmul over groups, ConvTranspose as matmul + col2im.
 
 Loops run over kernel offsets only (9 for a 3x3 kernel), never over pixels: each offset is a
-strided view of the padded input covering every output position at once.
+strided view of the padded input covering every output position at once. 2-D depthwise and
+few-channel convolutions use the flat layout of `_base.flat_windows` instead, where each offset
+is one contiguous run (copies at memcpy speed, a few discarded columns per row).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import numpy as np
 
 from ep_runtime.op_shapes import spatial_pads
 
-from ._base import prod, window_slices
+from ._base import flat_windows, prod, window_slices
 from .registry import kernel
 
 
@@ -64,6 +66,56 @@ def _im2col(xp: np.ndarray, g: int, ks: Sequence[int], dilations: Sequence[int],
     return cols.reshape(n, g, (c // g) * k, prod(blk))
 
 
+#: The flat (wide-row) 2-D path builds its columns in blocks of about this many bytes ...
+FLAT_BLOCK_BYTES = 4 << 20
+#: ... but of at least this many output positions, so each matmul stays efficient.
+FLAT_MIN_BLOCK = 1024
+#: The flat path computes (wq - wo) discarded columns per row and saves im2col's short strided
+#: copies. The saving matters against the matmul only for few output channels per group
+#: (measured: 25% faster at 32 per group on 7x7 to 28x28 maps, even at 64-256): depthwise always.
+FLAT_MAX_CHANNELS = 48
+FLAT_MAX_WASTE = 12
+
+
+def _use_flat(mg: int, ks: Sequence[int], strides: Sequence[int], dilations: Sequence[int], out: Sequence[int],
+              begin: Sequence[int]) -> bool:
+    if len(ks) != 2 or min(begin) < 0:
+        return False
+    extra = (ks[1] - 1) * dilations[1] // strides[1]
+    return mg == 1 or (mg <= FLAT_MAX_CHANNELS and mg * extra <= FLAT_MAX_WASTE * out[1])
+
+
+def _conv2d_flat(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: int, strides: Sequence[int],
+                 dilations: Sequence[int], begin: Sequence[int], out: Sequence[int]) -> np.ndarray:
+    """2-D Conv over FlatWindows: each tap's columns are contiguous copies; the wide result rows are
+    cropped to the output while the bias is added (one pass)."""
+    n, c = x.shape[:2]
+    m, cg = w.shape[:2]
+    ks = w.shape[2:]
+    k, mg = prod(ks), m // g
+    ho, wo = out
+    fw = flat_windows(x, ks, strides, dilations, begin, out)
+    wq = fw.wq
+    wm = w.reshape(g, mg, cg * k)
+    rows = max(1, FLAT_BLOCK_BYTES // max(1, n * c * k * wq * x.dtype.itemsize), -(-FLAT_MIN_BLOCK // wq))
+    rows = min(ho, rows)
+    cols = np.empty((n, c, k, rows * wq), dtype=x.dtype)
+    y = np.empty((n, m, ho, wo), dtype=x.dtype)
+    bias = None if b is None else b.astype(x.dtype, copy=False).reshape(m, 1, 1)
+    for r0 in range(0, ho, rows):
+        r1 = min(ho, r0 + rows)
+        span = (r1 - r0) * wq
+        blk = cols if r1 - r0 == rows else cols[..., :span]
+        for t, (p, off) in enumerate(fw.taps):
+            blk[:, :, t] = fw.planes[:, p, :, off + r0 * wq:off + r0 * wq + span]
+        wide = np.matmul(wm, blk.reshape(n, g, cg * k, span)).reshape(n, m, r1 - r0, wq)[..., :wo]
+        if bias is None:
+            y[:, :, r0:r1] = wide
+        else:
+            np.add(wide, bias, out=y[:, :, r0:r1])
+    return y
+
+
 def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, *, auto_pad: str = "NOTSET",
          dilations: Sequence[int] | None = None, group: int = 1, kernel_shape: Sequence[int] | None = None,
          pads: Sequence[int] | None = None, strides: Sequence[int] | None = None) -> np.ndarray:
@@ -91,6 +143,8 @@ def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, *, auto_pad: str = 
     if w.dtype != x.dtype:
         w = w.astype(x.dtype)
 
+    if not (k == 1 and not any(begin) and not any(end)) and _use_flat(m // group, ks, strides, dilations, out, begin):
+        return _conv2d_flat(x, w, b, group, strides, dilations, begin, out)
     if k == 1 and not any(begin) and not any(end):
         # 1x1: a plain matmul over channels (strided inputs subsampled first)
         xs = x

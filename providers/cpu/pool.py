@@ -12,7 +12,7 @@ import numpy as np
 
 from ep_runtime.op_shapes import spatial_pads
 
-from ._base import as_array, prod, window_slices
+from ._base import as_array, flat_windows, prod, window_slices
 from .conv import pad_spatial
 from .registry import kernel
 
@@ -42,12 +42,51 @@ def _lowest(dtype: np.dtype):
     raise ValueError(f"MaxPool: unsupported dtype {dtype}")
 
 
+def _flat_pool(x: np.ndarray, uf: np.ufunc, fill, kernel_shape, strides, dilations, begin, out) -> np.ndarray:
+    """2-D pool over FlatWindows: `uf` (maximum or add) folds the taps over long contiguous runs,
+    separably (rows, then columns) at stride 1. Returns the wide result (N, C, out_h, wq) as a
+    view whose first out_w columns are the output."""
+    n, c = x.shape[:2]
+    (kh, kw), (dh, dw), (ho, wo) = kernel_shape, dilations, out
+    fw = flat_windows(x, kernel_shape, strides, dilations, begin, out, fill)
+    wq = fw.wq
+    span = ho * wq
+    if len(fw.taps) == 1:
+        acc = fw.planes[:, 0, :, fw.taps[0][1]:fw.taps[0][1] + span]
+    elif strides[0] == strides[1] == 1:
+        plane = fw.planes[:, 0]
+        rows = (ho + (kh - 1) * dh) * wq
+        acc = plane[..., :rows]
+        if kw > 1:
+            acc = uf(acc, plane[..., dw:dw + rows])
+            for j in range(2, kw):
+                uf(acc, plane[..., j * dw:j * dw + rows], out=acc)
+        if kh > 1:
+            cols = acc
+            acc = uf(cols[..., :span], cols[..., dh * wq:dh * wq + span])
+            for i in range(2, kh):
+                uf(acc, cols[..., i * dh * wq:i * dh * wq + span], out=acc)
+    else:
+        (p0, o0), (p1, o1) = fw.taps[:2]
+        acc = uf(fw.planes[:, p0, :, o0:o0 + span], fw.planes[:, p1, :, o1:o1 + span])
+        for p, o in fw.taps[2:]:
+            uf(acc, fw.planes[:, p, :, o:o + span], out=acc)
+    return acc.reshape(n, c, ho, wq)[..., :wo]
+
+
+def _flat_ok(x: np.ndarray, kernel_shape, begin) -> bool:
+    return x.ndim == 4 and len(kernel_shape) == 2 and min(begin) >= 0 and x.dtype.kind in "fiu"
+
+
 def max_pool(x: np.ndarray, *, kernel_shape, strides=None, dilations=None, pads=None, auto_pad="NOTSET",
              ceil_mode=0, storage_order=0, want_indices=False):
     """Y, and the flat argmax Indices (row-major, or column-major over the spatial dims with
     storage_order=1) when `want_indices`."""
     strides, dilations, begin, end, end_buf, out = _geometry(
         x, "MaxPool", kernel_shape, strides, dilations, pads, auto_pad, ceil_mode)
+    if not want_indices and _flat_ok(x, kernel_shape, begin):
+        return np.ascontiguousarray(_flat_pool(x, np.maximum, _lowest(x.dtype), kernel_shape, strides, dilations,
+                                               begin, out)), None
     xp = pad_spatial(x, begin, end_buf, _lowest(x.dtype))
     lead = (slice(None), slice(None))
     offsets = list(np.ndindex(*kernel_shape))
@@ -91,6 +130,17 @@ def avg_pool(x: np.ndarray, *, kernel_shape, strides=None, dilations=None, pads=
     `count_include_pad` (positions beyond the explicit pads, added by ceil_mode, never count)."""
     strides, dilations, begin, end, end_buf, out = _geometry(
         x, "AveragePool", kernel_shape, strides, dilations, pads, auto_pad, ceil_mode)
+    if _flat_ok(x, kernel_shape, begin) and x.dtype.kind == "f":
+        wide = _flat_pool(x, np.add, 0, kernel_shape, strides, dilations, begin, out)
+        if not divide:
+            return np.ascontiguousarray(wide)
+        y = np.empty(wide.shape, dtype=x.dtype)
+        count = _avg_count(x, kernel_shape, strides, dilations, begin, end, out, count_include_pad)
+        if count is None:
+            np.multiply(wide, np.asarray(1.0 / prod(kernel_shape), dtype=x.dtype), out=y)
+        else:
+            np.divide(wide, count, out=y)
+        return y
     xp = pad_spatial(x, begin, end_buf)
     lead = (slice(None), slice(None))
     y = None
@@ -102,6 +152,18 @@ def avg_pool(x: np.ndarray, *, kernel_shape, strides=None, dilations=None, pads=
             y += v
     if not divide:
         return y
+    count = _avg_count(x, kernel_shape, strides, dilations, begin, end, out, count_include_pad)
+    if count is None:
+        y *= np.asarray(1.0 / prod(kernel_shape), dtype=y.dtype)
+    else:
+        y /= count
+    return y
+
+
+def _avg_count(x: np.ndarray, kernel_shape, strides, dilations, begin, end, out,
+               count_include_pad) -> np.ndarray | None:
+    """The number of counted taps per output position (broadcastable, x's dtype), None when every
+    window counts the whole kernel."""
     # the divisor is separable: per axis, how many window taps fall in the counted range
     count = np.ones((), dtype=np.float64)
     for i, (k, s, d, o) in enumerate(zip(kernel_shape, strides, dilations, out)):
@@ -110,10 +172,8 @@ def avg_pool(x: np.ndarray, *, kernel_shape, strides=None, dilations=None, pads=
         ci = ((taps >= lo) & (taps < hi)).sum(axis=1).astype(np.float64)
         count = np.multiply.outer(count, ci)
     if np.all(count == prod(kernel_shape)):
-        y *= np.asarray(1.0 / prod(kernel_shape), dtype=y.dtype)
-    else:
-        y /= np.maximum(count, 1).astype(y.dtype)
-    return y
+        return None
+    return np.maximum(count, 1).astype(x.dtype)
 
 
 # --------------------------------------------------------------------------- MaxPool
