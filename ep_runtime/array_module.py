@@ -13,7 +13,6 @@ It imports no provider and no device library: `cupy` is only looked up in `sys.m
 from __future__ import annotations
 
 import importlib
-import math
 import sys
 from collections.abc import Sequence
 from types import ModuleType
@@ -24,6 +23,7 @@ import numpy as np
 from .errors import ProviderError
 from .graph import Graph, Node
 from .host_inputs import host_input_positions, metadata_input_positions
+from .op_shapes import ints, normalize_axes, normalize_axis, prod, window_slices
 from .provider import KernelProvider, KernelRegistry, Refusal
 
 #: array modules a provider may name in its `array_module` option
@@ -55,37 +55,14 @@ def is_numpy(xp: ModuleType) -> bool:
     return xp is np
 
 
-def prod(values: Sequence[int]) -> int:
-    return math.prod(int(v) for v in values)
 
 
-def ints(value: Any) -> list[int]:
-    """A host int tensor / list / None as a list of Python ints (None -> [])."""
-    if value is None:
-        return []
-    return [int(v) for v in np.asarray(value).reshape(-1)]
 
 
-def normalize_axis(axis: int, rank: int, op: str = "") -> int:
-    """`axis` in [-rank, rank) made non-negative; ValueError naming the op otherwise."""
-    if not -rank <= axis < max(rank, 1):
-        raise ValueError(f"{op}: axis {axis} is out of range for a tensor of rank {rank}")
-    return axis + rank if axis < 0 else axis
 
 
-def normalize_axes(axes: Sequence[int] | np.ndarray, rank: int, op: str = "") -> tuple[int, ...]:
-    """Each axis normalized; a repeated axis is an error."""
-    out = tuple(normalize_axis(int(a), rank, op) for a in np.asarray(axes).reshape(-1))
-    if len(set(out)) != len(out):
-        raise ValueError(f"{op}: repeated axis in {list(out)}")
-    return out
 
 
-def window_slices(offsets: Sequence[int], dilations: Sequence[int], strides: Sequence[int],
-                  out: Sequence[int]) -> tuple[slice, ...]:
-    """Slices over the spatial axes of a padded input that pick, for every output position,
-    the element at kernel offset `offsets` (a strided view in numpy and cupy alike)."""
-    return tuple(slice(k * d, k * d + (o - 1) * s + 1, s) for k, d, s, o in zip(offsets, dilations, strides, out))
 
 
 def broadcast_shape(*shapes: Sequence[int], op: str = "") -> tuple[int, ...]:

@@ -7,9 +7,46 @@ them from here so that one rule serves the CPU, OpenCL, CUDA and C providers ali
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+
+
+def normalize_axis(axis: int, rank: int, op: str = "") -> int:
+    """`axis` in [-rank, rank) made non-negative; ValueError naming the op otherwise."""
+    if not -rank <= axis < max(rank, 1):
+        raise ValueError(f"{op}: axis {axis} is out of range for a tensor of rank {rank}")
+    return axis + rank if axis < 0 else axis
+
+
+def normalize_axes(axes: Sequence[int] | np.ndarray, rank: int, op: str = "") -> tuple[int, ...]:
+    """Each axis normalized (see normalize_axis); duplicates are an error."""
+    out = tuple(normalize_axis(int(a), rank, op) for a in np.asarray(axes).reshape(-1))
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: repeated axis in {list(out)}")
+    return out
+
+
+def ints(value: Any) -> list[int]:
+    """A host int tensor / list / None as a Python list of ints (None -> [])."""
+    if value is None:
+        return []
+    return [int(v) for v in np.asarray(value).reshape(-1)]
+
+
+def window_slices(offsets: Sequence[int], dilations: Sequence[int], strides: Sequence[int],
+                  out: Sequence[int]) -> tuple[slice, ...]:
+    """Slices over the spatial axes of a padded input that pick, for every output position,
+    the element at kernel offset `offsets` (a strided view, no copy)."""
+    return tuple(
+        slice(k * d, k * d + (o - 1) * s + 1, s) for k, d, s, o in zip(offsets, dilations, strides, out)
+    )
+
+
+def prod(values: Sequence[int]) -> int:
+    return math.prod(int(v) for v in values)
 
 
 def spatial_pads(

@@ -13,10 +13,10 @@ import numpy as np
 import onnx
 
 from ep_runtime.graph import Graph, Node
+from ep_runtime.op_shapes import normalize_axis
 from ep_runtime.provider import ExecutionProvider, Refusal
 from ep_runtime.subgraph import SubgraphRunner, subgraph_refusal
 
-from ._base import normalize_axis
 from .registry import kernel
 
 

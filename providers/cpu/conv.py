@@ -13,9 +13,9 @@ from collections.abc import Sequence
 import ml_dtypes
 import numpy as np
 
-from ep_runtime.op_shapes import spatial_pads
+from ep_runtime.op_shapes import prod, spatial_pads, window_slices
 
-from ._base import flat_windows, prod, window_slices
+from ._base import flat_windows
 from .registry import kernel
 
 

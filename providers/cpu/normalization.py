@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import as_array, normalize_axes, normalize_axis, prod
+from ep_runtime.op_shapes import normalize_axes, normalize_axis, prod
+
+from ._base import as_array
 from .registry import kernel
 
 

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ep_runtime.op_shapes import spatial_pads
+from ep_runtime.op_shapes import prod, spatial_pads, window_slices
 
-from ._base import as_array, flat_windows, prod, window_slices
+from ._base import as_array, flat_windows
 from .conv import pad_spatial
 from .registry import kernel
 

@@ -15,8 +15,8 @@ import ml_dtypes
 import numpy as np
 
 from ep_runtime.graph import onnx_dtype_to_numpy
+from ep_runtime.op_shapes import normalize_axis
 
-from ._base import normalize_axis
 from .cast import FLOAT8_SATURATING, cast_to, is_float
 from .conv import conv
 from .registry import kernel

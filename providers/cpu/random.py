@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from ep_runtime.graph import onnx_dtype_to_numpy
+from ep_runtime.op_shapes import ints
 
-from ._base import ints
 from .registry import kernel
 
 

@@ -7,7 +7,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ._base import as_array, normalize_axes, normalize_axis
+from ep_runtime.op_shapes import normalize_axes, normalize_axis
+
+from ._base import as_array
 from .registry import kernel
 
 

@@ -13,10 +13,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ep_runtime.op_shapes import NEAREST_MODES, source_coordinates
+from ep_runtime.op_shapes import NEAREST_MODES, normalize_axes, source_coordinates
 from ep_runtime.op_shapes import resize_output_geometry as output_geometry
 
-from ._base import normalize_axes
 from .registry import kernel
 
 

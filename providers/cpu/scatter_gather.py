@@ -12,7 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from ._base import as_array, normalize_axis, prod
+from ep_runtime.op_shapes import normalize_axis, prod
+
+from ._base import as_array
 from .registry import kernel
 
 _REDUCTIONS: dict[str, Any] = {"add": np.add, "mul": np.multiply, "max": np.maximum, "min": np.minimum}

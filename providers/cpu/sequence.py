@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import as_array, ints, normalize_axis
+from ep_runtime.op_shapes import ints, normalize_axis
+
+from ._base import as_array
 from .registry import kernel
 from .tensor import split_tensor
 

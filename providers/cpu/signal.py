@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 from onnx.helper import tensor_dtype_to_np_dtype
 
-from ._base import normalize_axis
+from ep_runtime.op_shapes import normalize_axis
+
 from .registry import kernel
 
 

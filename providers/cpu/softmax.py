@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ._base import normalize_axis, prod
+from ep_runtime.op_shapes import normalize_axis, prod
+
 from .registry import kernel
 
 

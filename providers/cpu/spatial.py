@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import ints, normalize_axes, prod
+from ep_runtime.op_shapes import ints, normalize_axes, prod
+
 from .registry import kernel
 
 

@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from ep_runtime.graph import onnx_dtype_to_numpy
+from ep_runtime.op_shapes import ints, normalize_axes, normalize_axis, prod
 
-from ._base import as_array, ints, normalize_axes, normalize_axis, prod
+from ._base import as_array
 from .registry import kernel
 
 # --------------------------------------------------------------------------- Reshape, Flatten, Transpose
