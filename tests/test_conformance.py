@@ -43,15 +43,27 @@ def expected_failures(path: pathlib.Path = EXPECTED_FAILURES_FILE) -> dict[str, 
     return cases
 
 
-backend_test = onnx.backend.test.BackendTest(backend_for(["CPUExecutionProvider"]), __name__)
-backend_test.include(r"_cpu$")
 RANDOM_CASES = ("bernoulli", "bernoulli_double", "bernoulli_seed", "bernoulli_expanded", "bernoulli_double_expanded",
                 "bernoulli_seed_expanded")
-for _case in RANDOM_CASES:
-    backend_test.exclude(rf"^test_{_case}_cpu$")
-for _model in REAL_MODELS:
-    backend_test.exclude(rf"^test_{_model}_cpu$")
-for _case in expected_failures():
-    backend_test.xfail(rf"^{_case}_cpu$")
 
+
+def provider_backend_test(providers: list[str], module_name: str,
+                          *failure_files: pathlib.Path) -> onnx.backend.test.BackendTest:
+    """The node suite run with `providers`: the random cases and the light models (tested on their
+    own) left out, the CPU provider's expected failures and those of `failure_files` as xfail."""
+    test = onnx.backend.test.BackendTest(backend_for(providers), module_name)
+    test.include(r"_cpu$")
+    for case in RANDOM_CASES:
+        test.exclude(rf"^test_{case}_cpu$")
+    for model in REAL_MODELS:
+        test.exclude(rf"^test_{model}_cpu$")
+    failures = expected_failures()
+    for path in failure_files:
+        failures.update(expected_failures(path))
+    for case in failures:
+        test.xfail(rf"^{case}_cpu$")
+    return test
+
+
+backend_test = provider_backend_test(["CPUExecutionProvider"], __name__)
 globals().update(backend_test.test_cases)

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import pathlib
 
-import onnx.backend.test
 import pytest
 
-from ep_runtime.backend import backend_for
 from ep_runtime.plugins import get_plugin_manager
 from providers.cuda import CUDAExecutionProvider
 from providers.cuda import plugin as cuda_plugin
-from tests.test_conformance import RANDOM_CASES, REAL_MODELS, expected_failures
+from tests.test_conformance import provider_backend_test
 
 _REASON = CUDAExecutionProvider.unavailable_reason()
 if _REASON is not None:
@@ -29,13 +27,6 @@ if not get_plugin_manager().is_registered(cuda_plugin):  # until the `cuda` entr
 
 CUDA_FAILURES_FILE = pathlib.Path(__file__).with_name("conformance_expected_failures_cuda.txt")
 
-backend_test = onnx.backend.test.BackendTest(backend_for(["cuda", "cpu"]), __name__)
-backend_test.include(r"_cpu$")
-for _case in RANDOM_CASES:
-    backend_test.exclude(rf"^test_{_case}_cpu$")
-for _model in REAL_MODELS:  # the light models: tests/test_cuda_models.py
-    backend_test.exclude(rf"^test_{_model}_cpu$")
-for _case in {**expected_failures(), **expected_failures(CUDA_FAILURES_FILE)}:
-    backend_test.xfail(rf"^{_case}_cpu$")
+backend_test = provider_backend_test(["cuda", "cpu"], __name__, CUDA_FAILURES_FILE)
 
 globals().update(backend_test.test_cases)

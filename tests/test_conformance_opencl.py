@@ -10,25 +10,16 @@ from __future__ import annotations
 
 import pathlib
 
-import onnx.backend.test
 import pytest
 
-from ep_runtime.backend import backend_for
 from tests.opencl_support import REASON
-from tests.test_conformance import RANDOM_CASES, REAL_MODELS, expected_failures
+from tests.test_conformance import provider_backend_test
 
 if REASON is not None:
     pytest.skip(f"OpenCL unavailable: {REASON}", allow_module_level=True)
 
 OPENCL_FAILURES_FILE = pathlib.Path(__file__).with_name("conformance_expected_failures_opencl.txt")
 
-backend_test = onnx.backend.test.BackendTest(backend_for(["opencl", "cpu"]), __name__)
-backend_test.include(r"_cpu$")
-for _case in RANDOM_CASES:
-    backend_test.exclude(rf"^test_{_case}_cpu$")
-for _model in REAL_MODELS:  # the light models: tests/test_opencl_models.py
-    backend_test.exclude(rf"^test_{_model}_cpu$")
-for _case in {**expected_failures(), **expected_failures(OPENCL_FAILURES_FILE)}:
-    backend_test.xfail(rf"^{_case}_cpu$")
+backend_test = provider_backend_test(["opencl", "cpu"], __name__, OPENCL_FAILURES_FILE)
 
 globals().update(backend_test.test_cases)

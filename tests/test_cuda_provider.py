@@ -148,7 +148,7 @@ def test_refusals_say_why(stand_in):
 
 
 def test_runs_from_several_threads_do_not_interfere(cuda):
-    from tests.test_cuda_models import transformer_block
+    from tests.device_support import transformer_block
 
     model = transformer_block()
     sess = ep.InferenceSession(model, providers=[cuda, "cpu"])

@@ -56,7 +56,8 @@ def test_raw_kernels_match_their_xp_forms():
     """The same models with raw_kernels on and off, on the GPU."""
     import ep_runtime as ep
     from tests.cuda_support import plugin_registered
-    from tests.test_cuda_models import _feed, bench_models, transformer_block
+    from tests.device_support import bench_models, transformer_block
+    from tests.test_cuda_models import _feed
 
     assert GPU_REASON is None
     with plugin_registered():

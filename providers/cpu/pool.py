@@ -6,32 +6,13 @@ all output positions) combined with np.maximum / np.add; never a loop over pixel
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
-from ep_runtime.op_shapes import prod, spatial_pads, window_slices
+from ep_runtime.op_shapes import avg_pool_counts, pool_geometry, prod, window_slices
 
 from ._base import as_array, flat_windows
 from .conv import pad_spatial
 from .registry import kernel
-
-
-def _geometry(x: np.ndarray, op: str, kernel_shape: Sequence[int] | None, strides, dilations, pads,
-              auto_pad: str, ceil_mode: int):
-    if kernel_shape is None:
-        raise ValueError(f"{op}: the kernel_shape attribute is required")
-    nd = len(kernel_shape)
-    if x.ndim != nd + 2:
-        raise ValueError(f"{op}: input of shape {x.shape} does not match a {nd}-D kernel_shape {list(kernel_shape)}")
-    strides = list(strides) if strides is not None else [1] * nd
-    dilations = list(dilations) if dilations is not None else [1] * nd
-    ins = x.shape[2:]
-    begin, end, out = spatial_pads(ins, kernel_shape, strides, dilations, pads, auto_pad, op, ceil_mode)
-    # pad the end so that every (ceil-mode) window lies inside the buffer
-    need = [(o - 1) * s + (k - 1) * d + 1 for o, s, k, d in zip(out, strides, kernel_shape, dilations)]
-    end_buf = [max(e, nd_ - i - b) for e, nd_, i, b in zip(end, need, ins, begin)]
-    return strides, dilations, begin, end, end_buf, out
 
 
 def _lowest(dtype: np.dtype):
@@ -82,8 +63,8 @@ def max_pool(x: np.ndarray, *, kernel_shape, strides=None, dilations=None, pads=
              ceil_mode=0, storage_order=0, want_indices=False):
     """Y, and the flat argmax Indices (row-major, or column-major over the spatial dims with
     storage_order=1) when `want_indices`."""
-    strides, dilations, begin, end, end_buf, out = _geometry(
-        x, "MaxPool", kernel_shape, strides, dilations, pads, auto_pad, ceil_mode)
+    strides, dilations, begin, end, end_buf, out = pool_geometry(
+        x.shape, "MaxPool", kernel_shape, strides, dilations, pads, auto_pad, ceil_mode)
     if not want_indices and _flat_ok(x, kernel_shape, begin):
         return np.ascontiguousarray(_flat_pool(x, np.maximum, _lowest(x.dtype), kernel_shape, strides, dilations,
                                                begin, out)), None
@@ -128,8 +109,8 @@ def avg_pool(x: np.ndarray, *, kernel_shape, strides=None, dilations=None, pads=
              ceil_mode=0, count_include_pad=0, divide=True) -> np.ndarray:
     """Mean (or with divide=False the sum) over each window; padded positions count only with
     `count_include_pad` (positions beyond the explicit pads, added by ceil_mode, never count)."""
-    strides, dilations, begin, end, end_buf, out = _geometry(
-        x, "AveragePool", kernel_shape, strides, dilations, pads, auto_pad, ceil_mode)
+    strides, dilations, begin, end, end_buf, out = pool_geometry(
+        x.shape, "AveragePool", kernel_shape, strides, dilations, pads, auto_pad, ceil_mode)
     if _flat_ok(x, kernel_shape, begin) and x.dtype.kind == "f":
         wide = _flat_pool(x, np.add, 0, kernel_shape, strides, dilations, begin, out)
         if not divide:
@@ -164,16 +145,8 @@ def _avg_count(x: np.ndarray, kernel_shape, strides, dilations, begin, end, out,
                count_include_pad) -> np.ndarray | None:
     """The number of counted taps per output position (broadcastable, x's dtype), None when every
     window counts the whole kernel."""
-    # the divisor is separable: per axis, how many window taps fall in the counted range
-    count = np.ones((), dtype=np.float64)
-    for i, (k, s, d, o) in enumerate(zip(kernel_shape, strides, dilations, out)):
-        lo, hi = (0, x.shape[2 + i] + begin[i] + end[i]) if count_include_pad else (begin[i], begin[i] + x.shape[2 + i])
-        taps = np.arange(o)[:, None] * s + np.arange(k)[None, :] * d
-        ci = ((taps >= lo) & (taps < hi)).sum(axis=1).astype(np.float64)
-        count = np.multiply.outer(count, ci)
-    if np.all(count == prod(kernel_shape)):
-        return None
-    return np.maximum(count, 1).astype(x.dtype)
+    count = avg_pool_counts(x.shape[2:], kernel_shape, strides, dilations, begin, end, out, count_include_pad)
+    return None if count is None else count.astype(x.dtype)
 
 
 # --------------------------------------------------------------------------- MaxPool

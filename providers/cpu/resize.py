@@ -13,56 +13,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ep_runtime.op_shapes import NEAREST_MODES, normalize_axes, source_coordinates
+from ep_runtime.op_shapes import filter_taps, nearest_taps, normalize_axes, source_coordinates
 from ep_runtime.op_shapes import resize_output_geometry as output_geometry
 
 from .registry import kernel
-
-
-def nearest_taps(x: np.ndarray, in_len: int, nearest_mode: str, downsampling: bool) -> np.ndarray:
-    """The index (out_len, 1) picked by `nearest_mode` for each source coordinate, clamped."""
-    if nearest_mode == "round_prefer_floor":
-        idx = np.ceil(x - 0.5)
-    elif nearest_mode == "round_prefer_ceil":
-        idx = np.floor(x + 0.5)
-    elif nearest_mode == "floor":
-        idx = np.floor(x)
-    elif nearest_mode == "ceil":
-        idx = np.ceil(x)
-    elif nearest_mode == "simple":  # Resize-10 / Upsample: ceil when shrinking, else truncate
-        idx = np.ceil(x) if downsampling else np.floor(x)
-    else:
-        raise ValueError(f"Resize: unknown nearest_mode {nearest_mode!r}; expected one of {NEAREST_MODES[:4]}")
-    return np.clip(idx, 0, in_len - 1).astype(np.intp)[:, None]
-
-
-def _cubic(t: np.ndarray, a: float) -> np.ndarray:
-    """Keys' cubic convolution kernel with coefficient `a`, zero beyond |t| >= 2."""
-    t = np.abs(t)
-    near = ((a + 2) * t - (a + 3)) * t * t + 1
-    far = ((a * t - 5 * a) * t + 8 * a) * t - 4 * a
-    return np.where(t <= 1, near, np.where(t < 2, far, 0.0))
-
-
-def filter_taps(x: np.ndarray, in_len: int, mode: str, scale: float, cubic_coeff_a: float, antialias: bool,
-                exclude_outside: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (out_len, n) and weights (out_len, n) of the linear or cubic filter at each `x`."""
-    support = 1 if mode == "linear" else 2
-    stretch = min(scale, 1.0) if antialias else 1.0
-    first = int(np.floor(-support / stretch)) + 1  # first tap offset from the base index
-    n = 2 - 2 * first
-    # the base index is the pixel left of x, an exact integer x counting as the right end
-    base = np.ceil(x).astype(np.int64) - 1
-    idx = base[:, None] + np.arange(first, first + n)[None, :]
-    t = (idx - x[:, None]) * stretch
-    w = np.clip(1 - np.abs(t), 0, 1) if mode == "linear" else _cubic(t, cubic_coeff_a)
-    inside = (idx >= 0) & (idx < in_len)
-    if exclude_outside:
-        w = np.where(inside, w, 0.0)
-    if antialias or exclude_outside:
-        total = w.sum(axis=1, keepdims=True)
-        w = w / np.where(total == 0, 1.0, total)
-    return np.clip(idx, 0, in_len - 1).astype(np.intp), w
 
 
 def resample_axis(data: np.ndarray, axis: int, idx: np.ndarray, w: np.ndarray | None) -> np.ndarray:

@@ -16,25 +16,19 @@ from typing import Any
 import numpy as np
 
 from ep_runtime.array_module import get_array_module, prod, window_slices
-from ep_runtime.op_shapes import spatial_pads
+from ep_runtime.op_shapes import (
+    check_conv_shapes,
+    conv_channels,
+    conv_transpose_channels,
+    conv_transpose_geometry,
+    spatial_pads,
+)
 
 from . import raw
 from .registry import FLOATS, kernel
 
 #: above this many bytes the column buffer is built and multiplied one image at a time
 COLS_BLOCK_BYTES = 256 << 20
-
-
-def _check(x: Any, w: Any, group: int, kernel_shape: Sequence[int] | None, op: str) -> int:
-    if x.ndim < 3:
-        raise ValueError(f"{op}: input X must have rank >= 3 (N, C, spatial...), got shape {x.shape}")
-    if w.ndim != x.ndim:
-        raise ValueError(f"{op}: weight W of shape {w.shape} must have the rank of X {x.shape}")
-    if group < 1:
-        raise ValueError(f"{op}: group must be >= 1, got {group}")
-    if kernel_shape is not None and tuple(kernel_shape) != tuple(w.shape[2:]):
-        raise ValueError(f"{op}: kernel_shape {list(kernel_shape)} does not match weight shape {w.shape}")
-    return x.ndim - 2
 
 
 def pad_spatial(xp: Any, x: Any, begin: Sequence[int], end: Sequence[int], value: float = 0) -> Any:
@@ -81,15 +75,9 @@ def conv(x: Any, w: Any, b: Any = None, *, auto_pad: str = "NOTSET", dilations: 
                  auto_pad=auto_pad, dilations=dilations, group=group, kernel_shape=kernel_shape, pads=pads,
                  strides=strides, provider=provider)
         return y.astype(np.float16)
-    nd = _check(x, w, group, kernel_shape, "Conv")
+    nd = check_conv_shapes(x.shape, w.shape, group, kernel_shape, "Conv")
     n, c = x.shape[:2]
-    m, cg = w.shape[:2]
-    if c != cg * group:
-        raise ValueError(f"Conv: X has {c} channels but W of shape {w.shape} with group={group} expects {cg * group}")
-    if m % group:
-        raise ValueError(f"Conv: {m} output channels are not divisible by group={group}")
-    if b is not None and tuple(b.shape) != (m,):
-        raise ValueError(f"Conv: bias B must have shape ({m},), got {b.shape}")
+    m, cg = conv_channels(x.shape, w.shape, None if b is None else b.shape, group)
     ks = tuple(w.shape[2:])
     strides = list(strides) if strides is not None else [1] * nd
     dilations = list(dilations) if dilations is not None else [1] * nd
@@ -139,51 +127,23 @@ def conv_transpose(x: Any, w: Any, b: Any = None, *, auto_pad: str = "NOTSET",
                            auto_pad=auto_pad, dilations=dilations, group=group, kernel_shape=kernel_shape,
                            output_padding=output_padding, output_shape=output_shape, pads=pads, strides=strides)
         return y.astype(np.float16)
-    nd = _check(x, w, group, kernel_shape, "ConvTranspose")
+    nd = check_conv_shapes(x.shape, w.shape, group, kernel_shape, "ConvTranspose")
     n, c = x.shape[:2]
-    if w.shape[0] != c:
-        raise ValueError(f"ConvTranspose: X has {c} channels but W of shape {w.shape} expects {w.shape[0]}")
-    if c % group:
-        raise ValueError(f"ConvTranspose: {c} input channels are not divisible by group={group}")
-    g, mg, cg = group, w.shape[1], c // group
-    m = mg * g
-    if b is not None and tuple(b.shape) != (m,):
-        raise ValueError(f"ConvTranspose: bias B must have shape ({m},), got {b.shape}")
+    m, mg, cg = conv_transpose_channels(x.shape, w.shape, None if b is None else b.shape, group)
+    g = group
     ks, ins = tuple(w.shape[2:]), tuple(x.shape[2:])
-    strides = list(strides) if strides is not None else [1] * nd
-    dilations = list(dilations) if dilations is not None else [1] * nd
-    opad = list(output_padding) if output_padding is not None else [0] * nd
-    dk = [(kk - 1) * d + 1 for kk, d in zip(ks, dilations)]
-    full = [(i - 1) * s + e for i, s, e in zip(ins, strides, dk)]
-    if output_shape is not None or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-        out = ([int(v) for v in list(output_shape)[-nd:]] if output_shape is not None
-               else [i * s for i, s in zip(ins, strides)])
-        total = [f + op - o for f, op, o in zip(full, opad, out)]
-        begin = [t // 2 for t in total] if auto_pad == "SAME_UPPER" else [t - t // 2 for t in total]
-    else:
-        if auto_pad not in ("NOTSET", "", "VALID"):
-            raise ValueError(f"ConvTranspose: unknown auto_pad {auto_pad!r}")
-        pp = list(pads) if pads is not None and auto_pad != "VALID" else [0] * (2 * nd)
-        if len(pp) != 2 * nd:
-            raise ValueError(f"ConvTranspose: pads has {len(pp)} values, expected {2 * nd}")
-        begin = pp[:nd]
-        out = [f + op - pb - pe for f, op, pb, pe in zip(full, opad, pp[:nd], pp[nd:])]
-    if any(o <= 0 for o in out):
-        raise ValueError(f"ConvTranspose: computed output spatial shape {out} is not positive")
+    geo = conv_transpose_geometry(ins, ks, strides, dilations, output_padding, output_shape, pads, auto_pad)
+    out = geo.out
     if w.dtype != x.dtype:
         w = w.astype(x.dtype)
     k = prod(ks)
     wt = w.reshape(g, cg, mg * k).transpose(0, 2, 1)  # (g, mg*k, cg)
     cols = xp.matmul(wt, x.reshape(n, g, cg, prod(ins))).reshape((n, g, mg) + ks + ins)
-    shift = [max(0, -bb) for bb in begin]
-    size = [max(f, bb + o) + sh for f, bb, o, sh in zip(full, begin, out, shift)]
-    buf = xp.zeros((n, g, mg) + tuple(size), dtype=x.dtype)
+    buf = xp.zeros((n, g, mg) + tuple(geo.size), dtype=x.dtype)
     lead = (slice(None),) * 3
     for offs in itertools.product(*(range(s) for s in ks)):
-        dst = tuple(slice(sh + kk * d, sh + kk * d + (i - 1) * s + 1, s)
-                    for sh, kk, d, i, s in zip(shift, offs, dilations, ins, strides))
-        buf[lead + dst] += cols[lead + offs]
-    crop = tuple(slice(bb + sh, bb + sh + o) for bb, sh, o in zip(begin, shift, out))
+        buf[lead + geo.scatter_slices(offs, ins)] += cols[lead + offs]
+    crop = geo.crop
     y = buf[(Ellipsis,) + crop].reshape((n, m) + tuple(out))
     if b is not None:
         y = y + b.astype(y.dtype).reshape((m,) + (1,) * nd)

@@ -15,29 +15,12 @@ from typing import Any
 import numpy as np
 
 from ep_runtime.array_module import get_array_module, prod, window_slices
-from ep_runtime.op_shapes import spatial_pads
+from ep_runtime.op_shapes import avg_pool_counts, pool_geometry
 
 from . import raw
 from .conv import pad_spatial
 from .elementwise import arr
 from .registry import kernel
-
-
-def _geometry(x: Any, op: str, kernel_shape: Sequence[int] | None, strides: Any, dilations: Any, pads: Any,
-              auto_pad: str, ceil_mode: int):
-    if kernel_shape is None:
-        raise ValueError(f"{op}: the kernel_shape attribute is required")
-    nd = len(kernel_shape)
-    if x.ndim != nd + 2:
-        raise ValueError(f"{op}: input of shape {x.shape} does not match a {nd}-D kernel_shape {list(kernel_shape)}")
-    strides = list(strides) if strides is not None else [1] * nd
-    dilations = list(dilations) if dilations is not None else [1] * nd
-    ins = x.shape[2:]
-    begin, end, out = spatial_pads(ins, kernel_shape, strides, dilations, pads, auto_pad, op, ceil_mode)
-    # pad the end so that every (ceil-mode) window lies inside the buffer
-    need = [(o - 1) * s + (k - 1) * d + 1 for o, s, k, d in zip(out, strides, kernel_shape, dilations)]
-    end_buf = [max(e, nd_ - i - b) for e, nd_, i, b in zip(end, need, ins, begin)]
-    return strides, dilations, begin, end, end_buf, out
 
 
 def _lowest(dtype: np.dtype) -> Any:
@@ -72,8 +55,8 @@ def max_pool(x: Any, *, kernel_shape: Any, strides: Any = None, dilations: Any =
     """Y, and the flat argmax Indices (row-major, or column-major over the spatial dims with
     storage_order=1) when `want_indices`."""
     xp = get_array_module(x)
-    strides, dilations, begin, end, end_buf, out = _geometry(
-        x, "MaxPool", kernel_shape, strides, dilations, pads, auto_pad, ceil_mode)
+    strides, dilations, begin, end, end_buf, out = pool_geometry(
+        x.shape, "MaxPool", kernel_shape, strides, dilations, pads, auto_pad, ceil_mode)
     if not want_indices and _raw_ok(xp, x, provider, len(kernel_shape)):
         return _raw_2d(xp, x, "max_pool_2d", kernel_shape, strides, dilations, begin, end, out, 0), None
     xpad = pad_spatial(xp, x, begin, end_buf, _lowest(x.dtype))
@@ -111,8 +94,8 @@ def avg_pool(x: Any, *, kernel_shape: Any, strides: Any = None, dilations: Any =
     """Mean over each window; padded positions count only with `count_include_pad` (positions
     beyond the explicit pads, added by ceil_mode, never count)."""
     xp = get_array_module(x)
-    strides, dilations, begin, end, end_buf, out = _geometry(
-        x, "AveragePool", kernel_shape, strides, dilations, pads, auto_pad, ceil_mode)
+    strides, dilations, begin, end, end_buf, out = pool_geometry(
+        x.shape, "AveragePool", kernel_shape, strides, dilations, pads, auto_pad, ceil_mode)
     if _raw_ok(xp, x, provider, len(kernel_shape)):
         return _raw_2d(xp, x, "avg_pool_2d", kernel_shape, strides, dilations, begin, end, out,
                        int(bool(count_include_pad)))
@@ -122,16 +105,11 @@ def avg_pool(x: Any, *, kernel_shape: Any, strides: Any = None, dilations: Any =
     for offs in itertools.product(*(range(k) for k in kernel_shape)):
         v = xpad[lead + window_slices(offs, dilations, strides, out)]
         y = xp.array(v, copy=True) if y is None else y + v
-    # the divisor is separable: per axis, how many window taps fall in the counted range
-    count = np.ones((), dtype=np.float64)
-    for i, (k, s, d, o) in enumerate(zip(kernel_shape, strides, dilations, out)):
-        lo, hi = (0, x.shape[2 + i] + begin[i] + end[i]) if count_include_pad else (begin[i], begin[i] + x.shape[2 + i])
-        taps = np.arange(o)[:, None] * s + np.arange(k)[None, :] * d
-        count = np.multiply.outer(count, ((taps >= lo) & (taps < hi)).sum(axis=1).astype(np.float64))
-    if np.all(count == prod(kernel_shape)):
+    count = avg_pool_counts(x.shape[2:], kernel_shape, strides, dilations, begin, end, out, count_include_pad)
+    if count is None:
         y *= y.dtype.type(1.0 / prod(kernel_shape))
     else:
-        y /= xp.asarray(np.maximum(count, 1).astype(y.dtype))
+        y /= xp.asarray(count.astype(y.dtype))
     return y
 
 

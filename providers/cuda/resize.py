@@ -15,40 +15,11 @@ from typing import Any
 import numpy as np
 
 from ep_runtime.array_module import get_array_module, normalize_axes, prod
+from ep_runtime.op_shapes import filter_taps, nearest_taps, source_coordinates
 from ep_runtime.op_shapes import resize_output_geometry as output_geometry
-from ep_runtime.op_shapes import source_coordinates
 
 from . import raw
 from .registry import kernel
-
-
-def nearest_taps(x: np.ndarray, in_len: int, nearest_mode: str, downsampling: bool) -> np.ndarray:
-    """The index (out_len, 1) picked by `nearest_mode` for each source coordinate, clamped."""
-    if nearest_mode == "round_prefer_floor":
-        idx = np.ceil(x - 0.5)
-    elif nearest_mode == "round_prefer_ceil":
-        idx = np.floor(x + 0.5)
-    elif nearest_mode == "floor":
-        idx = np.floor(x)
-    elif nearest_mode == "ceil":
-        idx = np.ceil(x)
-    elif nearest_mode == "simple":  # Resize-10 / Upsample: ceil when shrinking, else truncate
-        idx = np.ceil(x) if downsampling else np.floor(x)
-    else:
-        raise ValueError(f"Resize: unknown nearest_mode {nearest_mode!r}")
-    return np.clip(idx, 0, in_len - 1).astype(np.int64)[:, None]
-
-
-def linear_taps(x: np.ndarray, in_len: int, exclude_outside: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (out_len, 2) and weights (out_len, 2) of the linear filter at each `x`."""
-    base = np.ceil(x).astype(np.int64) - 1  # an exact integer x counts as the right end
-    idx = base[:, None] + np.arange(2)[None, :]
-    w = np.clip(1 - np.abs(idx - x[:, None]), 0, 1)
-    if exclude_outside:
-        w = np.where((idx >= 0) & (idx < in_len), w, 0.0)
-        total = w.sum(axis=1, keepdims=True)
-        w = w / np.where(total == 0, 1.0, total)
-    return np.clip(idx, 0, in_len - 1), w
 
 
 def _taps(mode: str, src: np.ndarray, in_len: int, nearest_mode: str, scale: float,
@@ -56,7 +27,7 @@ def _taps(mode: str, src: np.ndarray, in_len: int, nearest_mode: str, scale: flo
     if mode == "nearest":
         idx = nearest_taps(src, in_len, nearest_mode, scale < 1)
         return idx, np.ones(idx.shape, dtype=np.float64)
-    return linear_taps(src, in_len, exclude_outside)
+    return filter_taps(src, in_len, "linear", scale, -0.75, False, exclude_outside)
 
 
 def resize(x: Any, out_shape: Sequence[int], scales: Sequence[float], axes: Sequence[int], *,

@@ -10,7 +10,21 @@ from typing import Any
 
 import numpy as np
 
-from ep_runtime.array_module import get_array_module, ints, normalize_axes, normalize_axis, prod
+from ep_runtime.array_module import get_array_module
+from ep_runtime.op_shapes import (
+    concat_axis,
+    expand_shape,
+    flatten_shape,
+    ints,
+    pad_value,
+    pad_widths,
+    reshape_shape,
+    slice_index,
+    split_sizes,
+    squeeze_shape,
+    tile_repeats,
+    unsqueeze_shape,
+)
 
 from .registry import kernel
 
@@ -19,22 +33,7 @@ from .registry import kernel
 
 def reshape(data: Any, shape: Sequence[int], allowzero: int = 0) -> Any:
     """Reshape with ONNX rules: 0 copies the input dim (unless allowzero), -1 is inferred."""
-    requested = [int(s) for s in shape]
-    target = list(requested)
-    if not allowzero:
-        for i, s in enumerate(target):
-            if s == 0:
-                if i >= data.ndim:
-                    raise ValueError(f"Reshape: shape {requested} has 0 at position {i}, "
-                                     f"beyond the input's rank {data.ndim}")
-                target[i] = data.shape[i]
-    if target.count(-1) > 1:
-        raise ValueError(f"Reshape: shape {requested} has more than one -1")
-    try:
-        return data.reshape(target)
-    except ValueError:
-        raise ValueError(f"Reshape: cannot reshape an input of shape {data.shape} ({data.size} elements) "
-                         f"to {requested}") from None
+    return data.reshape(reshape_shape(data.shape, shape, allowzero))
 
 
 @kernel("Reshape", since=5, until=13)
@@ -50,11 +49,7 @@ def Reshape(data: Any, shape: np.ndarray, *, allowzero: int = 0) -> Any:
 @kernel("Flatten", since=1)
 def Flatten(x: Any, *, axis: int = 1) -> Any:
     """2-D result (prod(shape[:axis]), prod(shape[axis:])); axis may equal the rank."""
-    if not -x.ndim <= axis <= x.ndim:
-        raise ValueError(f"Flatten: axis {axis} is out of range for a tensor of rank {x.ndim}")
-    if axis < 0:
-        axis += x.ndim
-    return x.reshape(prod(x.shape[:axis]), prod(x.shape[axis:]))
+    return x.reshape(flatten_shape(x.shape, axis))
 
 
 @kernel("Transpose", since=1)
@@ -73,38 +68,13 @@ def Transpose(x: Any, *, perm: list[int] | None = None) -> Any:
 def Concat(*xs: Any, axis: int | None = None) -> Any:
     if axis is None:
         raise ValueError("Concat: the axis attribute is required")
-    if not xs:
-        raise ValueError("Concat: needs at least one input")
-    xp = get_array_module(*xs)
-    rank = xs[0].ndim
-    ax = normalize_axis(axis, rank, "Concat")
-    for k, x in enumerate(xs):
-        if x.ndim != rank or x.shape[:ax] + x.shape[ax + 1:] != xs[0].shape[:ax] + xs[0].shape[ax + 1:]:
-            raise ValueError(f"Concat: input {k} of shape {x.shape} does not match the others along axes "
-                             f"other than {axis} (shapes {[tuple(t.shape) for t in xs]})")
-    return xp.concatenate(xs, axis=ax)
+    ax = concat_axis([x.shape for x in xs], axis)
+    return get_array_module(*xs).concatenate(xs, axis=ax)
 
 
 def split_tensor(x: Any, sizes: Sequence[int] | None, axis: int, n_out: int, uneven: bool = False) -> list:
-    """Split along `axis` into `sizes`, or into `n_out` equal parts (the last one smaller when
-    `uneven` allows it, as Split-18 with num_outputs)."""
-    ax = normalize_axis(axis, x.ndim, "Split")
-    dim = x.shape[ax]
-    if sizes is None or len(sizes) == 0:
-        if n_out < 1:
-            raise ValueError("Split: no split sizes and no outputs")
-        if dim % n_out:
-            if not uneven:
-                raise ValueError(f"Split: dim {dim} of axis {axis} cannot be split into {n_out} equal parts")
-            chunk = -(-dim // n_out)
-            sizes = [chunk] * (dim // chunk) + ([dim % chunk] if dim % chunk else [])
-            if len(sizes) != n_out:
-                raise ValueError(f"Split: dim {dim} of axis {axis} cannot be split into {n_out} outputs")
-        else:
-            sizes = [dim // n_out] * n_out
-    sizes = [int(s) for s in sizes]
-    if sum(sizes) != dim or any(s < 0 for s in sizes):
-        raise ValueError(f"Split: split sizes {sizes} do not add up to dim {dim} of axis {axis} (shape {x.shape})")
+    """Split along `axis` into `sizes`, or into `n_out` equal parts (see op_shapes.split_sizes)."""
+    ax, sizes = split_sizes(x.shape, sizes, axis, n_out, uneven)
     out, start = [], 0
     for s in sizes:
         index = [slice(None)] * x.ndim
@@ -139,28 +109,7 @@ def Split(x: Any, split: np.ndarray | None = None, *, axis: int = 0, num_outputs
 def slice_(x: Any, starts: Sequence[int], ends: Sequence[int], axes: Sequence[int] | None = None,
            steps: Sequence[int] | None = None) -> Any:
     """ONNX Slice: out-of-range starts/ends clamp; a negative step walks backwards."""
-    starts, ends = list(starts), list(ends)
-    if len(starts) != len(ends):
-        raise ValueError(f"Slice: starts {starts} and ends {ends} differ in length")
-    axes = list(range(len(starts))) if axes is None or len(axes) == 0 else list(axes)
-    steps = [1] * len(starts) if steps is None or len(steps) == 0 else list(steps)
-    if not len(axes) == len(steps) == len(starts):
-        raise ValueError(f"Slice: starts, ends, axes {axes} and steps {steps} must have the same length")
-    index: list[Any] = [slice(None)] * x.ndim
-    for s, e, a, st in zip(starts, ends, normalize_axes(axes, x.ndim, "Slice"), steps):
-        dim = x.shape[a]
-        if st == 0:
-            raise ValueError("Slice: a step must not be 0")
-        if s < 0:
-            s += dim
-        if e < 0:
-            e += dim
-        if st > 0:
-            s, e = min(max(s, 0), dim), min(max(e, 0), dim)
-        else:
-            s, e = min(max(s, 0), dim - 1), min(max(e, -1), dim - 1)
-        index[a] = slice(s, e if e >= 0 else None, st)
-    return x[tuple(index)]
+    return x[slice_index(x.shape, starts, ends, axes, steps)]
 
 
 @kernel("Slice", since=1, until=9)
@@ -182,23 +131,11 @@ def Slice(x: Any, starts: np.ndarray, ends: np.ndarray, axes: np.ndarray | None 
 
 
 def squeeze(x: Any, axes: Sequence[int] | None) -> Any:
-    if axes is None or len(axes) == 0:
-        return x.reshape([d for d in x.shape if d != 1])
-    ax = normalize_axes(axes, x.ndim, "Squeeze")
-    for a in ax:
-        if x.shape[a] != 1:
-            raise ValueError(f"Squeeze: axis {a} of shape {x.shape} has size {x.shape[a]}, not 1")
-    return x.reshape([d for i, d in enumerate(x.shape) if i not in ax])
+    return x.reshape(squeeze_shape(x.shape, axes))
 
 
 def unsqueeze(x: Any, axes: Sequence[int]) -> Any:
-    if axes is None or len(axes) == 0:
-        raise ValueError("Unsqueeze: axes are required")
-    rank = x.ndim + len(axes)
-    shape = list(x.shape)
-    for a in sorted(normalize_axes(axes, rank, "Unsqueeze")):
-        shape.insert(a, 1)
-    return x.reshape(shape)
+    return x.reshape(unsqueeze_shape(x.shape, axes))
 
 
 @kernel("Squeeze", since=1, until=12)
@@ -228,43 +165,22 @@ def Unsqueeze(x: Any, axes: np.ndarray) -> Any:
 def Expand(x: Any, shape: np.ndarray) -> Any:
     """Bidirectional broadcast of x to `shape` (a materialized array, as onnxruntime returns)."""
     xp = get_array_module(x)
-    target = tuple(ints(shape))
-    try:
-        out = np.broadcast_shapes(x.shape, target)
-    except ValueError:
-        raise ValueError(f"Expand: input of shape {x.shape} cannot broadcast with shape {list(target)}") from None
-    return xp.array(xp.broadcast_to(x, out), copy=True)
+    return xp.array(xp.broadcast_to(x, expand_shape(x.shape, shape)), copy=True)
 
 
 @kernel("Tile", since=6)
 def Tile(x: Any, repeats: np.ndarray) -> Any:
     xp = get_array_module(x)
-    reps = ints(repeats)
-    if len(reps) != x.ndim:
-        raise ValueError(f"Tile: repeats {reps} must have one value per axis of the input's shape {x.shape}")
-    return xp.tile(x, reps)
+    return xp.tile(x, tile_repeats(x.shape, repeats))
 
 
 def pad(x: Any, pads: Sequence[int], mode: str = "constant", value: Any = 0,
         axes: Sequence[int] | None = None) -> Any:
     """Pad (negative pads crop) with pads = [begin of each axis..., end of each axis...]."""
-    if mode not in ("constant", "reflect", "edge", "wrap"):
-        raise ValueError(f"Pad: unknown mode {mode!r} (expected constant, reflect, edge or wrap)")
     xp = get_array_module(x)
-    axes = list(range(x.ndim)) if axes is None or len(axes) == 0 else list(normalize_axes(axes, x.ndim, "Pad"))
-    n = len(axes)
-    pads = [int(p) for p in pads]
-    if len(pads) != 2 * n:
-        raise ValueError(f"Pad: {len(pads)} pads given for {n} axes of shape {x.shape} (expected {2 * n})")
-    width = [(0, 0)] * x.ndim
-    crop: list[Any] = [slice(None)] * x.ndim
-    for i, a in enumerate(axes):
-        b, e = pads[i], pads[i + n]
-        if b < 0 or e < 0:
-            crop[a] = slice(max(-b, 0), x.shape[a] - max(-e, 0))
-        width[a] = (max(b, 0), max(e, 0))
-    if any(c != slice(None) for c in crop):
-        x = x[tuple(crop)]
+    crop, width = pad_widths(x.shape, pads, mode, axes)
+    if crop is not None:
+        x = x[crop]
     if all(w == (0, 0) for w in width):
         return x
     if mode == "constant":
@@ -288,9 +204,7 @@ def Pad_11(x: Any, pads: np.ndarray, constant_value: np.ndarray | None = None, *
 @kernel("Pad", since=18)
 def Pad(x: Any, pads: np.ndarray, constant_value: np.ndarray | None = None, axes: np.ndarray | None = None, *,
         mode: str = "constant") -> Any:
-    cv = None if constant_value is None else np.asarray(constant_value)
-    value = 0 if cv is None or cv.size == 0 else cv.reshape(-1)[0]
-    return pad(x, ints(pads), mode, value, None if axes is None else ints(axes))
+    return pad(x, ints(pads), mode, pad_value(constant_value), None if axes is None else ints(axes))
 
 
 # --------------------------------------------------------------------------- ConstantOfShape

@@ -12,7 +12,13 @@ from typing import Any
 import numpy as np
 
 from ep_runtime.graph import Graph, Node
-from ep_runtime.op_shapes import spatial_pads
+from ep_runtime.op_shapes import (
+    check_conv_shapes,
+    conv_channels,
+    conv_transpose_channels,
+    conv_transpose_geometry,
+    spatial_pads,
+)
 
 from .matmul import LX, LY, TS_M, TS_N, launch_gemm
 from .registry import FLOATS, kernel
@@ -44,12 +50,9 @@ def conv(rt: Launcher, x: Any, w: Any, b: Any, *, auto_pad: str, dilations, grou
         raise ValueError(f"Conv: input {x.shape} / weight {w.shape}: only 1-D and 2-D convolutions")
     nd = x.ndim - 2
     n, c = x.shape[:2]
-    m, cg = w.shape[:2]
-    if c != cg * group or m % group:
-        raise ValueError(f"Conv: X has {c} channels, W {w.shape} with group={group}")
+    check_conv_shapes(x.shape, w.shape, group, kernel_shape, "Conv")
+    m, cg = conv_channels(x.shape, w.shape, None if b is None else b.shape, group)
     ks = list(w.shape[2:])
-    if kernel_shape is not None and list(kernel_shape) != ks:
-        raise ValueError(f"Conv: kernel_shape {list(kernel_shape)} does not match W {w.shape}")
     strides = list(strides) if strides is not None else [1] * nd
     dilations = list(dilations) if dilations is not None else [1] * nd
     begin, _, out = spatial_pads(x.shape[2:], ks, strides, dilations, pads, auto_pad, "Conv")
@@ -116,30 +119,12 @@ def conv_transpose(rt: Launcher, x: Any, w: Any, b: Any, *, auto_pad: str, dilat
                    output_padding, output_shape, pads, strides) -> Any:
     if x.ndim not in (3, 4) or w.ndim != x.ndim:
         raise ValueError(f"ConvTranspose: input {x.shape} / weight {w.shape}: only 1-D and 2-D")
-    nd = x.ndim - 2
     n, c = x.shape[:2]
-    if w.shape[0] != c or c % group:
-        raise ValueError(f"ConvTranspose: X has {c} channels, W {w.shape}, group={group}")
-    cg, mg = c // group, w.shape[1]
-    m = mg * group
+    m, mg, cg = conv_transpose_channels(x.shape, w.shape, None if b is None else b.shape, group)
     ks = list(w.shape[2:])
     ins = list(x.shape[2:])
-    strides = list(strides) if strides is not None else [1] * nd
-    dilations = list(dilations) if dilations is not None else [1] * nd
-    opad = list(output_padding) if output_padding is not None else [0] * nd
-    dk = [(k - 1) * d + 1 for k, d in zip(ks, dilations)]
-    full = [(i - 1) * s + e for i, s, e in zip(ins, strides, dk)]
-    if output_shape is not None or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-        out = [int(v) for v in list(output_shape)[-nd:]] if output_shape is not None else \
-            [i * s for i, s in zip(ins, strides)]
-        total = [f + op - o for f, op, o in zip(full, opad, out)]
-        begin = [t // 2 for t in total] if auto_pad == "SAME_UPPER" else [t - t // 2 for t in total]
-    else:
-        pp = list(pads) if pads is not None and auto_pad != "VALID" else [0] * (2 * nd)
-        begin = pp[:nd]
-        out = [f + op - pb - pe for f, op, pb, pe in zip(full, opad, pp[:nd], pp[nd:])]
-    if any(o <= 0 for o in out):
-        raise ValueError(f"ConvTranspose: output spatial shape {out} is not positive")
+    geo = conv_transpose_geometry(ins, ks, strides, dilations, output_padding, output_shape, pads, auto_pad)
+    strides, dilations, begin, out = geo.strides, geo.dilations, geo.begin, geo.out
     y = rt.empty((n, m) + tuple(out), x.dtype)
     if y.size == 0:
         return y

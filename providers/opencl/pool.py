@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ep_runtime.graph import Graph, Node
-from ep_runtime.op_shapes import spatial_pads
+from ep_runtime.op_shapes import pool_geometry
 
 from .conv import as_2d
 from .reduce import reduce_middle
@@ -31,14 +31,10 @@ def _pool_check(node: Node, graph: Graph) -> str | None:
 
 def pool(rt: Launcher, x: Any, kind: str, *, kernel_shape, strides=None, dilations=None, pads=None,
          auto_pad="NOTSET", ceil_mode=0, count_include_pad=0) -> Any:
-    if kernel_shape is None:
-        raise ValueError(f"{kind}: the kernel_shape attribute is required")
-    nd = len(kernel_shape)
-    if x.ndim != nd + 2 or nd not in (1, 2):
+    strides, dilations, begin, end, _, out = pool_geometry(x.shape, kind, kernel_shape, strides, dilations, pads,
+                                                           auto_pad, ceil_mode)
+    if len(kernel_shape) not in (1, 2):
         raise ValueError(f"{kind}: input {x.shape} with kernel_shape {list(kernel_shape)} unsupported")
-    strides = list(strides) if strides is not None else [1] * nd
-    dilations = list(dilations) if dilations is not None else [1] * nd
-    begin, end, out = spatial_pads(x.shape[2:], kernel_shape, strides, dilations, pads, auto_pad, kind, ceil_mode)
     y = rt.empty(x.shape[:2] + tuple(out), x.dtype)
     if y.size == 0:
         return y

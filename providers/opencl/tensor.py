@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ep_runtime.graph import Graph, Node
-from ep_runtime.op_shapes import resize_output_geometry, source_coordinates
+from ep_runtime.op_shapes import ints, nearest_taps, normalize_axis, resize_output_geometry, source_coordinates
 
 from .elementwise import broadcast_shape, grid_args, int8, launch_grid, stride_args
 from .registry import FLOATS, kernel
@@ -22,18 +22,6 @@ from .runtime import BITS_TYPES, CL_TYPES, Launcher, contiguous_strides, ftype, 
 
 CL = "tensor.cl"
 MAX_RANK = 8
-
-
-def ints(value: Any) -> list[int]:
-    if value is None:
-        return []
-    return [int(v) for v in np.asarray(value).reshape(-1)]
-
-
-def norm_axis(axis: int, rank: int, op: str) -> int:
-    if not -rank <= axis < max(rank, 1):
-        raise ValueError(f"{op}: axis {axis} out of range for rank {rank}")
-    return axis + rank if axis < 0 else axis
 
 
 def bits(dtype: Any) -> str:
@@ -135,7 +123,7 @@ def Flatten(*, axis: int = 1, _provider):
 def _squeeze(x: Any, axes: Any) -> Any:
     if axes is None or len(ints(axes)) == 0:
         return x.reshape(tuple(d for d in x.shape if d != 1))
-    ax = {norm_axis(a, x.ndim, "Squeeze") for a in ints(axes)}
+    ax = {normalize_axis(a, x.ndim, "Squeeze") for a in ints(axes)}
     for a in ax:
         if x.shape[a] != 1:
             raise ValueError(f"Squeeze: axis {a} of shape {x.shape} is not 1")
@@ -144,7 +132,7 @@ def _squeeze(x: Any, axes: Any) -> Any:
 
 def _unsqueeze(x: Any, axes: Any) -> Any:
     rank = x.ndim + len(ints(axes))
-    ax = sorted(norm_axis(a, rank, "Unsqueeze") for a in ints(axes))
+    ax = sorted(normalize_axis(a, rank, "Unsqueeze") for a in ints(axes))
     shape = list(x.shape)
     for a in ax:
         shape.insert(a, 1)
@@ -191,7 +179,7 @@ def Transpose(*, perm: list[int] | None = None, _provider):
 
 def concat(rt: Launcher, xs: Sequence[Any], axis: int) -> Any:
     rank = xs[0].ndim
-    axis = norm_axis(axis, rank, "Concat")
+    axis = normalize_axis(axis, rank, "Concat")
     shape = list(xs[0].shape)
     shape[axis] = sum(x.shape[axis] for x in xs)
     y = rt.empty(shape, xs[0].dtype)
@@ -212,7 +200,7 @@ def Concat(*, axis: int | None = None, _provider):
 
 
 def split_tensor(rt: Launcher, x: Any, sizes: Sequence[int] | None, axis: int, n_out: int) -> list[Any]:
-    axis = norm_axis(axis, x.ndim, "Split")
+    axis = normalize_axis(axis, x.ndim, "Split")
     dim = x.shape[axis]
     if not sizes:
         chunk = -(-dim // n_out)
@@ -258,7 +246,7 @@ def slice_(rt: Launcher, x: Any, starts, ends, axes=None, steps=None) -> Any:
     sstride = list(cs)
     off = 0
     for s, e, a, st in zip(starts, ends, axes, steps):
-        a = norm_axis(a, x.ndim, "Slice")
+        a = normalize_axis(a, x.ndim, "Slice")
         if st == 0:
             raise ValueError("Slice: step 0")
         start, _, _ = slice(s, e, st).indices(x.shape[a])
@@ -296,7 +284,7 @@ def Gather(*, axis: int = 0, _provider):
     rt = _provider.rt
 
     def run(x, idx):
-        a = norm_axis(axis, x.ndim, "Gather")
+        a = normalize_axis(axis, x.ndim, "Gather")
         shape = tuple(x.shape[:a]) + tuple(idx.shape) + tuple(x.shape[a + 1:])
         y = rt.empty(shape, x.dtype)
         inner = prod(x.shape[a + 1:])
@@ -353,7 +341,7 @@ def pad(rt: Launcher, x: Any, pads: Sequence[int], mode: str, value: Any, axes: 
     rank = x.ndim
     if mode not in PAD_MODES:
         raise ValueError(f"Pad: mode {mode!r} unsupported")
-    axes = [norm_axis(a, rank, "Pad") for a in axes] if axes is not None else list(range(rank))
+    axes = [normalize_axis(a, rank, "Pad") for a in axes] if axes is not None else list(range(rank))
     if len(pads) != 2 * len(axes):
         raise ValueError(f"Pad: {len(pads)} pads for {len(axes)} axes")
     begin = [0] * rank
@@ -462,12 +450,6 @@ def Cast(*, to: int, saturate: int = 1, _provider):
 # ---------------------------------------------------------------- Resize
 
 
-def _nearest(x: np.ndarray, in_len: int, nearest_mode: str) -> np.ndarray:
-    f = {"round_prefer_floor": lambda v: np.ceil(v - 0.5), "round_prefer_ceil": lambda v: np.floor(v + 0.5),
-         "floor": np.floor, "ceil": np.ceil}[nearest_mode]
-    return np.clip(f(x), 0, in_len - 1).astype(np.int32)
-
-
 RESIZE_COORDS = ("half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners", "asymmetric",
                  "tf_half_pixel_for_nn")
 
@@ -500,7 +482,7 @@ def resize_factory(rt: Launcher, mode: str, ctm: str, nearest_mode: str, axes_at
     tables: dict[tuple, list] = {}
 
     def plan(shape, scales, sizes):
-        axes = [norm_axis(a, len(shape), "Resize") for a in axes_attr] if axes_attr else list(range(len(shape)))
+        axes = [normalize_axis(a, len(shape), "Resize") for a in axes_attr] if axes_attr else list(range(len(shape)))
         out, factors = resize_output_geometry(shape, scales, sizes, axes, policy)
         key = (tuple(shape), tuple(out), tuple(factors))
         if key in tables:
@@ -515,7 +497,8 @@ def resize_factory(rt: Launcher, mode: str, ctm: str, nearest_mode: str, axes_at
                 continue
             src = source_coordinates(ctm, out_len, in_len, scale, None)
             if mode == "nearest":
-                steps.append((a, out_len, (rt.to_device(_nearest(src, in_len, nearest_mode)),)))
+                idx = nearest_taps(src, in_len, nearest_mode, False)[:, 0].astype(np.int32)
+                steps.append((a, out_len, (rt.to_device(idx),)))
             else:
                 base = np.ceil(src) - 1
                 w1 = 1 - np.abs(base + 1 - src)
