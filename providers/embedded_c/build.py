@@ -24,6 +24,8 @@ CSRC = Path(__file__).parent / "csrc"
 OPS_DIR = CSRC / "ops"
 #: flags every build uses (ISO C99; no fast-math, so results follow IEEE float)
 CFLAGS = ("-std=c99", "-O3", "-fPIC")
+#: tuned for the build machine when the compiler accepts it (`EP_RUNTIME_C_NATIVE=0` turns it off)
+NATIVE_FLAGS = ("-march=native",)
 #: the strict flags each source must pass (tests/test_embedded_c_csrc.py)
 STRICT_FLAGS = ("-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror")
 
@@ -42,6 +44,29 @@ def find_compiler() -> str | None:
         if path:
             return path
     return None
+
+
+_native: dict[str, tuple[tuple[str, ...], bytes]] = {}
+
+
+def native_flags(cc: str) -> tuple[tuple[str, ...], bytes]:
+    """(`-march=native`, the target macros it implies) when `cc` accepts it, else ((), b"").
+
+    The macros (`__AVX2__`, `__ARM_NEON`, ...) go into the cache key, so a cache shared between
+    machines never hands one a library built for another's instruction set.
+    """
+    if os.environ.get("EP_RUNTIME_C_NATIVE", "1") == "0":
+        return (), b""
+    with _lock:
+        if cc not in _native:
+            try:
+                proc = subprocess.run([cc, *NATIVE_FLAGS, "-E", "-dM", "-x", "c", os.devnull],
+                                      capture_output=True, timeout=60)
+                ok = proc.returncode == 0
+            except (OSError, subprocess.SubprocessError):
+                ok = False
+            _native[cc] = (NATIVE_FLAGS, proc.stdout) if ok else ((), b"")
+        return _native[cc]
 
 
 def cache_root() -> Path:
@@ -85,9 +110,10 @@ class Library:
             raise ProviderError("EmbeddedCExecutionProvider: no C compiler found (install gcc or clang, or set CC)")
         self.cc = cc
         self.sources = dict(sources)
-        self.flags = list(CFLAGS) + list(extra_flags)
+        native, target = native_flags(cc)
+        self.flags = list(CFLAGS) + list(native) + list(extra_flags)
         headers = sorted(CSRC.glob("*.h")) + sorted(OPS_DIR.glob("*.h"))
-        parts = [cc.encode(), " ".join(self.flags).encode()]
+        parts = [cc.encode(), " ".join(self.flags).encode(), target]
         for stem in sorted(self.sources):
             parts += [stem.encode(), self.sources[stem].read_bytes()]
         for h in headers:

@@ -31,7 +31,7 @@ from .provider import resolve_kernels, value_shape
 
 #: floats per weights_*.c file (several files compile in parallel)
 WEIGHTS_PER_FILE = 4 << 20
-SUPPORT_HEADERS = ("ep_tensor.h", "ep_broadcast.h", "ep_binary.h", "ep_pool.h")
+SUPPORT_HEADERS = ("ep_tensor.h", "ep_broadcast.h", "ep_binary.h", "ep_pool.h", "ep_sgemm.h")
 
 
 class ExportError(EPRuntimeError):

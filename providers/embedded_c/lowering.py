@@ -46,10 +46,11 @@ OP_SOURCES: dict[str, str] = {
     "Conv": "conv", "Gemm": "gemm", "MatMul": "matmul", "MaxPool": "maxpool", "AveragePool": "averagepool",
     "GlobalAveragePool": "globalaveragepool", "BatchNormalization": "batchnormalization",
     "Softmax": "softmax", "Concat": "concat", "Transpose": "transpose", "Sum": "sum", "LRN": "lrn",
+    "LSTM": "lstm",
 }
 
 #: sources every build needs besides the operators
-SUPPORT_SOURCES = ("ep_tensor", "ep_broadcast")
+SUPPORT_SOURCES = ("ep_tensor", "ep_broadcast", "ep_sgemm")
 
 
 class _Ctx:
@@ -271,6 +272,55 @@ def _matmul(ctx: _Ctx) -> Call:
     return Call("ep_matmul", "matmul", [("t", n.inputs[0]), ("t", n.inputs[1]), ("t", n.outputs[0])])
 
 
+_LSTM_DIRECTIONS = {"forward": 0, "reverse": 1, "bidirectional": 2}
+
+
+def _lstm(ctx: _Ctx) -> Call:
+    """LSTM (since 7), layout 0, the default activations; sequence_lens only when constant and full."""
+    n = ctx.node
+    if schema_version(n) < 7:
+        raise Unsupported("attribute", "LSTM-1 (output_sequence) unsupported")
+    _only_attrs(n, {"activations", "activation_alpha", "activation_beta", "clip", "direction", "hidden_size",
+                    "input_forget", "layout"})
+    if int(_attr(n, "layout", 0)) != 0:
+        raise Unsupported("attribute", "LSTM layout=1 unsupported (layout 0 only)")
+    direction = _attr(n, "direction", "forward")
+    direction = direction.decode() if isinstance(direction, bytes) else direction
+    if direction not in _LSTM_DIRECTIONS:
+        raise Unsupported("attribute", f"LSTM direction={direction!r} unsupported")
+    dirs = 2 if direction == "bidirectional" else 1
+    acts = _attr(n, "activations")
+    if acts is not None:
+        acts = [a.decode() if isinstance(a, bytes) else a for a in acts]
+        if [a.lower() for a in acts] != ["sigmoid", "tanh", "tanh"] * dirs:
+            raise Unsupported("attribute", f"LSTM activations {acts} unsupported (Sigmoid, Tanh, Tanh only)")
+    if _attr(n, "activation_alpha") or _attr(n, "activation_beta"):
+        raise Unsupported("attribute", "LSTM activation_alpha/activation_beta unsupported")
+    clip = _attr(n, "clip")
+    if clip is not None and not float(clip) > 0:
+        raise Unsupported("attribute", f"LSTM clip={clip} unsupported (must be > 0)")
+
+    def inp(k: int) -> str | None:
+        return n.inputs[k] if len(n.inputs) > k and n.inputs[k] else None
+
+    xs, ws = ctx.shape(n.inputs[0]), ctx.shape(n.inputs[1])
+    if len(xs) != 3 or len(ws) != 3 or ws[0] != dirs:
+        raise Unsupported("attribute", f"LSTM shapes X {list(xs)}, W {list(ws)} unsupported")
+    hidden = ws[1] // 4
+    if _attr(n, "hidden_size") is not None and int(_attr(n, "hidden_size")) != hidden:
+        raise Unsupported("attribute", "LSTM hidden_size disagrees with W")
+    lens = inp(4)
+    if lens is not None:
+        arr = ctx.const(lens)
+        if arr is None or not np.all(np.asarray(arr).reshape(-1) == xs[0]):
+            raise Unsupported("attribute", "LSTM sequence_lens unsupported unless constant and equal to seq_length")
+    outs = [n.outputs[k] if len(n.outputs) > k and n.outputs[k] else None for k in range(3)]
+    args = [("t", inp(k)) for k in (0, 1, 2, 3, 5, 6, 7)] + [("t", o) for o in outs]
+    args += [("i32", _LSTM_DIRECTIONS[direction]), ("f32", float(clip or 0.0)),
+             ("i32", int(_attr(n, "input_forget", 0))), ("scratch", None)]
+    return Call("ep_lstm", "lstm", args, 10 * xs[1] * hidden)
+
+
 LOWERINGS: dict[str, Callable[[_Ctx], Call]] = {
     "Conv": _conv, "MaxPool": _pool, "AveragePool": _pool, "Gemm": _gemm, "MatMul": _matmul,
     "Add": _binary, "Sub": _binary, "Mul": _binary, "Div": _binary,
@@ -281,11 +331,11 @@ LOWERINGS: dict[str, Callable[[_Ctx], Call]] = {
     "Identity": _identity, "Dropout": _identity, "Reshape": _identity, "Flatten": _identity,
     "Squeeze": _identity, "Unsqueeze": _identity,
     "Softmax": _softmax, "Concat": _concat, "Transpose": _transpose, "Sum": _sum, "LRN": _lrn,
-    "BatchNormalization": _batchnorm,
+    "BatchNormalization": _batchnorm, "LSTM": _lstm,
 }
 
 #: inputs that are not data tensors (shape/axes/bounds read at build time), by op
-_NON_DATA_INPUTS = {"Reshape": {1}, "Squeeze": {1}, "Unsqueeze": {1}, "Clip": {1, 2}, "Dropout": {1, 2}}
+_NON_DATA_INPUTS = {"Reshape": {1}, "Squeeze": {1}, "Unsqueeze": {1}, "Clip": {1, 2}, "Dropout": {1, 2}, "LSTM": {4}}
 
 
 def lower(node: Node, graph: Graph) -> Call | Refusal:

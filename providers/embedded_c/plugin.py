@@ -20,7 +20,8 @@ def ep_runtime_providers() -> list[type]:
 
 @hookimpl
 def ep_runtime_add_commands(subparsers: Any) -> None:
-    """`ep-runtime export-c model.onnx -o outdir/`."""
-    from .export import add_command
+    """`ep-runtime export-c model.onnx -o outdir/` and `ep-runtime check-kernel OP=FILE.c`."""
+    from . import export, gate
 
-    add_command(subparsers)
+    export.add_command(subparsers)
+    gate.add_command(subparsers)

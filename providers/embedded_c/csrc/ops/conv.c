@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "conv.h"
+#include "ep_sgemm.h"
 
 /* Spatial extents of a rank-3 (1-D) or rank-4 (2-D) tensor as (h, w). */
 static void spatial(const ep_tensor *t, int64_t *h, int64_t *w)
@@ -32,6 +33,56 @@ int64_t ep_conv_scratch_size(const ep_tensor *x, const ep_tensor *w, const ep_te
     }
     spatial(y, &oh, &ow);
     return cg * p->kernel[0] * p->kernel[1] * oh * ow;
+}
+
+/* col (cg*kh*kw x oh*ow): row (ci, ki, kj) holds the input pixel under tap (ki, kj) of every output */
+static void im2col(const float *xg, int64_t cg, int64_t ih, int64_t iw, int64_t oh, int64_t ow,
+                   const ep_conv_params *p, float *dst)
+{
+    int64_t ci, ki, kj, oy, ox;
+    int64_t sh = p->strides[0], sw = p->strides[1];
+    for (ci = 0; ci < cg; ++ci) {
+        for (ki = 0; ki < p->kernel[0]; ++ki) {
+            for (kj = 0; kj < p->kernel[1]; ++kj) {
+                /* outputs ox in [lo, hi) read inside the row: xx = ox * sw + off */
+                int64_t off = kj * p->dilations[1] - p->pads[1];
+                int64_t lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
+                int64_t hi = iw - off <= 0 ? 0 : (iw - off + sw - 1) / sw;
+                if (hi > ow) {
+                    hi = ow;
+                }
+                if (lo > hi) {
+                    lo = hi;
+                }
+                for (oy = 0; oy < oh; ++oy) {
+                    int64_t yy = oy * sh - p->pads[0] + ki * p->dilations[0];
+                    const float *row;
+                    if (yy < 0 || yy >= ih) {
+                        memset(dst, 0, (size_t)ow * sizeof(float));
+                        dst += ow;
+                        continue;
+                    }
+                    row = xg + (ci * ih + yy) * iw;
+                    for (ox = 0; ox < lo; ++ox) {
+                        dst[ox] = 0.0f;
+                    }
+                    if (sw == 1) {
+                        if (hi > lo) {
+                            memcpy(dst + lo, row + lo + off, (size_t)(hi - lo) * sizeof(float));
+                        }
+                    } else {
+                        for (ox = lo; ox < hi; ++ox) {
+                            dst[ox] = row[ox * sw + off];
+                        }
+                    }
+                    for (ox = hi; ox < ow; ++ox) {
+                        dst[ox] = 0.0f;
+                    }
+                    dst += ow;
+                }
+            }
+        }
+    }
 }
 
 int ep_conv(const ep_tensor *x, const ep_tensor *w, const ep_tensor *b, ep_tensor *y,
@@ -76,46 +127,17 @@ int ep_conv(const ep_tensor *x, const ep_tensor *w, const ep_tensor *b, ep_tenso
             const float *col = xg;
             float *yg = py + (nb * m + g * mg) * npix;
             const float *wg = pw + g * mg * kdim;
-            int64_t i, k, q;
+            int64_t i, q;
             if (!pointwise) {
-                int64_t ci, ki, kj, oy, ox;
-                float *dst = scratch;
-                for (ci = 0; ci < cg; ++ci) {
-                    for (ki = 0; ki < kh; ++ki) {
-                        for (kj = 0; kj < kw; ++kj) {
-                            for (oy = 0; oy < oh; ++oy) {
-                                int64_t yy = oy * p->strides[0] - p->pads[0] + ki * p->dilations[0];
-                                if (yy < 0 || yy >= ih) {
-                                    for (ox = 0; ox < ow; ++ox) {
-                                        *dst++ = 0.0f;
-                                    }
-                                    continue;
-                                }
-                                for (ox = 0; ox < ow; ++ox) {
-                                    int64_t xx = ox * p->strides[1] - p->pads[1] + kj * p->dilations[1];
-                                    *dst++ = (xx >= 0 && xx < iw) ? xg[(ci * ih + yy) * iw + xx] : 0.0f;
-                                }
-                            }
-                        }
-                    }
-                }
+                im2col(xg, cg, ih, iw, oh, ow, p, scratch);
                 col = scratch;
             }
-            /* yg (mg x npix) = wg (mg x kdim) * col (kdim x npix) + bias */
-            for (i = 0; i < mg; ++i) {
-                float *row = yg + i * npix;
-                float bias = pb ? pb[g * mg + i] : 0.0f;
-                for (q = 0; q < npix; ++q) {
-                    row[q] = 0.0f;
-                }
-                for (k = 0; k < kdim; ++k) {
-                    float a = wg[i * kdim + k];
-                    const float *src = col + k * npix;
-                    for (q = 0; q < npix; ++q) {
-                        row[q] += a * src[q];
-                    }
-                }
-                if (pb) {
+            /* yg (mg x npix) = wg (mg x kdim) * col (kdim x npix), then the bias */
+            ep_sgemm_nn(mg, npix, kdim, wg, kdim, 1, col, npix, yg, npix);
+            if (pb) {
+                for (i = 0; i < mg; ++i) {
+                    float *row = yg + i * npix;
+                    float bias = pb[g * mg + i];
                     for (q = 0; q < npix; ++q) {
                         row[q] += bias;
                     }

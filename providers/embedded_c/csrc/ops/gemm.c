@@ -1,4 +1,5 @@
 /* gemm.c: default ONNX Gemm kernel. */
+#include "ep_sgemm.h"
 #include "gemm.h"
 
 int ep_gemm(const ep_tensor *a, const ep_tensor *b, const ep_tensor *c, ep_tensor *y,
@@ -30,36 +31,33 @@ int ep_gemm(const ep_tensor *a, const ep_tensor *b, const ep_tensor *c, ep_tenso
             scn = c->dims[0] == 1 ? 0 : 1;
         }
     }
-    for (i = 0; i < m; ++i) {
-        float *row = py + i * n;
-        if (trans_b) {
-            /* b is n x k: dot products over contiguous rows */
+    if (trans_b && !trans_a) {
+        ep_sgemm_nt(m, n, k, pa, k, pb, k, py, n);
+    } else if (!trans_b) {
+        ep_sgemm_nn(m, n, k, pa, sam, sak, pb, n, py, n);
+    } else {
+        /* both transposed (rare): dot products */
+        for (i = 0; i < m; ++i) {
             for (j = 0; j < n; ++j) {
                 const float *bj = pb + j * k;
                 float acc = 0.0f;
                 for (q = 0; q < k; ++q) {
                     acc += pa[i * sam + q * sak] * bj[q];
                 }
-                row[j] = acc;
-            }
-        } else {
-            for (j = 0; j < n; ++j) {
-                row[j] = 0.0f;
-            }
-            for (q = 0; q < k; ++q) {
-                float av = pa[i * sam + q * sak];
-                const float *bq = pb + q * n;
-                for (j = 0; j < n; ++j) {
-                    row[j] += av * bq[j];
-                }
+                py[i * n + j] = acc;
             }
         }
-        for (j = 0; j < n; ++j) {
-            float v = alpha * row[j];
-            if (pc) {
-                v += beta * pc[i * scm + j * scn];
+    }
+    if (alpha != 1.0f || pc) {
+        for (i = 0; i < m; ++i) {
+            float *row = py + i * n;
+            for (j = 0; j < n; ++j) {
+                float v = alpha * row[j];
+                if (pc) {
+                    v += beta * pc[i * scm + j * scn];
+                }
+                row[j] = v;
             }
-            row[j] = v;
         }
     }
     return EP_OK;

@@ -1,4 +1,5 @@
 /* matmul.c: default ONNX MatMul kernel. */
+#include "ep_sgemm.h"
 #include "matmul.h"
 
 int ep_matmul(const ep_tensor *a, const ep_tensor *b, ep_tensor *y)
@@ -12,7 +13,7 @@ int ep_matmul(const ep_tensor *a, const ep_tensor *b, ep_tensor *y)
     int64_t kb = b->rank >= 2 ? b->dims[b->rank - 2] : b->dims[0];
     int32_t brank = 0; /* batch rank of the output */
     int64_t bdims[EP_MAX_RANK], sa[EP_MAX_RANK], sb[EP_MAX_RANK];
-    int64_t nbatch = 1, t, i, j, q;
+    int64_t nbatch = 1, t;
     int32_t ra = a->rank >= 2 ? a->rank - 2 : 0;
     int32_t rb = b->rank >= 2 ? b->rank - 2 : 0;
     int32_t d;
@@ -67,19 +68,7 @@ int ep_matmul(const ep_tensor *a, const ep_tensor *b, ep_tensor *y)
         }
         ma = pa + oa * m * k;
         mb = pb + ob * k * n;
-        for (i = 0; i < m; ++i) {
-            float *row = my + i * n;
-            for (j = 0; j < n; ++j) {
-                row[j] = 0.0f;
-            }
-            for (q = 0; q < k; ++q) {
-                float av = ma[i * k + q];
-                const float *bq = mb + q * n;
-                for (j = 0; j < n; ++j) {
-                    row[j] += av * bq[j];
-                }
-            }
-        }
+        ep_sgemm_nn(m, n, k, ma, k, 1, mb, n, my, n);
     }
     return EP_OK;
 }

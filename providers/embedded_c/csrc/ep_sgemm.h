@@ -1,0 +1,21 @@
+/* ep_sgemm.h: the float32 matrix product shared by Gemm, MatMul and Conv.
+ *
+ * Register-blocked and cache-blocked loop nests written so that a C99 compiler vectorizes them
+ * (no intrinsics, no allocation, no packing buffers). Summation order differs from a naive loop,
+ * so results agree with it to rounding, not bit for bit.
+ */
+#ifndef EP_SGEMM_H
+#define EP_SGEMM_H
+
+#include "ep_tensor.h"
+
+/* c (m x n, row stride ldc) = a (m x k) * b (k x n, row stride ldb); element (i, q) of a is at
+ * a[i * sam + q * sak] (row-major: sam = lda, sak = 1; transposed: sam = 1, sak = lda). */
+void ep_sgemm_nn(int64_t m, int64_t n, int64_t k, const float *a, int64_t sam, int64_t sak,
+                 const float *b, int64_t ldb, float *c, int64_t ldc);
+
+/* c (m x n, row stride ldc) = a (m x k, row stride lda) * b^T, b being n x k with row stride ldb. */
+void ep_sgemm_nt(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb,
+                 float *c, int64_t ldc);
+
+#endif /* EP_SGEMM_H */
