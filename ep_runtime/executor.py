@@ -59,8 +59,11 @@ def build_plan(
     part: Partition,
     providers: Sequence[ExecutionProvider],
     profiler: Profiler | None = None,
+    optimization_level: int = 99,
 ) -> Callable[..., tuple]:
-    """Compile every subgraph and return `f(*graph inputs) -> tuple(graph outputs as host arrays)`."""
+    """Compile every subgraph and return `f(*graph inputs) -> tuple(graph outputs as host arrays)`.
+
+    `optimization_level` (the session's) tells providers whether they may fuse nodes."""
     by_name = {p.name: p for p in providers}
     by_device: dict[str, ExecutionProvider] = {}
     for p in providers:
@@ -83,6 +86,7 @@ def build_plan(
     for sg in part.subgraphs:
         prov = by_name[sg.provider]
         sg.profiler = profiler
+        sg.optimization_level = optimization_level
         try:
             fn = prov.compile(sg)
         except Exception as exc:

@@ -339,3 +339,5 @@ class SubGraph:
     host_inputs: set[str]
     graph: Graph
     profiler: Any = None
+    #: the session's graph_optimization_level: a provider fuses nodes only at 1 (basic) and above
+    optimization_level: int = 99

@@ -122,7 +122,8 @@ class InferenceSession:
 
         self._partition = partition(graph, self._providers, strict=self._strict)
         self._profiler = Profiler(self._options.profile_file_prefix) if self._options.enable_profiling else None
-        self._plan = build_plan(graph, self._partition, self._providers, self._profiler)
+        self._plan = build_plan(graph, self._partition, self._providers, self._profiler,
+                                int(self._options.graph_optimization_level))
         self._output_names = [o.name for o in graph.outputs]
         self._output_index = {n: i for i, n in enumerate(self._output_names)}
         self._inputs = [

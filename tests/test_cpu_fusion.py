@@ -146,3 +146,13 @@ def test_two_convs_feeding_one_add_fuse_only_one_of_them_with_it():
     got = ep.InferenceSession(model, providers=["cpu"]).run(None, {"x": x})
     want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
     np.testing.assert_allclose(got[0], want[0], rtol=1e-4, atol=1e-5)
+
+
+def test_fusions_are_off_when_graph_optimizations_are_disabled():
+    opts = ep.SessionOptions()
+    opts.graph_optimization_level = ep.GraphOptimizationLevel.ORT_DISABLE_ALL
+    opts.enable_profiling = True
+    sess = ep.InferenceSession(residual_block(), opts, providers=["cpu"])
+    sess.run(None, {"x": np.ones((1, 4, 6, 6), np.float32)})
+    labels = [label for label, _ in sess._profiler.records()]
+    assert labels == ["'conv1' (Conv)", "'relu1' (Relu)", "'conv2' (Conv)", "'add' (Add)", "'relu2' (Relu)"]

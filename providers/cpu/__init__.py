@@ -41,9 +41,12 @@ class CPUExecutionProvider(KernelProvider):
         super().__init__(extra_kernels=extra_kernels)
 
     def compile(self, subgraph: SubGraph) -> Callable[..., tuple]:
-        """Compile the subgraph after CPU-specific fusions (Conv with its residual Add and Relu)."""
+        """Compile the subgraph after CPU-specific fusions (Conv with its residual Add and Relu, affine
+        chains), unless the session turned graph optimizations off."""
         from .fusion import fuse_subgraph
 
+        if subgraph.optimization_level <= 0:
+            return super().compile(subgraph)
         return super().compile(fuse_subgraph(subgraph))
 
 
