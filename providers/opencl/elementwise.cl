@@ -94,6 +94,19 @@ __kernel void clip_t(const int n, __global const T* X, __global T* Y, __global c
 
 // ---------------------------------------------------------------- binary: y = f(a, b)
 
+// One operand per row (per channel, or a scalar with C == 1), the other of the output's shape:
+// a 2-D grid (inner, rows), the small operand indexed by row % C (B small: _rows_b, A small: _rows_a).
+#define ROWS(name, OUT, expr, suffix, ia, ib)                                                \
+__kernel void name##suffix(const int inner, const int rows, const int C, __global const T* A, \
+                           __global const T* B, __global OUT* Y) {                           \
+    const int i0 = get_global_id(0), r = get_global_id(1);                                   \
+    if (i0 >= inner || r >= rows) return;                                                    \
+    const int i = r * inner + i0;                                                            \
+    const int c = r % C;                                                                     \
+    const F a = (F)A[ia]; const F b = (F)B[ib];                                              \
+    Y[i] = (OUT)(expr);                                                                      \
+}
+
 #define BINARY(name, OUT, expr)                                                               \
 __kernel void name##_same(const int n, __global const T* A, __global const T* B, __global OUT* Y) { \
     const int i = get_global_id(0);                                                           \
@@ -110,7 +123,9 @@ __kernel void name##_bcast(BCAST_ARGS, const int8 sa, const int sa0, const int s
     OFFSET(sb, sb0, sb1, sb2, ob)                                                             \
     const F a = (F)A[oa]; const F b = (F)B[ob];                                               \
     Y[i] = (OUT)(expr);                                                                       \
-}
+}                                                                                             \
+ROWS(name, OUT, expr, _rows_b, i, c)                                                          \
+ROWS(name, OUT, expr, _rows_a, c, i)
 
 BINARY(add, T, a + b)
 BINARY(sub, T, a - b)

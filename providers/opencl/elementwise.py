@@ -256,11 +256,36 @@ def binary(cl_name: str, out_dtype: Any = None) -> Callable[..., Any]:
                 rt.launch1d(knl, y.size, np.int32(y.size), a.data, b.data, y.data)
                 return y
             y = rt.empty(broadcast_shape(a.shape, b.shape), dt)
+            rows = row_broadcast(y.shape, a, b)
+            if rows is not None and y.size:
+                inner, nrows, c, small_b = rows
+                knl = rt.kernel(CL, cl_name + ("_rows_b" if small_b else "_rows_a"), **defines)
+                rt.launch(knl, (inner, nrows), (min(64, inner), 1), np.int32(inner), np.int32(nrows), np.int32(c),
+                          a.data, b.data, y.data)
+                return y
             return launch_bcast(rt, cl_name + "_bcast", defines, y, [a, b])
 
         return run
 
     return build
+
+
+def row_broadcast(out: Sequence[int], a: Any, b: Any) -> tuple[int, int, int, int] | None:
+    """(inner, rows, C, small_b) when one of `a`, `b` has the output's shape and the other is constant
+    along the innermost collapsed axis and per row otherwise: a scalar (C = 1) or per-channel
+    (..., C, 1, 1) operand, whose element for output row r is at r % C. None otherwise."""
+    for full, small, small_b in ((a, b, 1), (b, a, 0)):
+        if tuple(full.shape) != tuple(out):
+            continue
+        if small.size == 1:
+            return prod(out), 1, 1, small_b
+        dims, (sf, ss) = broadcast_strides(out, full.shape, small.shape)
+        # collapsed (outer?, C, inner) with the small operand (0?, 1, 0)
+        if len(dims) == 2 and ss == [1, 0]:
+            return dims[1], dims[0], dims[0], small_b
+        if len(dims) == 3 and ss == [0, 1, 0]:
+            return dims[2], dims[0] * dims[1], dims[1], small_b
+    return None
 
 
 def _same_dtypes(node: Node, graph: Graph):

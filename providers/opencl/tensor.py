@@ -16,6 +16,7 @@ import numpy as np
 from ep_runtime.graph import Graph, Node
 from ep_runtime.op_shapes import ints, nearest_taps, normalize_axis, resize_output_geometry, source_coordinates
 
+from ._cl import cl
 from .elementwise import broadcast_shape, grid_args, int8, launch_grid, stride_args
 from .registry import FLOATS, kernel
 from .runtime import BITS_TYPES, CL_TYPES, Launcher, contiguous_strides, ftype, prod
@@ -60,10 +61,54 @@ def strided_copy(rt: Launcher, x: Any, y: Any, shape: Sequence[int], sstride: Se
     if n == 0:
         return
     dims, (ss, ds) = collapse(shape, sstride, dstride)
+    if copy_rows(rt, x, y, dims, ss, soff, ds, doff):
+        return
     knl = rt.kernel(CL, "strided_copy", T=bits(x.dtype))
     grid, lead = grid_args(dims)
     launch_grid(rt, knl, grid, *lead, *stride_args(ss), np.int32(soff), *stride_args(ds), np.int32(doff), x.data,
                 y.data)
+
+
+def copy_rows(rt: Launcher, x: Any, y: Any, dims: Sequence[int], ss: Sequence[int], soff: int, ds: Sequence[int],
+              doff: int) -> bool:
+    """Copy with the device's own buffer copies (clEnqueueCopyBuffer / CopyBufferRect: memcpy on CPU
+    devices, no per-element index arithmetic) when the innermost collapsed axis is contiguous on
+    both sides and the rest fits a rect copy (or a few of them). False when it does not apply."""
+    if ss[-1] != 1 or ds[-1] != 1 or len(dims) > 3 or any(s <= 0 for s in list(ss[:-1]) + list(ds[:-1])):
+        return False
+    size = x.dtype.itemsize
+    if len(dims) == 1:
+        cl.enqueue_copy(rt.queue, y.data, x.data, byte_count=dims[0] * size, src_offset=soff * size,
+                        dst_offset=doff * size)
+        return True
+    row = dims[-1] * size
+
+    def rect(src_off: int, dst_off: int, rows: int, s_row: int, d_row: int, slices: int = 1, s_slice: int = 0,
+             d_slice: int = 0) -> None:
+        cl.enqueue_copy(rt.queue, y.data, x.data, src_origin=(src_off * size, 0, 0), dst_origin=(dst_off * size, 0, 0),
+                        region=(row, rows, slices), src_pitches=(s_row * size, s_slice * size),
+                        dst_pitches=(d_row * size, d_slice * size))
+
+    if any(p < dims[-1] for p in list(ss[:-1]) + list(ds[:-1])):
+        return False
+    if len(dims) == 2:
+        rect(soff, doff, dims[0], ss[0], ds[0])
+        return True
+
+    def fits(rows: int, sr: int, sl: int) -> bool:  # OpenCL's rule for rect pitches
+        return sr >= dims[-1] and sl >= rows * sr and sl % sr == 0
+
+    if fits(dims[1], ss[1], ss[0]) and fits(dims[1], ds[1], ds[0]):
+        rect(soff, doff, dims[1], ss[1], ds[1], dims[0], ss[0], ds[0])
+        return True
+    # e.g. a channel shuffle (Transpose of (g, C/g, HW) to (C/g, g, HW)): a few 2-D copies, one per index of
+    # the shorter of the two outer axes
+    loop, keep = (0, 1) if dims[0] <= dims[1] else (1, 0)
+    if dims[loop] > 8:
+        return False
+    for k in range(dims[loop]):
+        rect(soff + k * ss[loop], doff + k * ds[loop], dims[keep], ss[keep], ds[keep])
+    return True
 
 
 def expand(rt: Launcher, x: Any, shape: Sequence[int]) -> Any:
