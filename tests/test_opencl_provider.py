@@ -118,6 +118,30 @@ def test_whole_graph_on_device_copies_only_inputs_and_outputs(opencl):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
 
 
+def test_lazy_transpose_feeds_several_consumers_and_a_graph_output(opencl):
+    """Transpose is a strided view on the device: its two consumers (Relu, a channel-shuffle Reshape),
+    a Transpose of it (a view of a view) and the graph output all see the permuted values."""
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["t"], name="shuffle", perm=[0, 2, 1, 3]),
+        helper.make_node("Relu", ["t"], ["r"], name="relu"),
+        helper.make_node("Reshape", ["t", "shape"], ["s"], name="flat"),
+        helper.make_node("Transpose", ["t"], ["tt"], name="again", perm=[3, 1, 2, 0]),
+        helper.make_node("Add", ["tt", "tt"], ["a"], name="add"),
+    ]
+    model = make_model(nodes, [("x", F, [2, 3, 4, 5])],
+                       [("t", F, [2, 4, 3, 5]), ("r", F, [2, 4, 3, 5]), ("s", F, [2, 60]), ("a", F, [5, 4, 3, 2])],
+                       [const("shape", np.array([2, -1], np.int64))])
+    sess = ep.InferenceSession(model, providers=[opencl, "cpu"])
+    assert set(sess.get_partition().assignment().values()) == {"OpenCLExecutionProvider"}
+    feed = {"x": np.random.default_rng(2).standard_normal((2, 3, 4, 5)).astype(np.float32)}
+    want = ep.InferenceSession(model, providers=["cpu"]).run(None, feed)
+    for _ in range(2):
+        got = sess.run(None, feed)
+        for g, w in zip(got, want):
+            assert g.shape == w.shape
+            np.testing.assert_array_equal(g, w)
+
+
 def test_kernels_return_device_arrays(opencl):
     import pyopencl.array as cla
 

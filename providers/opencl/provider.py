@@ -7,17 +7,23 @@ in `to_device_calls` / `to_host_calls`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
 
 from ep_runtime.errors import ProviderError
 from ep_runtime.graph import Graph, Node
-from ep_runtime.provider import KernelProvider, KernelRegistry, Refusal, device_tensors
+from ep_runtime.provider import KernelDef, KernelProvider, KernelRegistry, Refusal, device_tensors
 
 from ._cl import IMPORT_ERROR, cl
 from .registry import REGISTRY
 from .runtime import DEVICE_ENV, Device, Launcher, list_devices, parse_device_env, select_device
+from .tensor import is_view, materialize
+
+#: ops that take a non-contiguous view (a lazy Transpose) as it is; every other kernel gets its view
+#: inputs materialized first (one strided copy), the way numpy's reshape copies a transposed view.
+VIEW_OPS = frozenset({"Transpose", "Identity"})
 
 #: dtypes a value may have anywhere on the device (float16 only with cl_khr_fp16).
 STORABLE = frozenset(np.dtype(t) for t in (np.float32, np.float16, np.int64, np.int32, np.int8, np.uint8,
@@ -102,6 +108,19 @@ class OpenCLExecutionProvider(KernelProvider):
 
     # ------------------------------------------------------------------ compile and run
 
+    def kernel_call(self, kdef: KernelDef, node: Node, graph: Graph) -> Callable[..., Any]:
+        fn = super().kernel_call(kdef, node, graph)
+        if node.op_type in VIEW_OPS:
+            return fn
+        rt = self.rt
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if any(is_view(a) for a in args):
+                args = tuple(materialize(rt, a) for a in args)
+            return fn(*args, **kwargs)
+
+        return call
+
     def synchronize(self) -> None:
         """Wait for the queued kernels (the core calls this before timing a node when profiling)."""
         self.queue.finish()
@@ -116,7 +135,7 @@ class OpenCLExecutionProvider(KernelProvider):
         if isinstance(value, np.ndarray):
             return value
         self.to_host_calls += 1
-        return value.get(queue=self.queue)
+        return materialize(self.rt, value).get(queue=self.queue)
 
 
 __all__ = ["DEVICE_ENV", "OpenCLExecutionProvider", "parse_device_env"]

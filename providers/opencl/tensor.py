@@ -9,6 +9,7 @@ numpy arrays (ep_runtime.host_inputs).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ import numpy as np
 from ep_runtime.graph import Graph, Node
 from ep_runtime.op_shapes import ints, nearest_taps, normalize_axis, resize_output_geometry, source_coordinates
 
-from ._cl import cl
+from ._cl import cl, cla
 from .elementwise import broadcast_shape, grid_args, int8, launch_grid, stride_args
 from .registry import FLOATS, kernel
 from .runtime import BITS_TYPES, CL_TYPES, Launcher, contiguous_strides, ftype, prod
@@ -207,17 +208,31 @@ def Unsqueeze(*, _provider):
 # ---------------------------------------------------------------- copies
 
 
+def is_view(x: Any) -> bool:
+    """A device array that is not C-contiguous (e.g. a lazy Transpose): consumers get it materialized."""
+    return isinstance(x, cla.Array) and not x.flags.c_contiguous
+
+
+def materialize(rt: Launcher, x: Any) -> Any:
+    """`x` as a C-contiguous device array: `x` itself when it is one, else a strided copy of it."""
+    if not is_view(x):
+        return x
+    size = x.dtype.itemsize
+    y = rt.empty(x.shape, x.dtype)
+    src = SimpleNamespace(data=x.base_data, dtype=x.dtype)
+    strided_copy(rt, src, y, x.shape, [s // size for s in x.strides], x.offset // size,
+                 contiguous_strides(x.shape), 0)
+    return y
+
+
 @kernel("Transpose", since=1, factory=True)
 def Transpose(*, perm: list[int] | None = None, _provider):
-    rt = _provider.rt
+    """Lazy, like numpy's: a view with permuted strides; the first consumer that needs a contiguous
+    array (anything but Transpose and Identity, see OpenCLExecutionProvider.kernel_call) copies it."""
 
     def run(x):
         p = list(perm) if perm is not None else list(range(x.ndim))[::-1]
-        out_shape = tuple(x.shape[i] for i in p)
-        cs = contiguous_strides(x.shape)
-        y = rt.empty(out_shape, x.dtype)
-        strided_copy(rt, x, y, out_shape, [cs[i] for i in p], 0, contiguous_strides(out_shape), 0)
-        return y
+        return x.transpose(p)
 
     return run
 
