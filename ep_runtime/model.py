@@ -7,18 +7,22 @@ from pathlib import Path
 
 import onnx
 from google.protobuf.message import DecodeError
-from onnx import external_data_helper
 
 from .errors import ModelLoadError
+from .external_data import external_tensors, load_external_data
+from .validate import check_model, check_node_signatures, check_versions
 
 ModelSource = str | os.PathLike | bytes | onnx.ModelProto
 
 
 def load_model(source: ModelSource) -> onnx.ModelProto:
-    """Read a model from a file path, serialized bytes, or a ModelProto.
+    """Read a model from a file path, serialized bytes, or a ModelProto, and validate it.
 
-    External-data tensors are read from the model's folder; a location that escapes it
-    (`../`, an absolute path, a symlink pointing out) is refused.
+    External-data tensors (wherever they sit: initializers, sparse initializers, attributes,
+    subgraphs, functions) are read from the model's folder only, exactly their size; a location
+    that escapes it (`../`, an absolute path, a symlink pointing out) is refused. A ModelProto
+    given by the caller is not modified. Then `validate.check_model` refuses malformed tensors,
+    types and graphs, naming them.
     """
     if isinstance(source, onnx.ModelProto):
         model, base_dir, what = source, None, "the given ModelProto"
@@ -39,23 +43,20 @@ def load_model(source: ModelSource) -> onnx.ModelProto:
             f"cannot load a model from a {type(source).__name__}: give a path, bytes or an onnx.ModelProto"
         )
     _check_structure(model, what)
-    external = [t for t in external_data_helper._get_all_tensors(model) if _is_external(t)]
+    check_versions(model, what)
+    external = external_tensors(model)
     if external:
         if base_dir is None:
             raise ModelLoadError(
-                f"{what} references external data (tensor {external[0].name!r}); "
+                f"{what} references external data ({external[0][1]}); "
                 "load the model from its file path so the data can be found beside it"
             )
         if model is source:
             copy = onnx.ModelProto()
             copy.CopyFrom(model)
             model = copy
-        for tensor in external:
-            _check_external_location(tensor, base_dir, what)
-        try:
-            external_data_helper.load_external_data_for_model(model, str(base_dir))
-        except Exception as exc:
-            raise ModelLoadError(f"cannot read external data of {what}: {exc}") from exc
+        load_external_data(model, base_dir, what)
+    check_model(model, what)
     return model
 
 
@@ -79,36 +80,9 @@ def _check_structure(model: onnx.ModelProto, what: str) -> None:
         raise ModelLoadError(f"{what} declares no opset_import")
 
 
-def _is_external(tensor: onnx.TensorProto) -> bool:
-    return tensor.HasField("data_location") and tensor.data_location == onnx.TensorProto.EXTERNAL
-
-
-def _check_external_location(tensor: onnx.TensorProto, base_dir: Path, what: str) -> None:
-    info = {e.key: e.value for e in tensor.external_data}
-    location = info.get("location", "")
-    culprit = f"tensor {tensor.name!r} of {what}"
-    if not location:
-        raise ModelLoadError(f"{culprit} is marked external but names no location")
-    if os.path.isabs(location) or Path(location).is_absolute() or location.startswith(("/", "\\")):
-        raise ModelLoadError(f"{culprit}: external data location {location!r} is an absolute path; "
-                             "only files inside the model's folder are read")
-    root = base_dir.resolve()
-    target = (root / location).resolve()
-    if target != root and root not in target.parents:
-        raise ModelLoadError(f"{culprit}: external data location {location!r} escapes the model's folder "
-                             f"{str(root)!r} (through '..' or a symlink); refused")
-    if not target.is_file():
-        raise ModelLoadError(f"{culprit}: external data file {location!r} not found in {str(root)!r}")
-    size = target.stat().st_size
-    offset = int(info.get("offset", 0) or 0)
-    length = int(info.get("length", 0) or 0)
-    if offset < 0 or length < 0 or offset + length > size:
-        raise ModelLoadError(f"{culprit}: external data range offset={offset} length={length} lies "
-                             f"outside file {location!r} ({size} bytes)")
-
-
 def prepare_model(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Inline model-local functions and add the types and shapes ONNX shape inference can tell."""
+    """Inline model-local functions, add the types and shapes ONNX shape inference can tell, and
+    check every node of an ONNX-defined domain against its schema (`validate.check_node_signatures`)."""
     if model.functions:
         try:
             from onnx import inliner
@@ -120,4 +94,5 @@ def prepare_model(model: onnx.ModelProto) -> onnx.ModelProto:
         model = onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=True)
     except Exception:
         pass  # shapes stay unknown where inference cannot tell; partitioning copes with that
+    check_node_signatures(model)
     return model
