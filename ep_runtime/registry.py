@@ -1,28 +1,111 @@
-"""The providers known through plugins: lookup by name or alias, availability, kernel overrides."""
+"""The providers known through plugins: lookup by name or alias, availability, kernel overrides.
+
+The built-in providers (those of ep-runtime's own distribution) keep their names and aliases: a
+third-party provider class claiming one is refused, and its plugin skipped, unless the class sets
+`overrides_builtin = True`, in which case it replaces the built-in with a PluginWarning.
+"""
 
 from __future__ import annotations
 
-import warnings
+import weakref
+from collections.abc import Iterable
 from typing import Any
 
 from .errors import ProviderError
-from .plugins import PluginWarning, call_each
+from .plugins import HookResultError, call_each, is_builtin_plugin, skip_plugin, warn_once
 from .provider import ExecutionProvider, KernelProvider, KernelRegistry
 
 CPU = "CPUExecutionProvider"
 
+#: classes declared by built-in plugins (collected at every provider listing)
+_builtin_classes: weakref.WeakSet[type] = weakref.WeakSet()
+#: built-in CPU provider instances without plugin kernels: the reference, whose outputs are not checked
+_reference_instances: weakref.WeakSet[ExecutionProvider] = weakref.WeakSet()
+
+
+def checked_provider_classes(result: Any) -> list[type[ExecutionProvider]]:
+    """An `ep_runtime_providers` answer as a list, or HookResultError: it must be an iterable of
+    ExecutionProvider subclasses, each with a non-empty str `name` and a tuple or list of str `aliases`."""
+    if isinstance(result, (type, str, bytes, dict)) or not isinstance(result, Iterable):
+        raise HookResultError(f"returned {result!r} from ep_runtime_providers instead of a list of "
+                              "ExecutionProvider classes")
+    classes = list(result)
+    for cls in classes:
+        if not (isinstance(cls, type) and issubclass(cls, ExecutionProvider)
+                and isinstance(cls.name, str) and cls.name):
+            raise HookResultError(f"returned {cls!r}, which is not an ExecutionProvider subclass with a name")
+        aliases = cls.aliases
+        if not (isinstance(aliases, (tuple, list)) and all(isinstance(a, str) and a for a in aliases)):
+            raise HookResultError(f"returned provider {cls.name} whose aliases {aliases!r} are not a tuple "
+                                  "of non-empty strings")
+    return classes
+
+
+def checked_kernel_registry(result: Any) -> KernelRegistry:
+    """An `ep_runtime_kernels` answer, or HookResultError when it is not a KernelRegistry."""
+    if not isinstance(result, KernelRegistry):
+        raise HookResultError(f"returned {type(result).__name__} from ep_runtime_kernels instead of a "
+                              "KernelRegistry")
+    return result
+
+
+def _keys(cls: type[ExecutionProvider]) -> set[str]:
+    return {cls.name.lower(), *(a.lower() for a in cls.aliases)}
+
+
+def _admit(
+    plugin: str, classes: list[type[ExecutionProvider]], chosen: list[tuple[str, type[ExecutionProvider]]]
+) -> tuple[list[type[ExecutionProvider]], list[tuple[str, type[ExecutionProvider]]], str | None]:
+    """Which of a plugin's classes are new, which chosen (plugin, class) pairs they replace, or why
+    the plugin is refused (a name or alias taken, and no permitted override)."""
+    builtin = is_builtin_plugin(plugin)
+    accepted: list[type[ExecutionProvider]] = []
+    replaced: list[tuple[str, type[ExecutionProvider]]] = []
+    for cls in classes:
+        if any(cls is c for _, c in chosen) or any(cls is c for c in accepted):
+            continue  # the same class declared twice (e.g. a plugin registered under two names)
+        owners = [(p, c) for p, c in chosen if _keys(c) & _keys(cls)] + [(plugin, c) for c in accepted
+                                                                          if _keys(c) & _keys(cls)]
+        if owners:
+            overrides = getattr(cls, "overrides_builtin", False) is True
+            if builtin or not overrides or not all(is_builtin_plugin(p) for p, _ in owners):
+                owner_plugin, owner = owners[0]
+                taken = ", ".join(map(repr, sorted(_keys(owner) & _keys(cls))))
+                why = (f"declares provider {cls.name} whose name or alias {taken} belongs to provider "
+                       f"{owner.name} of plugin {owner_plugin!r}")
+                if is_builtin_plugin(owner_plugin) and not builtin:
+                    why += " (built-in; a provider class replaces it only by setting overrides_builtin = True)"
+                return [], [], why
+            replaced += owners
+        accepted.append(cls)
+    return accepted, replaced, None
+
 
 def provider_classes() -> list[type[ExecutionProvider]]:
-    """Every provider class the loaded plugins declare, the first declaration of a name winning."""
-    seen: dict[str, type[ExecutionProvider]] = {}
-    for plugin, classes in call_each("ep_runtime_providers"):
-        for cls in classes:
-            if not (isinstance(cls, type) and issubclass(cls, ExecutionProvider) and cls.name):
-                warnings.warn(f"ep_runtime plugin {plugin!r} returned {cls!r}, which is not an "
-                              "ExecutionProvider subclass with a name; ignored", PluginWarning, stacklevel=2)
-                continue
-            seen.setdefault(cls.name, cls)
-    return list(seen.values())
+    """Every provider class the loaded plugins declare, built-in ones first.
+
+    A name or alias (in any case) belongs to the first class declaring it, built-in providers
+    before third-party ones. A third-party plugin declaring a taken name is skipped with a
+    PluginWarning, unless every class it collides with is built-in and its class sets
+    `overrides_builtin = True`: then it replaces those (with a warning).
+    """
+    answers = call_each("ep_runtime_providers", check=checked_provider_classes)
+    answers.sort(key=lambda pair: not is_builtin_plugin(pair[0]))  # stable: plugin order kept otherwise
+    chosen: list[tuple[str, type[ExecutionProvider]]] = []  # (plugin, class)
+    for plugin, classes in answers:
+        accepted, replaced, problem = _admit(plugin, classes, chosen)
+        if problem is not None:
+            skip_plugin(plugin, problem)
+            continue
+        for p, c in replaced:
+            warn_once(f"ep_runtime plugin {plugin!r} replaces built-in provider {c.name} of plugin {p!r} "
+                      f"(its class sets overrides_builtin = True)", stacklevel=3)
+        chosen = [(p, c) for p, c in chosen if all(c is not r for _, r in replaced)]
+        chosen += [(plugin, c) for c in accepted]
+    for plugin, cls in chosen:
+        if is_builtin_plugin(plugin):
+            _builtin_classes.add(cls)
+    return [cls for _, cls in chosen]
 
 
 def find_provider_class(name: str) -> type[ExecutionProvider]:
@@ -45,7 +128,9 @@ def available_providers() -> list[str]:
     for cls in provider_classes():
         try:
             ok = cls.is_available()
-        except Exception:
+        except KeyboardInterrupt:
+            raise
+        except BaseException:  # a plugin's broken check (even sys.exit) means unavailable
             ok = False
         if ok:
             names.append(cls.name)
@@ -54,17 +139,21 @@ def available_providers() -> list[str]:
 
 def kernel_overrides(provider_name: str) -> KernelRegistry | None:
     """Kernels plugins add to or replace in the named provider, merged in plugin order."""
-    found = call_each("ep_runtime_kernels", provider_name=provider_name)
+    found = call_each("ep_runtime_kernels", check=checked_kernel_registry, provider_name=provider_name)
     if not found:
         return None
     merged = KernelRegistry()
-    for plugin, reg in found:
-        if not isinstance(reg, KernelRegistry):
-            warnings.warn(f"ep_runtime plugin {plugin!r} returned {type(reg).__name__} from "
-                          "ep_runtime_kernels instead of a KernelRegistry; ignored", PluginWarning, stacklevel=2)
-            continue
+    for _, reg in found:
         merged.update(reg)
     return merged
+
+
+def is_reference_provider(provider: ExecutionProvider) -> bool:
+    """Whether `provider` is the built-in CPU provider with no plugin kernels (the reference)."""
+    try:
+        return provider in _reference_instances
+    except TypeError:  # an unhashable provider is not ours
+        return False
 
 
 def create_provider(cls: type[ExecutionProvider], options: dict[str, Any]) -> ExecutionProvider:
@@ -74,14 +163,20 @@ def create_provider(cls: type[ExecutionProvider], options: dict[str, Any]) -> Ex
         reason = cls.unavailable_reason()
         if reason is None and not cls.is_available():
             reason = "its is_available() returned False"
-    except Exception as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
         reason = f"its availability check raised {exc!r}"
     if reason is not None:
         raise ProviderError(f"execution provider {cls.name} is not available: {reason}")
     try:
-        if issubclass(cls, KernelProvider):
-            return cls(extra_kernels=kernel_overrides(cls.name), **options)
-        return cls(**options)
+        if not issubclass(cls, KernelProvider):
+            return cls(**options)
+        extra = kernel_overrides(cls.name)
+        provider = cls(extra_kernels=extra, **options)
+        if extra is None and cls.name == CPU and cls in _builtin_classes:
+            _reference_instances.add(provider)
+        return provider
     except ProviderError:
         raise
     except Exception as exc:

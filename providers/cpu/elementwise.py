@@ -23,8 +23,15 @@ register_binary("Mul", binary_ufunc(np.multiply))
 _true_divide = binary_ufunc(np.true_divide)
 
 
+def check_integer_divisor(a: np.ndarray, b: np.ndarray, op: str) -> None:
+    """Integer division or remainder by zero is an error (onnxruntime's is too), not a silent 0."""
+    if b.dtype.kind in "iu" and a.size and not b.all():
+        raise ZeroDivisionError(f"{op}: integer division by zero")
+
+
 def _int_divide(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Integer division truncating toward zero (C semantics, as onnxruntime does)."""
+    check_integer_divisor(a, b, "Div")
     with np.errstate(divide="ignore"):
         q = np.floor_divide(a, b)
         if a.dtype.kind == "i":
@@ -58,7 +65,9 @@ register_binary("Pow", Pow, legacy_consumed_until=None)
 
 
 def _mod(a: np.ndarray, b: np.ndarray, *, fmod: int = 0) -> np.ndarray:
-    """fmod=0: the remainder takes the divisor's sign (Python's %); fmod=1: the dividend's (C fmod)."""
+    """fmod=0: the remainder takes the divisor's sign (Python's %); fmod=1: the dividend's (C fmod).
+    Float remainders by zero are NaN (IEEE); integer ones are an error."""
+    check_integer_divisor(a, b, "Mod")
     with np.errstate(divide="ignore", invalid="ignore"):
         return as_array(np.fmod(a, b) if fmod else np.mod(a, b))
 

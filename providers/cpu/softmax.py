@@ -13,7 +13,9 @@ from .registry import kernel
 
 
 def softmax(x: np.ndarray, axis: int) -> np.ndarray:
-    """Numerically stable softmax along one axis."""
+    """Numerically stable softmax along one axis (an empty axis gives the empty result)."""
+    if x.shape[axis] == 0:
+        return x.copy()
     e = x - x.max(axis=axis, keepdims=True)
     np.exp(e, out=e)
     e /= e.sum(axis=axis, keepdims=True)
@@ -21,13 +23,18 @@ def softmax(x: np.ndarray, axis: int) -> np.ndarray:
 
 
 def log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    """log(softmax(x)) along one axis, computed stably (an empty axis gives the empty result)."""
+    if x.shape[axis] == 0:
+        return x.copy()
     s = x - x.max(axis=axis, keepdims=True)
     s -= np.log(np.exp(s).sum(axis=axis, keepdims=True))
     return s
 
 
 def hardmax(x: np.ndarray, axis: int) -> np.ndarray:
-    """1 at the first maximum along `axis`, 0 elsewhere."""
+    """1 at the first maximum along `axis`, 0 elsewhere (an empty axis gives the empty result)."""
+    if x.shape[axis] == 0:
+        return np.zeros_like(x)
     idx = np.expand_dims(np.argmax(x, axis=axis), axis)
     y = np.zeros_like(x)
     np.put_along_axis(y, idx, 1, axis=axis)

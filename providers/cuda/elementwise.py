@@ -54,10 +54,17 @@ for _op, _name in {"Add": "add", "Sub": "subtract", "Mul": "multiply"}.items():
     kernel(_op, 7)(binary(_name))
 
 
+def check_integer_divisor(a: Any, b: Any, op: str) -> None:
+    """Integer division or remainder by zero is an error (as in onnxruntime), not a silent 0."""
+    if b.dtype.kind in "iu" and a.size and not bool(b.all()):
+        raise ZeroDivisionError(f"{op}: integer division by zero")
+
+
 @kernel("Div", 7)
 def Div(a: Any, b: Any) -> Any:
     xp = get_array_module(a, b)
     if a.dtype.kind in "iu":  # C semantics: truncate toward zero
+        check_integer_divisor(a, b, "Div")
         q = xp.floor_divide(a, b)
         if a.dtype.kind == "i":
             fix = (xp.remainder(a, b) != 0) & ((a < 0) != (b < 0))
@@ -80,6 +87,7 @@ def Pow(x: Any, y: Any) -> Any:
 @kernel("Mod", 10)
 def Mod(a: Any, b: Any, *, fmod: int = 0) -> Any:
     xp = get_array_module(a, b)
+    check_integer_divisor(a, b, "Mod")
     return arr(xp, xp.fmod(a, b) if fmod else xp.mod(a, b))
 
 

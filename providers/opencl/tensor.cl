@@ -40,9 +40,11 @@ __kernel void strided_copy(const int D0, const int D1, const int D2, const int r
     Y[od] = X[os];
 }
 
-// Y (outer, nidx, inner) = X (outer, axis_dim, inner) gathered along the middle axis
+// Y (outer, nidx, inner) = X (outer, axis_dim, inner) gathered along the middle axis.
+// An index outside [-axis_dim, axis_dim) is an error in ONNX: it sets *bad (the host raises) and
+// its elements of Y are left unwritten.
 __kernel void gather(const int n, const int nidx, const int inner, const int axis_dim,
-                     __global const T* X, __global const IDX* I, __global T* Y) {
+                     __global const T* X, __global const IDX* I, __global T* Y, __global int* bad) {
     const int i = get_global_id(0);
     if (i >= n) return;
     const int r = i % inner;
@@ -50,7 +52,10 @@ __kernel void gather(const int n, const int nidx, const int inner, const int axi
     const int o = i / (inner * nidx);
     long q = (long)I[j];
     if (q < 0) q += axis_dim;
-    q = clamp(q, (long)0, (long)axis_dim - 1);  // out-of-range indices are an error in ONNX; stay in bounds
+    if (q < 0 || q >= axis_dim) {
+        *bad = 1;
+        return;
+    }
     Y[i] = X[((long)o * axis_dim + q) * inner + r];
 }
 

@@ -350,10 +350,17 @@ def Gather(*, axis: int = 0, _provider):
         inner = prod(x.shape[a + 1:])
         knl = rt.kernel(CL, "gather", T=bits(x.dtype), IDX=CL_TYPES[idx.dtype])
         n = y.size
-        if x.shape[a] == 0 and n:
-            raise IndexError("Gather: indexing an empty axis")
+        if not n:
+            return y
+        if x.shape[a] == 0:
+            raise IndexError(f"Gather: indexing axis {axis} of size 0")
+        bad = rt.to_device(np.zeros(1, np.int32))
         rt.launch1d(knl, n, np.int32(n), np.int32(max(idx.size, 1)), np.int32(max(inner, 1)),
-                    np.int32(x.shape[a]), x.data, idx.data, y.data)
+                    np.int32(x.shape[a]), x.data, idx.data, y.data, bad.data)
+        if bad.get()[0]:  # waits for the kernel: an out-of-range index must not give a silently wrong answer
+            host_idx = idx.get()
+            raise IndexError(f"Gather: an index in {host_idx.min()}..{host_idx.max()} is out of range for "
+                             f"axis {axis} of size {x.shape[a]}")
         return y
 
     return run
