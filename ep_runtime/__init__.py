@@ -13,12 +13,15 @@ from .errors import (
     ModelLoadError,
     NotImplementedByAnyProvider,
     ProviderError,
+    RunCancelled,
+    RunTimedOut,
 )
 from .graph import Graph, Node, SubGraph, ValueInfo
 from .optimize import GraphOptimizationLevel
 from .partition import Partition
 from .plugins import hookimpl
 from .provider import Capability, ExecutionProvider, KernelProvider, KernelRegistry, Refusal
+from .run_options import RunOptions
 from .session import (
     InferenceSession,
     ModelMetadata,
@@ -34,6 +37,7 @@ __all__ = [
     "Capability", "EPRuntimeError", "ExecutionProvider", "Graph", "GraphOptimizationLevel",
     "InferenceSession", "InvalidArgument", "InvalidGraphError", "KernelError", "KernelProvider",
     "KernelRegistry", "ModelLoadError", "ModelMetadata", "Node", "NodeArg", "NotImplementedByAnyProvider",
-    "Partition", "ProviderError", "Refusal", "SessionOptions", "SubGraph", "ValueInfo",
+    "Partition", "ProviderError", "Refusal", "RunCancelled", "RunOptions", "RunTimedOut", "SessionOptions",
+    "SubGraph", "ValueInfo",
     "get_all_providers", "get_available_providers", "hookimpl",
 ]

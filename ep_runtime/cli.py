@@ -1,4 +1,9 @@
-"""The `ep-runtime` command: run a model, show its partition, list providers."""
+"""The `ep-runtime` command: run a model, show its partition, list providers.
+
+Every subcommand, plugin ones included, reports a failure as `ep-runtime: error: <message>`
+on stderr with exit code 1 (130 when interrupted); the global `--debug` flag adds the
+traceback. A command line that does not parse is argparse's usage error (exit code 2).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,16 @@ import argparse
 import json
 import sys
 import time
+import traceback
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+from google.protobuf.message import DecodeError
 
-from .errors import EPRuntimeError
+from .errors import EPRuntimeError, InvalidArgument
 from .plugins import call_each
+from .run_options import RUN_TIMEOUT_KEY, RunOptions
 from .session import InferenceSession, NodeArg, SessionOptions, get_all_providers, get_available_providers
 
 
@@ -46,8 +55,8 @@ def _parse_dims(items: Sequence[str]) -> dict[str, int]:
     dims = {}
     for item in items:
         name, _, value = item.partition("=")
-        if not value.lstrip("-").isdigit():
-            raise SystemExit(f"--dim expects NAME=INT, got {item!r}")
+        if not name or not value.lstrip("-").isdigit():
+            raise InvalidArgument(f"--dim expects NAME=INT, got {item!r}")
         dims[name] = int(value)
     return dims
 
@@ -70,18 +79,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     given = {}
     for item in args.input:
         name, _, path = item.partition("=")
-        if not path:
-            raise SystemExit(f"--input expects NAME=FILE.npy, got {item!r}")
-        given[name] = np.load(path, allow_pickle=False)
+        if not name or not path:
+            raise InvalidArgument(f"--input expects NAME=FILE.npy, got {item!r}")
+        given[name] = _load_npy(name, path)
     feed = {i.name: given[i.name] if i.name in given else random_input(i, dims, rng) for i in sess.get_inputs()}
     unknown = set(given) - set(feed)
     if unknown:
-        raise SystemExit(f"--input names unknown input(s) {sorted(unknown)}; inputs are {list(feed)}")
+        raise InvalidArgument(f"--input names unknown input(s) {sorted(unknown)}; inputs are {list(feed)}")
+    run_options = None
+    if args.timeout_ms is not None:
+        run_options = RunOptions()
+        run_options.log_severity_level = 3  # the error is reported below; no warning logged as well
+        run_options.add_run_config_entry(RUN_TIMEOUT_KEY, str(args.timeout_ms))
     times = []
     outs = None
     for _ in range(max(1, args.repeat)):
         t = time.perf_counter()
-        outs = sess.run(None, feed)
+        outs = sess.run(None, feed, run_options)
         times.append(time.perf_counter() - t)
     print(f"model: {args.model}")
     print(f"providers: {', '.join(sess.get_providers())}")
@@ -100,6 +114,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             np.save(os.path.join(args.output_dir, _safe(o.name) + ".npy"), v)
     print(f"run: median {np.median(times) * 1e3:.3f} ms over {len(times)} run(s)")
     return 0
+
+
+def _load_npy(name: str, path: str) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise InvalidArgument(f"--input {name}: cannot read {path!r} as a .npy array: {exc}") from exc
 
 
 def _safe(name: str) -> str:
@@ -126,6 +147,7 @@ def cmd_providers(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `ep-runtime` command."""
     p = argparse.ArgumentParser(prog="ep-runtime", description="Run ONNX models on pluggable execution providers.")
+    p.add_argument("--debug", action="store_true", help="show the full traceback when a command fails")
     sub = p.add_subparsers(dest="command", required=True)
 
     def common(sp: argparse.ArgumentParser) -> None:
@@ -142,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-n", "--repeat", type=int, default=1, help="number of runs to time")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("-o", "--output-dir", help="save outputs as .npy files here")
+    r.add_argument("--timeout-ms", type=int, metavar="MS",
+                   help=f"stop a run that lasts longer than this (run config entry {RUN_TIMEOUT_KEY})")
     r.set_defaults(fn=cmd_run)
 
     pa = sub.add_parser("partition", help="print which provider runs each node and why")
@@ -160,9 +184,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
-    except EPRuntimeError as exc:
-        print(f"ep-runtime: error: {exc}", file=sys.stderr)
-        return 1
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("ep-runtime: interrupted", file=sys.stderr)
+        return 130
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            raise
+        failure: BaseException = exc
+        message = str(exc.code)
+    except Exception as exc:
+        failure, message = exc, error_message(exc, args)
+    if args.debug:
+        traceback.print_exception(failure)
+    print(f"ep-runtime: error: {message}", file=sys.stderr)
+    return 1
+
+
+def error_message(exc: Exception, args: argparse.Namespace) -> str:
+    """The message of a failed command: the error's own for ep-runtime errors and user errors
+    (missing files, unreadable models), else its type and text with a hint at `--debug`."""
+    if isinstance(exc, EPRuntimeError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.strerror or exc}: {exc.filename!r}"
+    model: Any = getattr(args, "model", None)
+    if isinstance(exc, DecodeError) and model is not None:
+        return f"model file {model!r} is not a valid ONNX model (corrupt or truncated): {exc}"
+    return f"{type(exc).__name__}: {exc} (rerun with --debug for the traceback)"
 
 
 if __name__ == "__main__":

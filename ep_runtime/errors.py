@@ -27,6 +27,14 @@ class NotImplementedByAnyProvider(EPRuntimeError):
     """Some nodes are claimed by no provider (or would fall back to CPU in strict mode)."""
 
 
+class RunCancelled(EPRuntimeError):
+    """A run stopped early because its RunOptions.terminate was set; the session stays usable."""
+
+
+class RunTimedOut(RunCancelled, TimeoutError):
+    """A run stopped early because it ran past its timeout (run config entry `ep_runtime.run_timeout_ms`)."""
+
+
 class KernelError(EPRuntimeError):
     """A kernel failed while running a node; the message names the node, op and provider."""
 

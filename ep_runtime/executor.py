@@ -15,10 +15,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .codegen import Const, Step, compile_steps
-from .errors import ProviderError
-from .graph import Graph
+from .errors import KernelError, ProviderError
+from .graph import Graph, SubGraph
 from .partition import ANY, HOST, Partition
 from .provider import ExecutionProvider
+from .registry import is_reference_provider
+from .run_options import check_cancelled
 
 
 class Profiler:
@@ -94,6 +96,11 @@ def build_plan(
                 f"provider {prov.name} failed to compile subgraph {sg.index} "
                 f"({len(sg.nodes)} nodes, first {sg.nodes[0].label}): {type(exc).__name__}: {exc}"
             ) from exc
+        if not is_reference_provider(prov):
+            fn = checked_outputs(fn, sg, prov)
+        if steps:  # a cancellation checkpoint between subgraphs (RunOptions.terminate, run timeout)
+            steps.append(Step(check_cancelled, [Const(f"before subgraph {sg.index} on {prov.name}")], [],
+                              label="cancellation checkpoint"))
         place = part.placement[sg.index]
         args = [located(v, place[v]) for v in sg.inputs]
         steps.append(Step(fn, args, list(sg.outputs), multi_output=True,
@@ -128,3 +135,48 @@ def _copier(by_device: dict[str, ExecutionProvider], src: str, dst: str) -> Call
         return to_device(to_host(value))
 
     return copy
+
+
+def checked_outputs(fn: Callable[..., Any], sg: SubGraph, provider: ExecutionProvider) -> Callable[..., tuple]:
+    """`fn` (a compiled subgraph) wrapped so that its results are held to what the graph promises:
+    one value per subgraph output and, for each tensor output, the dtype, the rank and every static
+    dim the graph knows. A mismatch is a KernelError naming the provider, subgraph, output and the
+    node producing it, raised before the value reaches another provider or the user."""
+    graph = sg.graph
+    count = len(sg.outputs)
+    expected = [(j, name, info.dtype, info.shape) for j, name in enumerate(sg.outputs)
+                if (info := graph.value(name)).kind == "tensor" and (info.dtype is not None or info.shape is not None)]
+
+    def fail(problem: str, name: str | None = None) -> KernelError:
+        node = graph.producer.get(name) if name else None
+        what = "its outputs" if name is None else f"output {name!r}"
+        if node is not None:
+            what += f" (of node {node.label})"
+        return KernelError(f"provider {provider.name} broke its contract in subgraph {sg.index} "
+                           f"(first node {sg.nodes[0].label}): {what} {problem}",
+                           node=node.label if node else "", op_type=node.op_type if node else "",
+                           provider=provider.name)
+
+    def run(*args: Any) -> tuple:
+        outs = fn(*args)
+        try:
+            got = len(outs)
+        except TypeError:
+            raise fail(f"are a {type(outs).__name__}, not a tuple of {count} values") from None
+        if got != count:
+            raise fail(f"are {got} values, the subgraph has {count} ({', '.join(map(repr, sg.outputs))})")
+        for j, name, dtype, dims in expected:
+            value = outs[j]
+            vdtype, vshape = getattr(value, "dtype", None), getattr(value, "shape", None)
+            if vdtype is None or vshape is None:
+                raise fail(f"is a {type(value).__name__}, not a tensor with a dtype and a shape", name)
+            if dtype is not None and vdtype != dtype:
+                raise fail(f"has dtype {vdtype}, the graph says {dtype}", name)
+            if dims is not None and (len(vshape) != len(dims) or any(
+                    isinstance(want, int) and want != have for want, have in zip(dims, vshape))):
+                promised = [d if isinstance(d, int) else "?" for d in dims]
+                raise fail(f"has shape {list(vshape)}, the graph says {promised}", name)
+        return outs
+
+    return run
+

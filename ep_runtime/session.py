@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InvalidArgument, ProviderError
+from .errors import InvalidArgument, ProviderError, RunCancelled
 from .executor import Profiler, build_plan
 from .graph import Graph, Node, SubGraph, ValueInfo
 from .model import ModelSource, load_model, prepare_model
@@ -18,6 +18,7 @@ from .optimize import GraphOptimizationLevel, optimize
 from .partition import Partition, partition
 from .provider import ExecutionProvider
 from .registry import CPU, available_providers, create_provider, find_provider_class
+from .run_options import RunOptions, cancellable
 
 logger = logging.getLogger("ep_runtime")
 _SEVERITY = {0: logging.DEBUG, 1: logging.INFO, 2: logging.WARNING, 3: logging.ERROR, 4: logging.CRITICAL}
@@ -223,9 +224,14 @@ class InferenceSession:
         self,
         output_names: Sequence[str] | None,
         input_feed: dict[str, Any],
-        run_options: Any = None,
+        run_options: RunOptions | None = None,
     ) -> list[Any]:
-        """Run the model on `input_feed` (name -> numpy array) and return the requested outputs."""
+        """Run the model on `input_feed` (name -> numpy array) and return the requested outputs.
+
+        With `run_options`, setting `run_options.terminate = True` from another thread, or its
+        `ep_runtime.run_timeout_ms` config entry, stops the run at the next checkpoint (between
+        subgraphs, between control-flow iterations) with RunCancelled / RunTimedOut.
+        """
         args = self._check_feed(input_feed)
         if output_names:
             try:
@@ -236,8 +242,14 @@ class InferenceSession:
                 ) from None
         else:
             picks = range(len(self._output_names))
-        with np.errstate(all="ignore"):  # like onnxruntime: domain errors give NaN/inf, not warnings
-            results = self._plan(*args)
+        try:
+            # like onnxruntime: domain errors give NaN/inf, not warnings
+            with np.errstate(all="ignore"), cancellable(run_options):
+                results = self._plan(*args)
+        except RunCancelled as exc:
+            if run_options is None or run_options.log_severity_level < 3:
+                logger.warning("%s", exc)
+            raise
         return [_as_output(results[k]) for k in picks]
 
     def _check_feed(self, feed: dict[str, Any]) -> list[Any]:

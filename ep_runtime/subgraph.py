@@ -11,8 +11,9 @@ from typing import Any
 
 import onnx
 
-from .graph import Graph, SubGraph, subgraph_free_values
+from .graph import Graph, Node, SubGraph, subgraph_free_values
 from .provider import ExecutionProvider, Refusal
+from .run_options import check_cancelled
 
 
 def nested_graph(body: onnx.GraphProto, parent: Graph) -> Graph:
@@ -42,10 +43,14 @@ def subgraph_refusal(provider: ExecutionProvider, body: onnx.GraphProto, parent:
 class SubgraphRunner:
     """A body graph compiled on one provider: `runner(inputs, outer) -> list of outputs`.
 
-    `inputs` are the body's formal inputs in order; `outer` maps captured names to values.
+    `inputs` are the body's formal inputs in order; `outer` maps captured names to values;
+    `owner` is the control-flow node, named when a run is cancelled here. Every call is a
+    cancellation checkpoint (`run_options.check_cancelled`), so a Loop or Scan stops between
+    iterations once its run is terminated or times out.
     """
 
-    def __init__(self, body: onnx.GraphProto, parent: Graph, provider: ExecutionProvider) -> None:
+    def __init__(self, body: onnx.GraphProto, parent: Graph, provider: ExecutionProvider,
+                 owner: Node | None = None) -> None:
         graph = nested_graph(body, parent)
         why = subgraph_refusal(provider, body, parent)
         if why is not None:
@@ -63,11 +68,13 @@ class SubgraphRunner:
                       dict(graph.initializers), set(), graph)
         self._fn = provider.compile(sg)
         self._computed = computed
+        self._checkpoint = f"before a call of body graph {body.name!r}" + (f" of node {owner.label}" if owner else "")
 
     def __call__(self, inputs: Sequence[Any], outer: dict[str, Any]) -> list[Any]:
         if len(inputs) != len(self.input_names):
             raise ValueError(f"body graph takes {len(self.input_names)} inputs {self.input_names}, "
                              f"got {len(inputs)}")
+        check_cancelled(self._checkpoint)
         results = self._fn(*inputs, *[outer[n] for n in self.outer_names])
         if not self._constants:
             return list(results)

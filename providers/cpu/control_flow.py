@@ -1,6 +1,7 @@
 """Control flow: If, Loop, Scan, SequenceMap. Body graphs are compiled once per node on the CPU provider.
 
-A body runs through `SubgraphRunner(inputs, outer)`; scan outputs of Loop and Scan are the
+A body runs through `SubgraphRunner(inputs, outer)`, which is also the cancellation checkpoint
+of every iteration (RunOptions.terminate, the run timeout); scan outputs of Loop and Scan are the
 per-iteration values stacked on a new axis. When a loop runs zero times, the empty scan output
 takes its element shape and dtype from the body graph's declared output type.
 """
@@ -65,10 +66,10 @@ def _stack(values: list[Any], op: str, index: int) -> Any:
 
 @kernel("If", since=1, factory=True, multi_output=True, supports=_bodies_supported("then_branch", "else_branch"))
 def If(*, then_branch: onnx.GraphProto, else_branch: onnx.GraphProto, _graph: Graph,
-       _provider: ExecutionProvider):
+       _provider: ExecutionProvider, _node: Node):
     """If-1/11/13/16/19/21/23/24/25: run one branch on the outer-scope values it captures."""
-    then_run = SubgraphRunner(then_branch, _graph, _provider)
-    else_run = SubgraphRunner(else_branch, _graph, _provider)
+    then_run = SubgraphRunner(then_branch, _graph, _provider, _node)
+    else_run = SubgraphRunner(else_branch, _graph, _provider, _node)
 
     def run(cond: np.ndarray, *, _outer: dict[str, Any] | None = None) -> list[Any]:
         branch = then_run if _scalar_bool(cond, "If", "condition") else else_run
@@ -78,13 +79,13 @@ def If(*, then_branch: onnx.GraphProto, else_branch: onnx.GraphProto, _graph: Gr
 
 
 @kernel("Loop", since=1, factory=True, multi_output=True, supports=_bodies_supported("body"))
-def Loop(*, body: onnx.GraphProto, _graph: Graph, _provider: ExecutionProvider, _num_outputs: int):
+def Loop(*, body: onnx.GraphProto, _graph: Graph, _provider: ExecutionProvider, _num_outputs: int, _node: Node):
     """Loop-1/11/13/16/19/21/23/24/25: `for i in range(M) while cond`; M and cond are optional.
 
     Body: (i, cond, carried...) -> (cond, carried..., scan elements...). Outputs: the final
     carried values, then every scan output stacked over the iterations (sequence-valued scan
     elements are concatenated into one sequence)."""
-    runner = SubgraphRunner(body, _graph, _provider)
+    runner = SubgraphRunner(body, _graph, _provider, _node)
     n_body_in = len(runner.input_names)
     if n_body_in < 2:
         raise ValueError(f"Loop: the body must take (iteration, cond, ...), it has {n_body_in} inputs")
@@ -165,10 +166,11 @@ def _scan_attrs(values: list[int] | None, n: int, what: str, default: int = 0) -
 @kernel("Scan", since=9, factory=True, multi_output=True, supports=_bodies_supported("body"))
 def Scan(*, body: onnx.GraphProto, num_scan_inputs: int, scan_input_axes: list[int] | None = None,
          scan_input_directions: list[int] | None = None, scan_output_axes: list[int] | None = None,
-         scan_output_directions: list[int] | None = None, _graph: Graph, _provider: ExecutionProvider):
+         scan_output_directions: list[int] | None = None, _graph: Graph, _provider: ExecutionProvider,
+         _node: Node):
     """Scan-9/11/16/19/21/23/24/25: iterate the body over slices of the scan inputs along their
     scan axes (reversed where the direction is 1), carrying the state variables."""
-    runner = SubgraphRunner(body, _graph, _provider)
+    runner = SubgraphRunner(body, _graph, _provider, _node)
     n_states = len(runner.input_names) - num_scan_inputs
     n_out = len(runner.output_names) - n_states
     if n_states < 0 or n_out < 0:
@@ -193,10 +195,10 @@ def Scan(*, body: onnx.GraphProto, num_scan_inputs: int, scan_input_axes: list[i
 
 @kernel("Scan", since=8, until=8, factory=True, multi_output=True, supports=_bodies_supported("body"))
 def Scan_8(*, body: onnx.GraphProto, num_scan_inputs: int, directions: list[int] | None = None,
-           _graph: Graph, _provider: ExecutionProvider):
+           _graph: Graph, _provider: ExecutionProvider, _node: Node):
     """Scan-8: batch axis 0, scan axis 1, an optional first input `sequence_lens` [batch]; the
     scan outputs of a shorter sequence are padded with zeros to the longest one."""
-    runner = SubgraphRunner(body, _graph, _provider)
+    runner = SubgraphRunner(body, _graph, _provider, _node)
     n_states = len(runner.input_names) - num_scan_inputs
     n_out = len(runner.output_names) - n_states
     if n_states < 0 or n_out < 0:
@@ -239,10 +241,10 @@ def Scan_8(*, body: onnx.GraphProto, num_scan_inputs: int, directions: list[int]
 
 
 @kernel("SequenceMap", since=17, factory=True, multi_output=True, supports=_bodies_supported("body"))
-def SequenceMap(*, body: onnx.GraphProto, _graph: Graph, _provider: ExecutionProvider):
+def SequenceMap(*, body: onnx.GraphProto, _graph: Graph, _provider: ExecutionProvider, _node: Node):
     """SequenceMap-17: run the body on the i-th element of every sequence input (tensor inputs
     are passed whole each time); every body output becomes a sequence."""
-    runner = SubgraphRunner(body, _graph, _provider)
+    runner = SubgraphRunner(body, _graph, _provider, _node)
 
     def run(seq: list, *extra: Any, _outer: dict[str, Any] | None = None) -> list[list[Any]]:
         if not isinstance(seq, list):
