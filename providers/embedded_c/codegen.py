@@ -15,6 +15,8 @@ from .lowering import Call
 
 #: arena offsets are multiples of this many floats (64 bytes)
 ALIGN = 16
+#: node calls per generated C function before `emit_functions` splits it into parts
+MAX_CALLS_PER_FUNCTION = 100
 
 
 def comment(text: str, limit: int = 60) -> str:
@@ -61,6 +63,10 @@ class ArenaPlan:
     lifetimes: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
+#: calls per time bucket of plan_arena's index of placed blocks
+_TIME_BUCKET = 32
+
+
 def _align(n: int) -> int:
     return -(-n // ALIGN) * ALIGN
 
@@ -86,15 +92,21 @@ def plan_arena(calls: list[Call], intermediates: set[str], sizes: dict[str, int]
             need[("scratch", k)] = c.scratch
     plan = ArenaPlan()
     placed: list[tuple[int, int, int, int]] = []  # offset, size, start, end
+    # placed blocks indexed by the time buckets their lifetimes touch, so that finding the blocks
+    # alive alongside a value looks at its neighbours in time, not at every block placed so far
+    by_time: dict[int, list[int]] = {}
     for key in sorted(need, key=lambda x: (-need[x], life[x][0])):
         size = _align(max(need[key], 1))
         s, e = life[key]
-        busy = sorted((off, sz) for off, sz, s2, e2 in placed if not (e2 < s or e < s2))
+        near = {j for b in range(s // _TIME_BUCKET, e // _TIME_BUCKET + 1) for j in by_time.get(b, ())}
+        busy = sorted((placed[j][0], placed[j][1]) for j in near if not (placed[j][3] < s or e < placed[j][2]))
         off = 0
         for boff, bsz in busy:
             if off + size <= boff:
                 break
             off = max(off, boff + bsz)
+        for b in range(s // _TIME_BUCKET, e // _TIME_BUCKET + 1):
+            by_time.setdefault(b, []).append(len(placed))
         placed.append((off, size, s, e))
         plan.size = max(plan.size, off + size)
         if isinstance(key, tuple):
@@ -107,8 +119,13 @@ def plan_arena(calls: list[Call], intermediates: set[str], sizes: dict[str, int]
 
 
 def emit_body(calls: list[Call], labels: list[str], shapes: dict[str, tuple[int, ...]],
-              locate: Callable[[str], str], scratch_expr: Callable[[int], str], indent: str = "    ") -> list[str]:
-    """Declarations of one descriptor per value and one checked call per node, as C lines."""
+              locate: Callable[[str], str], scratch_expr: Callable[[int], str], indent: str = "    ",
+              first: int = 0) -> list[str]:
+    """Declarations of one descriptor per value and one checked call per node, as C lines.
+
+    `calls` are steps `first`, `first + 1`, ... of the whole sequence: that number is what a failing
+    call returns (`16 * (step + 1) + rc`) and what `scratch_expr` receives.
+    """
     ids: dict[str, int] = {}
     decls: list[str] = []
     for c in calls:
@@ -122,7 +139,7 @@ def emit_body(calls: list[Call], labels: list[str], shapes: dict[str, tuple[int,
             decls.append(f"{indent}ep_tensor t{k} = ep_make_tensor((void *)({locate(name)}), EP_FLOAT32, "
                          f"{len(shape)}, d{k});")
     lines = [f"{indent}int rc;"] + decls
-    for k, (c, label) in enumerate(zip(calls, labels)):
+    for k, (c, label) in enumerate(zip(calls, labels), start=first):
         args = []
         for kind, v in c.args:
             if kind == "t":
@@ -150,6 +167,49 @@ def emit_body(calls: list[Call], labels: list[str], shapes: dict[str, tuple[int,
         lines.append(f"{indent}    return {k + 1} * 16 + rc;")
         lines.append(f"{indent}}}")
     return lines
+
+
+def emit_functions(calls: list[Call], labels: list[str], shapes: dict[str, tuple[int, ...]],
+                   locate: Callable[[str], str], scratch_expr: Callable[[int], str], name: str,
+                   params: str, max_calls: int | None = None) -> list[str]:
+    """The definition of `int name(params)` running `calls` in order, as C lines.
+
+    The C compiler's optimiser takes time superlinear in a function's size (a 2,000-call function
+    took 30 s), so a sequence longer than `max_calls` (default `MAX_CALLS_PER_FUNCTION`) becomes
+    parts `name_part0`, `name_part1`, ... of at most `max_calls` calls each, every one taking the
+    same parameters (the buffers and the arena are shared), called in order by `name`. The parts
+    are not inlined back (external linkage, `noinline` where the compiler knows it), and each
+    declares only the descriptors of the values it touches, so the generated text stays linear.
+    `params` is the parameter list, e.g. `"void *const *io, float *arena"`.
+    """
+    limit = max_calls or MAX_CALLS_PER_FUNCTION
+    if len(calls) <= limit:
+        return [f"int {name}({params});", "", f"int {name}({params})", "{",
+                *emit_body(calls, labels, shapes, locate, scratch_expr), "    return EP_OK;", "}"]
+    pass_on = "" if params.strip() in ("", "void") else ", ".join(_param_name(p) for p in params.split(","))
+    lines = ["#if defined(__GNUC__)", "#define EP_PART __attribute__((noinline))", "#else", "#define EP_PART",
+             "#endif", ""]
+    parts = []
+    for start in range(0, len(calls), limit):
+        part = f"{name}_part{len(parts)}"
+        parts.append(part)
+        lines += [f"EP_PART int {part}({params});", f"EP_PART int {part}({params})", "{",
+                  *emit_body(calls[start:start + limit], labels[start:start + limit], shapes, locate, scratch_expr,
+                             first=start),
+                  "    return EP_OK;", "}", ""]
+    lines += [f"int {name}({params});", "", f"int {name}({params})", "{", "    int rc;"]
+    for part in parts:
+        lines += [f"    rc = {part}({pass_on});", "    if (rc != EP_OK) {", "        return rc;", "    }"]
+    lines += ["    return EP_OK;", "}"]
+    return lines
+
+
+def _param_name(param: str) -> str:
+    """`arena` of `float *arena`: the identifier a C parameter declaration ends with."""
+    match = re.search(r"([A-Za-z_][A-Za-z0-9_]*)\s*$", param)
+    if match is None:
+        raise ValueError(f"not a C parameter declaration: {param!r}")
+    return match.group(1)
 
 
 def _struct_arrays(v: dict) -> str:
