@@ -2,7 +2,9 @@
 
 The API follows onnxruntime's: `InferenceSession(model, providers=[...])`, `run`,
 `get_inputs`, `get_outputs`, `get_providers`, plus `get_partition()` which says where each
-node went and why.
+node went and why. The rest of onnxruntime's Python API is here too (OrtValue, IOBinding,
+get_device, set_seed, ...; docs/onnxruntime-compat.md), and `install_as_onnxruntime()` lets an
+unchanged onnxruntime application run on ep-runtime.
 """
 
 from .errors import (
@@ -10,6 +12,8 @@ from .errors import (
     InvalidArgument,
     InvalidGraphError,
     KernelError,
+    ModelFileNotFound,
+    ModelLoadCancelled,
     ModelLoadError,
     NotImplementedByAnyProvider,
     ProviderError,
@@ -17,7 +21,21 @@ from .errors import (
     RunTimedOut,
 )
 from .graph import Graph, Node, SubGraph, ValueInfo
+from .io_binding import IOBinding
 from .optimize import GraphOptimizationLevel
+from .ort_api import (
+    disable_telemetry_events,
+    enable_telemetry_events,
+    get_build_info,
+    get_device,
+    get_version_string,
+    has_collective_ops,
+    set_default_logger_callback,
+    set_default_logger_severity,
+    set_default_logger_verbosity,
+    set_seed,
+)
+from .ort_value import OrtValue
 from .partition import Partition
 from .plugins import hookimpl
 from .provider import Capability, ExecutionProvider, KernelProvider, KernelRegistry, Refusal
@@ -30,6 +48,7 @@ from .session import (
     get_all_providers,
     get_available_providers,
 )
+from .session_options import ExecutionMode, ExecutionOrder
 
 __version__ = "0.1.0"
 
@@ -40,4 +59,12 @@ __all__ = [
     "Partition", "ProviderError", "Refusal", "RunCancelled", "RunOptions", "RunTimedOut", "SessionOptions",
     "SubGraph", "ValueInfo",
     "get_all_providers", "get_available_providers", "hookimpl",
+    # onnxruntime's API beyond the session (docs/onnxruntime-compat.md)
+    "ExecutionMode", "ExecutionOrder", "IOBinding", "ModelFileNotFound", "ModelLoadCancelled", "OrtValue",
+    "disable_telemetry_events", "enable_telemetry_events", "get_build_info", "get_device", "get_version_string",
+    "has_collective_ops", "install_as_onnxruntime", "set_default_logger_callback", "set_default_logger_severity",
+    "set_default_logger_verbosity", "set_seed",
 ]
+
+from . import capi  # noqa: E402, F401  (onnxruntime's capi modules; they import the names above)
+from .compat import install_as_onnxruntime  # noqa: E402

@@ -66,11 +66,60 @@ def build_plan(
     """Compile every subgraph and return `f(*graph inputs) -> tuple(graph outputs as host arrays)`.
 
     `optimization_level` (the session's) tells providers whether they may fuse nodes."""
+    return assemble_plan(graph, part, providers, compile_subgraphs(part, providers, profiler, optimization_level))
+
+
+def compile_subgraphs(
+    part: Partition,
+    providers: Sequence[ExecutionProvider],
+    profiler: Profiler | None = None,
+    optimization_level: int = 99,
+) -> list[Callable[..., tuple]]:
+    """Compile each subgraph of `part` on its provider; results of providers other than the reference
+    CPU provider are checked against the graph (checked_outputs)."""
+    by_name = {p.name: p for p in providers}
+    compiled = []
+    for sg in part.subgraphs:
+        prov = by_name[sg.provider]
+        sg.profiler = profiler
+        sg.optimization_level = optimization_level
+        try:
+            fn = prov.compile(sg)
+        except Exception as exc:
+            raise ProviderError(
+                f"provider {prov.name} failed to compile subgraph {sg.index} "
+                f"({len(sg.nodes)} nodes, first {sg.nodes[0].label}): {type(exc).__name__}: {exc}"
+            ) from exc
+        if not is_reference_provider(prov):
+            fn = checked_outputs(fn, sg, prov)
+        compiled.append(fn)
+    return compiled
+
+
+def assemble_plan(
+    graph: Graph,
+    part: Partition,
+    providers: Sequence[ExecutionProvider],
+    compiled: Sequence[Callable[..., tuple]],
+    input_homes: dict[str, str] | None = None,
+    output_homes: dict[str, str] | None = None,
+) -> Callable[..., tuple]:
+    """Join the compiled subgraphs with device copies into `f(*graph inputs) -> tuple(graph outputs)`.
+
+    Graph inputs arrive on the host, except those `input_homes` places on a provider's device
+    (values already there, e.g. bound OrtValues); outputs are delivered on the host, except those
+    `output_homes` places on a device. Either way a value is copied only where a subgraph needs it
+    elsewhere."""
     by_name = {p.name: p for p in providers}
     by_device: dict[str, ExecutionProvider] = {}
     for p in providers:
         by_device.setdefault(p.device, p)
-    home: dict[str, str] = {}
+    homes = {**(input_homes or {}), **(output_homes or {})}
+    strange = sorted({d for d in homes.values() if d != HOST and d not in by_device})
+    if strange:
+        raise ProviderError(f"no provider of this session is on device(s) {strange}; its devices are "
+                            f"{sorted(by_device)}")
+    home: dict[str, str] = dict(input_homes or {})
     steps: list[Step] = []
     made: dict[tuple[str, str], str] = {}
 
@@ -85,19 +134,8 @@ def build_plan(
                               label=f"copy {value!r} {src} -> {where}"))
         return made[key]
 
-    for sg in part.subgraphs:
+    for sg, fn in zip(part.subgraphs, compiled):
         prov = by_name[sg.provider]
-        sg.profiler = profiler
-        sg.optimization_level = optimization_level
-        try:
-            fn = prov.compile(sg)
-        except Exception as exc:
-            raise ProviderError(
-                f"provider {prov.name} failed to compile subgraph {sg.index} "
-                f"({len(sg.nodes)} nodes, first {sg.nodes[0].label}): {type(exc).__name__}: {exc}"
-            ) from exc
-        if not is_reference_provider(prov):
-            fn = checked_outputs(fn, sg, prov)
         if steps:  # a cancellation checkpoint between subgraphs (RunOptions.terminate, run timeout)
             steps.append(Step(check_cancelled, [Const(f"before subgraph {sg.index} on {prov.name}")], [],
                               label="cancellation checkpoint"))
@@ -113,7 +151,7 @@ def build_plan(
             steps.append(Step(_constant(graph.initializers[o.name]), [Const(None)], [o.name],
                               label=f"constant output {o.name!r}"))
             home[o.name] = HOST
-        outputs.append(located(o.name, HOST))
+        outputs.append(located(o.name, (output_homes or {}).get(o.name, HOST)))
     return compile_steps(steps, [i.name for i in graph.inputs], outputs, provider="")
 
 

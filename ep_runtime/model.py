@@ -8,7 +8,7 @@ from pathlib import Path
 import onnx
 from google.protobuf.message import DecodeError
 
-from .errors import ModelLoadError
+from .errors import ModelFileNotFound, ModelLoadError
 from .external_data import external_tensors, load_external_data
 from .validate import check_model, check_node_signatures, check_versions
 
@@ -32,7 +32,7 @@ def load_model(source: ModelSource) -> onnx.ModelProto:
         path = Path(source)
         what = f"model file {str(path)!r}"
         if not path.is_file():
-            raise ModelLoadError(f"{what} does not exist or is not a file")
+            raise (ModelLoadError if path.exists() else ModelFileNotFound)(f"{what} does not exist or is not a file")
         try:
             data = path.read_bytes()
         except OSError as exc:

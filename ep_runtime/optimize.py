@@ -27,6 +27,7 @@ class GraphOptimizationLevel(enum.IntEnum):
     ORT_DISABLE_ALL = 0
     ORT_ENABLE_BASIC = 1
     ORT_ENABLE_EXTENDED = 2
+    ORT_ENABLE_LAYOUT = 3  # onnxruntime's layout transformations; ep-runtime's passes are those of BASIC
     ORT_ENABLE_ALL = 99
 
 

@@ -156,8 +156,21 @@ def is_reference_provider(provider: ExecutionProvider) -> bool:
         return False
 
 
-def create_provider(cls: type[ExecutionProvider], options: dict[str, Any]) -> ExecutionProvider:
-    """Instantiate a provider with its options (and plugin kernel overrides for kernel providers)."""
+def reference_provider() -> ExecutionProvider:
+    """A new built-in CPU provider without any plugin kernels: the reference other providers (and
+    plugin kernel overrides of the CPU provider itself) are held to."""
+    provider_classes()  # records the built-in classes
+    builtin = [c for c in _builtin_classes if c.name == CPU]
+    if not builtin:
+        raise ProviderError("the built-in CPUExecutionProvider is not installed (its plugin did not load), so "
+                            "there is no reference provider")
+    provider = builtin[0]()
+    _reference_instances.add(provider)
+    return provider
+
+
+def unavailable_reason(cls: type[ExecutionProvider]) -> str | None:
+    """Why the provider cannot be used here (None when it is available); a broken check is a reason."""
     reason = None
     try:
         reason = cls.unavailable_reason()
@@ -167,6 +180,12 @@ def create_provider(cls: type[ExecutionProvider], options: dict[str, Any]) -> Ex
         raise
     except BaseException as exc:
         reason = f"its availability check raised {exc!r}"
+    return reason
+
+
+def create_provider(cls: type[ExecutionProvider], options: dict[str, Any]) -> ExecutionProvider:
+    """Instantiate a provider with its options (and plugin kernel overrides for kernel providers)."""
+    reason = unavailable_reason(cls)
     if reason is not None:
         raise ProviderError(f"execution provider {cls.name} is not available: {reason}")
     try:

@@ -46,8 +46,9 @@ def test_mismatched_fixed_dim_names_input_and_axis(relu_session):
 
 
 def test_not_an_array_is_refused(relu_session):
+    # lists are converted to the declared dtype, as onnxruntime does (tests/test_ort_api.py)
     with pytest.raises(ep.InvalidArgument, match=r"input 'x' must be a numpy array"):
-        relu_session.run(None, {"x": [[1.0, 2.0, 3.0]]})
+        relu_session.run(None, {"x": "1.0 2.0 3.0"})
 
 
 def test_unknown_output_name(relu_session):
@@ -198,8 +199,14 @@ def test_requesting_an_unavailable_provider_says_why():
     try:
         assert "NoDeviceExecutionProvider" not in ep.get_available_providers()
         model = make_model([helper.make_node("Relu", ["x"], ["y"])], [("x", F, [1])], [("y", F, [1])])
+        # as onnxruntime: warn (saying why) and go on with the others; strict mode makes it an error
+        with pytest.warns(UserWarning, match=r"NoDeviceExecutionProvider is not available: .*is_available"):
+            sess = ep.InferenceSession(model, providers=["NoDeviceExecutionProvider", "cpu"])
+        assert sess.get_providers() == ["CPUExecutionProvider"]
+        strict = ep.SessionOptions()
+        strict.disable_cpu_ep_fallback = True
         with pytest.raises(ep.ProviderError, match=r"NoDeviceExecutionProvider is not available: .*is_available"):
-            ep.InferenceSession(model, providers=["NoDeviceExecutionProvider", "cpu"])
+            ep.InferenceSession(model, strict, providers=["NoDeviceExecutionProvider", "cpu"])
     finally:
         pm.unregister(name="test-nodevice")
 

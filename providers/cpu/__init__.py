@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Callable
+from typing import Any
 
 from ep_runtime.graph import SubGraph
 from ep_runtime.provider import KernelProvider, KernelRegistry
@@ -35,10 +36,16 @@ class CPUExecutionProvider(KernelProvider):
     aliases = ("cpu",)
     device = "cpu"
     registry = REGISTRY
+    #: onnxruntime's CPU provider options, accepted so that onnxruntime code runs unchanged; none has an
+    #: effect (numpy allocates, there is no memory arena to configure). Other names are a ProviderError.
+    known_options = frozenset({
+        "arena_extend_strategy", "use_arena", "initial_chunk_size_bytes", "initial_growth_chunk_size_bytes",
+        "max_dead_bytes_per_chunk", "max_mem", "max_power_of_two_extend_bytes",
+    })
 
-    def __init__(self, *, extra_kernels: KernelRegistry | None = None) -> None:
-        """The CPU provider takes no options: an unknown one is a TypeError naming it."""
-        super().__init__(extra_kernels=extra_kernels)
+    def __init__(self, *, extra_kernels: KernelRegistry | None = None, **options: Any) -> None:
+        """Accepts onnxruntime's CPU provider options (without effect); an unknown one is a ProviderError."""
+        super().__init__(extra_kernels=extra_kernels, **options)
 
     def compile(self, subgraph: SubGraph) -> Callable[..., tuple]:
         """Compile the subgraph after CPU-specific fusions (Conv with its residual Add and Relu, affine

@@ -13,14 +13,16 @@ import numpy as np
 
 from ep_runtime.graph import onnx_dtype_to_numpy
 from ep_runtime.op_shapes import ints
+from ep_runtime.seed import unseeded_generator
 
 from .registry import kernel
 
 
 def generator(seed: float | None) -> np.random.RandomState:
-    """A RandomState seeded by the (float) seed attribute, or unpredictably when it is None."""
+    """A RandomState seeded by the (float) seed attribute; without one, from ep_runtime.set_seed's stream
+    when it was called, else unpredictably."""
     if seed is None or np.isnan(seed):
-        return np.random.RandomState()
+        return unseeded_generator()
     return np.random.RandomState(int(seed) % 2**32)
 
 
