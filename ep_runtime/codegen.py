@@ -11,11 +11,17 @@ import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from types import CodeType
 from typing import Any, Protocol
 
 from .errors import EPRuntimeError, KernelError
 
 _counter = itertools.count()
+#: compiled code of small plans by source text: the subgraphs of one graph often generate the same
+#: text (a long chain alternating between providers generates thousands of one-step plans)
+_code_cache: dict[str, CodeType] = {}
+_CACHED_SOURCE_CHARS = 2000
+_CACHED_PLANS = 256
 
 
 @dataclass(frozen=True)
@@ -111,11 +117,12 @@ def compile_steps(
         call = f"f{k}({', '.join(arg_src)})"
         outs = [o for o in st.outputs]
         body: list[str] = []
-        if st.multi_output:
+        used = [(j, o) for j, o in enumerate(outs) if o]
+        if st.multi_output and len(used) == 1:
+            body.append(f"{var(used[0][1])} = {call}[{used[0][0]}]")
+        elif st.multi_output and used:
             body.append(f"_r = {call}")
-            for j, o in enumerate(outs):
-                if o:
-                    body.append(f"{var(o)} = _r[{j}]")
+            body.append(", ".join(var(o) for _, o in used) + " = " + ", ".join(f"_r[{j}]" for j, _ in used))
             body.append("del _r")
         elif outs and outs[0]:
             body.append(f"{var(outs[0])} = {call}")
@@ -141,7 +148,7 @@ def compile_steps(
     lines.append("        _fail(_e)")
     lines.append("        raise")
     filename = f"<ep_runtime plan {next(_counter)} {provider}>"
-    code = compile("\n".join(lines), filename, "exec")
+    code = _compile("\n".join(lines), filename)
     labels = [st.label for st in steps]
 
     def fail(exc: Exception) -> None:
@@ -167,6 +174,24 @@ def compile_steps(
         env["_sync"] = synchronize
     exec(code, env)
     return env["_run"]
+
+
+def _compile(source: str, filename: str) -> CodeType:
+    """compile() the plan's source; small plans reuse the code of an earlier plan with the same text."""
+    if len(source) > _CACHED_SOURCE_CHARS:
+        return compile(source, filename, "exec")
+    code = _code_cache.get(source)
+    if code is None:
+        if len(_code_cache) >= _CACHED_PLANS:
+            _code_cache.clear()
+        code = _code_cache[source] = compile(source, "<ep_runtime plan>", "exec")
+    return _renamed(code, filename)
+
+
+def _renamed(code: CodeType, filename: str) -> CodeType:
+    """`code` and the code objects nested in it, with `filename` (which names the plan in errors)."""
+    consts = tuple(_renamed(c, filename) if isinstance(c, CodeType) else c for c in code.co_consts)
+    return code.replace(co_filename=filename, co_consts=consts)
 
 
 def _expr(a: Arg, key: str, env: dict[str, Any], defined: set[str], step: Step, var: Callable[[str], str]) -> str:

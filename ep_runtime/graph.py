@@ -241,13 +241,14 @@ class Graph:
 
     def _sorted_nodes(self) -> list[Node]:
         protos = list(self.proto.node)
-        available = {i.name for i in self.proto.input} | set(self.initializers) | self.outer_scope
+        graph_inputs = {i.name for i in self.proto.input}
+        available = graph_inputs | set(self.initializers) | self.outer_scope
         produced_by: dict[str, int] = {}
         for k, n in enumerate(protos):
             for o in n.output:
                 if not o:
                     continue
-                if o in produced_by or o in self.initializers or o in {i.name for i in self.proto.input}:
+                if o in produced_by or o in self.initializers or o in graph_inputs:
                     raise InvalidGraphError(
                         f"value {o!r} is produced twice (again by node {n.name or '#' + str(k)} ({n.op_type}))"
                     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import warnings
 from collections import defaultdict
 from collections.abc import Sequence
@@ -14,7 +15,7 @@ from .errors import NotImplementedByAnyProvider
 from .graph import Graph, Node, SubGraph
 from .host_inputs import SHAPE_OPS, host_input_positions, metadata_input_positions
 from .plugins import PluginWarning
-from .provider import ExecutionProvider, Refusal
+from .provider import Capability, ExecutionProvider, Refusal
 
 HOST = "cpu"
 ANY = "any"
@@ -114,6 +115,24 @@ class Partition:
     def __str__(self) -> str:
         return self.explain()
 
+    def to_svg(self) -> str:
+        """The graph as an SVG picture coloured by provider, copies as marked edges, refusals as tooltips."""
+        from .partition_view import to_svg
+
+        return to_svg(self)
+
+    def to_html(self, title: str = "ep-runtime partition") -> str:
+        """A self-contained HTML page: the SVG picture and tables of refusals and device copies."""
+        from .partition_view import to_html
+
+        return to_html(self, title)
+
+    def to_dot(self) -> str:
+        """The graph as graphviz DOT: a cluster per subgraph, provider colours, copies as marked edges."""
+        from .partition_view import to_dot
+
+        return to_dot(self)
+
 
 def _key(node: Node) -> str:
     return node.name or f"#{node.index}"
@@ -166,13 +185,16 @@ def assign(
             continue
         try:
             cap = prov.get_capability(graph, candidates)
+            failure = None if isinstance(cap, Capability) else (
+                f"returned {type(cap).__name__} from get_capability instead of a Capability")
+            claimed = {n.index for n in cap.claimed} if failure is None else set()
         except Exception as exc:
-            warnings.warn(f"provider {prov.name} raised in get_capability and is skipped: "
-                          f"{type(exc).__name__}: {exc}", PluginWarning, stacklevel=3)
+            failure = f"raised in get_capability: {type(exc).__name__}: {exc}"
+        if failure is not None:  # a broken provider claims nothing; its nodes go to the next one
+            warnings.warn(f"provider {prov.name} {failure}; it is skipped", PluginWarning, stacklevel=3)
             for n in candidates:
-                decisions[n.index].refusals[prov.name] = Refusal("error", f"get_capability raised {exc!r}")
+                decisions[n.index].refusals[prov.name] = Refusal("error", failure)
             continue
-        claimed = {n.index for n in cap.claimed}
         for n in candidates:
             d = decisions[n.index]
             if n.index in claimed:
@@ -198,97 +220,188 @@ def unassigned_error(decisions: Sequence[NodeDecision], *, strict: bool = False)
 
 
 def group(graph: Graph, decisions: Sequence[NodeDecision]) -> list[list[Node]]:
-    """Group assigned nodes into the largest per-provider subgraphs that create no cycle."""
+    """Group assigned nodes into the largest per-provider subgraphs that create no cycle.
+
+    Returns the groups in an order that runs every producer first. Nodes are first scheduled in
+    a topological order that stays on one provider while it has a ready node; each run of one
+    provider is a group, so the groups are cycle-free by construction. Same-provider groups are
+    then merged until no two of them can merge without a cycle. Both steps are near-linear in
+    the size of the graph.
+    """
+    nodes = graph.nodes
+    color = [decisions[n.index].provider or "" for n in nodes]
+    preds = _producers(graph)
+    succs: list[list[int]] = [[] for _ in nodes]
+    for v, ps in enumerate(preds):
+        for u in ps:
+            succs[u].append(v)
+    runs = _provider_runs(color, preds, succs)
+    groups = _GroupGraph(runs, [color[r[0]] for r in runs], preds)
+    groups.merge_until_maximal()
+    order = groups.order
+    group_at = [0] * len(nodes)
+    for gi, g in enumerate(order):
+        for v in groups.members[g]:
+            group_at[v] = gi
+    for v, ps in enumerate(preds):
+        seen: set[int] = set()
+        for u in ps:
+            gu = group_at[u]
+            if gu > group_at[v]:
+                raise AssertionError("partitioner produced cyclic subgraphs")
+            if color[u] == color[v] and gu != group_at[v] and gu not in seen:
+                seen.add(gu)
+                decisions[v].notes.append(
+                    f"not joined to subgraph {gu} of its input's producer: would create a cycle")
+    return [[nodes[v] for v in sorted(groups.members[g])] for g in order]
+
+
+def _producers(graph: Graph) -> list[list[int]]:
+    """Per node (by index): the distinct indices of the nodes producing its inputs and captures."""
     producer = graph.producer
-    group_of: dict[int, int] = {}
-    members: list[list[Node]] = []
-    owner: list[str] = []
-    ancestors: list[set[int]] = []  # per group: the groups with a path to it
+    preds = []
     for node in graph.nodes:
-        prov = decisions[node.index].provider or ""
-        pred_groups = {group_of[producer[v].index] for v in node.present_inputs + node.implicit_inputs
-                       if v in producer}
-        chosen = None
-        for g in sorted(pred_groups):
-            if owner[g] != prov:
-                continue
-            if all(g not in ancestors[q] for q in pred_groups if q != g):
-                chosen = g
-                break
-            decisions[node.index].notes.append(
-                f"not joined to subgraph {g} of its input's producer: would create a cycle")
-        if chosen is None:
-            chosen = len(members)
-            members.append([])
-            owner.append(prov)
-            ancestors.append(set())
-        members[chosen].append(node)
-        group_of[node.index] = chosen
-        new = set()
-        for q in pred_groups - {chosen}:
-            new |= ancestors[q] | {q}
-        if not new <= ancestors[chosen]:
-            ancestors[chosen] |= new
-            for anc in ancestors:
-                if chosen in anc:
-                    anc |= ancestors[chosen]
-    return _merge_groups(graph, members, owner)
+        ps = {producer[v].index for v in node.present_inputs + node.implicit_inputs if v in producer}
+        preds.append(sorted(ps))
+    return preds
 
 
-def _merge_groups(graph: Graph, members: list[list[Node]], owner: list[str]) -> list[list[Node]]:
-    """Merge same-provider groups while the merge keeps the group graph acyclic."""
+def _provider_runs(color: list[str], preds: list[list[int]], succs: list[list[int]]) -> list[list[int]]:
+    """A topological order cut into runs of one provider: a run lasts while its provider has a
+    ready node (earliest first); the next run is the provider of the earliest ready node."""
+    waiting = [len(p) for p in preds]
+    ready: dict[str, list[int]] = defaultdict(list)
+    for v, w in enumerate(waiting):
+        if w == 0:
+            ready[color[v]].append(v)  # ascending, hence already a heap
+    runs: list[list[int]] = []
     while True:
-        n = len(members)
-        gid = {node.index: g for g, ms in enumerate(members) for node in ms}
-        succ: list[set[int]] = [set() for _ in range(n)]
-        for g, ms in enumerate(members):
-            for node in ms:
-                for v in node.outputs:
-                    for c in graph.consumers.get(v, ()):
-                        if gid[c.index] != g:
-                            succ[g].add(gid[c.index])
-        order = _topo(succ)
-        reach = [0] * n
-        for g in reversed(order):
-            r = 0
-            for h in succ[g]:
-                r |= (1 << h) | reach[h]
-            reach[g] = r
-        merged = False
-        for i, a in enumerate(order):
-            for b in order[i + 1:]:
-                if owner[a] != owner[b] or not owner[a]:
+        live = [(heap[0], c) for c, heap in ready.items() if heap]
+        if not live:
+            return runs
+        heap = ready[min(live)[1]]
+        run: list[int] = []
+        while heap:
+            v = heapq.heappop(heap)
+            run.append(v)
+            for s in succs[v]:
+                waiting[s] -= 1
+                if waiting[s] == 0:
+                    heapq.heappush(ready[color[s]], s)
+        runs.append(run)
+
+
+class _GroupGraph:
+    """Groups of nodes, the edges between them, and a run order of the groups (a topological order).
+
+    Two same-provider groups can merge unless a path leads from one to the other through a third
+    group. If no two groups of a provider that are consecutive in the run order can merge, no two
+    of its groups can (a path from each to the next chains them all), which makes one sweep over
+    the order enough to check that the grouping is maximal.
+    """
+
+    def __init__(self, runs: list[list[int]], colors: list[str], preds: list[list[int]]) -> None:
+        self.members = [list(r) for r in runs]
+        self.color = colors
+        self.order = list(range(len(runs)))
+        self.pos = list(range(len(runs)))
+        group_of = [0] * len(preds)
+        for g, r in enumerate(runs):
+            for v in r:
+                group_of[v] = g
+        self.succ: list[set[int]] = [set() for _ in runs]
+        self.pred: list[set[int]] = [set() for _ in runs]
+        for v, ps in enumerate(preds):
+            gv = group_of[v]
+            for u in ps:
+                gu = group_of[u]
+                if gu != gv:
+                    self.succ[gu].add(gv)
+                    self.pred[gv].add(gu)
+
+    def merge_until_maximal(self) -> None:
+        """Sweep the run order, merging each group into the previous group of its provider when
+        no path through another group joins them, until a sweep merges nothing."""
+        merged = True
+        while merged:
+            merged = False
+            self.order = [g for g in self.order if g >= 0]
+            for t, g in enumerate(self.order):
+                self.pos[g] = t
+            last: dict[str, int] = {}
+            k = 0
+            while k < len(self.order):
+                j = self.order[k]
+                if j < 0:
+                    k += 1
                     continue
-                if any(c != b and (reach[c] >> b) & 1 for c in succ[a]):
+                prev = last.get(self.color[j])
+                between = None if prev is None else self._descendants_before(prev, j)
+                if between is None:
+                    last[self.color[j]] = j
+                    k += 1
                     continue
-                members[a] = sorted(members[a] + members[b], key=lambda x: x.index)
-                del members[b], owner[b]
+                k = self._merge(prev, j, between, last)
                 merged = True
-                break
-            if merged:
-                break
-        if not merged:
-            return [members[g] for g in order]
 
+    def _descendants_before(self, a: int, b: int) -> set[int] | None:
+        """The groups between `a` and `b` in the run order that `a` reaches, or None when one of
+        them reaches `b` (merging `a` and `b` would then create a cycle)."""
+        limit = self.pos[b]
+        seen: set[int] = set()
+        stack = [a]
+        while stack:
+            g = stack.pop()
+            for h in self.succ[g]:
+                if h == b:
+                    if g != a:
+                        return None
+                elif self.pos[h] < limit and h not in seen:
+                    seen.add(h)
+                    stack.append(h)
+        return seen
 
-def _topo(succ: list[set[int]]) -> list[int]:
-    indeg = [0] * len(succ)
-    for s in succ:
-        for h in s:
-            indeg[h] += 1
-    ready = [g for g in range(len(succ)) if indeg[g] == 0]
-    order = []
-    while ready:
-        ready.sort()
-        g = ready.pop(0)
-        order.append(g)
-        for h in succ[g]:
-            indeg[h] -= 1
-            if indeg[h] == 0:
-                ready.append(h)
-    if len(order) != len(succ):
-        raise AssertionError("partitioner produced cyclic subgraphs")
-    return order
+    def _merge(self, a: int, b: int, after: set[int], last: dict[str, int]) -> int:
+        """Merge group `b` into the earlier group `a`; the groups between them that `a` reaches
+        (`after`) move behind the merged group, and a hole (-1) keeps the later positions valid.
+        Returns the position after the merged group."""
+        lo, hi = self.pos[a], self.pos[b]
+        window = self.order[lo + 1:hi]
+        before = [g for g in window if g not in after]
+        keep, gone = (a, b) if len(self.succ[a]) + len(self.pred[a]) >= len(self.succ[b]) + len(self.pred[b]) \
+            else (b, a)
+        for s in self.succ[gone]:
+            self.pred[s].discard(gone)
+            if s != keep:
+                self.pred[s].add(keep)
+                self.succ[keep].add(s)
+        for q in self.pred[gone]:
+            self.succ[q].discard(gone)
+            if q != keep:
+                self.succ[q].add(keep)
+                self.pred[keep].add(q)
+        self.succ[keep].discard(gone)
+        self.pred[keep].discard(gone)
+        self.succ[gone], self.pred[gone] = set(), set()
+        big, small = self.members[keep], self.members[gone]
+        if len(big) < len(small):
+            big, small = small, big
+        big.extend(small)
+        self.members[keep], self.members[gone] = big, []
+        self.order[lo:hi + 1] = [-1] + before + [keep] + [g for g in window if g in after]
+        for t in range(lo + 1, hi + 1):
+            if self.order[t] >= 0:
+                self.pos[self.order[t]] = t
+        at = lo + 1 + len(before)
+        for c, g in list(last.items()):
+            if c != self.color[keep] and g in after:
+                del last[c]
+                for t in range(at - 1, -1, -1):
+                    if self.order[t] >= 0 and self.color[self.order[t]] == c:
+                        last[c] = self.order[t]
+                        break
+        last[self.color[keep]] = keep
+        return at + 1
 
 
 def partition(

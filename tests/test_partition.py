@@ -215,3 +215,70 @@ def test_grouping_never_creates_a_cycle_between_subgraphs(seed):
                 assert position[graph.producer[v].index] <= position[node.index]
     if n_providers == 1:
         assert len(groups) == 1
+
+
+def local_random_dag_graph(rng, n_nodes: int, window: int) -> ep.Graph:
+    """A random DAG whose nodes read values made at most `window` values earlier (wide and long)."""
+    values = ["x0", "x1"]
+    nodes = []
+    for k in range(n_nodes):
+        a, b = rng.integers(max(0, len(values) - window), len(values), size=2)
+        nodes.append(helper.make_node("Add", [values[a], values[b]], [f"v{k}"], name=f"n{k}"))
+        values.append(f"v{k}")
+    read = {i for n in nodes for i in n.input}
+    outs = [v for v in values[2:] if v not in read]
+    model = make_model(nodes, [("x0", F, [1]), ("x1", F, [1])], [(o, F, [1]) for o in outs])
+    return ep.Graph(model.graph, {"": 17})
+
+
+def mergeable_pair(graph: ep.Graph, groups, provider_of) -> tuple[int, int] | None:
+    """Two same-provider groups that could merge without a cycle (brute force), or None."""
+    gid = {n.index: g for g, members in enumerate(groups) for n in members}
+    succ = [set() for _ in groups]
+    for node in graph.nodes:
+        for v in node.inputs:
+            if v in graph.producer and gid[graph.producer[v].index] != gid[node.index]:
+                succ[gid[graph.producer[v].index]].add(gid[node.index])
+    reach = []
+    for g in range(len(groups)):
+        seen, stack = set(), list(succ[g])
+        while stack:
+            h = stack.pop()
+            if h not in seen:
+                seen.add(h)
+                stack.extend(succ[h])
+        reach.append(seen)
+
+    def through_another(a, b):
+        return any(b in reach[m] for m in succ[a] if m != b)
+
+    for a in range(len(groups)):
+        for b in range(a + 1, len(groups)):
+            if provider_of(groups[a]) == provider_of(groups[b]) and not (
+                    through_another(a, b) or through_another(b, a)):
+                return a, b
+    return None
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_grouping_of_large_random_mixed_dags_is_valid_and_maximal(seed):
+    from ep_runtime.partition import NodeDecision, group
+
+    rng = np.random.default_rng(1000 + seed)
+    graph = local_random_dag_graph(rng, 400, window=int(rng.choice([4, 30, 400])))
+    n_providers = 2 + seed % 3
+    wanted = [f"p{rng.integers(n_providers)}" for _ in graph.nodes]
+    decisions = [NodeDecision(n, provider=p) for n, p in zip(graph.nodes, wanted)]
+    groups = group(graph, decisions)
+    assert [d.provider for d in decisions] == wanted  # grouping never moves a node to another provider
+    assert sorted(n.index for g in groups for n in g) == list(range(len(graph.nodes)))
+    assert all(len({wanted[n.index] for n in g}) == 1 for g in groups)
+    position = {n.index: k for k, g in enumerate(groups) for n in g}
+    for node in graph.nodes:  # the group order runs every producer first: the group graph is acyclic
+        for v in node.inputs:
+            if v in graph.producer:
+                producer = graph.producer[v].index
+                assert position[producer] <= position[node.index]
+                if wanted[producer] == wanted[node.index] and position[producer] != position[node.index]:
+                    assert any("would create a cycle" in note for note in decisions[node.index].notes)
+    assert mergeable_pair(graph, groups, lambda g: wanted[g[0].index]) is None
