@@ -21,7 +21,7 @@ from google.protobuf.message import DecodeError
 from .errors import EPRuntimeError, InvalidArgument
 from .plugins import call_each
 from .run_options import RUN_TIMEOUT_KEY, RunOptions
-from .session import InferenceSession, NodeArg, SessionOptions, get_all_providers, get_available_providers
+from .session import InferenceSession, NodeArg, SessionOptions, get_all_providers
 
 
 def random_input(arg: NodeArg, dims: dict[str, int], rng: np.random.Generator) -> np.ndarray:
@@ -61,13 +61,66 @@ def _parse_dims(items: Sequence[str]) -> dict[str, int]:
     return dims
 
 
+def parse_option_value(text: str) -> Any:
+    """A provider option's value from the command line: JSON when it parses as JSON (numbers,
+    true/false/null, lists, objects, quoted strings), else the text itself."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+class ProviderAction(argparse.Action):
+    """`-p NAME`: appends [NAME, {}] to the provider list, in priority order."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        specs = list(getattr(namespace, self.dest, None) or [])
+        specs.append((values, {}))
+        setattr(namespace, self.dest, specs)
+
+
+class ProviderOptionAction(argparse.Action):
+    """`-o KEY=VALUE` / `--provider-option KEY=VALUE`: an option of the provider named by the `-p`
+    before it (parse_option_value reads VALUE)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        specs = getattr(namespace, "provider", None) or []
+        key, sep, value = str(values).partition("=")
+        if not specs:
+            parser.error(f"{option_string} {values}: a provider option must follow the -p it applies to")
+        if not key or not sep:
+            parser.error(f"{option_string} expects KEY=VALUE, got {values!r}")
+        specs[-1][1][key] = parse_option_value(value)
+
+
+def add_provider_arguments(sp: argparse.ArgumentParser, *, short_option: bool = True, repeat: bool = True) -> None:
+    """`-p NAME` (repeatable unless `repeat` is False) and `--provider-option KEY=VALUE` (also `-o` when
+    `short_option`), which applies to the -p before it; the result is `args.provider`, a list of
+    (name, options dict) pairs."""
+    sp.add_argument("-p", "--provider", action=ProviderAction, default=[], metavar="NAME",
+                    help="execution provider" + (" in priority order (repeatable), e.g. -p opencl -p cpu"
+                                                 if repeat else ""))
+    flags = ["-o", "--provider-option"] if short_option else ["-O", "--provider-option"]
+    sp.add_argument(*flags, action=ProviderOptionAction, metavar="KEY=VALUE",
+                    help="an option of the provider named by the -p before it (repeatable); VALUE is read as "
+                         "JSON when it parses (1, true, [1,2], {\"Relu\": \"relu.c\"}), else as text")
+
+
+def provider_list(args: argparse.Namespace) -> list[str | tuple[str, dict[str, Any]]] | None:
+    """The providers of `-p`/`-o` as InferenceSession takes them (None when no -p was given)."""
+    specs = getattr(args, "provider", None) or []
+    return [(name, dict(opts)) if opts else name for name, opts in specs] or None
+
+
 def _session(args: argparse.Namespace) -> InferenceSession:
     opts = SessionOptions()
     if getattr(args, "strict", False):
         opts.disable_cpu_ep_fallback = True
     if getattr(args, "no_optimize", False):
         opts.graph_optimization_level = 0
-    return InferenceSession(args.model, opts, providers=args.provider or None)
+    return InferenceSession(args.model, opts, providers=provider_list(args))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -130,17 +183,37 @@ def _safe(name: str) -> str:
 def cmd_partition(args: argparse.Namespace) -> int:
     sess = _session(args)
     part = sess.get_partition()
-    if args.json:
-        print(json.dumps(part.to_dict(), indent=2))
+    fmt = "json" if args.json else args.format
+    if fmt == "json":
+        text = json.dumps(part.to_dict(), indent=2)
+    elif fmt == "html":
+        text = part.to_html(title=str(args.model))
+    elif fmt == "svg":
+        text = part.to_svg()
+    elif fmt == "dot":
+        text = part.to_dot()
     else:
-        print(part.explain())
+        text = part.explain()
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            fh.write(text if text.endswith("\n") else text + "\n")
+        print(f"wrote the partition ({fmt}) to {args.output}")
+    else:
+        print(text)
     return 0
 
 
 def cmd_providers(args: argparse.Namespace) -> int:
-    available = set(get_available_providers())
+    from .provider import KernelProvider
+    from .registry import find_provider_class, unavailable_reason
+
     for name in get_all_providers():
-        print(f"{name}: {'available' if name in available else 'not available'}")
+        cls = find_provider_class(name)
+        reason = unavailable_reason(cls)
+        print(f"{name}: available" if reason is None else f"{name}: not available: {reason}")
+        if isinstance(cls, type) and issubclass(cls, KernelProvider):
+            for impl, ops in cls.registry.implementations().items():
+                print(f"  {impl} kernels: {', '.join(ops)}")
     return 0
 
 
@@ -150,15 +223,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", help="show the full traceback when a command fails")
     sub = p.add_subparsers(dest="command", required=True)
 
-    def common(sp: argparse.ArgumentParser) -> None:
+    def common(sp: argparse.ArgumentParser, short_option: bool = True) -> None:
         sp.add_argument("model", help="path to an .onnx file")
-        sp.add_argument("-p", "--provider", action="append", default=[],
-                        help="execution provider in priority order (repeatable), e.g. -p opencl -p cpu")
+        add_provider_arguments(sp, short_option=short_option)
         sp.add_argument("--strict", action="store_true", help="fail instead of falling back to CPU")
         sp.add_argument("--no-optimize", action="store_true", help="disable graph optimizations")
 
     r = sub.add_parser("run", help="run a model on random or given .npy inputs; print output shapes and timing")
-    common(r)
+    common(r, short_option=False)  # -o is --output-dir here; provider options are -O / --provider-option
     r.add_argument("-i", "--input", action="append", default=[], help="NAME=FILE.npy (repeatable)")
     r.add_argument("--dim", action="append", default=[], help="value of a symbolic dim, NAME=INT")
     r.add_argument("-n", "--repeat", type=int, default=1, help="number of runs to time")
@@ -170,11 +242,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     pa = sub.add_parser("partition", help="print which provider runs each node and why")
     common(pa)
-    pa.add_argument("--json", action="store_true", help="print the plan as JSON")
+    pa.add_argument("--format", choices=("text", "json", "html", "svg", "dot"), default="text",
+                    help="text table (default), JSON data, or a picture coloured by provider: a self-contained "
+                         "HTML page, an SVG image, or a graphviz DOT graph")
+    pa.add_argument("--json", action="store_true", help="the same as --format json")
+    pa.add_argument("--output", metavar="FILE", help="write to FILE instead of printing")
     pa.set_defaults(fn=cmd_partition)
 
-    pr = sub.add_parser("providers", help="list installed providers and whether they are available")
+    pr = sub.add_parser("providers", help="list installed providers and whether they are available (or why not)")
     pr.set_defaults(fn=cmd_providers)
+
+    from .testing.command import add_selftest_command
+
+    add_selftest_command(sub)
+    from .batch.command import add_batch_command
+
+    add_batch_command(sub)
     call_each("ep_runtime_add_commands", subparsers=sub)
     return p
 
