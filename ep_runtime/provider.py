@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 from collections.abc import Callable, Iterable, Sequence
@@ -114,6 +115,8 @@ class KernelDef:
     supports: Callable[[Node, Graph], str | Refusal | None] | None = None
     impl: str = "default"
     factory: bool = False
+    #: the kernel this one overrides (same op and version start); it runs the nodes this one refuses
+    fallback: KernelDef | None = None
 
     @functools.cached_property
     def _signature(self) -> tuple[frozenset[str], bool, frozenset[str]]:
@@ -184,8 +187,11 @@ class KernelRegistry:
 
         `since`/`until` bound the operator versions (schema since_versions) it implements;
         `dtypes` restricts the dtype of input 0; `supports(node, graph)` may refuse a node with
-        a reason string (kind "attribute") or a Refusal. With `factory=True` the function is
-        called once per node at compile time, with the attributes and context only, and
+        a reason string (kind "attribute") or a Refusal. A kernel with an `impl` other than
+        "default" registered over an existing one (same op and `since`) keeps it as its fallback:
+        nodes it refuses (by dtype, attribute or `supports`) run on the kernel it replaced. With
+        `factory=True` the function is called once per node at compile time, with the attributes
+        and context only, and
         returns the function that runs the node (for kernels that prepare work, such as
         control flow compiling its body graphs).
         """
@@ -200,8 +206,12 @@ class KernelRegistry:
         return register
 
     def add(self, kdef: KernelDef) -> None:
-        """Add a kernel; one with the same (domain, op, since) replaces the earlier one."""
+        """Add a kernel; one with the same (domain, op, since) replaces the earlier one, which stays
+        as its fallback when the new kernel names an implementation (`impl` not "default")."""
         lst = self._kernels.setdefault((kdef.domain, kdef.op_type), [])
+        replaced = [k for k in lst if k.since == kdef.since]
+        if replaced and kdef.impl != "default" and kdef.fallback is None:
+            kdef = dataclasses.replace(kdef, fallback=replaced[0])
         lst[:] = [k for k in lst if k.since != kdef.since]
         lst.append(kdef)
         lst.sort(key=lambda k: k.since)
@@ -236,6 +246,29 @@ class KernelRegistry:
                 return k
         have = ", ".join(k.version_range for k in kernels)
         return Refusal("version", f"{dom}::{node.op_type} version {version} not implemented (have {have})")
+
+    def select(self, node: Node, graph: Graph) -> KernelDef | Refusal:
+        """The kernel that runs this node: the resolved one if it accepts the node (check_kernel),
+        else the first of its fallbacks that does; otherwise the last refusal."""
+        k = self.resolve(node)
+        if isinstance(k, Refusal):
+            return k
+        version = schema_version(node)
+        why = check_kernel(k, node, graph)
+        while why is not None and k.fallback is not None and k.fallback.covers(version):
+            k = k.fallback
+            why = check_kernel(k, node, graph)
+        return k if why is None else why
+
+    def implementations(self) -> dict[str, list[str]]:
+        """Op types (`domain::op` outside the default domain) by kernel implementation other than
+        "default", e.g. {"native": ["Conv", "Relu", ...]}."""
+        out: dict[str, set[str]] = {}
+        for (domain, op), kernels in self._kernels.items():
+            for k in kernels:
+                if k.impl != "default":
+                    out.setdefault(k.impl, set()).add(f"{domain}::{op}" if domain else op)
+        return {impl: sorted(ops) for impl, ops in sorted(out.items())}
 
 
 def device_tensors(node: Node) -> list[str]:
@@ -290,13 +323,11 @@ class KernelProvider(ExecutionProvider):
         for node in nodes:
             why = self.refuse_node(node, graph)
             if why is None:
-                k = self.kernels.resolve(node)
+                k = self.kernels.select(node, graph)
                 if isinstance(k, Refusal):
                     why = k
-                else:
-                    why = check_kernel(k, node, graph)
-                    if why is None and k.impl != "default":
-                        cap.notes[node.index] = f"kernel {k.impl}"
+                elif k.impl != "default":
+                    cap.notes[node.index] = f"kernel {k.impl}"
             if why is None:
                 cap.claimed.append(node)
             else:
@@ -325,7 +356,7 @@ class KernelProvider(ExecutionProvider):
         steps = []
         const_cache: dict[str, Any] = {}
         for node in subgraph.nodes:
-            kdef = self.kernels.resolve(node)
+            kdef = self.kernels.select(node, subgraph.graph)
             if isinstance(kdef, Refusal):
                 raise RuntimeError(f"{self.name} cannot compile node {node.label}: {kdef}")
             host_pos = host_input_positions(node)

@@ -20,7 +20,8 @@ calls = 0
 
 # since=6 replaces the CPU provider's kernel registered at since=6 (LeakyRelu-6 and -16 have
 # the same semantics); LeakyRelu-1, with its legacy `consumed_inputs` attribute, is left alone.
-# No `dtypes=`: a replaced kernel that refused a dtype would make the CPU provider refuse it too.
+# No `dtypes=`: it takes every dtype. (With `dtypes=` or `supports=`, the nodes it refused would run
+# on the kernel it replaced, which a non-default `impl` keeps as its fallback.)
 @VENDOR_KERNELS.kernel("LeakyRelu", since=6, impl="example-vendor")
 def leaky_relu(x: np.ndarray, *, alpha: float = 0.01) -> np.ndarray:
     """LeakyRelu-6/16: x where x >= 0, alpha * x elsewhere."""

@@ -1,0 +1,182 @@
+/* Native float32 kernels of the CPU provider: declarations and the element functions they share.
+ *
+ * Portable C99, vectorised by the compiler (-O3). On x86-64 glibc systems with GCC every entry point is
+ * compiled three times (AVX-512, AVX2+FMA, baseline) and the loader picks the best clone for the
+ * running CPU (target_clones), so one build serves any x86-64 machine. No Python API in here.
+ */
+#ifndef EP_NATIVE_H
+#define EP_NATIVE_H
+
+#include <stdint.h>
+#include <string.h>
+
+/* target_clones needs GCC >= 11 (the x86-64-v* levels), x86-64 and the loader's ifunc support
+ * (glibc; musl has none) */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__x86_64__) && defined(__GLIBC__) && \
+    !defined(EP_NO_CLONES)
+#define EP_DISPATCH __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define EP_DISPATCH
+#endif
+
+#if defined(__GNUC__)
+#define EP_INLINE static inline __attribute__((always_inline))
+#else
+#define EP_INLINE static inline
+#endif
+
+/* Activation codes shared by ep_activation_f32 and the convolution epilogue. */
+enum {
+    EP_ACT_NONE = 0,
+    EP_ACT_RELU = 1,
+    EP_ACT_LEAKY_RELU = 2, /* alpha */
+    EP_ACT_CLIP = 3,       /* alpha = lower bound, beta = upper bound (-inf / inf when absent) */
+    EP_ACT_HARD_SIGMOID = 4, /* alpha, beta */
+    EP_ACT_HARD_SWISH = 5,
+    EP_ACT_SIGMOID = 6,
+    EP_ACT_TANH = 7,
+    EP_ACT_SWISH = 8,      /* x * sigmoid(alpha * x) */
+    EP_ACT_GELU = 9,       /* erf form */
+    EP_ACT_GELU_TANH = 10,
+    EP_ACT_COUNT = 11
+};
+
+/* Pooling modes of ep_pool2d_f32 and ep_global_pool_f32. */
+enum { EP_POOL_MAX = 0, EP_POOL_AVG = 1, EP_POOL_AVG_INCLUDE_PAD = 2 };
+
+int ep_native_abi_version(void);
+int ep_activation_f32(const float *x, float *y, int64_t n, int kind, float alpha, float beta);
+int ep_conv2d_direct_f32(const float *x, const float *w, const float *bias, const float *residual, float *y,
+                         int64_t n, int64_t c, int64_t h, int64_t wd, int64_t m, int64_t group,
+                         int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t dh, int64_t dw,
+                         int64_t pt, int64_t pl, int64_t ho, int64_t wo, int act, float alpha, float beta);
+int ep_im2col_f32(const float *x, float *cols, int64_t c, int64_t h, int64_t wd, int64_t kh, int64_t kw,
+                  int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t pt, int64_t pl, int64_t wo,
+                  int64_t row0, int64_t row1);
+int ep_pool2d_f32(const float *x, float *y, int64_t planes, int64_t h, int64_t w, int64_t kh, int64_t kw,
+                  int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t pt, int64_t pl, int64_t pb, int64_t pr,
+                  int64_t ho, int64_t wo, int mode);
+int ep_global_pool_f32(const float *x, float *y, int64_t planes, int64_t size, int mode);
+
+/* Whether count * a * b floats fit in memory arithmetic (no size_t overflow); all positive. */
+EP_INLINE int ep_sizes_fit(int64_t count, int64_t a, int64_t b) {
+    const double limit = 9.0e15; /* far below SIZE_MAX / sizeof(float) and exact in a double */
+    return count > 0 && a > 0 && b > 0 && (double)count * (double)a * (double)b < limit;
+}
+
+/* ------------------------------------------------------------------ element functions
+ * Written with selects instead of fminf/fmaxf so that a NaN input gives a NaN output (as numpy's
+ * maximum/minimum/clip do) and so that the loops vectorise without -ffast-math. */
+
+EP_INLINE float ep_bits_to_float(int32_t i) { float f; memcpy(&f, &i, sizeof f); return f; }
+
+/* exp(x) to about 2 ulp: Cody-Waite reduction by ln 2, degree-5 polynomial, 2^n from the exponent
+ * bits. 0 below -87.3 (no denormal results) and saturates to about 3.4e38 above 88.7; NaN stays NaN. */
+EP_INLINE float ep_expf(float x) {
+    float v = x > 88.3762626647949f ? 88.3762626647949f : x;
+    v = v < -87.3365478515625f ? -87.3365478515625f : v;
+    /* round to nearest with the 1.5 * 2^23 trick (vectorises without SSE4.1's roundps) */
+    float fn = (v * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    fn = fn == fn ? fn : 0.0f; /* NaN: keep the integer conversion defined; the result is NaN anyway */
+    float r = v - fn * 0.693359375f;
+    r = r - fn * -2.12194440e-4f;
+    float p = 1.9875691500E-4f;
+    p = p * r + 1.3981999507E-3f;
+    p = p * r + 8.3334519073E-3f;
+    p = p * r + 4.1665795894E-2f;
+    p = p * r + 1.6666665459E-1f;
+    p = p * r + 5.0000001201E-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t n = (int32_t)fn;
+    float r2 = p * ep_bits_to_float((n + 127) << 23);
+    return x < -87.3365478515625f ? 0.0f : r2;
+}
+
+EP_INLINE float ep_sigmoidf(float x) {
+    float ax = x < 0.0f ? -x : x;
+    float e = ep_expf(-ax);
+    float s = 1.0f / (1.0f + e);
+    float r = x >= 0.0f ? s : e * s;
+    return x == x ? r : x;
+}
+
+/* tanh(x) as x P(x^2) / Q(x^2) on [-7.9, 7.9] (Eigen's rational approximation, about 2 ulp), +-1
+ * beyond; one division, no exp. NaN stays NaN. */
+EP_INLINE float ep_tanhf(float x) {
+    const float bound = 7.90531110763549805f;
+    float v = x > bound ? bound : x;
+    v = v < -bound ? -bound : v;
+    float z = v * v;
+    float p = -2.76076847742355e-16f;
+    p = p * z + 2.00018790482477e-13f;
+    p = p * z - 8.60467152213735e-11f;
+    p = p * z + 5.12229709037114e-08f;
+    p = p * z + 1.48572235717979e-05f;
+    p = p * z + 6.37261928875436e-04f;
+    p = p * z + 4.89352455891786e-03f;
+    float q = 1.19825839466702e-06f;
+    q = q * z + 1.18534705686654e-04f;
+    q = q * z + 2.26843463243900e-03f;
+    q = q * z + 4.89352518554385e-03f;
+    float r = v * p / q;
+    float ax = x < 0.0f ? -x : x;
+    return ax < 0.0004f ? x : r; /* tiny |x|: tanh x = x in float; keeps -0 and NaN */
+}
+
+/* GELU, erf form: 0.5 x (1 + erf(x / sqrt 2)) with erf by Abramowitz & Stegun 7.1.26 (|error| <
+ * 1.5e-7, the formula of the numpy reference). A&S gives 1 - erf(z) = q(z) for z >= 0 directly, so
+ * 1 + erf(x / sqrt 2) is q for x < 0 and 2 - q otherwise: no cancellation for negative x. */
+EP_INLINE float ep_gelu_erff(float x) {
+    float z = (x < 0.0f ? -x : x) * 0.70710678118654752f;
+    float t = 1.0f / (1.0f + 0.3275911f * z);
+    float poly = t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
+    float q = poly * ep_expf(-z * z);
+    float r = 0.5f * x * (x < 0.0f ? q : 2.0f - q);
+    return x == x ? r : x;
+}
+
+EP_INLINE float ep_clampf(float v, float lo, float hi) {
+    v = v < lo ? lo : v;
+    return v > hi ? hi : v;
+}
+
+EP_INLINE float ep_act(float v, int kind, float alpha, float beta) {
+    switch (kind) {
+    case EP_ACT_RELU: return v < 0.0f ? 0.0f : v;
+    case EP_ACT_LEAKY_RELU: return v >= 0.0f ? v : v * alpha;
+    case EP_ACT_CLIP: return ep_clampf(v, alpha, beta);
+    case EP_ACT_HARD_SIGMOID: return ep_clampf(v * alpha + beta, 0.0f, 1.0f);
+    case EP_ACT_HARD_SWISH: return v * ep_clampf(v * (1.0f / 6.0f) + 0.5f, 0.0f, 1.0f);
+    case EP_ACT_SIGMOID: return ep_sigmoidf(v);
+    case EP_ACT_TANH: return ep_tanhf(v);
+    case EP_ACT_SWISH: return v * ep_sigmoidf(alpha * v);
+    case EP_ACT_GELU: return ep_gelu_erff(v);
+    /* 0.5 v (1 + tanh(u)) = v * sigmoid(2u), which has no cancellation near -1 */
+    case EP_ACT_GELU_TANH: return v * ep_sigmoidf(1.5957691216057308f * (v + 0.044715f * v * v * v));
+    default: return v;
+    }
+}
+
+/* y[i] = act(x[i]) for i < n; x and y may be the same array. Inline so that each caller's loop,
+ * with `kind` fixed per case, vectorises. */
+EP_INLINE void ep_act_run(const float *x, float *y, int64_t n, int kind, float alpha, float beta) {
+#define EP_ACT_LOOP(K) for (int64_t i = 0; i < n; i++) y[i] = ep_act(x[i], K, alpha, beta); break
+    switch (kind) {
+    case EP_ACT_RELU: EP_ACT_LOOP(EP_ACT_RELU);
+    case EP_ACT_LEAKY_RELU: EP_ACT_LOOP(EP_ACT_LEAKY_RELU);
+    case EP_ACT_CLIP: EP_ACT_LOOP(EP_ACT_CLIP);
+    case EP_ACT_HARD_SIGMOID: EP_ACT_LOOP(EP_ACT_HARD_SIGMOID);
+    case EP_ACT_HARD_SWISH: EP_ACT_LOOP(EP_ACT_HARD_SWISH);
+    case EP_ACT_SIGMOID: EP_ACT_LOOP(EP_ACT_SIGMOID);
+    case EP_ACT_TANH: EP_ACT_LOOP(EP_ACT_TANH);
+    case EP_ACT_SWISH: EP_ACT_LOOP(EP_ACT_SWISH);
+    case EP_ACT_GELU: EP_ACT_LOOP(EP_ACT_GELU);
+    case EP_ACT_GELU_TANH: EP_ACT_LOOP(EP_ACT_GELU_TANH);
+    default:
+        if (x != y) memmove(y, x, (size_t)n * sizeof *y);
+        break;
+    }
+#undef EP_ACT_LOOP
+}
+
+#endif

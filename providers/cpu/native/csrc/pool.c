@@ -1,0 +1,170 @@
+/* 2-D max / average pooling and global pooling, NCHW float32.
+ *
+ * Like the convolution, each plane is first copied into a padded scratch plane (filled with -inf
+ * for max, 0 for average) that covers every position a window reads, ceil_mode's extra positions
+ * included. The window is separable: every padded row is pooled along x (kw taps), then those
+ * rows along y (kh taps), whole-row passes without bounds checks. A NaN in a window gives NaN;
+ * the copy notes whether a plane holds one, and only such planes pay for the NaN-aware max.
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "ep_native.h"
+
+/* acc[o] = op(acc[o], r[o * S]) for o < n: the three folds of pooling */
+EP_INLINE void max_nan_pass(float *restrict acc, const float *restrict r, int64_t S, int64_t n) {
+    for (int64_t o = 0; o < n; o++) {
+        const float v = r[o * S];
+        acc[o] = (v > acc[o] || v != v) ? v : acc[o];
+    }
+}
+
+EP_INLINE void max_pass(float *restrict acc, const float *restrict r, int64_t S, int64_t n) {
+    for (int64_t o = 0; o < n; o++) acc[o] = r[o * S] > acc[o] ? r[o * S] : acc[o];
+}
+
+EP_INLINE void add_pass(float *restrict acc, const float *restrict r, int64_t S, int64_t n) {
+    for (int64_t o = 0; o < n; o++) acc[o] += r[o * S];
+}
+
+EP_INLINE void gather_pass(float *restrict acc, const float *restrict r, int64_t S, int64_t n) {
+    for (int64_t o = 0; o < n; o++) acc[o] = r[o * S];
+}
+
+/* fold `taps` inputs r + t * step (t < taps), each read at stride S, into acc (n values);
+ * kind 0: max, 1: NaN-propagating max, 2: sum. S is a constant 1 or 2 in the common loops. */
+#define EP_FOLD(PASS, S)                                                                           \
+    do {                                                                                           \
+        gather_pass(acc, r, S, n);                                                                 \
+        for (int64_t t = 1; t < taps; t++) PASS(acc, r + t * step, S, n);                          \
+    } while (0)
+#define EP_FOLD_STRIDES(PASS)                                                                      \
+    do {                                                                                           \
+        if (S == 1) EP_FOLD(PASS, 1);                                                              \
+        else if (S == 2) EP_FOLD(PASS, 2);                                                         \
+        else EP_FOLD(PASS, S);                                                                     \
+    } while (0)
+
+static void fold(float *restrict acc, const float *restrict r, int64_t taps, int64_t step, int64_t S, int64_t n,
+                 int kind) {
+    if (kind == 0) EP_FOLD_STRIDES(max_pass);
+    else if (kind == 1) EP_FOLD_STRIDES(max_nan_pass);
+    else EP_FOLD_STRIDES(add_pass);
+}
+#undef EP_FOLD_STRIDES
+#undef EP_FOLD
+
+/* number of taps k * d + o * s (k < ks) that fall in [lo, hi) */
+static int64_t taps_inside(int64_t o, int64_t s, int64_t ks, int64_t d, int64_t lo, int64_t hi) {
+    int64_t count = 0;
+    for (int64_t k = 0; k < ks; k++) {
+        const int64_t pos = o * s + k * d;
+        count += pos >= lo && pos < hi;
+    }
+    return count;
+}
+
+/* y (planes, ho, wo) pooled from x (planes, h, w). pt / pl / pb / pr are the explicit pads (the
+ * divisor of EP_POOL_AVG_INCLUDE_PAD counts them; positions past them, from ceil_mode, never count).
+ * Returns 0, -1 when the padded plane does not fit in memory, -2 for an unknown mode. */
+EP_DISPATCH
+int ep_pool2d_f32(const float *x, float *y, int64_t planes, int64_t h, int64_t w, int64_t kh, int64_t kw,
+                  int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t pt, int64_t pl, int64_t pb, int64_t pr,
+                  int64_t ho, int64_t wo, int mode) {
+    if (mode != EP_POOL_MAX && mode != EP_POOL_AVG && mode != EP_POOL_AVG_INCLUDE_PAD) return -2;
+    if (planes == 0 || ho == 0 || wo == 0) return 0;
+    const int64_t hp = (ho - 1) * sh + (kh - 1) * dh + 1, wp = (wo - 1) * sw + (kw - 1) * dw + 1;
+    if (!ep_sizes_fit(3, hp, wp) || !ep_sizes_fit(1, ho + wo, 1)) return -1;
+    /* the padded plane, the plane pooled along rows (hp x wp at most), the wide output of
+     * stride 1 (ho x wp), the per-axis divisors */
+    const int unit = sh == 1 && sw == 1;
+    float *scratch = (float *)malloc((size_t)(2 * hp * wp + (unit ? ho * wp : 0) + ho + wo) * sizeof(float));
+    if (!scratch) return -1;
+    float *rows = scratch + hp * wp, *wide = rows + hp * wp, *cy = wide + (unit ? ho * wp : 0), *cx = cy + ho;
+    const float fill = mode == EP_POOL_MAX ? -INFINITY : 0.0f;
+    if (mode != EP_POOL_MAX) {
+        const int64_t ylo = mode == EP_POOL_AVG ? pt : 0, yhi = mode == EP_POOL_AVG ? pt + h : pt + h + pb;
+        const int64_t xlo = mode == EP_POOL_AVG ? pl : 0, xhi = mode == EP_POOL_AVG ? pl + w : pl + w + pr;
+        for (int64_t oy = 0; oy < ho; oy++) cy[oy] = (float)taps_inside(oy, sh, kh, dh, ylo, yhi);
+        for (int64_t ox = 0; ox < wo; ox++) cx[ox] = (float)taps_inside(ox, sw, kw, dw, xlo, xhi);
+    }
+    const int64_t y0 = pt, y1 = pt + h < hp ? pt + h : hp, x0 = pl, x1 = pl + w < wp ? pl + w : wp;
+    for (int64_t pi = 0; pi < planes; pi++) {
+        const float *src = x + pi * h * w;
+        int nan = 0;
+        for (int64_t r = 0; r < hp; r++) {
+            float *row = scratch + r * wp;
+            if (r < y0 || r >= y1 || x1 <= x0) {
+                for (int64_t i = 0; i < wp; i++) row[i] = fill;
+                continue;
+            }
+            const float *in = src + (r - pt) * w - x0;
+            for (int64_t i = 0; i < x0; i++) row[i] = fill;
+            for (int64_t i = x0; i < x1; i++) {
+                row[i] = in[i];
+                nan |= in[i] != in[i];
+            }
+            for (int64_t i = x1; i < wp; i++) row[i] = fill;
+        }
+        /* separable: each padded row pooled along x, then those rows pooled along y */
+        const int kind = mode != EP_POOL_MAX ? 2 : nan ? 1 : 0;
+        float *out = y + pi * ho * wo;
+        if (unit) {
+            /* stride 1: both passes as one long row each over the padded width (columns past wo
+             * mix neighbouring rows and are discarded), then the output rows copied out */
+            fold(rows, scratch, kw, dw, 1, hp * wp - (kw - 1) * dw, kind);
+            fold(wide, rows, kh, dh * wp, 1, (ho - 1) * wp + wo, kind);
+            for (int64_t oy = 0; oy < ho; oy++) memcpy(out + oy * wo, wide + oy * wp, (size_t)wo * sizeof(float));
+        } else {
+            for (int64_t r = 0; r < hp; r++) fold(rows + r * wo, scratch + r * wp, kw, dw, sw, wo, kind);
+            for (int64_t oy = 0; oy < ho; oy++) fold(out + oy * wo, rows + oy * sh * wo, kh, dh * wo, 1, wo, kind);
+        }
+        if (mode != EP_POOL_MAX) {
+            for (int64_t oy = 0; oy < ho; oy++) {
+                float *acc = out + oy * wo;
+                const float ry = cy[oy];
+                for (int64_t ox = 0; ox < wo; ox++) {
+                    const float cnt = ry * cx[ox];
+                    acc[ox] /= cnt < 1.0f ? 1.0f : cnt;
+                }
+            }
+        }
+    }
+    free(scratch);
+    return 0;
+}
+
+/* y[p] = max or mean of x[p * size .. (p + 1) * size); mean sums in double. Returns 0, or -2 for
+ * an unknown mode. An empty plane gives NaN for the mean and -inf for the max, as numpy does. */
+EP_DISPATCH
+int ep_global_pool_f32(const float *x, float *y, int64_t planes, int64_t size, int mode) {
+    enum { L = 16 };
+    if (mode != EP_POOL_MAX && mode != EP_POOL_AVG) return -2;
+    for (int64_t pi = 0; pi < planes; pi++) {
+        const float *p = x + pi * size;
+        int64_t i = 0;
+        if (mode == EP_POOL_MAX) {
+            float acc[L];
+            for (int j = 0; j < L; j++) acc[j] = -INFINITY;
+            for (; i + L <= size; i += L)
+                for (int j = 0; j < L; j++) {
+                    const float v = p[i + j];
+                    acc[j] = (v > acc[j] || v != v) ? v : acc[j];
+                }
+            float best = -INFINITY;
+            for (int j = 0; j < L; j++) best = (acc[j] > best || acc[j] != acc[j]) ? acc[j] : best;
+            for (; i < size; i++) best = (p[i] > best || p[i] != p[i]) ? p[i] : best;
+            y[pi] = best;
+        } else {
+            double acc[L];
+            for (int j = 0; j < L; j++) acc[j] = 0.0;
+            for (; i + L <= size; i += L)
+                for (int j = 0; j < L; j++) acc[j] += (double)p[i + j];
+            double total = 0.0;
+            for (int j = 0; j < L; j++) total += acc[j];
+            for (; i < size; i++) total += (double)p[i];
+            y[pi] = (float)(total / (double)size);
+        }
+    }
+    return 0;
+}

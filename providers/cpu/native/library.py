@@ -1,0 +1,66 @@
+"""Loading the compiled kernels: the `_ep_native` extension, opened with ctypes.
+
+pip builds `csrc/*.c` into the extension module `_ep_native` (see setup.py). Its only Python
+entry point is an empty module; the kernels are plain C functions, called here through ctypes
+with their argument types declared. When the extension is missing (the build failed or was
+skipped) or `EP_RUNTIME_NATIVE=0` is set, `LIB` is None, `UNAVAILABLE_REASON` says why, and the
+CPU provider runs its numpy kernels.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib
+import os
+
+#: the C functions' version of this binding; the library must report the same
+ABI_VERSION = 1
+
+#: activation codes of csrc/ep_native.h
+ACT_NONE, ACT_RELU, ACT_LEAKY_RELU, ACT_CLIP, ACT_HARD_SIGMOID, ACT_HARD_SWISH = 0, 1, 2, 3, 4, 5
+ACT_SIGMOID, ACT_TANH, ACT_SWISH, ACT_GELU, ACT_GELU_TANH = 6, 7, 8, 9, 10
+#: pooling modes of csrc/ep_native.h
+POOL_MAX, POOL_AVG, POOL_AVG_INCLUDE_PAD = 0, 1, 2
+
+_P, _I64, _INT, _F = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_float
+_SIGNATURES = {
+    "ep_native_abi_version": [],
+    "ep_activation_f32": [_P, _P, _I64, _INT, _F, _F],
+    "ep_conv2d_direct_f32": [_P, _P, _P, _P, _P] + [_I64] * 16 + [_INT, _F, _F],
+    "ep_im2col_f32": [_P, _P] + [_I64] * 14,
+    "ep_pool2d_f32": [_P, _P] + [_I64] * 15 + [_INT],
+    "ep_global_pool_f32": [_P, _P, _I64, _I64, _INT],
+}
+
+
+def load() -> tuple[ctypes.CDLL | None, str | None]:
+    """(the library with its functions typed, None) or (None, why it is unavailable)."""
+    if os.environ.get("EP_RUNTIME_NATIVE", "1").strip().lower() in ("0", "false", "no", "off"):
+        return None, "disabled by EP_RUNTIME_NATIVE=0"
+    try:
+        module = importlib.import_module(f"{__package__}._ep_native")
+    except ImportError as exc:
+        return None, f"the extension module was not built ({exc}); reinstall with a C compiler"
+    try:
+        lib = ctypes.CDLL(module.__file__)
+        for name, args in _SIGNATURES.items():
+            fn = getattr(lib, name)
+            fn.argtypes = args
+            fn.restype = ctypes.c_int
+    except (OSError, AttributeError) as exc:
+        return None, f"the extension module {module.__file__} cannot be used: {exc}"
+    version = lib.ep_native_abi_version()
+    if version != ABI_VERSION:
+        return None, f"the extension module {module.__file__} has ABI {version}, expected {ABI_VERSION}; reinstall"
+    return lib, None
+
+
+#: the loaded library, or None (then UNAVAILABLE_REASON says why)
+LIB, UNAVAILABLE_REASON = load()
+
+
+def unavailable_reason() -> str | None:
+    """None when the native kernels can run, else a sentence saying why not."""
+    if LIB is not None:
+        return None
+    return UNAVAILABLE_REASON or "the native library is not loaded"
