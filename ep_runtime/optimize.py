@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
 
 from .graph import Graph, Node
+
+if TYPE_CHECKING:
+    from .provider import ExecutionProvider
 
 #: evaluates one node on host arrays; returns its outputs or None when it cannot
 NodeEvaluator = Callable[[Node, Graph, list], "list | None"]
@@ -22,19 +26,30 @@ _MAX_FOLD_BYTES = 1 << 31
 
 
 class GraphOptimizationLevel(enum.IntEnum):
-    """onnxruntime's optimization levels; BASIC and above fold constants and BatchNorm into Conv."""
+    """onnxruntime's optimization levels: BASIC and above fold constants (inside bodies too), BatchNorm
+    into Conv, constant Ifs and redundant nodes; EXTENDED and above also fuse (ep_runtime.rewrites)."""
 
     ORT_DISABLE_ALL = 0
     ORT_ENABLE_BASIC = 1
     ORT_ENABLE_EXTENDED = 2
-    ORT_ENABLE_LAYOUT = 3  # onnxruntime's layout transformations; ep-runtime's passes are those of BASIC
+    ORT_ENABLE_LAYOUT = 3  # onnxruntime's layout transformations; ep-runtime's passes are those of EXTENDED
     ORT_ENABLE_ALL = 99
 
 
-def optimize(graph: Graph, level: int, evaluate: NodeEvaluator | None) -> Graph:
-    """Return a graph with constants folded (when `evaluate` is given) and BatchNorm folded into Conv."""
+def optimize(graph: Graph, level: int, evaluate: NodeEvaluator | None,
+             providers: Sequence[ExecutionProvider] | None = None) -> Graph:
+    """Return a graph with constants folded (when `evaluate` is given), BatchNorm folded into Conv,
+    and the rewrites of `level` applied (ep_runtime.rewrites; fusions only where one of
+    `providers` claims the fused node)."""
     if level <= GraphOptimizationLevel.ORT_DISABLE_ALL:
         return graph
+    from .rewrites import rewrite  # the rewrites call back into fold_constants
+
+    return rewrite(fold_constants(graph, evaluate), level, lambda g: fold_constants(g, evaluate), providers)
+
+
+def fold_constants(graph: Graph, evaluate: NodeEvaluator | None) -> Graph:
+    """Return a graph with constants folded (when `evaluate` is given) and BatchNorm folded into Conv."""
     initializers = dict(graph.initializers)
     keep: list[Node] = []
     graph_outputs = {o.name for o in graph.outputs}
@@ -105,14 +120,17 @@ def _fold_batchnorm_into_conv(
         if len(conv_in) < 2 or conv_in[1] not in initializers or (len(conv_in) > 2 and conv_in[2] not in initializers):
             continue
         w = initializers[conv_in[1]]
-        if w.dtype not in (np.float32, np.float64):
+        if w.dtype not in (np.float32, np.float64) or w.ndim < 1:
+            continue
+        per_channel = [initializers[p] for p in [*params, *conv_in[2:3]]]
+        if any(a.shape != (w.shape[0],) for a in per_channel):
+            continue  # shapes the fold cannot use: the Conv and BatchNormalization kernels report them
+        eps = bn.attrs.get("epsilon", 1e-5)
+        if not isinstance(eps, (int, float)):
             continue
         scale, bias, mean, var = (initializers[p].astype(np.float64) for p in params)
-        eps = float(bn.attrs.get("epsilon", 1e-5))
-        factor = scale / np.sqrt(var + eps)
+        factor = scale / np.sqrt(var + float(eps))
         b = initializers[conv_in[2]].astype(np.float64) if len(conv_in) > 2 else np.zeros_like(mean)
-        if factor.shape != (w.shape[0],):
-            continue
         new_w = (w.astype(np.float64) * factor.reshape(-1, *([1] * (w.ndim - 1)))).astype(w.dtype)
         new_b = ((b - mean) * factor + bias).astype(w.dtype)
         w_name, b_name = _fresh(initializers, conv_in[1] + "_bnfold"), _fresh(initializers, y + "_bnfold_b")

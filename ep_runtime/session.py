@@ -23,10 +23,19 @@ from .ort_providers import is_onnxruntime_provider_name
 from .ort_value import OrtValue, device_provider
 from .partition import Partition, partition
 from .provider import ExecutionProvider
-from .registry import CPU, available_providers, create_provider, find_provider_class, unavailable_reason
+from .registry import (
+    CPU,
+    available_providers,
+    create_provider,
+    distinct_instances,
+    find_provider_class,
+    is_reference_provider,
+    unavailable_reason,
+)
 from .run_options import RunOptions, cancellable
 from .session_options import SessionOptions
 from .threads import blas_thread_limit
+from .validation import ValidationReport, ValidationSettings, reference_for_validation, validating
 
 #: model_version onnxruntime reports when the model sets none
 UNSET_MODEL_VERSION = 2**63 - 1
@@ -134,6 +143,7 @@ class InferenceSession:
     def _build(self, providers: Sequence[Any] | None, provider_options: Sequence[Any] | None) -> None:
         """Providers -> optimize -> partition -> compile: everything that depends on the providers. The
         session's state changes only once all of it succeeded (a failed set_providers leaves it as it was)."""
+        validate = ValidationSettings.from_config(self._config_entry)
         providers_made = self._create_providers(providers, provider_options)
         folder = next((p for p in providers_made if p.name == CPU), None)
         if folder is None:
@@ -142,14 +152,20 @@ class InferenceSession:
             except ProviderError:
                 folder = None
         evaluate = _node_evaluator(folder) if folder is not None else None
-        graph = optimize(self._loaded_graph, int(self._options.graph_optimization_level), evaluate)
+        graph = optimize(self._loaded_graph, int(self._options.graph_optimization_level), evaluate, providers_made)
         self._load_checkpoint("after optimizing the graph")
         part = partition(graph, providers_made, strict=self._strict)
         self._load_checkpoint("after partitioning the graph")
         compiled = compile_subgraphs(part, providers_made, self._profiler, int(self._options.graph_optimization_level))
-        plan = assemble_plan(graph, part, providers_made, compiled)
+        report = None
+        if validate.enabled:
+            compiled, report = validating(part, providers_made, compiled, validate, is_reference_provider,
+                                          reference_for_validation())
+            part.validation = report
+        plan = assemble_plan(graph, part, providers_made, compiled, profiler=self._profiler)
 
         self._providers, self._graph, self._partition = providers_made, graph, part
+        self._validation = report
         self._compiled, self._plan = compiled, plan
         self._placed_plans: dict[tuple, Callable[..., tuple]] = {}
         self._output_names = [o.name for o in graph.outputs]
@@ -159,6 +175,12 @@ class InferenceSession:
         ]
         self._input_names = [s.name for s in self._inputs]
         self._overridable = {v.name for v in graph.overridable}
+
+    def _config_entry(self, key: str) -> str | None:
+        try:
+            return self._options.get_session_config_entry(key)
+        except KeyError:
+            return None
 
     @property
     def _strict(self) -> bool:
@@ -196,8 +218,8 @@ class InferenceSession:
                               f"going on without it (available: {', '.join(available_providers())})",
                               UserWarning, stacklevel=5)
                 continue
-            if any(c is cls for c, _ in specs):
-                continue
+            if any(c is cls and o == opts for c, o in specs):
+                continue  # listed twice alike: one instance does it all
             reason = unavailable_reason(cls)
             if reason is not None:
                 if self._strict:
@@ -211,7 +233,7 @@ class InferenceSession:
                                 "(disable_cpu_ep_fallback) forbids falling back to the CPU provider")
         if not self._strict and not any(c.name == CPU for c, _ in specs):
             specs.append((find_provider_class(CPU), {}))
-        return [create_provider(cls, opts) for cls, opts in specs]
+        return distinct_instances([(create_provider(cls, opts), opts) for cls, opts in specs])
 
     # ---- onnxruntime-style introspection ----
     def get_inputs(self) -> list[NodeArg]:
@@ -307,7 +329,7 @@ class InferenceSession:
         plan = self._plan if key == ((), ()) else self._placed_plans.get(key)
         if plan is None:
             plan = assemble_plan(self._graph, self._partition, self._providers, self._compiled,
-                                 input_homes, output_homes)
+                                 input_homes, output_homes, profiler=self._profiler)
             self._placed_plans[key] = plan
         results = self._execute(plan, args, run_options)
         values = []
@@ -359,8 +381,15 @@ class InferenceSession:
         return self._graph
 
     def get_partition(self) -> Partition:
-        """The partitioning decisions: node -> provider, refusals, subgraphs, device copies."""
+        """The partitioning decisions: node -> provider, refusals, subgraphs, device copies (and, in
+        validation mode, the errors found against the reference CPU provider so far)."""
         return self._partition
+
+    def get_validation_report(self) -> ValidationReport | None:
+        """In validation mode (session config entry `ep_runtime.validate` = "1"), the largest differences
+        between each non-reference subgraph (and its nodes) and the reference CPU provider over the runs so
+        far; None when validation mode is off."""
+        return self._validation
 
     def end_profiling(self) -> str:
         """Write the profile collected so far (Chrome trace JSON) and return its file name."""

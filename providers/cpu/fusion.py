@@ -1,6 +1,8 @@
 """CPU-only peephole fusions done when the CPU provider compiles a subgraph.
 
-- `Conv [-> per-channel affine ...] [-> Add or Sum (residual)] [-> Relu]` becomes one `FusedConv`: the
+- `Conv [-> per-channel affine ...] [-> Add or Sum (residual)] [-> activation]` becomes one `FusedConv`
+  (activation: Relu, Clip with constant bounds, LeakyRelu, Sigmoid, Tanh, HardSigmoid, HardSwish, or
+  com.microsoft QuickGelu, which the SiLU graph rewrite writes; see EPILOGUES): the
   affine steps (BatchNormalization with constant statistics, Mul or Add by a constant that is
   a scalar or one value per channel) are folded into the convolution's weights and bias once,
   here; the residual is added and the activation applied in place on the convolution's fresh
@@ -24,6 +26,8 @@ from onnx import helper
 
 from ep_runtime.graph import Node, SubGraph
 
+from . import elementwise
+from .activation import swish
 from .conv import conv
 from .registry import kernel
 
@@ -32,14 +36,28 @@ _CONV_ATTRS = ("auto_pad", "dilations", "group", "kernel_shape", "pads", "stride
 _FOLDABLE = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+#: the activations a FusedConv applies to its output: name -> f(y, alpha, beta), y a fresh float array
+EPILOGUES: dict[str, Any] = {
+    "Relu": lambda y, a, b: np.maximum(y, 0, out=y),
+    "Clip": lambda y, a, b: np.clip(y, a, b, out=y),
+    "LeakyRelu": lambda y, a, b: elementwise.LeakyRelu(y, alpha=a),
+    "Sigmoid": lambda y, a, b: elementwise.Sigmoid(y),
+    "Tanh": lambda y, a, b: np.tanh(y, out=y),
+    "HardSigmoid": lambda y, a, b: elementwise.HardSigmoid(y, alpha=a, beta=b),
+    "HardSwish": lambda y, a, b: elementwise.HardSwish(y),
+    "Swish": lambda y, a, b: swish(y, a),
+}
+
+
 @kernel("FusedConv", since=1, domain=DOMAIN)
 def FusedConv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, z: np.ndarray | None = None,
               lo: np.ndarray | None = None, hi: np.ndarray | None = None, *, activation: str = "",
+              activation_alpha: float = 0.0, activation_beta: float = 0.0,
               auto_pad: str = "NOTSET", dilations: list[int] | None = None, group: int = 1,
               kernel_shape: list[int] | None = None, pads: list[int] | None = None,
               strides: list[int] | None = None) -> np.ndarray:
     """x clipped to [lo, hi] per channel when given (a folded pre-activation), Conv, then `+ z` (a
-    residual) when given, then `activation` ("Relu" or none), in place."""
+    residual) when given, then `activation` (one of EPILOGUES, with its alpha / beta, or none)."""
     if lo is not None and hi is not None:
         x = np.clip(x, lo, hi)
     elif lo is not None:
@@ -55,8 +73,10 @@ def FusedConv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, z: np.n
             y += z
         else:
             y = y + z
-    if activation == "Relu":
-        np.maximum(y, 0, out=y)
+    if activation:
+        if activation not in EPILOGUES:
+            raise ValueError(f"FusedConv: unknown activation {activation!r} (known: {', '.join(sorted(EPILOGUES))})")
+        y = EPILOGUES[activation](y, activation_alpha, activation_beta)
     return y
 
 
@@ -88,6 +108,12 @@ class _Fuser:
             for i in n.present_inputs:
                 if uses.get(i) == 1 and i not in external:
                     self.consumer[i] = n
+        #: value -> the nodes reading it, for values read exactly twice (a gated activation x * gate(x))
+        self.pair_readers: dict[str, list[Node]] = {}
+        for n in sg.nodes:
+            for i in dict.fromkeys(n.present_inputs):
+                if uses.get(i) == 2 and i not in external:
+                    self.pair_readers.setdefault(i, []).append(n)
 
     def next(self, node: Node, *ops: str) -> Node | None:
         """The only consumer of the node's single output when it is one of `ops` (default domain)."""
@@ -203,9 +229,9 @@ class _Fuser:
             if len(others) == 1:
                 residual = others[0]
                 chain.append(add)
-        relu = self.next(chain[-1], "Relu")
-        if relu is not None:
-            chain.append(relu)
+        act = self.epilogue(chain[-1])
+        if act is not None:
+            chain += act[0]
         if len(chain) == 1:
             return None
         inputs.append(residual or "")
@@ -213,7 +239,65 @@ class _Fuser:
         while inputs and not inputs[-1]:
             inputs.pop()
         attrs: dict[str, Any] = {k: v for k, v in node.attrs.items() if k in _CONV_ATTRS}
+        if act is not None:
+            attrs.update(act[1])
         return chain, _fused_node("FusedConv", inputs, attrs, chain)
+
+    def epilogue(self, node: Node) -> tuple[list[Node], dict[str, Any]] | None:
+        """The activation FusedConv can apply to the node's output — its only consumer, or the pair
+        `x * Sigmoid(x)` / `x * HardSigmoid(x; 1/6, 1/2)` (SiLU, HardSwish) — as (nodes, attributes:
+        activation, activation_alpha, activation_beta)."""
+        if len(node.outputs) != 1:
+            return None
+        gated = self.gated(node.outputs[0])
+        if gated is not None:
+            return gated
+        single = self.single_epilogue(node)
+        return None if single is None else ([single[0]], single[1])
+
+    def gated(self, x: str) -> tuple[list[Node], dict[str, Any]] | None:
+        """([gate, mul], attributes) when x is read only by `gate(x)` and `Mul(x, gate(x))`, the gate a
+        Sigmoid (SiLU: Swish with alpha 1) or a HardSigmoid of alpha 1/6 and beta 1/2 (HardSwish)."""
+        readers = self.pair_readers.get(x, [])
+        gate = next((r for r in readers if r.op_type in ("Sigmoid", "HardSigmoid") and not r.domain), None)
+        mul = next((r for r in readers if r.op_type == "Mul" and not r.domain), None)
+        if gate is None or mul is None or gate.index in self.claimed or mul.index in self.claimed:
+            return None
+        if len(gate.outputs) != 1 or self.consumer.get(gate.outputs[0]) is not mul \
+                or sorted(mul.inputs) != sorted([x, gate.outputs[0]]) or len(mul.outputs) != 1:
+            return None
+        if gate.op_type == "Sigmoid":
+            return [gate, mul], {"activation": "Swish", "activation_alpha": 1.0}
+        alpha, beta = float(gate.attrs.get("alpha", 0.2)), float(gate.attrs.get("beta", 0.5))
+        if abs(alpha - 1 / 6) > 1e-6 or beta != 0.5:
+            return None
+        return [gate, mul], {"activation": "HardSwish"}
+
+    def single_epilogue(self, node: Node) -> tuple[Node, dict[str, Any]] | None:
+        """The only consumer of the node's output when it is an activation FusedConv applies, with the
+        attributes that say which."""
+        act = self.consumer.get(node.outputs[0])
+        if act is None or len(act.outputs) != 1 or act.index in self.claimed or not act.inputs \
+                or act.inputs[0] != node.outputs[0]:
+            return None
+        a = act.attrs
+        if act.domain == "com.microsoft":
+            return (act, {"activation": "Swish", "activation_alpha": float(a.get("alpha", 1.702))}) \
+                if act.op_type == "QuickGelu" else None
+        if act.domain:
+            return None
+        if act.op_type in ("Relu", "Sigmoid", "Tanh", "HardSwish"):
+            return act, {"activation": act.op_type}
+        if act.op_type == "LeakyRelu":
+            return act, {"activation": "LeakyRelu", "activation_alpha": float(a.get("alpha", 0.01))}
+        if act.op_type == "HardSigmoid":
+            return act, {"activation": "HardSigmoid", "activation_alpha": float(a.get("alpha", 0.2)),
+                         "activation_beta": float(a.get("beta", 0.5))}
+        if act.op_type == "Clip":
+            bounds = _clip_bounds(act, self)
+            return None if bounds is None else (act, {"activation": "Clip", "activation_alpha": bounds[0],
+                                                      "activation_beta": bounds[1]})
+        return None
 
     def fuse_affine(self, node: Node) -> tuple[list[Node], Node] | None:
         """An affine chain starting at `node` [-> Relu] as (chain, FusedAffine), or None."""
@@ -277,6 +361,21 @@ def fuse_subgraph(sg: SubGraph) -> SubGraph:
     nodes = [replaced.get(n.index, n) for n in sg.nodes if n.index not in dropped]
     return SubGraph(sg.index, sg.provider, nodes, sg.inputs, sg.outputs, fuser.constants, sg.host_inputs, sg.graph,
                     sg.profiler)
+
+
+def _clip_bounds(node: Node, fuser: _Fuser) -> tuple[float, float] | None:
+    """A Clip's (min, max) as floats (infinite when absent), None unless both are known constants."""
+    if node.opset < 11:
+        lo, hi = node.attrs.get("min"), node.attrs.get("max")
+    else:
+        values = [fuser.const(node.inputs[k]) if len(node.inputs) > k and node.inputs[k] else None for k in (1, 2)]
+        given = [len(node.inputs) > k and bool(node.inputs[k]) for k in (1, 2)]
+        if any(g and (v is None or v.size != 1 or v.dtype.kind != "f") for g, v in zip(given, values)):
+            return None
+        lo, hi = (float(v.reshape(())) if v is not None else None for v in values)
+    lo = -np.inf if lo is None else float(lo)
+    hi = np.inf if hi is None else float(hi)
+    return None if np.isnan(lo) or np.isnan(hi) else (lo, hi)
 
 
 def _unpadded(node: Node) -> bool:

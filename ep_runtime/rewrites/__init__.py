@@ -1,0 +1,70 @@
+"""Graph rewrites by optimization level, as onnxruntime's graph transformers.
+
+- BASIC (`ORT_ENABLE_BASIC`) and above: If nodes with a constant condition inlined, constants
+  folded inside every body graph (If / Loop / Scan, nested, outer-scope initializers included),
+  redundant nodes (Identity, inference Dropout, no-op Cast) eliminated (`control_flow`,
+  `redundant`).
+- EXTENDED and above: fusions — LayerNormalization (`layernorm`), GELU, SiLU, HardSwish
+  (`activations`), MatMul + Add -> Gemm, Gemm weights stored pre-transposed and MatMul / Gemm
+  weights stored contiguous (`matmul`),
+  YOLOv5 Focus -> SpaceToDepth (`focus`).
+
+Every fusion keeps the names of graph outputs (the new node writes the chain's last output), never
+takes a chain whose intermediate values are read elsewhere, and replaces nodes only where the
+provider that would have run them claims the new node (`placement`). Top-level constant folding
+and BatchNormalization folding stay in `ep_runtime.optimize`, which calls `rewrite`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from ..graph import Graph
+from ..optimize import GraphOptimizationLevel
+from ..provider import ExecutionProvider
+from .activations import fuse_gelu, fuse_hard_swish, fuse_silu
+from .control_flow import fold_bodies, inline_constant_ifs
+from .editor import GraphEdit
+from .focus import fuse_focus
+from .layernorm import fuse_layer_norm
+from .matmul import fuse_matmul_add, pretranspose_gemm_weights, store_weights_contiguous
+from .placement import Placement
+from .redundant import eliminate_redundant_nodes
+
+#: the fusion passes of the EXTENDED level, in the order they run
+FUSIONS: tuple[Callable[[GraphEdit], None], ...] = (
+    fuse_layer_norm, fuse_gelu, fuse_silu, fuse_hard_swish, fuse_matmul_add, pretranspose_gemm_weights,
+    store_weights_contiguous, fuse_focus,
+)
+
+#: how often inlining a constant If and folding again may repeat (each can expose the next)
+_MAX_INLINE_ROUNDS = 8
+
+
+def rewrite(graph: Graph, level: int, fold: Callable[[Graph], Graph],
+            providers: Sequence[ExecutionProvider] | None) -> Graph:
+    """The graph rewritten for `level`; `fold` is the top-level constant folding (applied again
+    after an If is inlined, and to every body graph)."""
+    if level < GraphOptimizationLevel.ORT_ENABLE_BASIC:
+        return graph
+    graph = _basic(graph, fold)
+    if level >= GraphOptimizationLevel.ORT_ENABLE_EXTENDED:
+        placement = Placement(providers)
+        for fuse in FUSIONS:
+            edit = GraphEdit(graph, placement.allows)
+            fuse(edit)
+            graph = edit.commit()
+    return graph
+
+
+def _basic(graph: Graph, fold: Callable[[Graph], Graph]) -> Graph:
+    for _ in range(_MAX_INLINE_ROUNDS):
+        inlined = inline_constant_ifs(graph)
+        if inlined is graph:
+            break
+        graph = fold(inlined)
+    graph = fold_bodies(graph, lambda body: _basic(fold(body), fold))
+    return eliminate_redundant_nodes(graph)
+
+
+__all__ = ["rewrite", "FUSIONS", "Placement", "GraphEdit"]
