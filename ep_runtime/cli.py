@@ -120,6 +120,8 @@ def _session(args: argparse.Namespace) -> InferenceSession:
         opts.disable_cpu_ep_fallback = True
     if getattr(args, "no_optimize", False):
         opts.graph_optimization_level = 0
+    if getattr(args, "profile", False):
+        opts.enable_profiling = True
     return InferenceSession(args.model, opts, providers=provider_list(args))
 
 
@@ -166,6 +168,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             os.makedirs(args.output_dir, exist_ok=True)
             np.save(os.path.join(args.output_dir, _safe(o.name) + ".npy"), v)
     print(f"run: median {np.median(times) * 1e3:.3f} ms over {len(times)} run(s)")
+    if args.profile:
+        from .profiling import summary
+
+        path = sess.end_profiling()
+        with open(path, encoding="utf-8") as fh:
+            events = json.load(fh)
+        print(f"profile: {path} ({len(times)} run(s))")
+        print(summary(events))
     return 0
 
 
@@ -238,6 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-o", "--output-dir", help="save outputs as .npy files here")
     r.add_argument("--timeout-ms", type=int, metavar="MS",
                    help=f"stop a run that lasts longer than this (run config entry {RUN_TIMEOUT_KEY})")
+    r.add_argument("--profile", action="store_true",
+                   help="profile the runs: write the Chrome trace (onnxruntime's format, with providers and copies) "
+                        "and print the time per provider and per op")
     r.set_defaults(fn=cmd_run)
 
     pa = sub.add_parser("partition", help="print which provider runs each node and why")

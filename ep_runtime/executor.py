@@ -2,15 +2,13 @@
 
 The top-level plan is itself a straight-line function (see codegen): per run it copies each
 crossing value once per target device, calls the subgraphs in order, frees every value after
-its last use and returns the graph outputs as host arrays.
+its last use and returns the graph outputs as host arrays. A copy between two devices is direct
+when one of the two providers declares it (`direct_copy_from` / `direct_copy_to`), else it goes
+through the host.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import threading
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -18,42 +16,10 @@ from .codegen import Const, Step, compile_steps
 from .errors import KernelError, ProviderError
 from .graph import Graph, SubGraph
 from .partition import ANY, HOST, Partition
-from .provider import ExecutionProvider
+from .profiling import Profiler, ProfileScope, compiling_in, timed
+from .provider import ExecutionProvider, direct_copier
 from .registry import is_reference_provider
 from .run_options import check_cancelled
-
-
-class Profiler:
-    """Collects one record per executed node (and per subgraph call) while profiling is on."""
-
-    def __init__(self, prefix: str = "ep_runtime_profile") -> None:
-        self.prefix = prefix
-        self.start = time.perf_counter()
-        self._records: list[tuple[str, float, float]] = []
-        self._lock = threading.Lock()
-
-    def record(self, label: str, seconds: float) -> None:
-        end = time.perf_counter()
-        with self._lock:
-            self._records.append((label, end - seconds, seconds))
-
-    def records(self) -> list[tuple[str, float]]:
-        """(label, seconds) for every record so far."""
-        with self._lock:
-            return [(label, dur) for label, _, dur in self._records]
-
-    def write(self) -> str:
-        """Write the records as a Chrome trace JSON file (like onnxruntime's) and return its path."""
-        with self._lock:
-            events = [
-                {"name": label, "ph": "X", "ts": (t0 - self.start) * 1e6, "dur": dur * 1e6,
-                 "pid": os.getpid(), "tid": 0, "cat": "Node"}
-                for label, t0, dur in self._records
-            ]
-        path = f"{self.prefix}_{time.strftime('%Y-%m-%d_%H-%M-%S')}.json"
-        with open(path, "w", encoding="utf-8") as fh:
-            json.dump(events, fh)
-        return path
 
 
 def build_plan(
@@ -66,7 +32,8 @@ def build_plan(
     """Compile every subgraph and return `f(*graph inputs) -> tuple(graph outputs as host arrays)`.
 
     `optimization_level` (the session's) tells providers whether they may fuse nodes."""
-    return assemble_plan(graph, part, providers, compile_subgraphs(part, providers, profiler, optimization_level))
+    return assemble_plan(graph, part, providers, compile_subgraphs(part, providers, profiler, optimization_level),
+                         profiler=profiler)
 
 
 def compile_subgraphs(
@@ -76,15 +43,18 @@ def compile_subgraphs(
     optimization_level: int = 99,
 ) -> list[Callable[..., tuple]]:
     """Compile each subgraph of `part` on its provider; results of providers other than the reference
-    CPU provider are checked against the graph (checked_outputs)."""
+    CPU provider are checked against the graph (checked_outputs). With a profiler, each node's events
+    name its provider and subgraph, and body graphs compiled meanwhile nest under their node."""
     by_name = {p.name: p for p in providers}
     compiled = []
     for sg in part.subgraphs:
         prov = by_name[sg.provider]
-        sg.profiler = profiler
+        scope = ProfileScope(profiler, prov.name, sg.index, sg.nodes) if profiler is not None else None
+        sg.profiler = scope
         sg.optimization_level = optimization_level
         try:
-            fn = prov.compile(sg)
+            with compiling_in(scope):
+                fn = prov.compile(sg)
         except Exception as exc:
             raise ProviderError(
                 f"provider {prov.name} failed to compile subgraph {sg.index} "
@@ -103,13 +73,14 @@ def assemble_plan(
     compiled: Sequence[Callable[..., tuple]],
     input_homes: dict[str, str] | None = None,
     output_homes: dict[str, str] | None = None,
+    profiler: Profiler | None = None,
 ) -> Callable[..., tuple]:
     """Join the compiled subgraphs with device copies into `f(*graph inputs) -> tuple(graph outputs)`.
 
     Graph inputs arrive on the host, except those `input_homes` places on a provider's device
     (values already there, e.g. bound OrtValues); outputs are delivered on the host, except those
     `output_homes` places on a device. Either way a value is copied only where a subgraph needs it
-    elsewhere."""
+    elsewhere. With a profiler, every subgraph call and every copy is an event."""
     by_name = {p.name: p for p in providers}
     by_device: dict[str, ExecutionProvider] = {}
     for p in providers:
@@ -130,8 +101,13 @@ def assemble_plan(
         key = (value, where)
         if key not in made:
             made[key] = f"{value}\x00@{where}"
-            steps.append(Step(_copier(by_device, src, where), [value], [made[key]],
-                              label=f"copy {value!r} {src} -> {where}"))
+            label = f"copy {value!r} {src} -> {where}"
+            fn, who, direct = _copier(by_device, src, where)
+            if profiler is not None:
+                fn = timed(fn, profiler, "Copy", label, {"provider": who.name, "value": value, "from": src,
+                                                          "to": where, "direct": direct},
+                           by_device[where].synchronize if where != HOST else None, count_bytes=True)
+            steps.append(Step(fn, [value], [made[key]], label=label))
         return made[key]
 
     for sg, fn in zip(part.subgraphs, compiled):
@@ -141,8 +117,11 @@ def assemble_plan(
                               label="cancellation checkpoint"))
         place = part.placement[sg.index]
         args = [located(v, place[v]) for v in sg.inputs]
-        steps.append(Step(fn, args, list(sg.outputs), multi_output=True,
-                          label=f"subgraph {sg.index} on {prov.name}"))
+        label = f"subgraph {sg.index} on {prov.name}"
+        if profiler is not None:
+            fn = timed(fn, profiler, "Subgraph", label, {"provider": prov.name, "subgraph": sg.index,
+                                                         "nodes": len(sg.nodes)}, prov.synchronize)
+        steps.append(Step(fn, args, list(sg.outputs), multi_output=True, label=label))
         for o in sg.outputs:
             home[o] = prov.device
     outputs = []
@@ -162,17 +141,22 @@ def _constant(value: Any) -> Callable[[Any], Any]:
     return constant
 
 
-def _copier(by_device: dict[str, ExecutionProvider], src: str, dst: str) -> Callable[[Any], Any]:
+def _copier(by_device: dict[str, ExecutionProvider], src: str,
+            dst: str) -> tuple[Callable[[Any], Any], ExecutionProvider, bool]:
+    """(copy function, the provider making the copy, whether it is direct) for one device pair."""
     if src == HOST:
-        return by_device[dst].to_device
+        return by_device[dst].to_device, by_device[dst], False
     if dst == HOST:
-        return by_device[src].to_host
+        return by_device[src].to_host, by_device[src], False
+    direct = direct_copier(by_device[src], by_device[dst])
+    if direct is not None:
+        return direct, by_device[dst], True
     to_host, to_device = by_device[src].to_host, by_device[dst].to_device
 
     def copy(value: Any) -> Any:
         return to_device(to_host(value))
 
-    return copy
+    return copy, by_device[dst], False
 
 
 def checked_outputs(fn: Callable[..., Any], sg: SubGraph, provider: ExecutionProvider) -> Callable[..., tuple]:

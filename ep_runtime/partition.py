@@ -15,7 +15,7 @@ from .errors import NotImplementedByAnyProvider
 from .graph import Graph, Node, SubGraph
 from .host_inputs import SHAPE_OPS, host_input_positions, metadata_input_positions
 from .plugins import PluginWarning
-from .provider import Capability, ExecutionProvider, Refusal
+from .provider import Capability, ExecutionProvider, Refusal, direct_copier
 
 HOST = "cpu"
 ANY = "any"
@@ -41,6 +41,8 @@ class Copy:
     src: str
     dst: str
     before_subgraph: int
+    #: between two devices: whether one of the providers copies directly (else through the host)
+    direct: bool = False
 
 
 @dataclass
@@ -54,6 +56,8 @@ class Partition:
     #: per subgraph index: input value -> where it must be (a device, or "any" for shape-only uses)
     placement: dict[int, dict[str, str]]
     devices: dict[str, str]
+    #: the session's ValidationReport when validation mode is on (filled in as runs happen), else None
+    validation: Any = None
 
     def assignment(self) -> dict[str, str | None]:
         """Node name (or `#index` when unnamed) -> provider name."""
@@ -82,9 +86,11 @@ class Partition:
                 for s in self.subgraphs
             ],
             "copies": [
-                {"value": c.value, "from": c.src, "to": c.dst, "before_subgraph": c.before_subgraph}
+                {"value": c.value, "from": c.src, "to": c.dst, "before_subgraph": c.before_subgraph,
+                 "direct": c.direct}
                 for c in self.copies
             ],
+            **({"validation": self.validation.to_dict()} if self.validation is not None else {}),
         }
 
     def explain(self) -> str:
@@ -109,7 +115,11 @@ class Partition:
                          f"{len(s.inputs)} inputs, {len(s.outputs)} outputs")
         lines.append(f"device copies per run: {len(self.copies)}")
         for c in self.copies:
-            lines.append(f"  {c.value}: {c.src} -> {c.dst} (before subgraph {c.before_subgraph})")
+            route = "" if HOST in (c.src, c.dst) else ", direct" if c.direct else ", through the host"
+            lines.append(f"  {c.value}: {c.src} -> {c.dst} (before subgraph {c.before_subgraph}{route})")
+        if self.validation is not None:
+            lines.append("")
+            lines.append(self.validation.explain())
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -421,6 +431,9 @@ def partition(
     if missing:
         raise unassigned_error(missing, strict=strict)
     devices = {p.name: p.device for p in providers}
+    on_device: dict[str, ExecutionProvider] = {}
+    for p in providers:
+        on_device.setdefault(p.device, p)
     groups = group(graph, decisions)
     graph_outputs = {o.name for o in graph.outputs}
     group_of = {node.index: gi for gi, nodes in enumerate(groups) for node in nodes}
@@ -465,7 +478,8 @@ def partition(
             dst = place[v]
             if dst not in (ANY, src) and (v, dst) not in made:
                 made.add((v, dst))
-                copies.append(Copy(v, src, dst, gi))
+                direct = HOST not in (src, dst) and direct_copier(on_device[src], on_device[dst]) is not None
+                copies.append(Copy(v, src, dst, gi, direct))
         placement[gi] = place
         subgraphs.append(SubGraph(
             index=gi, provider=prov, nodes=nodes, inputs=inputs, outputs=outputs, constants=constants,

@@ -100,6 +100,34 @@ class ExecutionProvider:
     def synchronize(self) -> None:
         """Wait until the work queued on the device is done (used to time nodes when profiling)."""
 
+    def direct_copy_from(self, source: ExecutionProvider) -> Callable[[Any], Any] | None:
+        """A function moving a value from `source`'s device straight onto this provider's device, or None
+        (the default) when there is no direct path; the executor then copies through the host
+        (`self.to_device(source.to_host(value))`). Asked once per device pair when a plan is built."""
+        return None
+
+    def direct_copy_to(self, target: ExecutionProvider) -> Callable[[Any], Any] | None:
+        """The same from the sending side: a function moving a value of this provider's device straight
+        onto `target`'s device, or None. Asked when `target.direct_copy_from(self)` gives None."""
+        return None
+
+
+def direct_copier(source: ExecutionProvider, target: ExecutionProvider) -> Callable[[Any], Any] | None:
+    """The direct device-to-device copy one of the two providers declares (the target asked first), or None
+    when values must go through the host. A declaration that raises or is not callable is a ProviderError."""
+    for asker, method, other in ((target, "direct_copy_from", source), (source, "direct_copy_to", target)):
+        try:
+            fn = getattr(asker, method)(other)
+        except Exception as exc:
+            raise ProviderError(f"provider {asker.name} raised in {method}({other.name}): "
+                                f"{type(exc).__name__}: {exc}") from exc
+        if fn is not None and not callable(fn):
+            raise ProviderError(f"provider {asker.name} returned {type(fn).__name__} from {method}({other.name}); "
+                                "expected a function value -> value, or None")
+        if fn is not None:
+            return fn
+    return None
+
 
 @dataclass(frozen=True, eq=False)
 class KernelDef:
@@ -366,7 +394,7 @@ class KernelProvider(ExecutionProvider):
                 args.pop()
             outer = {name: self._argument(subgraph, const_cache, name, False) for name in node.implicit_inputs}
             steps.append(Step(self.kernel_call(kdef, node, subgraph.graph), args, list(node.outputs),
-                              multi_output=kdef.multi_output, label=node.label, outer=outer))
+                              multi_output=kdef.multi_output, label=node.label, outer=outer, op_type=node.op_type))
         return compile_steps(steps, subgraph.inputs, subgraph.outputs, provider=self.name,
                              profiler=subgraph.profiler, synchronize=self.synchronize)
 

@@ -201,3 +201,28 @@ def create_provider(cls: type[ExecutionProvider], options: dict[str, Any]) -> Ex
     except Exception as exc:
         raise ProviderError(f"execution provider {cls.name} could not be created with options "
                             f"{options!r}: {type(exc).__name__}: {exc}") from exc
+
+
+def distinct_instances(made: list[tuple[ExecutionProvider, dict[str, Any]]]) -> list[ExecutionProvider]:
+    """The session's providers, each with a name of its own. A provider listed more than once (with
+    different options) runs as several instances when each is on a device of its own: each is then named
+    `<name>[<device>]`, e.g. `OpenCLExecutionProvider[opencl:0:1]`. Two instances on one device are a
+    ProviderError naming the provider, both options and the device."""
+    by_class: dict[type, list[tuple[ExecutionProvider, dict[str, Any]]]] = {}
+    for provider, opts in made:
+        by_class.setdefault(type(provider), []).append((provider, opts))
+    for cls, group in by_class.items():
+        if len(group) < 2:
+            continue
+        seen: dict[str, dict[str, Any]] = {}
+        for provider, opts in group:
+            if provider.device in seen:
+                raise ProviderError(
+                    f"execution provider {cls.name} is listed twice, with options {seen[provider.device]!r} and "
+                    f"{opts!r}, and both instances are on device {provider.device!r}: list it once, or give each "
+                    "entry options that select another device (two instances need two devices)")
+            seen[provider.device] = opts
+        for provider, _ in group:
+            provider.name = f"{cls.name}[{provider.device}]"  # type: ignore[misc]
+    return [provider for provider, _ in made]
+

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InvalidArgument, ModelLoadCancelled, ProviderError, RunCancelled
-from .executor import Profiler, assemble_plan, compile_subgraphs
+from .executor import assemble_plan, compile_subgraphs
 from .graph import Graph, Node, SubGraph, ValueInfo
 from .io_binding import IOBinding
 from .model import ModelSource, load_model, prepare_model
@@ -22,6 +22,7 @@ from .ort_logging import SessionLog
 from .ort_providers import is_onnxruntime_provider_name
 from .ort_value import OrtValue, device_provider
 from .partition import Partition, partition
+from .profiling import Profiler
 from .provider import ExecutionProvider
 from .registry import (
     CPU,
@@ -80,7 +81,12 @@ class InferenceSession:
     tuples; `provider_options` is a list of dicts parallel to `providers`. As in onnxruntime, a
     listed provider that is not available here (or an onnxruntime provider ep-runtime lacks, such
     as `TensorrtExecutionProvider`) is skipped with a UserWarning saying why; in strict mode
-    (`disable_cpu_ep_fallback`) it is a ProviderError. An unknown name is a ProviderError.
+    (`disable_cpu_ep_fallback`) it is a ProviderError. An unknown name is a ProviderError. A provider
+    listed twice with different options runs as two instances, one per device (named
+    `<name>[<device>]`); two instances on one device are a ProviderError.
+
+    Session config entries `ep_runtime.validate`, `ep_runtime.validate_tolerance` and
+    `ep_runtime.validate_strict` turn on validation mode (see `get_validation_report`).
 
     `enable_fallback()`: if the providers fail to set up (a ProviderError), warn and retry once
     with the CPU provider alone, as onnxruntime does; ep-runtime's default is off (the error is

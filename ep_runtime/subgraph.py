@@ -12,6 +12,7 @@ from typing import Any
 import onnx
 
 from .graph import Graph, Node, SubGraph, subgraph_free_values
+from .profiling import compiling_in, compiling_scope
 from .provider import ExecutionProvider, Refusal
 from .run_options import check_cancelled
 
@@ -40,13 +41,20 @@ def subgraph_refusal(provider: ExecutionProvider, body: onnx.GraphProto, parent:
     return None
 
 
+def _body_label(owner: Node | None, body: onnx.GraphProto) -> str:
+    """How a profile names a body: the owner's attribute holding it (`body`, `then_branch`), else its name."""
+    attr = next((k for k, v in (owner.attrs if owner is not None else {}).items() if v is body), None)
+    return attr or body.name or "body"
+
+
 class SubgraphRunner:
     """A body graph compiled on one provider: `runner(inputs, outer) -> list of outputs`.
 
     `inputs` are the body's formal inputs in order; `outer` maps captured names to values;
     `owner` is the control-flow node, named when a run is cancelled here. Every call is a
     cancellation checkpoint (`run_options.check_cancelled`), so a Loop or Scan stops between
-    iterations once its run is terminated or times out.
+    iterations once its run is terminated or times out. Compiled while a profiled subgraph compiles,
+    its nodes' profile events nest under `owner` (`<owner>/<body name>/<node>`).
     """
 
     def __init__(self, body: onnx.GraphProto, parent: Graph, provider: ExecutionProvider,
@@ -64,9 +72,12 @@ class SubgraphRunner:
         self._constants = {o: graph.initializers[o] for o in self.output_names
                            if o not in available and o in graph.initializers}
         computed = [o for o in self.output_names if o not in self._constants]
+        outer_scope = compiling_scope()
+        scope = outer_scope.nested(owner, _body_label(owner, body), graph.nodes) if outer_scope is not None else None
         sg = SubGraph(-1, provider.name, graph.nodes, self.input_names + self.outer_names, computed,
-                      dict(graph.initializers), set(), graph)
-        self._fn = provider.compile(sg)
+                      dict(graph.initializers), set(), graph, profiler=scope)
+        with compiling_in(scope):
+            self._fn = provider.compile(sg)
         self._computed = computed
         self._checkpoint = f"before a call of body graph {body.name!r}" + (f" of node {owner.label}" if owner else "")
 
