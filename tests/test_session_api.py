@@ -170,6 +170,7 @@ def test_profiling_records_every_node(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     opts = ep.SessionOptions()
     opts.enable_profiling = True
+    opts.graph_optimization_level = ep.GraphOptimizationLevel.ORT_ENABLE_BASIC  # keep MatMul + Add unfused
     sess = ep.InferenceSession(small_model(), opts, providers=["cpu"])
     sess.run(None, {"x": np.ones((1, 4), np.float32)})
     path = sess.end_profiling()
@@ -179,7 +180,9 @@ def test_profiling_records_every_node(tmp_path, monkeypatch):
 
 
 def test_partition_is_printable_and_serialisable():
-    part = ep.InferenceSession(small_model(), providers=["cpu"]).get_partition()
+    opts = ep.SessionOptions()
+    opts.graph_optimization_level = ep.GraphOptimizationLevel.ORT_ENABLE_BASIC  # keep MatMul + Add unfused
+    part = ep.InferenceSession(small_model(), opts, providers=["cpu"]).get_partition()
     data = part.to_dict()
     assert [n["provider"] for n in data["nodes"]] == ["CPUExecutionProvider"] * 3
     assert len(data["subgraphs"]) == 1 and data["copies"] == []
