@@ -288,3 +288,10 @@ def test_opset_selects_onehot_negative_index_semantics():
     feed = {"i": np.array([-1]), "d": np.array(3), "v": np.array([0, 1], np.float32)}
     np.testing.assert_array_equal(run_model(model(10), feed)[0], [[0, 0, 0]])
     np.testing.assert_array_equal(run_model(model(11), feed)[0], [[0, 0, 1]])
+
+
+def test_gather_elements_rejects_out_of_range_negative_indices():
+    data = np.arange(8, dtype=np.float32).reshape(2, 4)
+    np.testing.assert_array_equal(tensor.GatherElements(data, np.array([[-1], [-4]]), axis=1), [[3], [4]])
+    with pytest.raises(ValueError, match="GatherElements: an index .* out of range"):
+        tensor.GatherElements(data, np.array([[-7], [0]]), axis=1)

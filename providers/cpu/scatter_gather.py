@@ -20,7 +20,7 @@ from .registry import kernel
 _REDUCTIONS: dict[str, Any] = {"add": np.add, "mul": np.multiply, "max": np.maximum, "min": np.minimum}
 
 
-def _wrap(indices: np.ndarray, dims: np.ndarray | int, op: str) -> np.ndarray:
+def wrap_indices(indices: np.ndarray, dims: np.ndarray | int, op: str) -> np.ndarray:
     """Negative indices made non-negative; ValueError when any is out of [-dim, dim)."""
     idx = indices.astype(np.int64, copy=False)
     if idx.size and ((idx < -dims) | (idx >= dims)).any():
@@ -54,7 +54,7 @@ def gather_nd(data: np.ndarray, indices: np.ndarray, batch_dims: int = 0) -> np.
                          f"with batch_dims={b}")
     nb = prod(data.shape[:b])
     flat_data = data.reshape((nb,) + data.shape[b:])
-    idx = _wrap(indices.reshape(nb, -1, k), np.array(data.shape[b:b + k], dtype=np.int64), "GatherND")
+    idx = wrap_indices(indices.reshape(nb, -1, k), np.array(data.shape[b:b + k], dtype=np.int64), "GatherND")
     rows = np.arange(nb).reshape(nb, 1)
     picked = flat_data[(rows,) + tuple(idx[..., j] for j in range(k))]
     return as_array(picked.reshape(indices.shape[:-1] + data.shape[b + k:]))
@@ -77,7 +77,7 @@ def scatter_nd(data: np.ndarray, indices: np.ndarray, updates: np.ndarray, reduc
     if indices.ndim < 1 or k > data.ndim or updates.shape != expected:
         raise ValueError(f"ScatterND: updates of shape {updates.shape} do not match indices {indices.shape} "
                          f"and data {data.shape} (expected updates of shape {expected})")
-    idx = _wrap(indices.reshape(-1, k), np.array(data.shape[:k], dtype=np.int64), "ScatterND")
+    idx = wrap_indices(indices.reshape(-1, k), np.array(data.shape[:k], dtype=np.int64), "ScatterND")
     flat_updates = updates.reshape((idx.shape[0],) + data.shape[k:])
     out = data.copy()
     return _scatter(out, tuple(idx[:, j] for j in range(k)), flat_updates, reduction, "ScatterND")
@@ -110,7 +110,7 @@ def scatter_elements(data: np.ndarray, indices: np.ndarray, updates: np.ndarray,
     if indices.shape != updates.shape or indices.ndim != data.ndim:
         raise ValueError(f"{op}: indices {indices.shape} and updates {updates.shape} must have the same shape "
                          f"and the rank of data {data.shape}")
-    idx = _wrap(indices, data.shape[ax], op)
+    idx = wrap_indices(indices, data.shape[ax], op)
     grid = list(np.ogrid[tuple(slice(0, n) for n in indices.shape)]) if indices.ndim else []
     grid[ax] = idx
     return _scatter(data.copy(), tuple(grid), updates, reduction, op)

@@ -33,6 +33,7 @@ from ep_runtime.op_shapes import (
 
 from ._base import as_array
 from .registry import kernel
+from .scatter_gather import wrap_indices
 
 # --------------------------------------------------------------------------- Reshape, Flatten, Transpose
 
@@ -161,8 +162,7 @@ def Gather(data: np.ndarray, indices: np.ndarray, *, axis: int = 0) -> np.ndarra
 @kernel("GatherElements", since=11)
 def GatherElements(data: np.ndarray, indices: np.ndarray, *, axis: int = 0) -> np.ndarray:
     ax = normalize_axis(axis, data.ndim, "GatherElements")
-    idx = np.where(indices < 0, indices + data.shape[ax], indices)
-    return np.take_along_axis(data, idx, axis=ax)
+    return np.take_along_axis(data, wrap_indices(indices, data.shape[ax], "GatherElements"), axis=ax)
 
 
 # --------------------------------------------------------------------------- Squeeze, Unsqueeze
