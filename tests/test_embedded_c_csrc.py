@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -59,3 +60,19 @@ def test_operators_run_clean_under_sanitizers(tmp_path):
         res = export_model(model, tmp_path / build_model.__name__)
         _, _, got, want = verify(model, res, extra_flags=SANITIZE)
         np.testing.assert_allclose(got[0], want[0], rtol=RTOL, atol=ATOL)
+
+
+GUARDS = Path(__file__).parent / "embedded_c" / "kernel_guards.c"
+
+
+def test_operators_refuse_disagreeing_shapes_and_bad_parameters_under_sanitizers(tmp_path):
+    """Each operator checks its descriptors and parameters before touching memory: strides 0, a
+    1-element BatchNormalization scale, an output larger than its input... return an error code
+    (tests/embedded_c/kernel_guards.c), and nothing reads or writes out of bounds on the way."""
+    exe = tmp_path / "guards"
+    cmd = [build.find_compiler(), *build.STRICT_FLAGS, "-O1", *SANITIZE, f"-I{build.CSRC}", f"-I{build.OPS_DIR}",
+           str(GUARDS), *map(str, C_FILES), "-lm", "-o", str(exe)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    run = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and "guards OK" in run.stdout, run.stdout + run.stderr[-4000:]

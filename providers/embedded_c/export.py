@@ -31,7 +31,7 @@ from .provider import resolve_kernels, value_shape
 
 #: floats per weights_*.c file (several files compile in parallel)
 WEIGHTS_PER_FILE = 4 << 20
-SUPPORT_HEADERS = ("ep_tensor.h", "ep_broadcast.h", "ep_binary.h", "ep_pool.h", "ep_sgemm.h")
+SUPPORT_HEADERS = ("ep_tensor.h", "ep_broadcast.h", "ep_binary.h", "ep_pool.h", "ep_sgemm.h", "ep_window.h")
 
 
 class ExportError(EPRuntimeError):
@@ -83,9 +83,13 @@ def pin_dims(model: onnx.ModelProto, dims: dict[str, int]) -> onnx.ModelProto:
 
 
 def _optimized_graph(model: onnx.ModelProto) -> tuple[Graph, Any]:
-    from ep_runtime import InferenceSession
+    from ep_runtime import GraphOptimizationLevel, InferenceSession, SessionOptions
 
-    sess = InferenceSession(model, providers=["cpu"])
+    # BASIC: constants folded, no fusions: the CPU-only fused ops (com.microsoft QuickGelu, ...) that the
+    # EXTENDED rewrites may write for a CPU session have no C lowering
+    opts = SessionOptions()
+    opts.graph_optimization_level = GraphOptimizationLevel.ORT_ENABLE_BASIC
+    sess = InferenceSession(model, opts, providers=["cpu"])
     # core request (notes/core-requests-embedded-c.md): a public accessor for the optimized graph
     return sess.get_graph(), sess
 
@@ -228,6 +232,16 @@ def _main_c(n_in: int, n_out: int) -> str:
 
 {chr(10).join(decl)}
 
+/* model_run returns 16 * (node + 1) + the operator's code (csrc ep_tensor.h); node k is marked in model.c. */
+static void report(int rc)
+{{
+    static const char *const meaning[] = {{"", "a tensor is not float32 (EP_ERR_DTYPE)",
+        "the tensor shapes do not agree (EP_ERR_SHAPE)", "an attribute or parameter is out of range (EP_ERR_ARG)"}};
+    int code = rc % 16;
+    fprintf(stderr, "model_run failed at node %d (see model.c) with code %d: %s\\n", rc / 16 - 1, code,
+            code > 0 && code < 4 ? meaning[code] : "unknown error");
+}}
+
 static int read_all(const char *path, float *buf, size_t n)
 {{
     FILE *f = fopen(path, "rb");
@@ -263,8 +277,12 @@ int main(int argc, char **argv)
     int rc;
     if (argc == 1) {{
         rc = model_run({args});
+        if (rc != 0) {{
+            report(rc);
+            return 3;
+        }}
         printf("model_run returned %d; first output value %g\\n", rc, (double)out_0[0]);
-        return rc != 0;
+        return 0;
     }}
     if (argc != 1 + MODEL_NUM_INPUTS + MODEL_NUM_OUTPUTS) {{
         fprintf(stderr, "usage: %s INPUT.bin x %d OUTPUT.bin x %d\\n", argv[0], MODEL_NUM_INPUTS, MODEL_NUM_OUTPUTS);
@@ -272,7 +290,7 @@ int main(int argc, char **argv)
     }}
 {reads}    rc = model_run({args});
     if (rc != 0) {{
-        fprintf(stderr, "model_run failed with code %d\\n", rc);
+        report(rc);
         return 3;
     }}
 {writes}    return 0;

@@ -34,7 +34,8 @@ def _r(seed: int, *shape: int, scale: float = 4.0) -> np.ndarray:
 
 
 # case name -> (op, {input: shape}, {constant: array}, {attribute: value}, number of outputs).
-# Inputs are N(0, 4^2): wide enough to cross any clamp a vendor might add (Relu6, saturating int paths).
+# Inputs are N(0, 4^2): wide enough to cross any clamp a vendor might add (Relu6, saturating int paths);
+# the activations' inputs also hold NaN, +-inf and -0.0 (SPECIAL_VALUE_CASES).
 _C = {
     "relu": ("Relu", {"x": (4, 64)}, {}, {}, 1),
     "leaky_relu": ("LeakyRelu", {"x": (4, 64)}, {}, {"alpha": 0.2}, 1),
@@ -87,6 +88,21 @@ _C = {
                            {"hidden_size": 6, "direction": "bidirectional"}, 3),
 }
 GATE_CASES: dict[str, tuple[str, dict[str, tuple], dict[str, np.ndarray], dict[str, Any], int]] = _C
+
+#: cases whose input also holds NaN, +-inf and -0.0: an activation must keep NaN (as onnxruntime
+#: and the cpu provider do) and saturate at the infinities
+SPECIAL_VALUES = np.array([np.nan, np.inf, -np.inf, -0.0, 0.0], dtype=np.float32)
+SPECIAL_VALUE_CASES = frozenset({"relu", "leaky_relu", "sigmoid", "tanh", "clip", "identity"})
+
+
+def gate_feed(case: str, inputs: dict[str, tuple]) -> dict[str, np.ndarray]:
+    """The inputs of gate case `case`: N(0, 4^2), with SPECIAL_VALUES first where the case asks for them."""
+    feed = {n: _r(100 + k, *s) for k, (n, s) in enumerate(inputs.items())}
+    if case in SPECIAL_VALUE_CASES:
+        for arr in feed.values():
+            flat = arr.reshape(-1)
+            flat[:SPECIAL_VALUES.size] = SPECIAL_VALUES[:flat.size]
+    return feed
 
 
 def gate_model(op: str, inputs: dict[str, tuple], consts: dict[str, np.ndarray], attrs: dict[str, Any],
@@ -158,10 +174,13 @@ def _errors(got: np.ndarray, want: np.ndarray) -> tuple[float, float]:
     if not got.size:
         return 0.0, 0.0
     g, w = got.astype(np.float64), want.astype(np.float64)
-    diff = np.abs(g - w)
-    diff[(np.isnan(g) & np.isnan(w)) | (g == w)] = 0.0
-    diff[np.isnan(diff)] = np.inf
-    return float(diff.max()), float((diff / np.maximum(np.abs(w), 1e-30)).max())
+    with np.errstate(all="ignore"):  # NaN and infinities: equal ones are no error, others the largest
+        diff = np.abs(g - w)
+        diff[(np.isnan(g) & np.isnan(w)) | (g == w)] = 0.0
+        diff[np.isnan(diff)] = np.inf
+        rel = np.where(diff == 0.0, 0.0, diff / np.maximum(np.abs(w), 1e-30))
+    rel[np.isnan(rel)] = np.inf
+    return float(diff.max()), float(rel.max())
 
 
 def check_kernel(op: str, source: str | os.PathLike, rtol: float = RTOL, atol: float = ATOL,
@@ -175,7 +194,7 @@ def check_kernel(op: str, source: str | os.PathLike, rtol: float = RTOL, atol: f
     so.disable_cpu_ep_fallback = True
     for name, (case_op, inputs, consts, attrs, n_out) in sorted(cases.items()):
         model = gate_model(case_op, inputs, consts, attrs, n_out)
-        feed = {n: _r(100 + k, *s) for k, (n, s) in enumerate(inputs.items())}
+        feed = gate_feed(name, inputs)
         want = InferenceSession(model, providers=["cpu"]).run(None, feed)
         default = InferenceSession(model, so, providers=[("embedded_c", {"fused": fused})]).run(None, feed)
         try:

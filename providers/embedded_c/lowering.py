@@ -1,7 +1,9 @@
 """Which ONNX nodes the C operator library runs, and how each becomes one call into it.
 
 `lower(node, graph)` returns a `Call` (the C function, the operator source it lives in, its
-arguments and its scratch size) or a `Refusal` saying why the node is not taken. The same
+arguments and its scratch size) or a `Refusal` saying why the node is not taken; a node is taken
+only when its attributes are in range and its declared output shapes are the ones its op gives
+(`shapes.py`), since every buffer the kernels touch is sized from those shapes. The same
 `Call` drives the three back ends: ctypes calls per node, the fused C function, and the
 standalone export.
 """
@@ -16,6 +18,8 @@ import numpy as np
 
 from ep_runtime.graph import Graph, Node
 from ep_runtime.provider import Refusal, schema_version
+
+from .shapes import Ctx, Unsupported, check_declared
 
 F32 = np.dtype(np.float32)
 
@@ -50,29 +54,7 @@ OP_SOURCES: dict[str, str] = {
 }
 
 #: sources every build needs besides the operators
-SUPPORT_SOURCES = ("ep_tensor", "ep_broadcast", "ep_sgemm")
-
-
-class _Ctx:
-    def __init__(self, node: Node, graph: Graph) -> None:
-        self.node = node
-        self.graph = graph
-
-    def shape(self, name: str) -> tuple[int, ...]:
-        if name in self.graph.initializers:
-            return tuple(self.graph.initializers[name].shape)
-        s = self.graph.value(name).static_shape
-        assert s is not None
-        return s
-
-    def const(self, name: str) -> np.ndarray | None:
-        return self.graph.initializers.get(name)
-
-
-class Unsupported(Exception):
-    def __init__(self, kind: str, reason: str) -> None:
-        super().__init__(reason)
-        self.refusal = Refusal(kind, reason)
+SUPPORT_SOURCES = ("ep_tensor", "ep_broadcast", "ep_sgemm", "ep_window")
 
 
 def _attr(node: Node, name: str, default: Any = None) -> Any:
@@ -85,7 +67,7 @@ def _only_attrs(node: Node, allowed: set[str]) -> None:
             raise Unsupported("attribute", f"{node.op_type} attribute {a!r} unsupported")
 
 
-def _window(ctx: _Ctx, x_shape: tuple[int, ...], y_shape: tuple[int, ...], kernel: list[int]) -> dict[str, Any]:
+def _window(ctx: Ctx, x_shape: tuple[int, ...], y_shape: tuple[int, ...], kernel: list[int]) -> dict[str, Any]:
     """Kernel, strides, pads (top, left, bottom, right) and dilations as 2-D lists for C."""
     node = ctx.node
     nd = len(x_shape) - 2
@@ -116,7 +98,7 @@ def _window(ctx: _Ctx, x_shape: tuple[int, ...], y_shape: tuple[int, ...], kerne
     return {"kernel": list(kernel), "strides": strides, "pads": pads, "dilations": dil}
 
 
-def _conv(ctx: _Ctx) -> Call:
+def _conv(ctx: Ctx) -> Call:
     n = ctx.node
     _only_attrs(n, {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"})
     x, w = n.inputs[0], n.inputs[1]
@@ -133,7 +115,7 @@ def _conv(ctx: _Ctx) -> Call:
                 scratch)
 
 
-def _pool(ctx: _Ctx) -> Call:
+def _pool(ctx: Ctx) -> Call:
     n = ctx.node
     is_max = n.op_type == "MaxPool"
     allowed = {"auto_pad", "ceil_mode", "kernel_shape", "pads", "strides"}
@@ -148,7 +130,7 @@ def _pool(ctx: _Ctx) -> Call:
     return Call(func, func[3:], [("t", n.inputs[0]), ("t", n.outputs[0]), ("pool", p)])
 
 
-def _gemm(ctx: _Ctx) -> Call:
+def _gemm(ctx: Ctx) -> Call:
     n = ctx.node
     _only_attrs(n, {"alpha", "beta", "transA", "transB", "broadcast"})
     c = n.inputs[2] if len(n.inputs) > 2 and n.inputs[2] else None
@@ -159,7 +141,7 @@ def _gemm(ctx: _Ctx) -> Call:
                                     ("i32", int(_attr(n, "transA", 0))), ("i32", int(_attr(n, "transB", 0)))])
 
 
-def _binary(ctx: _Ctx) -> Call:
+def _binary(ctx: Ctx) -> Call:
     n = ctx.node
     if "axis" in n.attrs or _attr(n, "broadcast", 0) and len(ctx.shape(n.inputs[1])) > 1:
         raise Unsupported("attribute", f"legacy {n.op_type} broadcast with axis unsupported")
@@ -168,8 +150,8 @@ def _binary(ctx: _Ctx) -> Call:
     return Call("ep_" + src, src, [("t", n.inputs[0]), ("t", n.inputs[1]), ("t", n.outputs[0])])
 
 
-def _unary(extra: Callable[[_Ctx], list[tuple[str, Any]]] | None = None, attrs: frozenset[str] = frozenset()):
-    def lower(ctx: _Ctx) -> Call:
+def _unary(extra: Callable[[Ctx], list[tuple[str, Any]]] | None = None, attrs: frozenset[str] = frozenset()):
+    def lower(ctx: Ctx) -> Call:
         n = ctx.node
         _only_attrs(n, set(attrs) | {"consumed_inputs"})
         src = OP_SOURCES[n.op_type]
@@ -178,7 +160,7 @@ def _unary(extra: Callable[[_Ctx], list[tuple[str, Any]]] | None = None, attrs: 
     return lower
 
 
-def _clip_bounds(ctx: _Ctx) -> list[tuple[str, Any]]:
+def _clip_bounds(ctx: Ctx) -> list[tuple[str, Any]]:
     n = ctx.node
     if schema_version(n) < 11:
         lo, hi = _attr(n, "min", -np.inf), _attr(n, "max", np.inf)
@@ -197,7 +179,7 @@ def _clip_bounds(ctx: _Ctx) -> list[tuple[str, Any]]:
     return [("f32", float(lo)), ("f32", float(hi))]
 
 
-def _identity(ctx: _Ctx) -> Call:
+def _identity(ctx: Ctx) -> Call:
     n = ctx.node
     if n.op_type == "Dropout":
         _only_attrs(n, {"ratio", "is_test", "seed"})
@@ -213,7 +195,7 @@ def _identity(ctx: _Ctx) -> Call:
     return Call("ep_identity", "identity", [("t", n.inputs[0]), ("t", n.outputs[0])])
 
 
-def _softmax(ctx: _Ctx) -> Call:
+def _softmax(ctx: Ctx) -> Call:
     n = ctx.node
     _only_attrs(n, {"axis"})
     rank = len(ctx.shape(n.inputs[0]))
@@ -223,7 +205,7 @@ def _softmax(ctx: _Ctx) -> Call:
     return Call("ep_softmax", "softmax", [("t", n.inputs[0]), ("t", n.outputs[0]), ("i32", axis), ("i32", int(legacy))])
 
 
-def _concat(ctx: _Ctx) -> Call:
+def _concat(ctx: Ctx) -> Call:
     n = ctx.node
     _only_attrs(n, {"axis"})
     rank = len(ctx.shape(n.outputs[0]))
@@ -233,13 +215,13 @@ def _concat(ctx: _Ctx) -> Call:
     return Call("ep_concat", "concat", [("ts", xs), ("i32", axis), ("t", n.outputs[0])])
 
 
-def _sum(ctx: _Ctx) -> Call:
+def _sum(ctx: Ctx) -> Call:
     n = ctx.node
     _only_attrs(n, {"consumed_inputs"})
     return Call("ep_sum", "sum", [("ts", [i for i in n.inputs if i]), ("t", n.outputs[0])])
 
 
-def _transpose(ctx: _Ctx) -> Call:
+def _transpose(ctx: Ctx) -> Call:
     n = ctx.node
     _only_attrs(n, {"perm"})
     rank = len(ctx.shape(n.inputs[0]))
@@ -247,7 +229,7 @@ def _transpose(ctx: _Ctx) -> Call:
     return Call("ep_transpose", "transpose", [("t", n.inputs[0]), ("t", n.outputs[0]), ("i64s", perm)])
 
 
-def _lrn(ctx: _Ctx) -> Call:
+def _lrn(ctx: Ctx) -> Call:
     n = ctx.node
     _only_attrs(n, {"size", "alpha", "beta", "bias"})
     return Call("ep_lrn", "lrn", [("t", n.inputs[0]), ("t", n.outputs[0]), ("i64", int(_attr(n, "size"))),
@@ -255,7 +237,7 @@ def _lrn(ctx: _Ctx) -> Call:
                                   ("f32", float(_attr(n, "bias", 1.0)))])
 
 
-def _batchnorm(ctx: _Ctx) -> Call:
+def _batchnorm(ctx: Ctx) -> Call:
     n = ctx.node
     _only_attrs(n, {"epsilon", "momentum", "spatial", "is_test", "consumed_inputs", "training_mode"})
     if int(_attr(n, "training_mode", 0)) or len([o for o in n.outputs if o]) > 1:
@@ -267,7 +249,7 @@ def _batchnorm(ctx: _Ctx) -> Call:
                 + [("t", n.outputs[0]), ("f32", float(_attr(n, "epsilon", 1e-5)))])
 
 
-def _matmul(ctx: _Ctx) -> Call:
+def _matmul(ctx: Ctx) -> Call:
     n = ctx.node
     return Call("ep_matmul", "matmul", [("t", n.inputs[0]), ("t", n.inputs[1]), ("t", n.outputs[0])])
 
@@ -275,7 +257,7 @@ def _matmul(ctx: _Ctx) -> Call:
 _LSTM_DIRECTIONS = {"forward": 0, "reverse": 1, "bidirectional": 2}
 
 
-def _lstm(ctx: _Ctx) -> Call:
+def _lstm(ctx: Ctx) -> Call:
     """LSTM (since 7), layout 0, the default activations; sequence_lens only when constant and full."""
     n = ctx.node
     if schema_version(n) < 7:
@@ -321,7 +303,7 @@ def _lstm(ctx: _Ctx) -> Call:
     return Call("ep_lstm", "lstm", args, 10 * xs[1] * hidden)
 
 
-LOWERINGS: dict[str, Callable[[_Ctx], Call]] = {
+LOWERINGS: dict[str, Callable[[Ctx], Call]] = {
     "Conv": _conv, "MaxPool": _pool, "AveragePool": _pool, "Gemm": _gemm, "MatMul": _matmul,
     "Add": _binary, "Sub": _binary, "Mul": _binary, "Div": _binary,
     "Relu": _unary(), "Sigmoid": _unary(), "Tanh": _unary(),
@@ -359,8 +341,10 @@ def lower(node: Node, graph: Graph) -> Call | Refusal:
             return Refusal("dtype", f"{dt} not supported (float32 only)")
         if name not in graph.initializers and info.static_shape is None:
             return Refusal("dynamic_shape", f"shape of {name!r} is not static ({_shape_str(info.shape)})")
+    ctx = Ctx(node, graph)
     try:
-        call = fn(_Ctx(node, graph))
+        check_declared(ctx, outs)  # attributes in range, declared shapes what the op gives
+        call = fn(ctx)
     except Unsupported as exc:
         return exc.refusal
     call.inputs = data_in

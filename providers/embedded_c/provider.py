@@ -20,7 +20,7 @@ from ep_runtime.errors import ProviderError
 from ep_runtime.graph import Graph, Node, SubGraph
 from ep_runtime.provider import Capability, ExecutionProvider, Refusal
 
-from . import build, codegen
+from . import build, codegen, failures
 from .lowering import OP_SOURCES, SUPPORT_SOURCES, Call, lower
 
 MAX_RANK = 8
@@ -190,22 +190,24 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
                 elif kind == "scratch":
                     scratch_pos = len(args)
                     args.append(None)
-            in_structs = [(n, structs[n]) for n in dict.fromkeys(call.inputs)]
+            in_structs = [(n, structs[n], value_shape(graph, n)) for n in dict.fromkeys(call.inputs)]
             out_structs = [(n, structs[n], value_shape(graph, n)) for n in call.outputs]
-            steps.append((fn, args, keep, in_structs, out_structs, scratch_pos, call.scratch, node.label))
+            steps.append((fn, args, keep, in_structs, out_structs, scratch_pos, call.scratch, node, call.func))
         lock = threading.Lock()
-        inputs, outputs, name = list(subgraph.inputs), list(subgraph.outputs), self.name
+        inputs, outputs = list(subgraph.inputs), list(subgraph.outputs)
 
         def run(*values: Any) -> tuple:
             env: dict[str, Any] = dict(consts)
             for n, v in zip(inputs, values):
                 env[n] = v
             with lock:
-                for fn, args, _keep, ins, outs, spos, ssize, label in steps:
-                    for n, st in ins:
+                for fn, args, _keep, ins, outs, spos, ssize, node, func in steps:
+                    for n, st, shape in ins:
                         a = env[n]
                         if not (isinstance(a, np.ndarray) and a.dtype == np.float32 and a.flags.c_contiguous):
                             a = env[n] = np.ascontiguousarray(a, dtype=np.float32)
+                        if a.shape != shape:  # the descriptor's dims are the compiled ones: never read past `a`
+                            raise failures.wrong_input_shape(node, n, a.shape, shape)
                         st.data = a.ctypes.data
                     for n, st, shape in outs:
                         a = env[n] = np.empty(shape, dtype=np.float32)
@@ -215,7 +217,7 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
                         args[spos] = ctypes.c_void_p(scratch.ctypes.data)
                     rc = fn(*args)
                     if rc != 0:
-                        raise RuntimeError(f"{name}: C kernel for node {label} returned error code {rc}")
+                        raise failures.kernel_failed(node, func, rc)
             return tuple(env[o] for o in outputs)
 
         return run
@@ -224,7 +226,8 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
 
     def _compile_fused(self, subgraph: SubGraph, calls: list[Call]) -> Callable[..., tuple]:
         graph = subgraph.graph
-        consts = [k for k in subgraph.constants if k in {i for c in calls for i in c.inputs}]
+        used = {i for c in calls for i in c.inputs}
+        consts = [k for k in subgraph.constants if k in used]
         const_arrays = [np.ascontiguousarray(subgraph.constants[k], dtype=np.float32) for k in consts]
         ext_in = [n for n in subgraph.inputs]
         outputs = list(subgraph.outputs)
@@ -243,12 +246,14 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
                 return f"io[{io[name]}]"
             return f"arena + {plan.offsets[name]}"
 
-        body = codegen.emit_body(calls, [n.label for n in subgraph.nodes], shapes, locate,
-                                 lambda k: f"arena + {plan.scratch[k]}")
-        src = "\n".join(codegen.includes(calls) + [
-            "", "int ep_fused_run(void *const *io, float *arena);", "",
-            "int ep_fused_run(void *const *io, float *arena)", "{", *body, "    return EP_OK;", "}", ""])
-        fn = self.library.build_generated(src).ep_fused_run
+        definitions = codegen.emit_functions(calls, [n.label for n in subgraph.nodes], shapes, locate,
+                                             lambda k: f"arena + {plan.scratch[k]}", "ep_fused_run",
+                                             "void *const *io, float *arena")
+        src = "\n".join(codegen.includes(calls) + ["", *definitions, ""])
+        # lib["..."] rather than lib.ep_fused_run: the library must not keep the function (a cycle
+        # would leave unloading it to the cyclic GC); run holds the library, so it stays loaded
+        lib = self.library.build_generated(src)
+        fn = lib["ep_fused_run"]
         fn.restype = ctypes.c_int
         # Everything a run needs is built here, once: input buffers the caller's arrays are copied
         # into, output buffers, the arena and the pointer table. A run is then copies, one foreign
@@ -261,27 +266,25 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
                 [a.ctypes.data for a in out_bufs]
         ptrs = (ctypes.c_void_p * max(len(table), 1))(*table)
         arena_ptr = ctypes.c_void_p(arena.ctypes.data)
-        keep = (const_arrays, in_bufs, out_bufs, arena)
+        keep = (const_arrays, in_bufs, out_bufs, arena, lib)
         fn.argtypes = None
-        name = self.name
-        first_label = subgraph.nodes[0].label
+        nodes, funcs = list(subgraph.nodes), [c.func for c in calls]
+        reader = {n: node for call, node in reversed(list(zip(calls, nodes))) for n in call.inputs}
         lock = threading.Lock()
-        pairs = list(zip(in_bufs, in_shapes))
+        pairs = list(zip(in_bufs, in_shapes, ext_in))
         copyto = np.copyto
 
         def run(*values: Any) -> tuple:
             with lock:
-                for (buf, shape), v in zip(pairs, values):
+                for (buf, shape, n), v in zip(pairs, values):
                     if getattr(v, "shape", None) != shape:
                         v = np.asarray(v)
                         if v.shape != shape:
-                            raise ValueError(f"{name}: input of shape {v.shape} where {shape} was compiled")
+                            raise failures.wrong_input_shape(reader.get(n, nodes[0]), n, v.shape, shape)
                     copyto(buf, v, casting="unsafe")
                 rc = fn(ptrs, arena_ptr)
                 if rc != 0:
-                    step = rc // 16 - 1
-                    label = subgraph.nodes[step].label if 0 <= step < len(subgraph.nodes) else first_label
-                    raise RuntimeError(f"{name}: fused C kernel failed at node {label} with code {rc % 16}")
+                    raise failures.fused_failure(nodes, funcs, rc)
                 return tuple([o.copy() for o in out_bufs])
 
         run._keep = keep  # type: ignore[attr-defined]

@@ -1,4 +1,4 @@
-/* relu_fast.c: a correct vendor Relu (branch-free select, unrolled by four) for the gate test. */
+/* relu_fast.c: a correct vendor Relu (branch-free select, unrolled by four, NaN kept) for the gate test. */
 #include "relu.h"
 
 int ep_relu(const ep_tensor *x, ep_tensor *y)
@@ -12,13 +12,13 @@ int ep_relu(const ep_tensor *x, ep_tensor *y)
     }
     for (; i + 4 <= n; i += 4) {
         float a = px[i], b = px[i + 1], c = px[i + 2], d = px[i + 3];
-        py[i] = a > 0.0f ? a : 0.0f;
-        py[i + 1] = b > 0.0f ? b : 0.0f;
-        py[i + 2] = c > 0.0f ? c : 0.0f;
-        py[i + 3] = d > 0.0f ? d : 0.0f;
+        py[i] = a < 0.0f ? 0.0f : a;
+        py[i + 1] = b < 0.0f ? 0.0f : b;
+        py[i + 2] = c < 0.0f ? 0.0f : c;
+        py[i + 3] = d < 0.0f ? 0.0f : d;
     }
     for (; i < n; ++i) {
-        py[i] = px[i] > 0.0f ? px[i] : 0.0f;
+        py[i] = px[i] < 0.0f ? 0.0f : px[i];
     }
     return EP_OK;
 }

@@ -9,19 +9,36 @@
 #include "ep_broadcast.h"
 
 #define EP_BINARY_BODY(EXPR)                                                              \
-    const float *pa = (const float *)a->data;                                             \
-    const float *pb = (const float *)b->data;                                             \
-    float *py = (float *)y->data;                                                         \
-    int64_t n = ep_numel(y);                                                              \
+    const float *pa;                                                                      \
+    const float *pb;                                                                      \
+    float *py;                                                                            \
+    int64_t n;                                                                            \
     int64_t i;                                                                            \
     int64_t sa[EP_MAX_RANK];                                                              \
     int64_t sb[EP_MAX_RANK];                                                              \
-    if (a->dtype != EP_FLOAT32 || b->dtype != EP_FLOAT32 || y->dtype != EP_FLOAT32) {     \
-        return EP_ERR_DTYPE;                                                              \
+    int rc = ep_check(a);                                                                 \
+    if (rc == EP_OK) {                                                                    \
+        rc = ep_check(b);                                                                 \
     }                                                                                     \
-    if (!ep_broadcast_strides(a, y, sa) || !ep_broadcast_strides(b, y, sb)) {             \
-        return EP_ERR_SHAPE;                                                              \
+    if (rc == EP_OK) {                                                                    \
+        rc = ep_check(y);                                                                 \
     }                                                                                     \
+    if (rc != EP_OK) {                                                                    \
+        return rc;                                                                        \
+    }                                                                                     \
+    {                                                                                     \
+        const ep_tensor *ab[2];                                                           \
+        ab[0] = a;                                                                        \
+        ab[1] = b;                                                                        \
+        if (!ep_broadcast_exact(ab, 2, y) || !ep_broadcast_strides(a, y, sa) ||           \
+            !ep_broadcast_strides(b, y, sb)) {                                            \
+            return EP_ERR_SHAPE;                                                          \
+        }                                                                                 \
+    }                                                                                     \
+    pa = (const float *)a->data;                                                          \
+    pb = (const float *)b->data;                                                          \
+    py = (float *)y->data;                                                                \
+    n = ep_numel(y);                                                                      \
     if (ep_numel(a) == n && ep_numel(b) == n && ep_is_contiguous(a) && ep_is_contiguous(b)) { \
         for (i = 0; i < n; ++i) {                                                         \
             float x0 = pa[i];                                                             \

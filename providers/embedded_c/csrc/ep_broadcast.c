@@ -21,6 +21,33 @@ int ep_broadcast_strides(const ep_tensor *in, const ep_tensor *out, int64_t *str
     return 1;
 }
 
+int ep_broadcast_exact(const ep_tensor *const *ins, int32_t n, const ep_tensor *out)
+{
+    int32_t i, k;
+    for (k = 0; k < n; ++k) {
+        if (ins[k]->rank > out->rank) {
+            return 0;
+        }
+    }
+    for (i = 0; i < out->rank; ++i) {
+        int64_t want = 1;
+        for (k = 0; k < n; ++k) {
+            int32_t j = i - (out->rank - ins[k]->rank);
+            int64_t d = j < 0 ? 1 : ins[k]->dims[j];
+            if (d != 1) {
+                if (want != 1 && want != d) {
+                    return 0;
+                }
+                want = d;
+            }
+        }
+        if (out->dims[i] != want) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 void ep_broadcast_offsets(const ep_tensor *out, int64_t linear, const int64_t *sa, const int64_t *sb,
                           int64_t *oa, int64_t *ob)
 {

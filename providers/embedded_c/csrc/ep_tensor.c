@@ -43,3 +43,52 @@ int ep_is_contiguous(const ep_tensor *t)
     }
     return 1;
 }
+
+int ep_check(const ep_tensor *t)
+{
+    int32_t i;
+    if (t == NULL) {
+        return EP_ERR_ARG;
+    }
+    if (t->dtype != EP_FLOAT32) {
+        return EP_ERR_DTYPE;
+    }
+    if (t->rank < 0 || t->rank > EP_MAX_RANK) {
+        return EP_ERR_SHAPE;
+    }
+    for (i = 0; i < t->rank; ++i) {
+        if (t->dims[i] < 0) {
+            return EP_ERR_SHAPE;
+        }
+    }
+    if (!ep_is_contiguous(t) || (t->data == NULL && ep_numel(t) > 0)) {
+        return EP_ERR_SHAPE;
+    }
+    return EP_OK;
+}
+
+int ep_same_shape(const ep_tensor *a, const ep_tensor *b)
+{
+    int32_t i;
+    if (a->rank != b->rank) {
+        return 0;
+    }
+    for (i = 0; i < a->rank; ++i) {
+        if (a->dims[i] != b->dims[i]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int ep_check_same(const ep_tensor *x, const ep_tensor *y)
+{
+    int rc = ep_check(x);
+    if (rc == EP_OK) {
+        rc = ep_check(y);
+    }
+    if (rc == EP_OK && !ep_same_shape(x, y)) {
+        rc = EP_ERR_SHAPE;
+    }
+    return rc;
+}

@@ -18,8 +18,8 @@
 /* Return codes of every operator. */
 #define EP_OK 0
 #define EP_ERR_DTYPE 1
-#define EP_ERR_SHAPE 2
-#define EP_ERR_ARG 3
+#define EP_ERR_SHAPE 2 /* the descriptors' shapes do not agree with each other or with the attributes */
+#define EP_ERR_ARG 3 /* an attribute or parameter out of range, or a NULL pointer */
 
 typedef struct ep_tensor {
     void *data;                    /* first element; row-major contiguous unless strides say otherwise */
@@ -37,5 +37,16 @@ int64_t ep_numel(const ep_tensor *t);
 
 /* Whether the strides are those of a contiguous row-major tensor. */
 int ep_is_contiguous(const ep_tensor *t);
+
+/* EP_OK when `t` is a usable contiguous float32 descriptor: not NULL (EP_ERR_ARG), float32
+ * (EP_ERR_DTYPE), rank in 0..EP_MAX_RANK, no negative dim, contiguous, data set unless it is
+ * empty (EP_ERR_SHAPE). Every operator checks each descriptor it touches before touching memory. */
+int ep_check(const ep_tensor *t);
+
+/* Whether `a` and `b` have the same rank and dims. */
+int ep_same_shape(const ep_tensor *a, const ep_tensor *b);
+
+/* ep_check of `x` and `y`, then EP_ERR_SHAPE unless they have the same shape (elementwise operators). */
+int ep_check_same(const ep_tensor *x, const ep_tensor *y);
 
 #endif /* EP_TENSOR_H */

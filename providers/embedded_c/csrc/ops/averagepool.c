@@ -1,20 +1,34 @@
 /* averagepool.c: default ONNX AveragePool kernel. */
+#include "ep_window.h"
 #include "averagepool.h"
 
 int ep_averagepool(const ep_tensor *x, ep_tensor *y, const ep_pool_params *p)
 {
-    const float *px = (const float *)x->data;
-    float *py = (float *)y->data;
-    int64_t planes = x->dims[0] * x->dims[1];
-    int64_t ih = x->rank == 4 ? x->dims[2] : 1, iw = x->dims[x->rank - 1];
-    int64_t oh = y->rank == 4 ? y->dims[2] : 1, ow = y->dims[y->rank - 1];
+    const float *px;
+    float *py;
+    int64_t planes, ih, iw, oh, ow;
     int64_t c, oy, ox, ki, kj;
-    if (x->dtype != EP_FLOAT32 || y->dtype != EP_FLOAT32) {
-        return EP_ERR_DTYPE;
+    int rc = ep_check(x);
+    if (rc == EP_OK) {
+        rc = ep_check(y);
     }
-    if ((x->rank != 3 && x->rank != 4) || y->rank != x->rank) {
+    if (rc == EP_OK && p == NULL) {
+        rc = EP_ERR_ARG;
+    }
+    if (rc == EP_OK) {
+        rc = ep_window_check(x, y, p->kernel, p->strides, p->pads, p->dilations, 1);
+    }
+    if (rc != EP_OK) {
+        return rc;
+    }
+    if (y->dims[1] != x->dims[1]) {
         return EP_ERR_SHAPE;
     }
+    px = (const float *)x->data;
+    py = (float *)y->data;
+    planes = x->dims[0] * x->dims[1];
+    ep_window_spatial(x, &ih, &iw);
+    ep_window_spatial(y, &oh, &ow);
     for (c = 0; c < planes; ++c) {
         const float *xp = px + c * ih * iw;
         float *yp = py + c * oh * ow;

@@ -6,22 +6,39 @@
 int ep_batchnormalization(const ep_tensor *x, const ep_tensor *scale, const ep_tensor *bias,
                           const ep_tensor *mean, const ep_tensor *var, ep_tensor *y, float epsilon)
 {
-    const float *px = (const float *)x->data;
-    const float *ps = (const float *)scale->data;
-    const float *pb = (const float *)bias->data;
-    const float *pm = (const float *)mean->data;
-    const float *pv = (const float *)var->data;
-    float *py = (float *)y->data;
+    const ep_tensor *params[4];
+    const float *px, *ps, *pb, *pm, *pv;
+    float *py;
     int64_t n, c, size = 1, i, j, k;
     int32_t d;
-    if (x->dtype != EP_FLOAT32 || y->dtype != EP_FLOAT32) {
-        return EP_ERR_DTYPE;
+    int rc = ep_check_same(x, y);
+    if (rc != EP_OK) {
+        return rc;
     }
     if (x->rank < 2) {
         return EP_ERR_SHAPE;
     }
-    n = x->dims[0];
     c = x->dims[1];
+    params[0] = scale;
+    params[1] = bias;
+    params[2] = mean;
+    params[3] = var;
+    for (k = 0; k < 4; ++k) {
+        rc = ep_check(params[k]);
+        if (rc != EP_OK) {
+            return rc;
+        }
+        if (params[k]->rank != 1 || params[k]->dims[0] != c) { /* one value per channel, no broadcast */
+            return EP_ERR_SHAPE;
+        }
+    }
+    px = (const float *)x->data;
+    ps = (const float *)scale->data;
+    pb = (const float *)bias->data;
+    pm = (const float *)mean->data;
+    pv = (const float *)var->data;
+    py = (float *)y->data;
+    n = x->dims[0];
     for (d = 2; d < x->rank; ++d) {
         size *= x->dims[d];
     }

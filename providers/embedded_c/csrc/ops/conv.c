@@ -3,18 +3,7 @@
 
 #include "conv.h"
 #include "ep_sgemm.h"
-
-/* Spatial extents of a rank-3 (1-D) or rank-4 (2-D) tensor as (h, w). */
-static void spatial(const ep_tensor *t, int64_t *h, int64_t *w)
-{
-    if (t->rank == 3) {
-        *h = 1;
-        *w = t->dims[2];
-    } else {
-        *h = t->dims[2];
-        *w = t->dims[3];
-    }
-}
+#include "ep_window.h"
 
 static int is_pointwise(const ep_conv_params *p)
 {
@@ -31,7 +20,7 @@ int64_t ep_conv_scratch_size(const ep_tensor *x, const ep_tensor *w, const ep_te
     if (is_pointwise(p)) {
         return 0;
     }
-    spatial(y, &oh, &ow);
+    ep_window_spatial(y, &oh, &ow);
     return cg * p->kernel[0] * p->kernel[1] * oh * ow;
 }
 
@@ -85,40 +74,74 @@ static void im2col(const float *xg, int64_t cg, int64_t ih, int64_t iw, int64_t 
     }
 }
 
+/* EP_OK when every descriptor and parameter agrees with the others (see conv.h). */
+static int check_conv(const ep_tensor *x, const ep_tensor *w, const ep_tensor *b, const ep_tensor *y,
+                      const ep_conv_params *p)
+{
+    int rc = ep_check(x);
+    int64_t c, m;
+    if (rc == EP_OK) {
+        rc = ep_check(w);
+    }
+    if (rc == EP_OK) {
+        rc = ep_check(y);
+    }
+    if (rc == EP_OK && b) {
+        rc = ep_check(b);
+    }
+    if (rc == EP_OK && p == NULL) {
+        rc = EP_ERR_ARG;
+    }
+    if (rc == EP_OK) {
+        rc = ep_window_check(x, y, p->kernel, p->strides, p->pads, p->dilations, 0);
+    }
+    if (rc != EP_OK) {
+        return rc;
+    }
+    if (p->group < 1 || p->group > x->dims[1]) {
+        return EP_ERR_ARG;
+    }
+    c = x->dims[1];
+    m = w->dims[0];
+    if (w->rank != x->rank || c != w->dims[1] * p->group || m % p->group != 0 || y->dims[1] != m ||
+        w->dims[w->rank - 1] != p->kernel[1] || (w->rank == 4 && w->dims[2] != p->kernel[0]) ||
+        (b && (b->rank != 1 || b->dims[0] != m))) {
+        return EP_ERR_SHAPE;
+    }
+    return EP_OK;
+}
+
 int ep_conv(const ep_tensor *x, const ep_tensor *w, const ep_tensor *b, ep_tensor *y,
             const ep_conv_params *p, float *scratch)
 {
-    int64_t n_batch = x->dims[0];
-    int64_t c = x->dims[1];
-    int64_t m = w->dims[0];
-    int64_t cg = w->dims[1];
-    int64_t mg;
-    int64_t ih, iw, oh, ow;
-    int64_t kh = p->kernel[0];
-    int64_t kw = p->kernel[1];
-    int64_t kdim = cg * kh * kw;
-    int64_t npix;
-    int64_t nb, g;
-    const float *px = (const float *)x->data;
-    const float *pw = (const float *)w->data;
-    const float *pb = b ? (const float *)b->data : NULL;
-    float *py = (float *)y->data;
-    int pointwise = is_pointwise(p);
-
-    if (x->dtype != EP_FLOAT32 || w->dtype != EP_FLOAT32 || y->dtype != EP_FLOAT32 ||
-        (b && b->dtype != EP_FLOAT32)) {
-        return EP_ERR_DTYPE;
+    int64_t n_batch, c, m, cg, mg, ih, iw, oh, ow, kh, kw, kdim, npix, nb, g;
+    const float *px;
+    const float *pw;
+    const float *pb;
+    float *py;
+    int pointwise;
+    int rc = check_conv(x, w, b, y, p);
+    if (rc != EP_OK) {
+        return rc;
     }
-    if ((x->rank != 3 && x->rank != 4) || w->rank != x->rank || y->rank != x->rank || p->group <= 0 ||
-        c != cg * p->group || m % p->group != 0) {
-        return EP_ERR_SHAPE;
-    }
+    pointwise = is_pointwise(p);
     if (!pointwise && scratch == NULL) {
         return EP_ERR_ARG;
     }
+    n_batch = x->dims[0];
+    c = x->dims[1];
+    m = w->dims[0];
+    cg = w->dims[1];
     mg = m / p->group;
-    spatial(x, &ih, &iw);
-    spatial(y, &oh, &ow);
+    kh = p->kernel[0];
+    kw = p->kernel[1];
+    kdim = cg * kh * kw;
+    px = (const float *)x->data;
+    pw = (const float *)w->data;
+    pb = b ? (const float *)b->data : NULL;
+    py = (float *)y->data;
+    ep_window_spatial(x, &ih, &iw);
+    ep_window_spatial(y, &oh, &ow);
     npix = oh * ow;
 
     for (nb = 0; nb < n_batch; ++nb) {

@@ -5,32 +5,49 @@
 int ep_gemm(const ep_tensor *a, const ep_tensor *b, const ep_tensor *c, ep_tensor *y,
             float alpha, float beta, int32_t trans_a, int32_t trans_b)
 {
-    const float *pa = (const float *)a->data;
-    const float *pb = (const float *)b->data;
-    const float *pc = c ? (const float *)c->data : NULL;
-    float *py = (float *)y->data;
-    int64_t m = trans_a ? a->dims[1] : a->dims[0];
-    int64_t k = trans_a ? a->dims[0] : a->dims[1];
-    int64_t n = trans_b ? b->dims[0] : b->dims[1];
-    int64_t sam = trans_a ? 1 : k, sak = trans_a ? m : 1;
-    int64_t scm = 0, scn = 0;
+    const float *pa;
+    const float *pb;
+    const float *pc;
+    float *py;
+    int64_t m, k, n, sam, sak, scm = 0, scn = 0;
     int64_t i, j, q;
-
-    if (a->dtype != EP_FLOAT32 || b->dtype != EP_FLOAT32 || y->dtype != EP_FLOAT32 ||
-        (c && c->dtype != EP_FLOAT32)) {
-        return EP_ERR_DTYPE;
+    int rc = ep_check(a);
+    if (rc == EP_OK) {
+        rc = ep_check(b);
     }
-    if (a->rank != 2 || b->rank != 2 || (trans_b ? b->dims[1] : b->dims[0]) != k) {
+    if (rc == EP_OK) {
+        rc = ep_check(y);
+    }
+    if (rc == EP_OK && c) {
+        rc = ep_check(c);
+    }
+    if (rc != EP_OK) {
+        return rc;
+    }
+    if (a->rank != 2 || b->rank != 2 || y->rank != 2) {
         return EP_ERR_SHAPE;
     }
-    if (c) {
-        if (c->rank == 2) {
-            scm = c->dims[0] == 1 ? 0 : c->dims[1];
-            scn = c->dims[1] == 1 ? 0 : 1;
-        } else if (c->rank == 1) {
-            scn = c->dims[0] == 1 ? 0 : 1;
-        }
+    m = trans_a ? a->dims[1] : a->dims[0];
+    k = trans_a ? a->dims[0] : a->dims[1];
+    n = trans_b ? b->dims[0] : b->dims[1];
+    if ((trans_b ? b->dims[1] : b->dims[0]) != k || y->dims[0] != m || y->dims[1] != n) {
+        return EP_ERR_SHAPE;
     }
+    if (c) { /* C broadcasts to (m, n) one way: each of its dims is 1 or the output's */
+        int64_t cm = c->rank == 2 ? c->dims[0] : 1;
+        int64_t cn = c->rank >= 1 ? c->dims[c->rank - 1] : 1;
+        if (c->rank > 2 || (cm != 1 && cm != m) || (cn != 1 && cn != n)) {
+            return EP_ERR_SHAPE;
+        }
+        scm = cm == 1 ? 0 : cn;
+        scn = cn == 1 ? 0 : 1;
+    }
+    pa = (const float *)a->data;
+    pb = (const float *)b->data;
+    pc = c ? (const float *)c->data : NULL;
+    py = (float *)y->data;
+    sam = trans_a ? 1 : k;
+    sak = trans_a ? m : 1;
     if (trans_b && !trans_a) {
         ep_sgemm_nt(m, n, k, pa, k, pb, k, py, n);
     } else if (!trans_b) {

@@ -3,20 +3,29 @@
 
 int ep_globalaveragepool(const ep_tensor *x, ep_tensor *y)
 {
-    const float *px = (const float *)x->data;
-    float *py = (float *)y->data;
+    const float *px;
+    float *py;
     int64_t planes, size = 1, c, i;
     int32_t d;
-    if (x->dtype != EP_FLOAT32 || y->dtype != EP_FLOAT32) {
-        return EP_ERR_DTYPE;
+    int rc = ep_check(x);
+    if (rc == EP_OK) {
+        rc = ep_check(y);
     }
-    if (x->rank < 2) {
+    if (rc != EP_OK) {
+        return rc;
+    }
+    if (x->rank < 2 || y->rank != x->rank || y->dims[0] != x->dims[0] || y->dims[1] != x->dims[1]) {
         return EP_ERR_SHAPE;
     }
-    planes = x->dims[0] * x->dims[1];
     for (d = 2; d < x->rank; ++d) {
+        if (y->dims[d] != 1) {
+            return EP_ERR_SHAPE;
+        }
         size *= x->dims[d];
     }
+    px = (const float *)x->data;
+    py = (float *)y->data;
+    planes = x->dims[0] * x->dims[1];
     for (c = 0; c < planes; ++c) {
         double acc = 0.0;
         for (i = 0; i < size; ++i) {

@@ -1,16 +1,22 @@
-/* identity.c: default ONNX Identity kernel. */
-#include <math.h>
+/* identity.c: default ONNX Identity kernel, also behind Reshape, Flatten, Squeeze, Unsqueeze and
+ * inference Dropout (static shapes make them copies): the same elements, any shape. */
 
 #include "identity.h"
 
 int ep_identity(const ep_tensor *x, ep_tensor *y)
 {
-    const float *px = (const float *)x->data;
-    float *py = (float *)y->data;
-    int64_t n = ep_numel(x);
-    int64_t i;
-    if (x->dtype != EP_FLOAT32 || y->dtype != EP_FLOAT32) {
-        return EP_ERR_DTYPE;
+    const float *px;
+    float *py;
+    int64_t n, i;
+    int rc = ep_check(x) != EP_OK ? ep_check(x) : ep_check(y);
+    if (rc != EP_OK) {
+        return rc;
+    }
+    px = (const float *)x->data;
+    py = (float *)y->data;
+    n = ep_numel(x);
+    if (ep_numel(y) != n) {
+        return EP_ERR_SHAPE;
     }
     for (i = 0; i < n; ++i) {
         float v = px[i];

@@ -5,16 +5,19 @@
 
 int ep_leaky_relu(const ep_tensor *x, ep_tensor *y, float alpha)
 {
-    const float *px = (const float *)x->data;
-    float *py = (float *)y->data;
-    int64_t n = ep_numel(x);
-    int64_t i;
-    if (x->dtype != EP_FLOAT32 || y->dtype != EP_FLOAT32) {
-        return EP_ERR_DTYPE;
+    const float *px;
+    float *py;
+    int64_t n, i;
+    int rc = ep_check_same(x, y);
+    if (rc != EP_OK) {
+        return rc;
     }
+    px = (const float *)x->data;
+    py = (float *)y->data;
+    n = ep_numel(x);
     for (i = 0; i < n; ++i) {
         float v = px[i];
-        py[i] = v >= 0.0f ? v : v * alpha;
+        py[i] = v < 0.0f ? v * alpha : v;
     }
     return EP_OK;
 }

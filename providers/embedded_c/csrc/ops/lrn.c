@@ -5,17 +5,24 @@
 
 int ep_lrn(const ep_tensor *x, ep_tensor *y, int64_t size, float alpha, float beta, float bias)
 {
-    const float *px = (const float *)x->data;
-    float *py = (float *)y->data;
-    int64_t n, c, plane = 1, b, ch, i, j;
-    int64_t lo = (size - 1) / 2, hi = size - 1 - (size - 1) / 2;
+    const float *px;
+    float *py;
+    int64_t n, c, plane = 1, b, ch, i, j, lo, hi;
     int32_t d;
-    if (x->dtype != EP_FLOAT32 || y->dtype != EP_FLOAT32) {
-        return EP_ERR_DTYPE;
+    int rc = ep_check_same(x, y);
+    if (rc != EP_OK) {
+        return rc;
     }
-    if (x->rank < 2 || size < 1) {
+    if (size < 1) {
+        return EP_ERR_ARG;
+    }
+    if (x->rank < 2) {
         return EP_ERR_SHAPE;
     }
+    px = (const float *)x->data;
+    py = (float *)y->data;
+    lo = (size - 1) / 2;
+    hi = size - 1 - (size - 1) / 2;
     n = x->dims[0];
     c = x->dims[1];
     for (d = 2; d < x->rank; ++d) {

@@ -28,9 +28,10 @@ int64_t ep_lstm_scratch_size(int64_t batch, int64_t hidden)
     return 10 * batch * hidden;
 }
 
-static int is_f32(const ep_tensor *t)
+/* ep_check of an optional descriptor (NULL is fine). */
+static int check_optional(const ep_tensor *t)
 {
-    return t == NULL || t->dtype == EP_FLOAT32;
+    return t == NULL ? EP_OK : ep_check(t);
 }
 
 int ep_lstm(const ep_tensor *x, const ep_tensor *w, const ep_tensor *r, const ep_tensor *b,
@@ -44,10 +45,26 @@ int ep_lstm(const ep_tensor *x, const ep_tensor *w, const ep_tensor *r, const ep
     float *hs;
     float *cs;
     const float *px;
-
-    if (!is_f32(x) || !is_f32(w) || !is_f32(r) || !is_f32(b) || !is_f32(initial_h) || !is_f32(initial_c) ||
-        !is_f32(p) || !is_f32(y) || !is_f32(y_h) || !is_f32(y_c)) {
-        return EP_ERR_DTYPE;
+    const ep_tensor *all[10];
+    int k, rc;
+    all[0] = x;
+    all[1] = w;
+    all[2] = r;
+    all[3] = b;
+    all[4] = initial_h;
+    all[5] = initial_c;
+    all[6] = p;
+    all[7] = y;
+    all[8] = y_h;
+    all[9] = y_c;
+    if (x == NULL || w == NULL || r == NULL) {
+        return EP_ERR_ARG;
+    }
+    for (k = 0; k < 10; ++k) {
+        rc = check_optional(all[k]);
+        if (rc != EP_OK) {
+            return rc;
+        }
     }
     if (x->rank != 3 || w->rank != 3 || r->rank != 3) {
         return EP_ERR_SHAPE;

@@ -4,24 +4,34 @@
 
 int ep_matmul(const ep_tensor *a, const ep_tensor *b, ep_tensor *y)
 {
-    const float *pa = (const float *)a->data;
-    const float *pb = (const float *)b->data;
-    float *py = (float *)y->data;
-    int64_t m = a->rank >= 2 ? a->dims[a->rank - 2] : 1;
-    int64_t k = a->dims[a->rank - 1];
-    int64_t n = b->rank >= 2 ? b->dims[b->rank - 1] : 1;
-    int64_t kb = b->rank >= 2 ? b->dims[b->rank - 2] : b->dims[0];
+    const float *pa;
+    const float *pb;
+    float *py;
+    int64_t m, k, n, kb;
     int32_t brank = 0; /* batch rank of the output */
     int64_t bdims[EP_MAX_RANK], sa[EP_MAX_RANK], sb[EP_MAX_RANK];
     int64_t nbatch = 1, t;
-    int32_t ra = a->rank >= 2 ? a->rank - 2 : 0;
-    int32_t rb = b->rank >= 2 ? b->rank - 2 : 0;
-    int32_t d;
-
-    if (a->dtype != EP_FLOAT32 || b->dtype != EP_FLOAT32 || y->dtype != EP_FLOAT32) {
-        return EP_ERR_DTYPE;
+    int32_t ra, rb, d, yr;
+    int rc = ep_check(a);
+    if (rc == EP_OK) {
+        rc = ep_check(b);
     }
-    if (a->rank < 1 || b->rank < 1 || k != kb) {
+    if (rc == EP_OK) {
+        rc = ep_check(y);
+    }
+    if (rc != EP_OK) {
+        return rc;
+    }
+    if (a->rank < 1 || b->rank < 1) {
+        return EP_ERR_SHAPE;
+    }
+    m = a->rank >= 2 ? a->dims[a->rank - 2] : 1;
+    k = a->dims[a->rank - 1];
+    n = b->rank >= 2 ? b->dims[b->rank - 1] : 1;
+    kb = b->rank >= 2 ? b->dims[b->rank - 2] : b->dims[0];
+    ra = a->rank >= 2 ? a->rank - 2 : 0;
+    rb = b->rank >= 2 ? b->rank - 2 : 0;
+    if (k != kb) {
         return EP_ERR_SHAPE;
     }
     brank = ra > rb ? ra : rb;
@@ -33,9 +43,22 @@ int ep_matmul(const ep_tensor *a, const ep_tensor *b, ep_tensor *y)
         if (ea != eb && ea != 1 && eb != 1) {
             return EP_ERR_SHAPE;
         }
-        bdims[d] = ea > eb ? ea : eb;
+        bdims[d] = ea == 1 ? eb : ea;
         nbatch *= bdims[d];
     }
+    /* y: the batch dims, then m (unless a is 1-D), then n (unless b is 1-D) */
+    yr = brank + (a->rank >= 2) + (b->rank >= 2);
+    if (y->rank != yr || (a->rank >= 2 && y->dims[brank] != m) || (b->rank >= 2 && y->dims[yr - 1] != n)) {
+        return EP_ERR_SHAPE;
+    }
+    for (d = 0; d < brank; ++d) {
+        if (y->dims[d] != bdims[d]) {
+            return EP_ERR_SHAPE;
+        }
+    }
+    pa = (const float *)a->data;
+    pb = (const float *)b->data;
+    py = (float *)y->data;
     /* batch strides in whole matrices */
     {
         int64_t s = 1;

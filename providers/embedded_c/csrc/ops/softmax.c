@@ -5,16 +5,19 @@
 
 int ep_softmax(const ep_tensor *x, ep_tensor *y, int32_t axis, int32_t flatten)
 {
-    const float *px = (const float *)x->data;
-    float *py = (float *)y->data;
+    const float *px;
+    float *py;
     int64_t outer = 1, len = 1, inner = 1, o, i, j;
     int32_t d;
-    if (x->dtype != EP_FLOAT32 || y->dtype != EP_FLOAT32) {
-        return EP_ERR_DTYPE;
+    int rc = ep_check_same(x, y);
+    if (rc != EP_OK) {
+        return rc;
     }
-    if (axis < 0 || (axis >= x->rank && x->rank > 0)) {
+    if (axis < 0 || (axis >= x->rank && x->rank > 0) || (flatten != 0 && flatten != 1)) {
         return EP_ERR_ARG;
     }
+    px = (const float *)x->data;
+    py = (float *)y->data;
     for (d = 0; d < x->rank; ++d) {
         if (d < axis) {
             outer *= x->dims[d];

@@ -4,7 +4,7 @@
 
 #include "ep_tensor.h"
 
-/* y axis i = x axis perm[i]. */
+/* y axis i = x axis perm[i]; perm holds one entry per axis and is a permutation (EP_ERR_ARG otherwise). */
 int ep_transpose(const ep_tensor *x, ep_tensor *y, const int64_t *perm);
 
 #endif
