@@ -49,6 +49,20 @@ def prod(values: Sequence[int]) -> int:
     return math.prod(int(v) for v in values)
 
 
+def check_window(nd: int, kernel: Sequence[int], strides: Sequence[int], dilations: Sequence[int],
+                 pads: Sequence[int] | None, op: str) -> None:
+    """ValueError naming `op` unless the sliding-window attributes fit `nd` spatial axes and are in range."""
+    for name, values, length, low in (("kernel_shape", kernel, nd, 1), ("strides", strides, nd, 1),
+                                      ("dilations", dilations, nd, 1), ("pads", pads, 2 * nd, 0)):
+        if values is None:
+            continue
+        if len(values) != length:
+            raise ValueError(f"{op}: {name} {list(values)} has {len(values)} values, the input has {nd} spatial "
+                             f"axes (expected {length})")
+        if any(v < low for v in values):
+            raise ValueError(f"{op}: {name} {list(values)} must be >= {low}")
+
+
 def spatial_pads(
     in_shape: Sequence[int],
     kernel: Sequence[int],
@@ -64,9 +78,11 @@ def spatial_pads(
     `auto_pad` SAME_UPPER/SAME_LOWER choose pads so that out = ceil(in / stride) (the extra pad
     at the end for UPPER, at the beginning for LOWER); VALID means no pads; NOTSET uses `pads`.
     With `ceil_mode` the output size rounds up, but a window must start inside the input or
-    its begin padding.
+    its begin padding. Strides, dilations and kernel sizes below 1, negative pads, and attribute
+    lengths that disagree with the input's spatial rank are a ValueError naming the op.
     """
     nd = len(in_shape)
+    check_window(nd, kernel, strides, dilations, pads, op)
     if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
         begin, end, out = [], [], []
         for i in range(nd):
