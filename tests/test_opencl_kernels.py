@@ -267,3 +267,46 @@ def test_expand_tile_dropout_identity(opencl):
     check(opencl, "Tile", {"x": rand(2, 3)}, {"r": np.array([2, 1], np.int64)})
     check(opencl, "Dropout", {"x": rand(4, 5)}, n_out=2, opset=9)
     check(opencl, "Identity", {"x": rand(4, 5)})
+
+
+#: NaN, infinities, values that overflow exp / x**3, and a denormal: OpenCL's fmax/fmin drop NaN and its
+#: tanh may stop a few ulp short of -1, so these catch kernels that differ from numpy/onnxruntime there
+SPECIAL = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e30, -1e30, 1e3, -1e3, 88.0, -88.0, 20.5, -20.5, 3.0, -3.0,
+                    1.5, -1.5, 1e-40], np.float32)
+
+
+@pytest.mark.parametrize("op, attrs", [
+    ("Celu", {}), ("Celu", {"alpha": 0.5}), ("HardSigmoid", {}), ("HardSigmoid", {"alpha": 0.3, "beta": 0.4}),
+    ("HardSwish", {}), ("Gelu", {"approximate": "tanh"}), ("Gelu", {}), ("Relu", {}), ("LeakyRelu", {"alpha": 0.3}),
+    ("Sigmoid", {}), ("Tanh", {}), ("Exp", {}), ("Abs", {}), ("Sign", {}), ("Softsign", {}), ("Softplus", {}),
+    ("Elu", {"alpha": 0.7}), ("Selu", {}), ("ThresholdedRelu", {"alpha": 1.0}), ("Floor", {}), ("Erf", {}),
+], ids=str)
+def test_unary_propagates_nan_and_infinities_like_cpu(opencl, op, attrs):
+    check(opencl, op, {"x": SPECIAL}, opset=20, **attrs)
+
+
+def test_gelu_tanh_matches_cpu_deep_in_the_negative_tail(opencl):
+    check(opencl, "Gelu", {"x": np.linspace(-2000, 10, 4001, dtype=np.float32)}, opset=20, approximate="tanh")
+
+
+@pytest.mark.parametrize("op", ["Max", "Min"])
+def test_max_min_propagate_nan_from_either_operand(opencl, op):
+    check(opencl, op, {"a": SPECIAL, "b": SPECIAL[::-1].copy()})
+    check(opencl, op, {"a": SPECIAL[:, None], "b": SPECIAL[None, :]})
+
+
+#: rows reduced along axis 1: NaN beside +inf, only infinities, overflowing exp, all -inf
+SPECIAL_ROWS = np.array([[np.nan, 1, 2], [np.inf, 1, 2], [-np.inf, -np.inf, -np.inf], [np.nan, np.inf, -np.inf],
+                         [np.inf, np.nan, 1], [np.inf, -np.inf, 0], [1e30, 1e30, 1], [88, 89, 90]], np.float32)
+
+
+@pytest.mark.parametrize("op", ["ReduceLogSumExp", "ReduceMax", "ReduceMin", "ReduceLogSum"])
+def test_reductions_propagate_nan_and_infinities_like_cpu(opencl, op):
+    check(opencl, op, {"x": SPECIAL_ROWS}, {"axes": np.array([1], np.int64)}, opset=18, keepdims=0)
+    check(opencl, op, {"x": SPECIAL_ROWS.T.copy()}, {"axes": np.array([0], np.int64)}, opset=18, keepdims=1)
+
+
+@pytest.mark.parametrize("op", ["Softmax", "LogSoftmax"])
+def test_softmax_propagates_nan_and_infinities_like_cpu(opencl, op):
+    check(opencl, op, {"x": SPECIAL_ROWS}, opset=13, axis=1)
+    check(opencl, op, {"x": SPECIAL_ROWS.T.copy()}, opset=13, axis=0)

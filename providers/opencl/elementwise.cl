@@ -11,6 +11,11 @@
 
 typedef float F;
 
+// max/min that return NaN when either operand is NaN, as numpy's maximum/minimum and onnxruntime do
+// (OpenCL's fmax/fmin return the other operand instead)
+inline F nan_max(const F a, const F b) { return (a > b || isnan(a)) ? a : b; }
+inline F nan_min(const F a, const F b) { return (a < b || isnan(a)) ? a : b; }
+
 // ---------------------------------------------------------------- unary: y = f(x, p0, p1)
 
 #define UNARY(name, expr)                                                                    \
@@ -41,12 +46,14 @@ UNARY(softsign, x / (1.0f + fabs(x)))
 UNARY(softplus, x > 20.0f ? x : log1p(exp(x)))
 UNARY(elu, x < 0.0f ? p0 * (exp(x) - 1.0f) : x)
 UNARY(selu, x <= 0.0f ? p1 * (p0 * exp(x) - p0) : p1 * x)
-UNARY(celu, fmax(0.0f, x) + fmin(0.0f, p0 * (exp(x / p0) - 1.0f)))
+UNARY(celu, nan_max(0.0f, x) + nan_min(0.0f, p0 * expm1(nan_min(x, 0.0f) / p0)))
 UNARY(thresholded_relu, x > p0 ? x : 0.0f)
-UNARY(hard_sigmoid, fmin(fmax(p0 * x + p1, 0.0f), 1.0f))
-UNARY(hard_swish, x * fmin(fmax(x / 6.0f + 0.5f, 0.0f), 1.0f))
+UNARY(hard_sigmoid, nan_min(nan_max(p0 * x + p1, 0.0f), 1.0f))
+UNARY(hard_swish, x * nan_min(nan_max(x / 6.0f + 0.5f, 0.0f), 1.0f))
 UNARY(gelu, 0.5f * x * (1.0f + erf(x * 0.70710678118654752f)))
-UNARY(gelu_tanh, 0.5f * x * (1.0f + tanh(0.7978845608028654f * (x + 0.044715f * x * x * x))))
+// 0.5 x (1 + tanh(u)) written as x * sigmoid(2u): no cancellation in 1 + tanh(u) for u << 0, where a
+// tanh a few ulp above -1 (PoCL's tanh(-inf) is -0.99999994) would leave x * 3e-8 instead of -0 (or NaN at -inf)
+UNARY(gelu_tanh, x / (1.0f + exp(-1.5957691216057308f * (x + 0.044715f * x * x * x))))
 UNARY(clip, isnan(x) ? x : (x < p0 ? p0 : (x > p1 ? p1 : x)))
 UNARY(scale_shift, x * p0 + p1)
 UNARY(identity, x)
@@ -132,8 +139,8 @@ BINARY(sub, T, a - b)
 BINARY(mul, T, a * b)
 BINARY(div_, T, a / b)
 BINARY(pow_, T, pow(a, b))
-BINARY(max_, T, (isnan(a) || isnan(b)) ? NAN : fmax(a, b))
-BINARY(min_, T, (isnan(a) || isnan(b)) ? NAN : fmin(a, b))
+BINARY(max_, T, nan_max(a, b))
+BINARY(min_, T, nan_min(a, b))
 BINARY(prelu, T, a < 0.0f ? a * b : a)
 BINARY(mean2, T, (a + b) * 0.5f)
 BINARY(equal, uchar, a == b)

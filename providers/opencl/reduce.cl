@@ -32,9 +32,9 @@ __kernel void reduce_log_sum_exp(const int n, const int R, const int inner, __gl
     if (i >= n) return;
     const int o = i / inner, j = i - o * inner;
     __global const T* p = X + (long)o * R * inner + j;
-    float mx = -INFINITY;
-    for (int r = 0; r < R; ++r) mx = fmax(mx, (float)p[(long)r * inner]);
-    if (isinf(mx)) { Y[i] = (T)mx; return; }
+    float mx = -INFINITY;  // NaN once any element is NaN (fmax would skip it)
+    for (int r = 0; r < R; ++r) { const float v = (float)p[(long)r * inner]; mx = (v > mx || isnan(v)) ? v : mx; }
+    if (isinf(mx) || isnan(mx)) { Y[i] = (T)mx; return; }
     float s = 0.0f;
     for (int r = 0; r < R; ++r) s += exp((float)p[(long)r * inner] - mx);
     Y[i] = (T)(mx + log(s));
@@ -48,7 +48,7 @@ __kernel void softmax(const int n, const int R, const int inner, const int log_,
     const int o = i / inner, j = i - o * inner;
     const long base = (long)o * R * inner + j;
     float mx = -INFINITY;
-    for (int r = 0; r < R; ++r) mx = fmax(mx, (float)X[base + (long)r * inner]);
+    for (int r = 0; r < R; ++r) { const float v = (float)X[base + (long)r * inner]; mx = (v > mx || isnan(v)) ? v : mx; }
     float s = 0.0f;
     for (int r = 0; r < R; ++r) s += exp((float)X[base + (long)r * inner] - mx);
     if (log_) {
