@@ -1,4 +1,4 @@
-"""The `ep-runtime` command: run a model, show its partition, list providers.
+"""The `ep-runtime` command: run a model, show its partition, list providers, check providers and kernels.
 
 Every subcommand, plugin ones included, reports a failure as `ep-runtime: error: <message>`
 on stderr with exit code 1 (130 when interrupted); the global `--debug` flag adds the
@@ -266,8 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
     pr.set_defaults(fn=cmd_providers)
 
     from .testing.command import add_selftest_command
+    from .testing.gate import add_check_kernel_command
 
     add_selftest_command(sub)
+    add_check_kernel_command(sub)
     from .batch.command import add_batch_command
 
     add_batch_command(sub)

@@ -299,6 +299,10 @@ class KernelRegistry:
         return {impl: sorted(ops) for impl, ops in sorted(out.items())}
 
 
+def _qualified(fn: Callable[..., Any]) -> str:
+    return f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', type(fn).__name__)}"
+
+
 def device_tensors(node: Node) -> list[str]:
     """The values a node reads and writes on its provider's device: every input except host-only
     and shape-only positions (see host_inputs.py), and every output. Empty names are left out."""
@@ -339,8 +343,12 @@ class KernelProvider(ExecutionProvider):
     def __init__(self, *, extra_kernels: KernelRegistry | None = None, **options: Any) -> None:
         super().__init__(**options)
         self.kernels = self.registry.copy()
+        #: kernel functions plugins added or swapped in: the partition notes every node they run
+        self.plugin_kernel_fns: frozenset[Callable[..., Any]] = frozenset()
         if extra_kernels is not None:
             self.kernels.update(extra_kernels)
+            self.plugin_kernel_fns = frozenset(k.fn for domain, op in extra_kernels.ops()
+                                               for k in extra_kernels.versions(op, domain))
 
     def refuse_node(self, node: Node, graph: Graph) -> Refusal | None:
         """A provider-wide check before kernel lookup (dtypes, dynamic shapes); None to go on."""
@@ -356,6 +364,8 @@ class KernelProvider(ExecutionProvider):
                     why = k
                 elif k.impl != "default":
                     cap.notes[node.index] = f"kernel {k.impl}"
+                elif k.fn in self.plugin_kernel_fns:
+                    cap.notes[node.index] = f"kernel {_qualified(k.fn)} from a plugin"
             if why is None:
                 cap.claimed.append(node)
             else:

@@ -11,13 +11,17 @@ the provider first, checking their results and device copies.
     print(report.table())
 
 The same from the command line: `ep-runtime selftest -p opencl --ops Relu,Softmax`; and from
-pytest: `pytest --ep-provider opencl` (the plugin `ep_runtime.testing.pytest_plugin`).
+pytest: `pytest --ep-provider opencl` (the plugin `ep_runtime.testing.pytest_plugin`). One kernel
+(a C source, a Python `module:function`, or the installed one) is gated on the same cases with
+`check_kernel("Relu", "my_relu.c")` or `ep-runtime check-kernel Relu=my_relu.c` (gate.py).
 """
 
 from .cases import Case, edge_cases, onnx_cases
 from .compare import Mismatch, compare_arrays, compare_outputs
+from .gate import GateReport, check_kernel
 from .report import CaseResult, CoverageRow, ModelResult, SelftestReport
 from .runner import Selftest, light_models, run_selftest
 
-__all__ = ["Case", "CaseResult", "CoverageRow", "Mismatch", "ModelResult", "Selftest", "SelftestReport",
-           "compare_arrays", "compare_outputs", "edge_cases", "light_models", "onnx_cases", "run_selftest"]
+__all__ = ["Case", "CaseResult", "CoverageRow", "GateReport", "Mismatch", "ModelResult", "Selftest", "SelftestReport",
+           "check_kernel", "compare_arrays", "compare_outputs", "edge_cases", "light_models", "onnx_cases",
+           "run_selftest"]

@@ -20,8 +20,8 @@ def ep_runtime_providers() -> list[type]:
 
 @hookimpl
 def ep_runtime_add_commands(subparsers: Any) -> None:
-    """`ep-runtime export-c model.onnx -o outdir/` and `ep-runtime check-kernel OP=FILE.c`."""
-    from . import export, gate
+    """`ep-runtime export-c model.onnx -o outdir/` (`ep-runtime check-kernel OP=FILE.c`, the C kernel gate, is
+    the core's: ep_runtime.testing.gate, with providers.embedded_c.gate for the ops sharing a kernel)."""
+    from . import export
 
     export.add_command(subparsers)
-    gate.add_command(subparsers)
