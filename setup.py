@@ -11,12 +11,14 @@ from setuptools.command.build_ext import build_ext
 CSRC = "providers/cpu/native/csrc"
 
 #: flags per compiler family: C99, optimised and auto-vectorised, IEEE semantics (no fast-math),
-#: but multiply-adds may fuse
+#: but multiply-adds may fuse; POSIX threads for the kernels' thread pool (csrc/parallel.c; on
+#: Windows the kernels run on the calling thread)
 COMPILE_ARGS = {
-    "unix": ["-std=c99", "-O3", "-ffp-contract=fast"],
+    "unix": ["-std=c99", "-O3", "-ffp-contract=fast", "-pthread"],
     "mingw32": ["-std=c99", "-O3", "-ffp-contract=fast"],
     "msvc": ["/O2", "/fp:precise", "/std:c11"],
 }
+LINK_ARGS = {"unix": ["-pthread"]}
 
 
 class BuildNative(build_ext):
@@ -26,6 +28,7 @@ class BuildNative(build_ext):
         args = COMPILE_ARGS.get(self.compiler.compiler_type, [])
         for ext in self.extensions:
             ext.extra_compile_args = list(args) + list(ext.extra_compile_args or [])
+            ext.extra_link_args = LINK_ARGS.get(self.compiler.compiler_type, []) + list(ext.extra_link_args or [])
         super().build_extensions()
 
 
@@ -33,7 +36,8 @@ setup(
     ext_modules=[
         Extension(
             "providers.cpu.native._ep_native",
-            sources=[f"{CSRC}/module.c", f"{CSRC}/activation.c", f"{CSRC}/conv.c", f"{CSRC}/pool.c"],
+            sources=[f"{CSRC}/module.c", f"{CSRC}/parallel.c", f"{CSRC}/activation.c", f"{CSRC}/conv.c",
+                     f"{CSRC}/pool.c"],
             include_dirs=[CSRC],
             depends=[f"{CSRC}/ep_native.h"],
             optional=True,

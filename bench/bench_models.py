@@ -155,7 +155,8 @@ def check_randomized(path: str, feed: dict[str, np.ndarray], args: argparse.Name
     ort_sess = ort.InferenceSession(data, ort_options(args.threads, args.ort_spinning),
                                     providers=["CPUExecutionProvider"])
     ort_out = ort_sess.run(None, feed)
-    ep_out = ep.InferenceSession(data, ep_options(args.opt_level), providers=args.provider).run(None, feed)
+    ep_out = ep.InferenceSession(data, ep_options(args.opt_level, threads=args.threads),
+                                 providers=args.provider).run(None, feed)
     worst = 0.0
     for a, b in zip(ep_out, ort_out):
         scale = float(np.max(np.abs(b))) if np.size(b) else 0.0
@@ -164,8 +165,12 @@ def check_randomized(path: str, feed: dict[str, np.ndarray], args: argparse.Name
     return worst
 
 
-def ep_options(level: int | None = None, profiling: bool = False) -> ep.SessionOptions:
+def ep_options(level: int | None = None, profiling: bool = False, threads: int | None = None) -> ep.SessionOptions:
+    """ep-runtime's options: the optimization level, profiling, and `threads` intra-op threads (the
+    native kernels' threads and the BLAS cap; None: ep-runtime's default, the physical cores)."""
     opts = ep.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
     if level is not None:
         opts.graph_optimization_level = level
     if profiling:
@@ -203,7 +208,7 @@ def bench_model(name: str, path: str, args: argparse.Namespace) -> dict[str, Any
                                           providers=["CPUExecutionProvider"])
     feed = random_feed(ort_sess.get_inputs(), np.random.default_rng(args.seed))
     try:
-        ep_sess, row["ep_create_s"] = timed(ep.InferenceSession, path, ep_options(args.opt_level),
+        ep_sess, row["ep_create_s"] = timed(ep.InferenceSession, path, ep_options(args.opt_level, threads=args.threads),
                                             providers=args.provider)
         row["ep_providers"] = ep_sess.get_providers()
         run_ep = ep_sess.run
@@ -216,8 +221,8 @@ def bench_model(name: str, path: str, args: argparse.Namespace) -> dict[str, Any
     run_cpu = None
     if compares_cpu(args) and run_ep is not None:
         # a device provider: time the CPU provider too, interleaved with the others
-        cpu_sess, row["cpu_create_s"] = timed(ep.InferenceSession, path, ep_options(args.opt_level),
-                                              providers=["cpu"])
+        cpu_sess, row["cpu_create_s"] = timed(ep.InferenceSession, path,
+                                              ep_options(args.opt_level, threads=args.threads), providers=["cpu"])
         run_cpu = cpu_sess.run
         run_cpu(None, feed)
     ort_out = ort_sess.run(None, feed)
@@ -320,14 +325,16 @@ def profile_model(path: str, feed: dict[str, np.ndarray], args: argparse.Namespa
     runs = max(1, args.profile_runs)
     result: dict[str, Any] = {}
     sessions = {
-        "ep": ep.InferenceSession(path, ep_options(args.opt_level, profiling=True), providers=args.provider),
+        "ep": ep.InferenceSession(path, ep_options(args.opt_level, profiling=True, threads=args.threads),
+                                  providers=args.provider),
     }
     oo = ort_options(args.threads, args.ort_spinning)
     oo.enable_profiling = True
     oo.profile_file_prefix = os.path.join(os.environ.get("TMPDIR", "/tmp"), "ort_bench_profile")
     sessions["ort"] = ort.InferenceSession(path, oo, providers=["CPUExecutionProvider"])
     if compares_cpu(args):
-        sessions["cpu"] = ep.InferenceSession(path, ep_options(args.opt_level, profiling=True), providers=["cpu"])
+        sessions["cpu"] = ep.InferenceSession(path, ep_options(args.opt_level, profiling=True, threads=args.threads),
+                                               providers=["cpu"])
     for who, sess in sessions.items():
         wall = []
         for k in range(runs + 1):
@@ -439,7 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeat", type=int, default=10, help="timed runs of each runtime per model (default 10)")
     p.add_argument("--warmup", type=int, default=3, help="untimed runs of each before timing (default 3)")
     p.add_argument("--threads", type=int, default=None,
-                   help="onnxruntime intra_op_num_threads (default: onnxruntime's own default)")
+                   help="intra_op_num_threads of both onnxruntime and ep-runtime (default: each one's own)")
     p.add_argument("--ort-spinning", action="store_true",
                    help="leave onnxruntime's thread-pool spinning on (its default; off here, see README)")
     p.add_argument("--opt-level", type=int, default=None,

@@ -90,12 +90,19 @@ CASES = {
 }
 
 
+def ep_single_thread() -> ep.SessionOptions:
+    """ep-runtime's options for a single-threaded comparison: the native kernels on one thread."""
+    opts = ep.SessionOptions()
+    opts.intra_op_num_threads = 1
+    return opts
+
+
 def numpy_only_session(m) -> ep.InferenceSession:
     """An ep-runtime session compiled while the native library is hidden: the numpy kernels."""
     saved = library.LIB
     library.LIB = None
     try:
-        return ep.InferenceSession(m.SerializeToString(), providers=["cpu"])
+        return ep.InferenceSession(m.SerializeToString(), ep_single_thread(), providers=["cpu"])
     finally:
         library.LIB = saved
 
@@ -120,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         m, x_shape = build()
         x = RNG.standard_normal(x_shape).astype(np.float32)
         runners = {
-            "native": ep.InferenceSession(m.SerializeToString(), providers=["cpu"]),
+            "native": ep.InferenceSession(m.SerializeToString(), ep_single_thread(), providers=["cpu"]),
             "numpy": numpy_only_session(m),
             "ort": ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"]),
         }

@@ -35,7 +35,7 @@ from .registry import (
 )
 from .run_options import RunOptions, cancellable
 from .session_options import SessionOptions
-from .threads import blas_thread_limit
+from .threads import intra_op_thread_limit
 from .validation import ValidationReport, ValidationSettings, reference_for_validation, validating
 
 #: model_version onnxruntime reports when the model sets none
@@ -435,7 +435,7 @@ class InferenceSession:
         try:
             # like onnxruntime: domain errors give NaN/inf, not warnings
             with np.errstate(all="ignore"), cancellable(run_options), \
-                    blas_thread_limit(self._options.intra_op_num_threads):
+                    intra_op_thread_limit(self._options.intra_op_num_threads):
                 return plan(*args)
         except RunCancelled as exc:
             if run_options is None or run_options.log_severity_level < 3:

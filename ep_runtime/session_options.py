@@ -2,8 +2,9 @@
 
 Fields with effect: `graph_optimization_level`, `enable_profiling`, `profile_file_prefix`,
 `log_severity_level` (this session's messages only; -1 follows the process-wide level),
-`logid` (prefixes this session's messages), `intra_op_num_threads` (caps the BLAS threads of
-this session's runs, with threadpoolctl), `disable_cpu_ep_fallback` (ep-runtime's strict mode).
+`logid` (prefixes this session's messages), `intra_op_num_threads` (the threads of the native
+CPU kernels in this session's runs, 0 = the physical cores available; caps the BLAS threads too, with
+threadpoolctl; see ep_runtime/threads.py), `disable_cpu_ep_fallback` (ep-runtime's strict mode).
 Accepted without effect, because ep-runtime has no such machinery: `enable_cpu_mem_arena`,
 `enable_mem_pattern`, `enable_mem_reuse` (numpy owns memory), `execution_mode`,
 `execution_order`, `inter_op_num_threads`, `use_per_session_threads` (nodes run one after the

@@ -189,6 +189,7 @@ def test_native_conv_matches_the_numpy_kernel(case):
 @pytest.mark.parametrize("case", ["dense3x3", "dense3x3_s2_batch", "group_cg12", "dense_1d"])
 def test_im2col_in_many_row_blocks_matches(case, monkeypatch):
     monkeypatch.setattr(nat_conv, "IM2COL_BLOCK_BYTES", 1000)  # a block of one or a few output rows
+    monkeypatch.setattr(nat_conv, "IM2COL_MIN_SPAN", 1)
     x, w, b, attrs = CONV_CASES[case]
     close(nat_conv.Conv(x, w, b, **attrs), ref_conv.conv(x, w, b, **attrs), rtol=1e-4, atol=1e-4)
 
@@ -253,6 +254,20 @@ def test_native_fused_conv_matches_the_numpy_fused_conv(case, activation, residu
     z = {"none": None, "same": randn(*y_shape), "broadcast": randn(y_shape[1], *([1] * (len(y_shape) - 2)))}[residual]
     want = ref_fusion.FusedConv(x, w, b, z, activation=activation, **attrs)
     close(nat_conv.FusedConv(x, w, b, z, activation=activation, **attrs), want, rtol=1e-4, atol=1e-4)
+
+
+@needs_native
+@pytest.mark.parametrize("case", ["dense3x3_s2_batch", "group_cg12", "dense_1d"])
+@pytest.mark.parametrize("activation", ["Swish", "HardSwish", "LeakyRelu"])
+def test_dense_conv_epilogue_per_row_block_matches_the_numpy_fused_conv(case, activation, monkeypatch):
+    """The im2col path adds bias and residual and applies the activation block by block, in C."""
+    monkeypatch.setattr(nat_conv, "IM2COL_BLOCK_BYTES", 1000)
+    monkeypatch.setattr(nat_conv, "IM2COL_MIN_SPAN", 1)
+    x, w, b, attrs = CONV_CASES[case]
+    z = randn(*ref_conv.conv(x, w, b, **attrs).shape)
+    params = {"activation_alpha": 0.3} if activation == "LeakyRelu" else {"activation_alpha": 1.0}
+    want = ref_fusion.FusedConv(x, w, b, z, activation=activation, **params, **attrs)
+    close(nat_conv.FusedConv(x, w, b, z, activation=activation, **params, **attrs), want, rtol=1e-4, atol=1e-4)
 
 
 @needs_native
@@ -477,6 +492,7 @@ def test_the_providers_command_lists_native_kernels(capsys):
 SANITIZER_DRIVER = r"""
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "ep_native.h"
 
 /* Buffers of exactly the size each kernel may touch, so AddressSanitizer sees any access past them. */
@@ -486,6 +502,18 @@ static float *filled(int64_t n) {
     if (n > 3) p[n / 2] = 0.0f / 0.0f;
     return p;
 }
+
+/* Each kernel runs on 1 thread into `one` and on 3 threads (built with EP_TINY_GRAIN: every call is
+ * split) into `three`; the two must be the same bits. */
+#define TWICE(ONE, THREE, N, CALL1, CALL3)                                                          \
+    do {                                                                                           \
+        if ((CALL1) != 0 || (CALL3) != 0) return 1;                                                \
+        if (memcmp(ONE, THREE, (size_t)(N) * sizeof(float)) != 0) {                                \
+            printf("thread counts differ at line %d\n", __LINE__);                                  \
+            return 3;                                                                              \
+        }                                                                                          \
+        calls++;                                                                                   \
+    } while (0)
 
 int main(void) {
     static const int64_t sizes[] = {1, 2, 5, 8};
@@ -499,35 +527,57 @@ int main(void) {
         const int64_t ph = h + p0 + p1 - ((kh - 1) * d + 1), pw = w + p1 + p0 - ((kw - 1) * d + 1);
         if (ph < 0 || pw < 0) continue;
         const int64_t ho = ph / s + 1, wo = pw / (s == 3 ? 1 : s) + 1, sw = s == 3 ? 1 : s;
-        for (int grouped = 0; grouped < 2; grouped++) {
-            const int64_t c = grouped ? 4 : 3, m = grouped ? 6 : 3, g = grouped ? 2 : 3, cg = c / g;
+        for (int grouped = 0; grouped < 3; grouped++) {
+            /* depthwise; two groups; one group (a single image x group: the rows are split) */
+            const int64_t c = grouped ? 4 : 3, m = grouped ? 6 : 3, g = grouped == 1 ? 2 : grouped ? 1 : 3;
+            const int64_t cg = c / g, ny = 2 * m * ho * wo, nb = grouped == 2 ? 1 : 2;
             float *x = filled(2 * c * h * w), *wt = filled(m * cg * kh * kw), *b = filled(m);
-            float *res = filled(2 * m * ho * wo), *y = filled(2 * m * ho * wo);
-            for (int act = 0; act < EP_ACT_COUNT; act++, calls++)
-                if (ep_conv2d_direct_f32(x, wt, act % 2 ? b : NULL, act % 3 ? res : NULL, y, 2, c, h, w, m, g, kh, kw,
-                                         s, sw, d, d, p0, p1, ho, wo, act, 0.1f, 0.9f) != 0) return 1;
-            float *cols = filled(c * kh * kw * ho * wo);
-            for (int64_t r0 = 0; r0 < ho; r0++, calls++)
-                ep_im2col_f32(x, cols, c, h, w, kh, kw, s, sw, d, d, p0, p1, wo, r0, ho);
-            for (int mode = 0; mode < 3; mode++, calls++)
-                if (ep_pool2d_f32(x, y, 2 * c, h, w, kh, kw, s, sw, d, d, p0, p1, p1, p0, ho, wo, mode) != 0) return 2;
-            free(x); free(wt); free(b); free(res); free(y); free(cols);
+            float *res = filled(ny), *y = filled(ny), *y3 = filled(ny);
+            for (int act = 0; act < EP_ACT_COUNT; act++)
+                TWICE(y, y3, ny,
+                      ep_conv2d_direct_f32(x, wt, act % 2 ? b : NULL, act % 3 ? res : NULL, y, nb, c, h, w, m, g, kh,
+                                           kw, s, sw, d, d, p0, p1, ho, wo, act, 0.1f, 0.9f, 1),
+                      ep_conv2d_direct_f32(x, wt, act % 2 ? b : NULL, act % 3 ? res : NULL, y3, nb, c, h, w, m, g, kh,
+                                           kw, s, sw, d, d, p0, p1, ho, wo, act, 0.1f, 0.9f, 3));
+            const int64_t ncols = c * kh * kw * ho * wo;
+            float *cols = filled(ncols), *cols3 = filled(ncols);
+            for (int64_t r0 = 0; r0 < ho; r0++)
+                TWICE(cols, cols3, c * kh * kw * (ho - r0) * wo,
+                      ep_im2col_f32(x, cols, c, h, w, kh, kw, s, sw, d, d, p0, p1, wo, r0, ho, 1),
+                      ep_im2col_f32(x, cols3, c, h, w, kh, kw, s, sw, d, d, p0, p1, wo, r0, ho, 3));
+            for (int mode = 0; mode < 3; mode++)
+                TWICE(y, y3, 2 * c * ho * wo,
+                      ep_pool2d_f32(x, y, 2 * c, h, w, kh, kw, s, sw, d, d, p0, p1, p1, p0, ho, wo, mode, 1),
+                      ep_pool2d_f32(x, y3, 2 * c, h, w, kh, kw, s, sw, d, d, p0, p1, p1, p0, ho, wo, mode, 3));
+            free(x); free(wt); free(b); free(res); free(y); free(y3); free(cols); free(cols3);
         }
     }
-    float *x = filled(37), *y = filled(37);
-    for (int mode = 0; mode < 2; mode++, calls++) ep_global_pool_f32(x, y, 1, 37, mode);
-    for (int act = 0; act < EP_ACT_COUNT; act++, calls++) ep_activation_f32(x, y, 37, act, 0.1f, 0.9f);
-    free(x); free(y);
+    float *x = filled(3000), *y = filled(3000), *y3 = filled(3000);
+    for (int mode = 0; mode < 2; mode++)
+        TWICE(y, y3, 7, ep_global_pool_f32(x, y, 7, 37, mode, 1), ep_global_pool_f32(x, y3, 7, 37, mode, 3));
+    for (int act = 0; act < EP_ACT_COUNT; act++) {
+        TWICE(y, y3, 2999, ep_activation_f32(x, y, 2999, act, 0.1f, 0.9f, 1),
+              ep_activation_f32(x, y3, 2999, act, 0.1f, 0.9f, 3));
+        /* the dense convolution's epilogue: 7 rows of 31 values, 40 apart, residual rows 50 apart */
+        memcpy(y3, y, 2999 * sizeof(float));
+        TWICE(y, y3, 2999, ep_bias_act_f32(y, 40, act % 2 ? x : NULL, act % 3 ? x + 100 : NULL, 50, 7, 31, act, 0.1f,
+                                           0.9f, 1),
+              ep_bias_act_f32(y3, 40, act % 2 ? x : NULL, act % 3 ? x + 100 : NULL, 50, 7, 31, act, 0.1f, 0.9f, 3));
+    }
+    free(x); free(y); free(y3);
+    if (ep_pool_workers() != 2) {
+        printf("the pool has %ld workers, expected 2\n", (long)ep_pool_workers());
+        return 4;
+    }
     printf("sanitizers OK: %ld calls\n", calls);
     return 0;
 }
 """
 
 
-def test_the_c_kernels_run_clean_under_sanitizers(tmp_path):
-    """Every kernel over many small geometries (strides, dilations, pads, groups, 1-pixel planes)
-    built with AddressSanitizer and UndefinedBehaviorSanitizer: nothing reads or writes out of
-    bounds, no undefined arithmetic; and the sources compile with -pedantic -Wall -Wextra -Werror."""
+def build_and_run_driver(tmp_path, sanitizers: str) -> None:
+    """Build SANITIZER_DRIVER with the kernels (every call split over threads) and the sanitizers;
+    it must compile with -pedantic -Wall -Wextra -Werror and run clean."""
     import shutil
     import subprocess
     from pathlib import Path
@@ -538,12 +588,216 @@ def test_the_c_kernels_run_clean_under_sanitizers(tmp_path):
     csrc = Path(library.__file__).parent / "csrc"
     driver = tmp_path / "driver.c"
     driver.write_text(SANITIZER_DRIVER)
-    sources = [str(csrc / f) for f in ("activation.c", "conv.c", "pool.c")]
+    sources = [str(csrc / f) for f in ("parallel.c", "activation.c", "conv.c", "pool.c")]
     exe = tmp_path / "driver"
-    cmd = [cc, "-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-O1", "-DEP_NO_CLONES",
-           "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer",
+    cmd = [cc, "-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-O1", "-DEP_NO_CLONES", "-DEP_TINY_GRAIN",
+           "-pthread", f"-fsanitize={sanitizers}", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer",
            f"-I{csrc}", str(driver), *sources, "-lm", "-o", str(exe)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0 and sanitizers == "thread" and "sanitizer" in proc.stderr.lower():
+        pytest.skip(f"ThreadSanitizer unavailable: {proc.stderr[-300:]}")
     assert proc.returncode == 0, proc.stderr
-    run = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
+    run = subprocess.run([str(exe)], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0 and "sanitizers OK" in run.stdout, run.stdout + run.stderr[-4000:]
+
+
+def test_the_c_kernels_run_clean_under_sanitizers(tmp_path):
+    """Every kernel over many small geometries (strides, dilations, pads, groups, 1-pixel planes)
+    built with AddressSanitizer and UndefinedBehaviorSanitizer: nothing reads or writes out of
+    bounds, no undefined arithmetic, and 3 threads give the bits of 1."""
+    build_and_run_driver(tmp_path, "address,undefined")
+
+
+@pytest.mark.slow
+def test_the_thread_pool_has_no_data_race(tmp_path):
+    """The same driver under ThreadSanitizer: the pool's hand-offs are properly synchronised."""
+    build_and_run_driver(tmp_path, "thread")
+
+
+# --------------------------------------------------------------------------- threads
+
+
+def _thread_cases() -> dict[str, object]:
+    """Native kernel calls large enough to be split over threads (each is past its kernel's grain),
+    their inputs drawn once."""
+    x = with_specials(randn(1, 8, 160, 161))
+    x_rgb, x_narrow, x_gap = randn(1, 3, 130, 97), randn(2, 16, 60, 40), randn(1, 64, 64, 65)
+    x_gelu, residual = randn(3, 77, 1001), randn(1, 8, 80, 81)
+    dw, db, dw5 = randn(8, 1, 3, 3), randn(8), randn(16, 1, 5, 5)
+    w_rgb, b_rgb, w_rgb_dil = randn(8, 3, 3, 3), randn(8), randn(6, 3, 3, 3)
+    w_dense, b_dense = randn(16, 8, 3, 3), randn(16)
+    return {
+        "depthwise_3x3": lambda: nat_conv.Conv(x, dw, db, group=8, pads=[1, 1, 1, 1]),
+        "depthwise_3x3_s2_residual_swish": lambda: nat_conv.conv(
+            x, dw, db, residual, library.ACT_SWISH, 1.0, group=8, pads=[1, 1, 1, 1], strides=[2, 2]),
+        "depthwise_5x5_narrow": lambda: nat_conv.Conv(x_narrow, dw5, None, group=16, pads=[2, 2, 2, 2]),
+        # one image and one group: the output rows are split
+        "one_group_rows": lambda: nat_conv.Conv(x_rgb, w_rgb, b_rgb, pads=[1, 1, 1, 1]),
+        "one_group_rows_s2_dilated": lambda: nat_conv.Conv(x_rgb, w_rgb_dil, None, pads=[2, 1, 2, 0],
+                                                           strides=[2, 1], dilations=[2, 2]),
+        "dense_im2col": lambda: nat_conv.Conv(x[:, :, :60], w_dense, b_dense, pads=[1, 1, 1, 1]),
+        "max_pool": lambda: nat_pool.MaxPool(x, kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])[0],
+        "average_pool_stride_1": lambda: nat_pool.AveragePool(x, kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        "global_average_pool": lambda: nat_pool.GlobalAveragePool(x_gap),
+        "swish": lambda: nat_activation.Swish(x),
+        "gelu_odd_size": lambda: nat_activation.Gelu(x_gelu),
+    }
+
+
+@needs_native
+@pytest.mark.parametrize("case", list(_thread_cases()))
+def test_native_kernels_give_the_same_bits_on_1_2_and_3_threads(case):
+    from ep_runtime.threads import intra_op_thread_limit
+
+    call = _thread_cases()[case]
+    results = []
+    for threads in (1, 2, 3):
+        with intra_op_thread_limit(threads):
+            assert library.threads() == threads
+            jobs = library.LIB.ep_pool_jobs()
+            results.append(call())
+            assert (library.LIB.ep_pool_jobs() > jobs) == (threads > 1), "the call should be split over the threads"
+    np.testing.assert_array_equal(results[1], results[0])
+    np.testing.assert_array_equal(results[2], results[0])
+    assert library.LIB.ep_pool_workers() >= 2, "3 threads asked for: the pool should have started 2 workers"
+
+
+def threaded_model() -> onnx.ModelProto:
+    """A small network at a size where every native kernel splits its work over threads."""
+    nodes = [
+        helper.make_node("Conv", ["x", "w0", "b0"], ["c0"], name="stem", pads=[1, 1, 1, 1]),
+        helper.make_node("Conv", ["c0", "dw", "db"], ["c1"], name="dw", group=8, pads=[1, 1, 1, 1]),
+        helper.make_node("HardSwish", ["c1"], ["h1"], name="hswish"),
+        helper.make_node("MaxPool", ["h1"], ["p1"], name="pool", kernel_shape=[3, 3], strides=[2, 2],
+                         pads=[1, 1, 1, 1]),
+        helper.make_node("Conv", ["p1", "w2"], ["c2"], name="dense", pads=[1, 1, 1, 1]),
+        helper.make_node("Sigmoid", ["c2"], ["s"], name="sig"),
+        helper.make_node("GlobalAveragePool", ["s"], ["y"], name="gap"),
+    ]
+    inits = [const("w0", randn(8, 3, 3, 3)), const("b0", randn(8)), const("dw", randn(8, 1, 3, 3)),
+             const("db", randn(8)), const("w2", randn(16, 8, 3, 3))]
+    return make_model(nodes, [("x", F, [1, 3, 160, 160])], [("y", F, [1, 16, 1, 1]), ("s", F, [1, 16, 80, 80])],
+                      inits)
+
+
+@needs_native
+def test_sessions_with_different_thread_counts_run_concurrently_and_agree():
+    import threading
+
+    import onnxruntime as ort
+
+    model = threaded_model()
+    x = randn(1, 3, 160, 160)
+    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    sessions = {}
+    for threads in (1, 3):
+        options = ep.SessionOptions()
+        options.intra_op_num_threads = threads
+        sessions[threads] = ep.InferenceSession(model, options, providers=["cpu"])
+    assert native_nodes(sessions[3]) == {"stem", "dw", "hswish", "pool", "dense", "sig", "gap"}
+    start = threading.Barrier(2)
+    results: dict[int, list] = {}
+    errors: list[BaseException] = []
+
+    def work(threads: int) -> None:
+        try:
+            start.wait()
+            results[threads] = [sessions[threads].run(None, {"x": x}) for _ in range(4)]
+        except BaseException as exc:  # noqa: BLE001 (reported by the main thread)
+            errors.append(exc)
+
+    workers = [threading.Thread(target=work, args=(t,)) for t in sessions]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    assert not errors, errors
+    first = results[1][0]
+    for runs in results.values():
+        for outputs in runs:
+            for got, ref_out in zip(outputs, first):
+                np.testing.assert_array_equal(got, ref_out)  # the same bits whatever the thread count
+    for got, ort_out in zip(first, want):
+        close(got, ort_out, rtol=1e-4, atol=1e-5)
+
+
+def test_each_thread_sees_its_own_runs_intra_op_thread_count():
+    import threading
+
+    from ep_runtime.threads import default_intra_op_threads, intra_op_thread_limit, intra_op_threads
+
+    inside = threading.Barrier(2)
+    seen: dict[int, tuple[int, int]] = {}
+
+    def run(threads: int) -> None:
+        with intra_op_thread_limit(threads):
+            inside.wait()  # both limits are in force at once
+            during = intra_op_threads()
+            inside.wait()
+        seen[threads] = (during, intra_op_threads())
+
+    workers = [threading.Thread(target=run, args=(t,)) for t in (1, 5)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    assert seen == {1: (1, default_intra_op_threads()), 5: (5, default_intra_op_threads())}
+    with intra_op_thread_limit(0):
+        assert intra_op_threads() == default_intra_op_threads()
+
+
+def test_the_default_thread_count_is_the_physical_cores_the_process_may_use(monkeypatch):
+    import os
+
+    from ep_runtime.threads import default_intra_op_threads
+
+    count = default_intra_op_threads.__wrapped__
+    assert 1 <= count() <= len(os.sched_getaffinity(0))
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    assert count() == 1
+    monkeypatch.delattr(os, "sched_getaffinity")
+    assert count() == (os.cpu_count() or 1)
+
+
+def test_overlapping_runs_restore_the_blas_threads_whatever_order_they_end_in():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from ep_runtime.threads import intra_op_thread_limit
+
+    def blas_threads() -> int:
+        return max(i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas")
+
+    if not any(i["user_api"] == "blas" for i in threadpoolctl.threadpool_info()):
+        pytest.skip("no BLAS library threadpoolctl can see")
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        first, second = intra_op_thread_limit(1), intra_op_thread_limit(3)
+        first.__enter__()
+        assert blas_threads() == 1
+        second.__enter__()
+        assert blas_threads() == 3  # the largest limit among the runs in progress
+        first.__exit__(None, None, None)
+        assert blas_threads() == 3
+        second.__exit__(None, None, None)
+        assert blas_threads() == 2  # the setting from before either run
+
+
+@needs_native
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_forked_child_runs_split_kernels_with_a_fresh_pool():
+    """The pool's workers do not survive fork: the child must start its own, not wait on the parent's."""
+    import os
+
+    from ep_runtime.threads import intra_op_thread_limit
+
+    x = randn(1, 8, 160, 161)
+    with intra_op_thread_limit(3):
+        want = nat_activation.Swish(x)  # the parent's pool has workers now
+        pid = os.fork()
+        if pid == 0:  # the child: exit 0 only when the split kernel gives the parent's bits
+            ok = False
+            try:
+                jobs = library.LIB.ep_pool_jobs()
+                ok = np.array_equal(nat_activation.Swish(x), want) and library.LIB.ep_pool_jobs() > jobs
+            finally:
+                os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -26,7 +26,7 @@ def activation(x: np.ndarray, kind: int, alpha: float = 0.0, beta: float = 0.0) 
     shape = x.shape  # np.ascontiguousarray makes a 0-d array 1-d
     x = np.ascontiguousarray(x)
     y = np.empty(shape, dtype=x.dtype)
-    if lib.ep_activation_f32(x.ctypes.data, y.ctypes.data, x.size, kind, alpha, beta) != 0:
+    if lib.ep_activation_f32(x.ctypes.data, y.ctypes.data, x.size, kind, alpha, beta, library.threads()) != 0:
         raise RuntimeError(f"native activation: unknown activation code {kind}")
     return y
 
@@ -37,7 +37,7 @@ def activation_inplace(y: np.ndarray, kind: int, alpha: float = 0.0, beta: float
     if lib is None or not is_f32_array(y) or not y.flags.c_contiguous or not y.flags.writeable:
         return False
     if y.size:
-        lib.ep_activation_f32(y.ctypes.data, y.ctypes.data, y.size, kind, alpha, beta)
+        lib.ep_activation_f32(y.ctypes.data, y.ctypes.data, y.size, kind, alpha, beta, library.threads())
     return True
 
 

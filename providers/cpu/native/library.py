@@ -4,7 +4,8 @@ pip builds `csrc/*.c` into the extension module `_ep_native` (see setup.py). Its
 entry point is an empty module; the kernels are plain C functions, called here through ctypes
 with their argument types declared. When the extension is missing (the build failed or was
 skipped) or `EP_RUNTIME_NATIVE=0` is set, `LIB` is None, `UNAVAILABLE_REASON` says why, and the
-CPU provider runs its numpy kernels.
+CPU provider runs its numpy kernels. Every kernel takes, last, the number of threads it may use
+(`threads()`: the running session's intra_op_num_threads); csrc/parallel.c is the pool.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import ctypes
 import importlib
 import os
 
+from ep_runtime.threads import intra_op_threads
+
 #: the C functions' version of this binding; the library must report the same
-ABI_VERSION = 1
+ABI_VERSION = 2
 
 #: activation codes of csrc/ep_native.h
 ACT_NONE, ACT_RELU, ACT_LEAKY_RELU, ACT_CLIP, ACT_HARD_SIGMOID, ACT_HARD_SWISH = 0, 1, 2, 3, 4, 5
@@ -23,13 +26,17 @@ ACT_SIGMOID, ACT_TANH, ACT_SWISH, ACT_GELU, ACT_GELU_TANH = 6, 7, 8, 9, 10
 POOL_MAX, POOL_AVG, POOL_AVG_INCLUDE_PAD = 0, 1, 2
 
 _P, _I64, _INT, _F = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_float
+#: every kernel's last argument is the most threads it may use (see threads())
 _SIGNATURES = {
-    "ep_native_abi_version": [],
-    "ep_activation_f32": [_P, _P, _I64, _INT, _F, _F],
-    "ep_conv2d_direct_f32": [_P, _P, _P, _P, _P] + [_I64] * 16 + [_INT, _F, _F],
-    "ep_im2col_f32": [_P, _P] + [_I64] * 14,
-    "ep_pool2d_f32": [_P, _P] + [_I64] * 15 + [_INT],
-    "ep_global_pool_f32": [_P, _P, _I64, _I64, _INT],
+    "ep_native_abi_version": ([], ctypes.c_int),
+    "ep_pool_workers": ([], _I64),
+    "ep_pool_jobs": ([], _I64),
+    "ep_activation_f32": ([_P, _P, _I64, _INT, _F, _F, _I64], ctypes.c_int),
+    "ep_conv2d_direct_f32": ([_P, _P, _P, _P, _P] + [_I64] * 16 + [_INT, _F, _F, _I64], ctypes.c_int),
+    "ep_im2col_f32": ([_P, _P] + [_I64] * 15, ctypes.c_int),
+    "ep_pool2d_f32": ([_P, _P] + [_I64] * 15 + [_INT, _I64], ctypes.c_int),
+    "ep_global_pool_f32": ([_P, _P, _I64, _I64, _INT, _I64], ctypes.c_int),
+    "ep_bias_act_f32": ([_P, _I64, _P, _P, _I64, _I64, _I64, _INT, _F, _F, _I64], ctypes.c_int),
 }
 
 
@@ -43,10 +50,10 @@ def load() -> tuple[ctypes.CDLL | None, str | None]:
         return None, f"the extension module was not built ({exc}); reinstall with a C compiler"
     try:
         lib = ctypes.CDLL(module.__file__)
-        for name, args in _SIGNATURES.items():
+        for name, (args, result) in _SIGNATURES.items():
             fn = getattr(lib, name)
             fn.argtypes = args
-            fn.restype = ctypes.c_int
+            fn.restype = result
     except (OSError, AttributeError) as exc:
         return None, f"the extension module {module.__file__} cannot be used: {exc}"
     version = lib.ep_native_abi_version()
@@ -57,6 +64,13 @@ def load() -> tuple[ctypes.CDLL | None, str | None]:
 
 #: the loaded library, or None (then UNAVAILABLE_REASON says why)
 LIB, UNAVAILABLE_REASON = load()
+
+
+def threads() -> int:
+    """How many threads a kernel called now may use: the running session's intra-op thread count
+    (ep_runtime.threads.intra_op_threads). The C kernels split work over a shared pool of that many
+    threads at most, and only when the work is large enough to pay for waking them."""
+    return intra_op_threads()
 
 
 def unavailable_reason() -> str | None:

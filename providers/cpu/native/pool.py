@@ -36,7 +36,7 @@ def pool(x: np.ndarray, mode: int, *, kernel_shape: Sequence[int] | None, stride
     else:
         geo = (*x.shape[2:], *kernel_shape, *strides, *dilations, begin[0], begin[1], end[0], end[1], *out)
     y = np.empty(x.shape[:2] + tuple(out), dtype=np.float32)
-    rc = lib.ep_pool2d_f32(x.ctypes.data, y.ctypes.data, x.shape[0] * x.shape[1], *geo, mode)
+    rc = lib.ep_pool2d_f32(x.ctypes.data, y.ctypes.data, x.shape[0] * x.shape[1], *geo, mode, library.threads())
     if rc != 0:
         raise MemoryError(f"{op}: the native kernel could not allocate its padded plane")
     return y
@@ -138,7 +138,8 @@ def global_pool(x: np.ndarray, mode: int) -> np.ndarray | None:
         return None
     x = np.ascontiguousarray(x)
     y = np.empty(x.shape[:2] + (1,) * (x.ndim - 2), dtype=np.float32)
-    lib.ep_global_pool_f32(x.ctypes.data, y.ctypes.data, x.shape[0] * x.shape[1], x[0, 0].size, mode)
+    lib.ep_global_pool_f32(x.ctypes.data, y.ctypes.data, x.shape[0] * x.shape[1], x[0, 0].size, mode,
+                           library.threads())
     return y
 
 

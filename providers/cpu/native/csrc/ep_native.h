@@ -44,19 +44,46 @@ enum {
 /* Pooling modes of ep_pool2d_f32 and ep_global_pool_f32. */
 enum { EP_POOL_MAX = 0, EP_POOL_AVG = 1, EP_POOL_AVG_INCLUDE_PAD = 2 };
 
+/* Every kernel takes `threads` last: the most threads it may use (the session's intra-op thread
+ * count; 1 or less: the calling thread only). Results do not depend on it. */
 int ep_native_abi_version(void);
-int ep_activation_f32(const float *x, float *y, int64_t n, int kind, float alpha, float beta);
+int ep_activation_f32(const float *x, float *y, int64_t n, int kind, float alpha, float beta, int64_t threads);
 int ep_conv2d_direct_f32(const float *x, const float *w, const float *bias, const float *residual, float *y,
                          int64_t n, int64_t c, int64_t h, int64_t wd, int64_t m, int64_t group,
                          int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t dh, int64_t dw,
-                         int64_t pt, int64_t pl, int64_t ho, int64_t wo, int act, float alpha, float beta);
+                         int64_t pt, int64_t pl, int64_t ho, int64_t wo, int act, float alpha, float beta,
+                         int64_t threads);
 int ep_im2col_f32(const float *x, float *cols, int64_t c, int64_t h, int64_t wd, int64_t kh, int64_t kw,
                   int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t pt, int64_t pl, int64_t wo,
-                  int64_t row0, int64_t row1);
+                  int64_t row0, int64_t row1, int64_t threads);
 int ep_pool2d_f32(const float *x, float *y, int64_t planes, int64_t h, int64_t w, int64_t kh, int64_t kw,
                   int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t pt, int64_t pl, int64_t pb, int64_t pr,
-                  int64_t ho, int64_t wo, int mode);
-int ep_global_pool_f32(const float *x, float *y, int64_t planes, int64_t size, int mode);
+                  int64_t ho, int64_t wo, int mode, int64_t threads);
+int ep_global_pool_f32(const float *x, float *y, int64_t planes, int64_t size, int mode, int64_t threads);
+int ep_bias_act_f32(float *y, int64_t ldy, const float *bias, const float *residual, int64_t ldr, int64_t rows,
+                    int64_t cols, int kind, float alpha, float beta, int64_t threads);
+
+/* ------------------------------------------------------------------ the thread pool (parallel.c) */
+
+/* the most threads one kernel call uses, whatever it is asked for */
+#define EP_MAX_THREADS 256
+
+/* one part of a kernel call: returns 0, or an error code the call reports */
+typedef int (*ep_part_fn)(void *ctx, int64_t part);
+int ep_parallel_for(int64_t threads, int64_t parts, ep_part_fn fn, void *ctx);
+int64_t ep_parts_for(int64_t threads, int64_t work, int64_t grain);
+int64_t ep_pool_workers(void);
+int64_t ep_pool_jobs(void);
+
+/* [*begin, *end): part `part` of `parts` near-equal runs of 0 <= i < total, each a multiple of
+ * `align` long except the last */
+EP_INLINE void ep_part_range(int64_t total, int64_t parts, int64_t part, int64_t align, int64_t *begin,
+                             int64_t *end) {
+    const int64_t units = (total + align - 1) / align;
+    const int64_t b = units * part / parts * align, e = units * (part + 1) / parts * align;
+    *begin = b < total ? b : total;
+    *end = e < total ? e : total;
+}
 
 /* Whether count * a * b floats fit in memory arithmetic (no size_t overflow); all positive. */
 EP_INLINE int ep_sizes_fit(int64_t count, int64_t a, int64_t b) {

@@ -45,8 +45,8 @@ EP_INLINE void gather_pass(float *restrict acc, const float *restrict r, int64_t
         else EP_FOLD(PASS, S);                                                                     \
     } while (0)
 
-static void fold(float *restrict acc, const float *restrict r, int64_t taps, int64_t step, int64_t S, int64_t n,
-                 int kind) {
+EP_INLINE void fold(float *restrict acc, const float *restrict r, int64_t taps, int64_t step, int64_t S, int64_t n,
+                      int kind) {
     if (kind == 0) EP_FOLD_STRIDES(max_pass);
     else if (kind == 1) EP_FOLD_STRIDES(max_nan_pass);
     else EP_FOLD_STRIDES(add_pass);
@@ -64,33 +64,34 @@ static int64_t taps_inside(int64_t o, int64_t s, int64_t ks, int64_t d, int64_t 
     return count;
 }
 
-/* y (planes, ho, wo) pooled from x (planes, h, w). pt / pl / pb / pr are the explicit pads (the
- * divisor of EP_POOL_AVG_INCLUDE_PAD counts them; positions past them, from ceil_mode, never count).
- * Returns 0, -1 when the padded plane does not fit in memory, -2 for an unknown mode. */
+typedef struct {
+    const float *x;
+    float *y;
+    int64_t h, w, kh, kw, sh, sw, dh, dw, pt, pl, ho, wo, hp, wp;
+    int mode;
+    const float *cy, *cx; /* the average's divisors along y and x */
+    int64_t planes, parts;
+} pool_job;
+
+/* planes [p0, p1) of one part, with its own scratch */
 EP_DISPATCH
-int ep_pool2d_f32(const float *x, float *y, int64_t planes, int64_t h, int64_t w, int64_t kh, int64_t kw,
-                  int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t pt, int64_t pl, int64_t pb, int64_t pr,
-                  int64_t ho, int64_t wo, int mode) {
-    if (mode != EP_POOL_MAX && mode != EP_POOL_AVG && mode != EP_POOL_AVG_INCLUDE_PAD) return -2;
-    if (planes == 0 || ho == 0 || wo == 0) return 0;
-    const int64_t hp = (ho - 1) * sh + (kh - 1) * dh + 1, wp = (wo - 1) * sw + (kw - 1) * dw + 1;
-    if (!ep_sizes_fit(3, hp, wp) || !ep_sizes_fit(1, ho + wo, 1)) return -1;
-    /* the padded plane, the plane pooled along rows (hp x wp at most), the wide output of
-     * stride 1 (ho x wp), the per-axis divisors */
+static int pool_part(void *ctx, int64_t part) {
+    const pool_job *j = (const pool_job *)ctx;
+    const int64_t h = j->h, w = j->w, kh = j->kh, kw = j->kw, sh = j->sh, sw = j->sw, dh = j->dh, dw = j->dw;
+    const int64_t pt = j->pt, pl = j->pl, ho = j->ho, wo = j->wo, hp = j->hp, wp = j->wp;
+    const int mode = j->mode;
+    int64_t p0, p1;
+    ep_part_range(j->planes, j->parts, part, 1, &p0, &p1);
+    if (p0 >= p1) return 0;
+    /* the padded plane, the plane pooled along rows (hp x wp at most), the wide output of stride 1 (ho x wp) */
     const int unit = sh == 1 && sw == 1;
-    float *scratch = (float *)malloc((size_t)(2 * hp * wp + (unit ? ho * wp : 0) + ho + wo) * sizeof(float));
+    float *scratch = (float *)malloc((size_t)(2 * hp * wp + (unit ? ho * wp : 0)) * sizeof(float));
     if (!scratch) return -1;
-    float *rows = scratch + hp * wp, *wide = rows + hp * wp, *cy = wide + (unit ? ho * wp : 0), *cx = cy + ho;
+    float *rows = scratch + hp * wp, *wide = rows + hp * wp;
     const float fill = mode == EP_POOL_MAX ? -INFINITY : 0.0f;
-    if (mode != EP_POOL_MAX) {
-        const int64_t ylo = mode == EP_POOL_AVG ? pt : 0, yhi = mode == EP_POOL_AVG ? pt + h : pt + h + pb;
-        const int64_t xlo = mode == EP_POOL_AVG ? pl : 0, xhi = mode == EP_POOL_AVG ? pl + w : pl + w + pr;
-        for (int64_t oy = 0; oy < ho; oy++) cy[oy] = (float)taps_inside(oy, sh, kh, dh, ylo, yhi);
-        for (int64_t ox = 0; ox < wo; ox++) cx[ox] = (float)taps_inside(ox, sw, kw, dw, xlo, xhi);
-    }
     const int64_t y0 = pt, y1 = pt + h < hp ? pt + h : hp, x0 = pl, x1 = pl + w < wp ? pl + w : wp;
-    for (int64_t pi = 0; pi < planes; pi++) {
-        const float *src = x + pi * h * w;
+    for (int64_t pi = p0; pi < p1; pi++) {
+        const float *src = j->x + pi * h * w;
         int nan = 0;
         for (int64_t r = 0; r < hp; r++) {
             float *row = scratch + r * wp;
@@ -108,7 +109,7 @@ int ep_pool2d_f32(const float *x, float *y, int64_t planes, int64_t h, int64_t w
         }
         /* separable: each padded row pooled along x, then those rows pooled along y */
         const int kind = mode != EP_POOL_MAX ? 2 : nan ? 1 : 0;
-        float *out = y + pi * ho * wo;
+        float *out = j->y + pi * ho * wo;
         if (unit) {
             /* stride 1: both passes as one long row each over the padded width (columns past wo
              * mix neighbouring rows and are discarded), then the output rows copied out */
@@ -122,9 +123,9 @@ int ep_pool2d_f32(const float *x, float *y, int64_t planes, int64_t h, int64_t w
         if (mode != EP_POOL_MAX) {
             for (int64_t oy = 0; oy < ho; oy++) {
                 float *acc = out + oy * wo;
-                const float ry = cy[oy];
+                const float ry = j->cy[oy];
                 for (int64_t ox = 0; ox < wo; ox++) {
-                    const float cnt = ry * cx[ox];
+                    const float cnt = ry * j->cx[ox];
                     acc[ox] /= cnt < 1.0f ? 1.0f : cnt;
                 }
             }
@@ -134,16 +135,60 @@ int ep_pool2d_f32(const float *x, float *y, int64_t planes, int64_t h, int64_t w
     return 0;
 }
 
+/* input values times taps a thread reads at least */
+#define EP_POOL_GRAIN (1 << 17)
+
+/* y (planes, ho, wo) pooled from x (planes, h, w). pt / pl / pb / pr are the explicit pads (the
+ * divisor of EP_POOL_AVG_INCLUDE_PAD counts them; positions past them, from ceil_mode, never count).
+ * Split over planes. Returns 0, -1 when the padded plane does not fit in memory, -2 for an unknown mode. */
+EP_DISPATCH
+int ep_pool2d_f32(const float *x, float *y, int64_t planes, int64_t h, int64_t w, int64_t kh, int64_t kw,
+                  int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t pt, int64_t pl, int64_t pb, int64_t pr,
+                  int64_t ho, int64_t wo, int mode, int64_t threads) {
+    if (mode != EP_POOL_MAX && mode != EP_POOL_AVG && mode != EP_POOL_AVG_INCLUDE_PAD) return -2;
+    if (planes == 0 || ho == 0 || wo == 0) return 0;
+    const int64_t hp = (ho - 1) * sh + (kh - 1) * dh + 1, wp = (wo - 1) * sw + (kw - 1) * dw + 1;
+    if (!ep_sizes_fit(3, hp, wp) || !ep_sizes_fit(1, ho + wo, 1)) return -1;
+    float *divisors = (float *)malloc((size_t)(ho + wo) * sizeof(float));
+    if (!divisors) return -1;
+    float *cy = divisors, *cx = divisors + ho;
+    if (mode != EP_POOL_MAX) {
+        const int64_t ylo = mode == EP_POOL_AVG ? pt : 0, yhi = mode == EP_POOL_AVG ? pt + h : pt + h + pb;
+        const int64_t xlo = mode == EP_POOL_AVG ? pl : 0, xhi = mode == EP_POOL_AVG ? pl + w : pl + w + pr;
+        for (int64_t oy = 0; oy < ho; oy++) cy[oy] = (float)taps_inside(oy, sh, kh, dh, ylo, yhi);
+        for (int64_t ox = 0; ox < wo; ox++) cx[ox] = (float)taps_inside(ox, sw, kw, dw, xlo, xhi);
+    }
+    pool_job j = {x, y, h, w, kh, kw, sh, sw, dh, dw, pt, pl, ho, wo, hp, wp, mode, cy, cx, planes, 1};
+    const double work = (double)planes * (double)hp * (double)wp * (double)(kh + kw);
+    const int64_t parts = ep_parts_for(threads, work > 9.0e15 ? (int64_t)9.0e15 : (int64_t)work, EP_POOL_GRAIN);
+    j.parts = parts < planes ? parts : planes;
+    const int rc = j.parts == 1 ? pool_part(&j, 0) : ep_parallel_for(threads, j.parts, pool_part, &j);
+    free(divisors);
+    return rc;
+}
+
 /* y[p] = max or mean of x[p * size .. (p + 1) * size); mean sums in double. Returns 0, or -2 for
  * an unknown mode. An empty plane gives NaN for the mean and -inf for the max, as numpy does. */
+typedef struct {
+    const float *x;
+    float *y;
+    int64_t planes, size, parts;
+    int mode;
+} global_pool_job;
+
 EP_DISPATCH
-int ep_global_pool_f32(const float *x, float *y, int64_t planes, int64_t size, int mode) {
+static int global_pool_part(void *ctx, int64_t part) {
     enum { L = 16 };
-    if (mode != EP_POOL_MAX && mode != EP_POOL_AVG) return -2;
-    for (int64_t pi = 0; pi < planes; pi++) {
+    const global_pool_job *j = (const global_pool_job *)ctx;
+    const float *x = j->x;
+    float *y = j->y;
+    const int64_t size = j->size;
+    int64_t p0, p1;
+    ep_part_range(j->planes, j->parts, part, 1, &p0, &p1);
+    for (int64_t pi = p0; pi < p1; pi++) {
         const float *p = x + pi * size;
         int64_t i = 0;
-        if (mode == EP_POOL_MAX) {
+        if (j->mode == EP_POOL_MAX) {
             float acc[L];
             for (int j = 0; j < L; j++) acc[j] = -INFINITY;
             for (; i + L <= size; i += L)
@@ -167,4 +212,17 @@ int ep_global_pool_f32(const float *x, float *y, int64_t planes, int64_t size, i
         }
     }
     return 0;
+}
+
+/* values a thread reads at least */
+#define EP_GLOBAL_POOL_GRAIN (1 << 17)
+
+EP_DISPATCH
+int ep_global_pool_f32(const float *x, float *y, int64_t planes, int64_t size, int mode, int64_t threads) {
+    if (mode != EP_POOL_MAX && mode != EP_POOL_AVG) return -2;
+    global_pool_job j = {x, y, planes, size, 1, mode};
+    const int64_t parts = ep_parts_for(threads, planes * size, EP_GLOBAL_POOL_GRAIN);
+    j.parts = parts < planes ? parts : planes;
+    if (j.parts <= 1) return global_pool_part(&j, 0);
+    return ep_parallel_for(threads, j.parts, global_pool_part, &j);
 }
