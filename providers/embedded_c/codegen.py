@@ -39,16 +39,33 @@ def c_float(v: float) -> str:
     return f"{mant}p{exp}f"
 
 
-def float_array_body(arr: np.ndarray, per_line: int = 8) -> str:
-    """The initializer list of a const float array (shortest round-trip decimals)."""
-    flat = np.ascontiguousarray(arr, dtype=np.float32).reshape(-1)
-    if flat.size == 0:
-        return "0.0f"
-    items = [t + "f" for t in flat.astype(str).tolist()]
-    for k in np.flatnonzero(~np.isfinite(flat)):
-        items[k] = c_float(float(flat[k]))
-    lines = [", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)]
-    return ",\n    ".join(lines)
+#: bytes per string literal of `byte_rows` (C99 compilers need accept only 4095 characters in one)
+ROW_BYTES = 2048
+_HEX_ESCAPES = np.frombuffer(b"".join(b"\\x%02x" % i for i in range(256)), dtype=np.uint32)
+
+
+def byte_rows(data: bytes) -> str:
+    """`data` as the initializer of an `unsigned char [rows][ROW_BYTES]` array: one string literal of
+    `\\xHH` escapes per row, separated by commas and newlines (the last row zero-padded by C).
+
+    Compilers read a string literal far faster than a list of numbers (a 16 MiB table: under a
+    second, where the same floats as decimal literals take minutes)."""
+    raw = np.frombuffer(data, dtype=np.uint8)
+    if raw.size == 0:
+        return '""'
+    rows = -(-raw.size // ROW_BYTES)
+    padded = np.zeros(rows * ROW_BYTES, dtype=np.uint8)
+    padded[:raw.size] = raw
+    escaped = _HEX_ESCAPES[padded].view(np.uint8).reshape(rows, 4 * ROW_BYTES)
+    lines = np.empty((rows, 4 * ROW_BYTES + 4), dtype=np.uint8)
+    lines[:, 0] = ord('"')
+    lines[:, 1:-3] = escaped
+    lines[:, -3:] = np.frombuffer(b'",\n', dtype=np.uint8)
+    text = lines.tobytes().decode("ascii")[:-2]  # no comma after the last row
+    last = raw.size - (rows - 1) * ROW_BYTES
+    if last < ROW_BYTES:  # the padding of the last row is not written: C zero-fills it
+        text = text[:len(text) - 1 - 4 * (ROW_BYTES - last)] + '"'
+    return text
 
 
 @dataclass
@@ -118,13 +135,18 @@ def plan_arena(calls: list[Call], intermediates: set[str], sizes: dict[str, int]
     return plan
 
 
+#: C macro of each element type code (csrc/ep_tensor.h)
+_C_DTYPE_NAMES = {1: "EP_FLOAT32", 2: "EP_UINT8", 3: "EP_INT8", 6: "EP_INT32"}
+
+
 def emit_body(calls: list[Call], labels: list[str], shapes: dict[str, tuple[int, ...]],
               locate: Callable[[str], str], scratch_expr: Callable[[int], str], indent: str = "    ",
-              first: int = 0) -> list[str]:
+              first: int = 0, dtypes: dict[str, int] | None = None) -> list[str]:
     """Declarations of one descriptor per value and one checked call per node, as C lines.
 
     `calls` are steps `first`, `first + 1`, ... of the whole sequence: that number is what a failing
-    call returns (`16 * (step + 1) + rc`) and what `scratch_expr` receives.
+    call returns (`16 * (step + 1) + rc`) and what `scratch_expr` receives. `dtypes` gives the C
+    element type of values that are not float32 (the quantized operators' tensors).
     """
     ids: dict[str, int] = {}
     decls: list[str] = []
@@ -136,7 +158,8 @@ def emit_body(calls: list[Call], labels: list[str], shapes: dict[str, tuple[int,
             shape = shapes[name]
             dims = ", ".join(f"{d}" for d in shape) or "1"
             decls.append(f"{indent}static const int64_t d{k}[] = {{{dims}}};")
-            decls.append(f"{indent}ep_tensor t{k} = ep_make_tensor((void *)({locate(name)}), EP_FLOAT32, "
+            dtype = _C_DTYPE_NAMES[(dtypes or {}).get(name, 1)]
+            decls.append(f"{indent}ep_tensor t{k} = ep_make_tensor((void *)({locate(name)}), {dtype}, "
                          f"{len(shape)}, d{k});")
     lines = [f"{indent}int rc;"] + decls
     for k, (c, label) in enumerate(zip(calls, labels), start=first):
@@ -153,6 +176,8 @@ def emit_body(calls: list[Call], labels: list[str], shapes: dict[str, tuple[int,
                 args.append(c_float(v))
             elif kind == "i64s":
                 args.append("(const int64_t[]){" + ", ".join(str(int(x)) for x in v) + "}")
+            elif kind == "f32s":
+                args.append("(const float[]){" + ", ".join(c_float(float(x)) for x in v) + "}")
             elif kind == "conv":
                 args.append("&(const ep_conv_params){" + f"{v['group']}, " + _struct_arrays(v) + "}")
             elif kind == "pool":
@@ -171,7 +196,7 @@ def emit_body(calls: list[Call], labels: list[str], shapes: dict[str, tuple[int,
 
 def emit_functions(calls: list[Call], labels: list[str], shapes: dict[str, tuple[int, ...]],
                    locate: Callable[[str], str], scratch_expr: Callable[[int], str], name: str,
-                   params: str, max_calls: int | None = None) -> list[str]:
+                   params: str, max_calls: int | None = None, dtypes: dict[str, int] | None = None) -> list[str]:
     """The definition of `int name(params)` running `calls` in order, as C lines.
 
     The C compiler's optimiser takes time superlinear in a function's size (a 2,000-call function
@@ -185,7 +210,7 @@ def emit_functions(calls: list[Call], labels: list[str], shapes: dict[str, tuple
     limit = max_calls or MAX_CALLS_PER_FUNCTION
     if len(calls) <= limit:
         return [f"int {name}({params});", "", f"int {name}({params})", "{",
-                *emit_body(calls, labels, shapes, locate, scratch_expr), "    return EP_OK;", "}"]
+                *emit_body(calls, labels, shapes, locate, scratch_expr, dtypes=dtypes), "    return EP_OK;", "}"]
     pass_on = "" if params.strip() in ("", "void") else ", ".join(_param_name(p) for p in params.split(","))
     lines = ["#if defined(__GNUC__)", "#define EP_PART __attribute__((noinline))", "#else", "#define EP_PART",
              "#endif", ""]
@@ -195,7 +220,7 @@ def emit_functions(calls: list[Call], labels: list[str], shapes: dict[str, tuple
         parts.append(part)
         lines += [f"EP_PART int {part}({params});", f"EP_PART int {part}({params})", "{",
                   *emit_body(calls[start:start + limit], labels[start:start + limit], shapes, locate, scratch_expr,
-                             first=start),
+                             first=start, dtypes=dtypes),
                   "    return EP_OK;", "}", ""]
     lines += [f"int {name}({params});", "", f"int {name}({params})", "{", "    int rc;"]
     for part in parts:

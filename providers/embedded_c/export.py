@@ -2,8 +2,9 @@
 
 The folder holds `model.h` (one `model_run` entry point, sizes as macros), `model.c` (straight-line
 calls into the operator library, every intermediate in one static arena planned by liveness),
-the weights as `const` arrays (`weights_*.c`), the operator sources it needs and a `main.c` that
-reads and writes raw float32 files. It builds with `cc -std=c99 *.c -lm` and never calls malloc.
+the weights as `const` tables of bytes (`weights_*.c`, string literals: they compile in seconds),
+the operator sources it needs and a `main.c` that reads and writes raw float32 files. It builds with
+`cc -std=c99 *.c -lm` and never calls malloc.
 """
 
 from __future__ import annotations
@@ -26,12 +27,23 @@ from ep_runtime.graph import Graph
 from ep_runtime.provider import Refusal
 
 from . import build, codegen
-from .lowering import SUPPORT_SOURCES, Call, lower
-from .provider import resolve_kernels, value_shape
+from .lowering import C_DTYPES, SUPPORT_SOURCES, Call, lower
+from .provider import call_dtypes, call_shapes, resolve_kernels
+from .shapes import Shape, Unsupported, propagate
 
-#: floats per weights_*.c file (several files compile in parallel)
-WEIGHTS_PER_FILE = 4 << 20
-SUPPORT_HEADERS = ("ep_tensor.h", "ep_broadcast.h", "ep_binary.h", "ep_pool.h", "ep_sgemm.h", "ep_window.h")
+#: bytes of weights per weights_*.c file (several files compile in parallel)
+WEIGHT_BYTES_PER_FILE = 16 << 20
+#: weights start at multiples of this many bytes inside their table
+WEIGHT_ALIGN = 64
+#: what model_run returns when this target does not read the weights' floats back (not little-endian IEEE 754)
+ERR_WEIGHT_FORMAT = 1
+#: the union member of a weights table through which a constant of each dtype is read
+WEIGHT_MEMBERS = {np.dtype(np.float32): "f", np.dtype(np.int8): "i8", np.dtype(np.uint8): "u8",
+                  np.dtype(np.int32): "i32", np.dtype(np.int64): "i64"}
+_MEMBER_TYPES = {"f": ("float", 4), "i8": ("int8_t", 1), "u8": ("uint8_t", 1), "i32": ("int32_t", 4),
+                 "i64": ("int64_t", 8)}
+SUPPORT_HEADERS = ("ep_tensor.h", "ep_broadcast.h", "ep_binary.h", "ep_unary.h", "ep_quant.h", "ep_pool.h",
+                   "ep_sgemm.h", "ep_window.h")
 
 
 class ExportError(EPRuntimeError):
@@ -94,15 +106,27 @@ def _optimized_graph(model: onnx.ModelProto) -> tuple[Graph, Any]:
     return sess.get_graph(), sess
 
 
-def _check(graph: Graph) -> tuple[list[Call], list[str]]:
+def _check(graph: Graph) -> tuple[list[Call], list[str], dict[str, Shape]]:
+    """The calls of every node, every problem found, and the shape of every value.
+
+    Shapes are propagated from the (pinned) input shapes with the provider's shape rules, so a value
+    ONNX inference left symbolic still gets its concrete shape, checked against its declared dims."""
     calls, problems = [], []
+    shapes: dict[str, Shape] = {}
     for v in graph.inputs:
         if v.dtype != np.float32:
             problems.append(f"input {v.name!r}: {v.dtype} not supported (float32 only)")
         elif v.static_shape is None:
             problems.append(f"input {v.name!r}: shape {list(v.shape or [])} is not static; pin it with --dim NAME=INT")
+        else:
+            shapes[v.name] = v.static_shape
     for node in graph.nodes:
-        call = lower(node, graph)
+        try:
+            shapes = propagate([node], graph, shapes)
+        except Unsupported as exc:
+            problems.append(f"node {node.label}: {exc.refusal}")
+            continue
+        call = lower(node, graph, shapes)
         if isinstance(call, Refusal):
             problems.append(f"node {node.label}: {call}")
         else:
@@ -111,7 +135,7 @@ def _check(graph: Graph) -> tuple[list[Call], list[str]]:
     for o in graph.outputs:
         if o.name not in produced and not problems:
             problems.append(f"output {o.name!r} is not computed by a node (an input or a constant)")
-    return calls, problems
+    return calls, problems, shapes
 
 
 def export_model(model: str | os.PathLike | onnx.ModelProto, outdir: str | os.PathLike,
@@ -119,7 +143,7 @@ def export_model(model: str | os.PathLike | onnx.ModelProto, outdir: str | os.Pa
     """Write the standalone C folder for `model`; raise ExportError listing every unsupported node."""
     proto = model if isinstance(model, onnx.ModelProto) else onnx.load(os.fspath(model))
     graph, _ = _optimized_graph(pin_dims(proto, dims or {}))
-    calls, problems = _check(graph)
+    calls, problems, known = _check(graph)
     if problems:
         raise ExportError(f"cannot export to C: {len(problems)} problem(s):\n  " + "\n  ".join(problems))
     sources, _vendor = resolve_kernels(kernels)
@@ -130,12 +154,13 @@ def export_model(model: str | os.PathLike | onnx.ModelProto, outdir: str | os.Pa
     outs = [v.name for v in graph.outputs]
     used = [n for c in calls for n in c.inputs]
     consts = list(dict.fromkeys(n for n in used if n in graph.initializers))
-    shapes = {n: value_shape(graph, n) for c in calls for n in c.inputs + c.outputs}
+    shapes = call_shapes(graph, calls, known)
     sizes = {n: int(np.prod(s)) for n, s in shapes.items()}
     inter = {n for c in calls for n in c.outputs if n not in outs}
     plan = codegen.plan_arena(calls, inter, sizes)
 
     const_id = {n: k for k, n in enumerate(consts)}
+    tables, placed = _place_weights([graph.initializers[n] for n in consts])
     in_id = {n: k for k, n in enumerate(ins)}
     out_id = {n: k for k, n in enumerate(outs)}
 
@@ -145,56 +170,50 @@ def export_model(model: str | os.PathLike | onnx.ModelProto, outdir: str | os.Pa
         if name in in_id:
             return f"in_{in_id[name]}"
         if name in const_id:
-            return f"ep_w{const_id[name]}"
+            table, member, index = placed[const_id[name]]
+            return f"ep_weights_{table}.{member} + {index}"
         return f"model_arena + {plan.offsets[name]}"
 
     labels = [n.label for n in graph.nodes]
-    body = codegen.emit_body(calls, labels, shapes, locate, lambda k: f"model_arena + {plan.scratch[k]}")
     params = [f"const float *in_{k}" for k in range(len(ins))] + [f"float *out_{k}" for k in range(len(outs))]
     signature = f"int model_run({', '.join(params)})"
+    # model_run checks the weights read back, then runs the nodes (in parts of at most
+    # codegen.MAX_CALLS_PER_FUNCTION calls, so that a big model compiles in time linear in its size)
+    nodes_fn = codegen.emit_functions(calls, labels, shapes, locate, lambda k: f"model_arena + {plan.scratch[k]}",
+                                      "model_run_nodes", ", ".join(params),
+                                      dtypes={n: C_DTYPES[d] for n, d in call_dtypes(graph, calls).items()})
+    pass_on = ", ".join([f"in_{k}" for k in range(len(ins))] + [f"out_{k}" for k in range(len(outs))])
 
-    weight_bytes = sum(graph.initializers[n].size * 4 for n in consts)
+    weight_bytes = sum(graph.initializers[n].nbytes for n in consts)
     h = ["/* model.h: generated by ep-runtime export-c. */", "#ifndef MODEL_H", "#define MODEL_H", "",
          f"#define MODEL_NUM_INPUTS {len(ins)}", f"#define MODEL_NUM_OUTPUTS {len(outs)}"]
     for k, n in enumerate(ins):
-        h.append(f"/* input {k}: {codegen.comment(n)} shape {list(shapes.get(n, value_shape(graph, n)))} */")
-        h.append(f"#define MODEL_INPUT_{k}_SIZE {int(np.prod(value_shape(graph, n)))}")
+        h.append(f"/* input {k}: {codegen.comment(n)} shape {list(known[n])} */")
+        h.append(f"#define MODEL_INPUT_{k}_SIZE {int(np.prod(known[n]))}")
     for k, n in enumerate(outs):
-        h.append(f"/* output {k}: {codegen.comment(n)} shape {list(value_shape(graph, n))} */")
-        h.append(f"#define MODEL_OUTPUT_{k}_SIZE {int(np.prod(value_shape(graph, n)))}")
+        h.append(f"/* output {k}: {codegen.comment(n)} shape {list(known[n])} */")
+        h.append(f"#define MODEL_OUTPUT_{k}_SIZE {int(np.prod(known[n]))}")
     h += [f"#define MODEL_ARENA_FLOATS {max(plan.size, 1)}", "#define MODEL_ARENA_BYTES (MODEL_ARENA_FLOATS * 4)",
-          f"#define MODEL_WEIGHT_BYTES {weight_bytes}", "",
+          f"#define MODEL_WEIGHT_BYTES {weight_bytes}",
+          "/* model_run's answer on a target that does not read the weights back: they are stored as",
+          " * little-endian IEEE 754 bytes (Arm Cortex-M/A, RISC-V, x86 read them so) */",
+          f"#define MODEL_ERR_WEIGHT_FORMAT {ERR_WEIGHT_FORMAT}", "",
           "/* Runs the model: inputs and outputs are contiguous float32 buffers of the sizes above.",
-          " * Returns 0, or 16 * (node + 1) + error code of the failing operator. Not reentrant:",
-          " * intermediates live in one static arena. */",
+          " * Returns 0, MODEL_ERR_WEIGHT_FORMAT, or 16 * (node + 1) + error code of the failing",
+          " * operator. Not reentrant: intermediates live in one static arena. */",
           signature + ";", "", "#endif /* MODEL_H */", ""]
     (out / "model.h").write_text("\n".join(h))
 
     c = ["/* model.c: generated by ep-runtime export-c; straight-line calls into the operator library. */",
          *codegen.includes(calls), '#include "model.h"', '#include "model_weights.h"', "",
-         "static float model_arena[MODEL_ARENA_FLOATS];", "", signature, "{", *body, "    return EP_OK;", "}", ""]
+         "static float model_arena[MODEL_ARENA_FLOATS];",
+         "/* the float 1.0 as little-endian IEEE 754 bytes, as the weights are stored */",
+         "static const union {", "    unsigned char bytes[4];", "    float f;",
+         "} model_one = {{0x00, 0x00, 0x80, 0x3f}};",
+         "", *nodes_fn, "", signature, "{", "    if (model_one.f != 1.0f) {", "        return MODEL_ERR_WEIGHT_FORMAT;",
+         "    }", f"    return model_run_nodes({pass_on});", "}", ""]
     (out / "model.c").write_text("\n".join(c))
-
-    # weights: const arrays, spread over files of bounded size
-    wh = ["/* model_weights.h: the model's constants as const arrays. */", "#ifndef MODEL_WEIGHTS_H",
-          "#define MODEL_WEIGHTS_H", ""]
-    files: list[list[str]] = [[]]
-    count = 0
-    for n, k in const_id.items():
-        arr = graph.initializers[n]
-        wh.append(f"extern const float ep_w{k}[{max(arr.size, 1)}]; /* {codegen.comment(n)} */")
-        if count and count + arr.size > WEIGHTS_PER_FILE:
-            files.append([])
-            count = 0
-        files[-1].append(f"const float ep_w{k}[{max(arr.size, 1)}] = {{\n    {codegen.float_array_body(arr)}\n}};\n")
-        count += arr.size
-    wh += ["", "#endif /* MODEL_WEIGHTS_H */", ""]
-    (out / "model_weights.h").write_text("\n".join(wh))
-    for old in out.glob("weights_*.c"):
-        old.unlink()
-    for k, chunk in enumerate(files):
-        (out / f"weights_{k}.c").write_text(
-            '/* generated weights */\n#include <math.h>\n\n#include "model_weights.h"\n\n' + "\n".join(chunk))
+    _write_weights(out, tables, [(n, graph.initializers[n]) for n in consts], placed)
 
     # operator library sources (vendor replacements included) and the support files
     needed = set(SUPPORT_SOURCES) | {c.source for c in calls}
@@ -203,7 +222,7 @@ def export_model(model: str | os.PathLike | onnx.ModelProto, outdir: str | os.Pa
         hdr = build.OPS_DIR / f"{stem}.h"
         if hdr.exists():
             shutil.copyfile(hdr, out / f"{stem}.h")
-    for hname in SUPPORT_HEADERS:
+    for hname in sorted({*SUPPORT_HEADERS, *(h.name for h in build.CSRC.glob("*.h"))}):  # shared headers
         shutil.copyfile(build.CSRC / hname, out / hname)
     (out / "main.c").write_text(_main_c(len(ins), len(outs)))
 
@@ -213,7 +232,54 @@ def export_model(model: str | os.PathLike | onnx.ModelProto, outdir: str | os.Pa
         wb = sum(graph.initializers[i].size * 4 for i in dict.fromkeys(call.inputs) if i in const_id)
         rows.append(NodeRow(k, node.op_type, node.name, ram, wb))
     return ExportResult(out, max(plan.size, 1) * 4, weight_bytes, plan.total_intermediate * 4, rows,
-                        [(n, value_shape(graph, n)) for n in ins], [(n, value_shape(graph, n)) for n in outs])
+                        [(n, known[n]) for n in ins], [(n, known[n]) for n in outs])
+
+
+def _place_weights(arrays: list[np.ndarray]) -> tuple[list[int], list[tuple[int, str, int]]]:
+    """Byte size of each weights table, and (table, union member, element index) of each constant.
+
+    Constants go into tables of at most `WEIGHT_BYTES_PER_FILE` bytes (one more for a bigger one),
+    each at a multiple of `WEIGHT_ALIGN` bytes."""
+    tables: list[int] = [0]
+    placed = []
+    for arr in arrays:
+        member = WEIGHT_MEMBERS.get(arr.dtype)
+        if member is None:
+            raise ExportError(f"cannot export a constant of dtype {arr.dtype} (no weights table member for it)")
+        size = -(-max(arr.nbytes, 1) // WEIGHT_ALIGN) * WEIGHT_ALIGN
+        if tables[-1] and tables[-1] + size > WEIGHT_BYTES_PER_FILE:
+            tables.append(0)
+        placed.append((len(tables) - 1, member, tables[-1] // arr.dtype.itemsize))
+        tables[-1] += size
+    return tables, placed
+
+
+def _write_weights(out: Path, tables: list[int], consts: list[tuple[str, np.ndarray]],
+                   placed: list[tuple[int, str, int]]) -> None:
+    """model_weights.h (one union type per table) and weights_K.c (each table's bytes, little-endian)."""
+    wh = ["/* model_weights.h: the model's constants, as tables of little-endian bytes read through unions. */",
+          "#ifndef MODEL_WEIGHTS_H", "#define MODEL_WEIGHTS_H", "", "#include <stdint.h>", ""]
+    row = codegen.ROW_BYTES
+    for t, nbytes in enumerate(tables):
+        rows = max(-(-nbytes // row), 1)
+        wh += ["typedef union {", f"    unsigned char bytes[{rows}][{row}];"]
+        wh += [f"    {ctype} {m}[{rows * row // width}];" for m, (ctype, width) in _MEMBER_TYPES.items()]
+        wh += [f"}} ep_weights_{t}_t;", f"extern const ep_weights_{t}_t ep_weights_{t};", ""]
+    for (name, arr), (t, member, index) in zip(consts, placed):
+        wh.append(f"/* {codegen.comment(name)}: ep_weights_{t}.{member} + {index}, {arr.dtype} {list(arr.shape)} */")
+    wh += ["", "#endif /* MODEL_WEIGHTS_H */", ""]
+    (out / "model_weights.h").write_text("\n".join(wh))
+    for old in out.glob("weights_*.c"):
+        old.unlink()
+    for t, nbytes in enumerate(tables):
+        data = bytearray(nbytes)
+        for (_name, arr), (tt, _member, index) in zip(consts, placed):
+            if tt == t:
+                start = index * arr.dtype.itemsize
+                data[start:start + arr.nbytes] = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")).tobytes()
+        (out / f"weights_{t}.c").write_text(
+            f'/* weights_{t}.c: generated by ep-runtime export-c */\n#include "model_weights.h"\n\n'
+            f"const ep_weights_{t}_t ep_weights_{t} = {{{{\n{codegen.byte_rows(bytes(data))}\n}}}};\n")
 
 
 def _main_c(n_in: int, n_out: int) -> str:
@@ -238,6 +304,10 @@ static void report(int rc)
     static const char *const meaning[] = {{"", "a tensor is not float32 (EP_ERR_DTYPE)",
         "the tensor shapes do not agree (EP_ERR_SHAPE)", "an attribute or parameter is out of range (EP_ERR_ARG)"}};
     int code = rc % 16;
+    if (rc == MODEL_ERR_WEIGHT_FORMAT) {{
+        fprintf(stderr, "model_run: this target does not read the weights' little-endian IEEE 754 floats\\n");
+        return;
+    }}
     fprintf(stderr, "model_run failed at node %d (see model.c) with code %d: %s\\n", rc / 16 - 1, code,
             code > 0 && code < 4 ? meaning[code] : "unknown error");
 }}
@@ -298,14 +368,19 @@ int main(int argc, char **argv)
 """
 
 
-def build_folder(outdir: str | os.PathLike, extra_flags: list[str] | None = None, opt: str = "-O1") -> Path:
-    """Compile an exported folder (each .c in parallel, then link) into `outdir/model_main`."""
+def build_folder(outdir: str | os.PathLike, extra_flags: list[str] | None = None, opt: str = "-O1",
+                 objdir: str | os.PathLike | None = None) -> Path:
+    """Compile an exported folder (each .c in parallel, then link) into `outdir/model_main`.
+
+    The object files go to a temporary folder, removed after, or stay in `objdir` when given."""
     cc = build.find_compiler()
     if cc is None:
         raise ExportError("no C compiler found to build the exported folder (install gcc or clang, or set CC)")
     out = Path(outdir)
     flags = ["-std=c99", opt, *(extra_flags or [])]
-    objdir = Path(tempfile.mkdtemp(prefix="ep_export_obj_"))
+    keep = objdir is not None
+    objdir = Path(objdir) if keep else Path(tempfile.mkdtemp(prefix="ep_export_obj_"))
+    objdir.mkdir(parents=True, exist_ok=True)
     try:
         srcs = sorted(out.glob("*.c"))
 
@@ -324,7 +399,8 @@ def build_folder(outdir: str | os.PathLike, extra_flags: list[str] | None = None
             raise ExportError(f"linking the exported model failed:\n{proc.stderr[:4000]}")
         return exe
     finally:
-        shutil.rmtree(objdir, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(objdir, ignore_errors=True)
 
 
 def run_folder(exe: Path, inputs: list[np.ndarray], out_shapes: list[tuple[int, ...]]) -> list[np.ndarray]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -21,9 +22,12 @@ from ep_runtime.graph import Graph, Node, SubGraph
 from ep_runtime.provider import Capability, ExecutionProvider, Refusal
 
 from . import build, codegen, failures
-from .lowering import OP_SOURCES, SUPPORT_SOURCES, Call, lower
+from .lowering import C_DTYPES, OP_SOURCES, SUPPORT_SOURCES, Call, lower, value_dtype
+from .shapes import TRIAL_DIM, Shape, Unsupported, fits_declared, propagate, trial_shapes
 
 MAX_RANK = 8
+#: compiled shape signatures kept per subgraph of symbolic shapes (least recently used dropped first)
+MAX_SPECIALISATIONS = 8
 
 
 class EpTensor(ctypes.Structure):
@@ -34,7 +38,7 @@ class EpTensor(ctypes.Structure):
 
 
 class ConvParams(ctypes.Structure):
-    """Mirror of `ep_conv_params` in csrc/ops/conv.h."""
+    """Mirror of `ep_conv_params` in csrc/ep_window.h."""
 
     _fields_ = [("group", ctypes.c_int64), ("kernel", ctypes.c_int64 * 2), ("strides", ctypes.c_int64 * 2),
                 ("pads", ctypes.c_int64 * 4), ("dilations", ctypes.c_int64 * 2)]
@@ -47,9 +51,10 @@ class PoolParams(ctypes.Structure):
                 ("dilations", ctypes.c_int64 * 2), ("count_include_pad", ctypes.c_int32)]
 
 
-def make_tensor(shape: Sequence[int]) -> EpTensor:
+def make_tensor(shape: Sequence[int], dtype: int = 1) -> EpTensor:
+    """A contiguous descriptor of `shape` and C element type `dtype` (csrc/ep_tensor.h), data unset."""
     t = EpTensor()
-    t.dtype = 1
+    t.dtype = dtype
     t.rank = len(shape)
     stride = 1
     for i in range(MAX_RANK):
@@ -114,13 +119,16 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
     def get_capability(self, graph: Graph, nodes: Sequence[Node]) -> Capability:
         cap = Capability()
         for node in nodes:
-            call = lower(node, graph)
+            call = claim(node, graph)
             if isinstance(call, Refusal):
                 cap.refused[node.index] = call
                 continue
             cap.claimed.append(node)
-            if node.op_type in self.vendor:
-                cap.notes[node.index] = f"kernel vendor:{self.vendor[node.op_type]}"
+            notes = [f"kernel vendor:{self.vendor[node.op_type]}"] if node.op_type in self.vendor else []
+            if not _static(node, graph):
+                notes.append("shapes specialised at run time")
+            if notes:
+                cap.notes[node.index] = "; ".join(notes)
         return cap
 
     def _calls(self, subgraph: SubGraph) -> list[Call]:
@@ -133,31 +141,50 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
         return calls
 
     def compile(self, subgraph: SubGraph) -> Callable[..., tuple]:
-        calls = self._calls(subgraph)
+        if all(_static(node, subgraph.graph) for node in subgraph.nodes):
+            calls = self._calls(subgraph)
+            return self.compile_shapes(subgraph, calls, call_shapes(subgraph.graph, calls))
+        return Specialising(self, subgraph)
+
+    def compile_shapes(self, subgraph: SubGraph, calls: list[Call], shapes: dict[str, Shape]) -> Callable[..., tuple]:
+        """The runner of `subgraph` for one concrete shape of each value (`shapes`)."""
         if self.fused:
-            return self._compile_fused(subgraph, calls)
-        return self._compile_per_node(subgraph, calls)
+            return self._compile_fused(subgraph, calls, shapes)
+        return self._compile_per_node(subgraph, calls, shapes)
 
     # ------------------------------------------------------------------ per node
 
-    def _compile_per_node(self, subgraph: SubGraph, calls: list[Call]) -> Callable[..., tuple]:
+    def _compile_per_node(self, subgraph: SubGraph, calls: list[Call], shapes: dict[str, Shape]
+                          ) -> Callable[..., tuple]:
         lib = self.library.load()
-        graph = subgraph.graph
-        consts = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in subgraph.constants.items()
-                  if v.dtype == np.float32}
+        consts = {k: np.ascontiguousarray(v) for k, v in subgraph.constants.items() if v.dtype in C_DTYPES}
+        dtypes = call_dtypes(subgraph.graph, calls)
+        inputs, outputs = list(subgraph.inputs), list(subgraph.outputs)
+        # Nothing is allocated per run but the outputs handed back: one descriptor per value, the
+        # constants, the intermediates (one arena planned by liveness, as in fused mode) and each
+        # call's scratch are bound here; a run points the inputs' descriptors at the caller's arrays
+        # and the outputs' at fresh arrays (the caller keeps those: they are never reused).
+        produced = {o for c in calls for o in c.outputs}
+        plan = codegen.plan_arena(calls, produced - set(outputs), {n: int(np.prod(s)) for n, s in shapes.items()})
+        arena = np.empty(max(plan.size, 1), dtype=np.float32)
+        base = arena.ctypes.data
+        structs: dict[str, EpTensor] = {}
+        keep: list[Any] = [arena, consts]
+
+        def tensor(name: str) -> EpTensor:
+            if name not in structs:
+                t = structs[name] = make_tensor(shapes[name], C_DTYPES[dtypes[name]])
+                if name in consts:
+                    t.data = consts[name].ctypes.data
+                elif name in plan.offsets:
+                    t.data = base + 4 * plan.offsets[name]
+            return structs[name]
+
         steps = []
-        for call, node in zip(calls, subgraph.nodes):
+        for k, (call, node) in enumerate(zip(calls, subgraph.nodes)):
             fn = getattr(lib, call.func)
             fn.restype = ctypes.c_int
-            structs: dict[str, EpTensor] = {}
             args: list[Any] = []
-            keep: list[Any] = []
-            scratch_pos = -1
-
-            def tensor(name: str, structs: dict[str, EpTensor] = structs) -> EpTensor:
-                if name not in structs:
-                    structs[name] = make_tensor(value_shape(graph, name))
-                return structs[name]
 
             for kind, v in call.args:
                 if kind == "t":
@@ -176,6 +203,10 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
                     arr = (ctypes.c_int64 * len(v))(*v)
                     keep.append(arr)
                     args.append(arr)
+                elif kind == "f32s":
+                    farr = (ctypes.c_float * len(v))(*v)
+                    keep.append(farr)
+                    args.append(farr)
                 elif kind == "conv":
                     p = ConvParams(v["group"], (ctypes.c_int64 * 2)(*v["kernel"]), (ctypes.c_int64 * 2)(*v["strides"]),
                                    (ctypes.c_int64 * 4)(*v["pads"]), (ctypes.c_int64 * 2)(*v["dilations"]))
@@ -188,47 +219,53 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
                     keep.append(p)
                     args.append(ctypes.byref(p))
                 elif kind == "scratch":
-                    scratch_pos = len(args)
-                    args.append(None)
-            in_structs = [(n, structs[n], value_shape(graph, n)) for n in dict.fromkeys(call.inputs)]
-            out_structs = [(n, structs[n], value_shape(graph, n)) for n in call.outputs]
-            steps.append((fn, args, keep, in_structs, out_structs, scratch_pos, call.scratch, node, call.func))
+                    args.append(ctypes.c_void_p(base + 4 * plan.scratch[k]) if call.scratch else None)
+            steps.append((fn, args, node, call.func))
+        reader = {n: node for call, node in reversed(list(zip(calls, subgraph.nodes))) for n in call.inputs}
+        in_bind = [(n, structs[n], shapes[n], reader[n]) if n in structs and n not in consts else None
+                   for n in inputs]
+        out_bind = [(k, structs[o], shapes[o]) for k, o in enumerate(outputs) if o in produced]
+        # an output no call produces is one of the inputs or a constant, handed back as it is
+        passed = {k: (inputs.index(o) if o in inputs else consts[o]) for k, o in enumerate(outputs)
+                  if o not in produced}
         lock = threading.Lock()
-        inputs, outputs = list(subgraph.inputs), list(subgraph.outputs)
 
         def run(*values: Any) -> tuple:
-            env: dict[str, Any] = dict(consts)
-            for n, v in zip(inputs, values):
-                env[n] = v
             with lock:
-                for fn, args, _keep, ins, outs, spos, ssize, node, func in steps:
-                    for n, st, shape in ins:
-                        a = env[n]
-                        if not (isinstance(a, np.ndarray) and a.dtype == np.float32 and a.flags.c_contiguous):
-                            a = env[n] = np.ascontiguousarray(a, dtype=np.float32)
-                        if a.shape != shape:  # the descriptor's dims are the compiled ones: never read past `a`
-                            raise failures.wrong_input_shape(node, n, a.shape, shape)
-                        st.data = a.ctypes.data
-                    for n, st, shape in outs:
-                        a = env[n] = np.empty(shape, dtype=np.float32)
-                        st.data = a.ctypes.data
-                    if spos >= 0:
-                        scratch = np.empty(max(ssize, 1), dtype=np.float32)
-                        args[spos] = ctypes.c_void_p(scratch.ctypes.data)
+                held = []
+                for bind, v in zip(in_bind, values):
+                    if bind is None:
+                        continue
+                    n, st, shape, node = bind
+                    a = v
+                    if not (isinstance(a, np.ndarray) and a.dtype == dtypes[n] and a.flags.c_contiguous):
+                        a = np.ascontiguousarray(a, dtype=dtypes[n])
+                    if a.shape != shape:  # the descriptor's dims are the compiled ones: never read past `a`
+                        raise failures.wrong_input_shape(node, n, a.shape, shape)
+                    st.data = a.ctypes.data
+                    held.append(a)
+                result: list[Any] = [None] * len(outputs)
+                for k, st, shape in out_bind:
+                    a = result[k] = np.empty(shape, dtype=dtypes[outputs[k]])
+                    st.data = a.ctypes.data
+                for fn, args, node, func in steps:
                     rc = fn(*args)
                     if rc != 0:
                         raise failures.kernel_failed(node, func, rc)
-            return tuple(env[o] for o in outputs)
+                for k, src in passed.items():
+                    result[k] = values[src] if isinstance(src, int) else src.copy()
+                return tuple(result)
 
+        run._keep = (keep, structs)  # type: ignore[attr-defined]
         return run
 
     # ------------------------------------------------------------------ fused
 
-    def _compile_fused(self, subgraph: SubGraph, calls: list[Call]) -> Callable[..., tuple]:
-        graph = subgraph.graph
+    def _compile_fused(self, subgraph: SubGraph, calls: list[Call], shapes: dict[str, Shape]) -> Callable[..., tuple]:
         used = {i for c in calls for i in c.inputs}
         consts = [k for k in subgraph.constants if k in used]
-        const_arrays = [np.ascontiguousarray(subgraph.constants[k], dtype=np.float32) for k in consts]
+        dtypes = call_dtypes(subgraph.graph, calls)
+        const_arrays = [np.ascontiguousarray(subgraph.constants[k], dtype=dtypes[k]) for k in consts]
         ext_in = [n for n in subgraph.inputs]
         outputs = list(subgraph.outputs)
         io = {}
@@ -236,7 +273,6 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
             io.setdefault(n, k)
         for k, n in enumerate(outputs):
             io[n] = len(ext_in) + len(consts) + k
-        shapes = {n: value_shape(graph, n) for c in calls for n in c.inputs + c.outputs}
         sizes = {n: int(np.prod(s)) for n, s in shapes.items()}
         inter = {n for c in calls for n in c.outputs if n not in io}
         plan = codegen.plan_arena(calls, inter, sizes)
@@ -248,7 +284,8 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
 
         definitions = codegen.emit_functions(calls, [n.label for n in subgraph.nodes], shapes, locate,
                                              lambda k: f"arena + {plan.scratch[k]}", "ep_fused_run",
-                                             "void *const *io, float *arena")
+                                             "void *const *io, float *arena",
+                                             dtypes={n: C_DTYPES[d] for n, d in dtypes.items()})
         src = "\n".join(codegen.includes(calls) + ["", *definitions, ""])
         # lib["..."] rather than lib.ep_fused_run: the library must not keep the function (a cycle
         # would leave unloading it to the cyclic GC); run holds the library, so it stays loaded
@@ -258,9 +295,9 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
         # Everything a run needs is built here, once: input buffers the caller's arrays are copied
         # into, output buffers, the arena and the pointer table. A run is then copies, one foreign
         # call with prebuilt arguments, and copies of the outputs (the buffers are reused).
-        in_shapes = [value_shape(graph, n) for n in ext_in]
-        in_bufs = [np.empty(s, dtype=np.float32) for s in in_shapes]
-        out_bufs = [np.empty(s, dtype=np.float32) for s in (value_shape(graph, o) for o in outputs)]
+        in_shapes = [shapes[n] for n in ext_in]
+        in_bufs = [np.empty(s, dtype=dtypes[n]) for s, n in zip(in_shapes, ext_in)]
+        out_bufs = [np.empty(shapes[o], dtype=dtypes[o]) for o in outputs]
         arena = np.empty(max(plan.size, 1), dtype=np.float32)
         table = [a.ctypes.data for a in in_bufs] + [a.ctypes.data for a in const_arrays] + \
                 [a.ctypes.data for a in out_bufs]
@@ -289,6 +326,98 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
 
         run._keep = keep  # type: ignore[attr-defined]
         return run
+
+
+def call_dtypes(graph: Graph, calls: Sequence[Call]) -> dict[str, np.dtype]:
+    """The element type of every value `calls` read or write (float32, or the quantized operators'
+    uint8, int8 and int32)."""
+    return {n: value_dtype(graph, n) for c in calls for n in c.inputs + c.outputs}
+
+
+def _static(node: Node, graph: Graph) -> bool:
+    """Whether every value `node` reads or writes has a static declared shape."""
+    return all(n in graph.initializers or graph.value(n).static_shape is not None
+               for n in list(node.inputs) + list(node.outputs) if n)
+
+
+def claim(node: Node, graph: Graph) -> Call | Refusal:
+    """The call for `node` if the provider can run it, else why not.
+
+    A node of symbolic shapes is checked with each symbolic dim standing for `shapes.TRIAL_DIM`
+    (op, dtype, attributes, shapes that fit together); its real shapes are checked again when it
+    is specialised at run time.
+    """
+    call = lower(node, graph)
+    if not isinstance(call, Refusal) or call.kind != "dynamic_shape" or _static(node, graph):
+        return call
+    try:
+        trial = trial_shapes(node, graph, [i for i in node.inputs if i])
+    except Unsupported as exc:
+        return exc.refusal
+    try:
+        shapes = propagate([node], graph, trial)
+    except Unsupported as exc:
+        return Refusal(exc.refusal.kind, f"{exc.refusal.reason} (symbolic dims tried as {TRIAL_DIM})")
+    return lower(node, graph, shapes)
+
+
+def call_shapes(graph: Graph, calls: Sequence[Call], shapes: dict[str, Shape] | None = None) -> dict[str, Shape]:
+    """The concrete shape of every value `calls` read or write: a constant's own, else the one
+    `shapes` gives (a specialisation), else the static declared one."""
+    out = {}
+    for n in (n for c in calls for n in c.inputs + c.outputs):
+        out[n] = value_shape(graph, n) if shapes is None or n in graph.initializers else shapes[n]
+    return out
+
+
+class Specialising:
+    """The runner of a subgraph of symbolic shapes: compiled per signature (the shapes of its inputs)
+    at the first run with that signature, the last `MAX_SPECIALISATIONS` kept.
+
+    Each specialisation propagates the inputs' shapes through the nodes with the provider's shape
+    rules and checks them against the declared dims; inputs that do not fit are a `KernelError`
+    naming the node and the value, never a kernel handed a buffer of the wrong size.
+    """
+
+    def __init__(self, provider: EmbeddedCExecutionProvider, subgraph: SubGraph) -> None:
+        self.provider = provider
+        self.subgraph = subgraph
+        self.compiled: OrderedDict[tuple[Shape, ...], Callable[..., tuple]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def __call__(self, *values: Any) -> tuple:
+        sig = tuple(tuple(np.shape(v)) for v in values)
+        with self.lock:
+            run = self.compiled.get(sig)
+            if run is None:
+                run = self._specialise(sig)
+                self.compiled[sig] = run
+                while len(self.compiled) > MAX_SPECIALISATIONS:
+                    self.compiled.popitem(last=False)
+            else:
+                self.compiled.move_to_end(sig)
+        return run(*values)
+
+    def _specialise(self, sig: tuple[Shape, ...]) -> Callable[..., tuple]:
+        sub, graph = self.subgraph, self.subgraph.graph
+        known = dict(zip(sub.inputs, sig))
+        for name, shape in known.items():
+            declared = None if name in graph.initializers else graph.value(name).shape
+            if not fits_declared(declared, shape):
+                reader = next((n for n in sub.nodes if name in n.inputs), sub.nodes[0])
+                raise failures.cannot_specialise(reader, f"input {name!r} has shape {list(shape)}, but the model "
+                                                         f"declares {list(declared or [])}")
+        try:
+            shapes = propagate(sub.nodes, graph, known)
+        except Unsupported as exc:
+            raise failures.cannot_specialise(exc.node or sub.nodes[0], exc.refusal.reason) from None
+        calls = []
+        for node in sub.nodes:
+            call = lower(node, graph, shapes)
+            if isinstance(call, Refusal):
+                raise failures.cannot_specialise(node, call.reason)
+            calls.append(call)
+        return self.provider.compile_shapes(sub, calls, call_shapes(graph, calls, shapes))
 
 
 __all__ = ["EmbeddedCExecutionProvider", "SUPPORT_SOURCES"]
