@@ -57,6 +57,8 @@ class Step:
     multi_output: bool = False
     label: str = ""
     outer: dict[str, Arg] = field(default_factory=dict)
+    #: the op the step runs (its node's op_type; "" for copies and subgraph calls), for KernelError.op_type
+    op_type: str = ""
 
     const = staticmethod(Const)
     convert = staticmethod(Convert)
@@ -150,6 +152,7 @@ def compile_steps(
     filename = f"<ep_runtime plan {next(_counter)} {provider}>"
     code = _compile("\n".join(lines), filename)
     labels = [st.label for st in steps]
+    op_types = [st.op_type for st in steps]
 
     def fail(exc: Exception) -> None:
         if isinstance(exc, EPRuntimeError):
@@ -164,7 +167,7 @@ def compile_steps(
         prov = f" on {provider}" if provider else ""
         raise KernelError(
             f"{where} failed{prov}: {type(exc).__name__}: {exc}",
-            node=labels[k] if k is not None else "", provider=provider,
+            node=labels[k] if k is not None else "", op_type=op_types[k] if k is not None else "", provider=provider,
         ) from exc
 
     env["_fail"] = fail

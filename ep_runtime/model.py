@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import onnx
@@ -10,7 +11,8 @@ from google.protobuf.message import DecodeError
 
 from .errors import ModelFileNotFound, ModelLoadError
 from .external_data import external_tensors, load_external_data
-from .validate import check_model, check_node_signatures, check_versions
+from .proto_walk import iter_bodies
+from .validate import check_model, check_node_signatures, check_versions, value_infos_of_body
 
 ModelSource = str | os.PathLike | bytes | onnx.ModelProto
 
@@ -82,7 +84,10 @@ def _check_structure(model: onnx.ModelProto, what: str) -> None:
 
 def prepare_model(model: onnx.ModelProto) -> onnx.ModelProto:
     """Inline model-local functions, add the types and shapes ONNX shape inference can tell, and
-    check every node of an ONNX-defined domain against its schema (`validate.check_node_signatures`)."""
+    check every node of an ONNX-defined domain against its schema (`validate.check_node_signatures`).
+
+    Declared negative dims become unknown (dynamic) first (`unknown_negative_dims`). Inference is
+    lenient: declared dims it contradicts are left for the providers, which check shapes at run time."""
     if model.functions:
         try:
             from onnx import inliner
@@ -90,9 +95,42 @@ def prepare_model(model: onnx.ModelProto) -> onnx.ModelProto:
             model = inliner.inline_local_functions(model)
         except Exception as exc:  # keep the functions: the provider may still run them
             raise ModelLoadError(f"cannot inline the model's local functions: {exc}") from exc
+    model = unknown_negative_dims(model)
     try:
         model = onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=True)
     except Exception:
         pass  # shapes stay unknown where inference cannot tell; partitioning copes with that
     check_node_signatures(model)
     return model
+
+
+def unknown_negative_dims(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The model with every declared negative dim (exporters write -1 for "dynamic") made an unknown dim.
+
+    onnxruntime treats such dims as dynamic; ONNX's C++ shape inference trusts them and aborts the
+    process on some (Slice clamps to `[0, dim - 1]`), so they never reach it. Returns the model itself
+    when it declares none, else a modified copy (a caller's ModelProto is never changed)."""
+    if not any(_negative_dims(model)):
+        return model
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    for dim in _negative_dims(copy):
+        dim.Clear()
+    return copy
+
+
+def _negative_dims(model: onnx.ModelProto) -> Iterator[onnx.TensorShapeProto.Dimension]:
+    for body, _ in iter_bodies(model):
+        for info in value_infos_of_body(body):
+            if info.HasField("type"):
+                yield from _negative_dims_of_type(info.type)
+
+
+def _negative_dims_of_type(tp: onnx.TypeProto) -> Iterator[onnx.TensorShapeProto.Dimension]:
+    which = tp.WhichOneof("value")
+    if which in ("tensor_type", "sparse_tensor_type"):
+        yield from (d for d in getattr(tp, which).shape.dim if d.HasField("dim_value") and d.dim_value < 0)
+    elif which in ("sequence_type", "optional_type"):
+        yield from _negative_dims_of_type(getattr(tp, which).elem_type)
+    elif which == "map_type":
+        yield from _negative_dims_of_type(tp.map_type.value_type)

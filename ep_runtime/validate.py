@@ -5,13 +5,16 @@ Three passes, each before the code that would trip over what it refuses:
 - `check_versions`: the IR version and every imported opset of a domain ONNX defines are ones
   this runtime knows.
 - `check_model`: every tensor (element type known, dims non-negative, data the size its dims
-  say, sparse indices in range), every declared type, the names of every graph (no empty or
-  duplicate graph input, output or initializer names) and the bodies of control-flow nodes
-  (If branches with as many outputs as the node, Loop bodies with the signature the node implies).
+  say, sparse indices in range), every declared type (element type known, not UNDEFINED), the
+  names of every graph (no empty or duplicate graph input, output or initializer names; node
+  fields valid UTF-8), at least one graph output, initializers listed as graph inputs before IR
+  version 4, and the bodies of control-flow nodes (If branches with as many outputs as the node,
+  Loop bodies with the signature the node implies).
 - `check_node_signatures`: after shape inference, each node of a domain ONNX defines against its
-  schema: input and output counts, required inputs present, and every input whose type is known
-  (initializers, declared or inferred types) of a type the schema accepts, with inputs that
-  share a type parameter agreeing.
+  schema: attributes (each defined by the schema and of its type, required ones present, a few
+  flags in range), input and output counts, required inputs present, every input whose type is
+  known (initializers, declared or inferred types) of a type the schema accepts, with inputs that
+  share a type parameter agreeing, and outputs declared of the type the schema and inputs give.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from .errors import InvalidGraphError, ModelLoadError
 from .proto_walk import (
     Body,
     attribute_graphs,
+    graph_label,
     iter_bodies,
     node_label,
     sparse_tensors_of_body,
@@ -44,6 +48,12 @@ KNOWN_ELEM_TYPES = frozenset(v for v in T.DataType.values() if v != T.UNDEFINED)
 _PACKED_BITS = {T.INT4: 4, T.UINT4: 4, T.FLOAT4E2M1: 4, T.INT2: 2, T.UINT2: 2, T.FLOAT6E2M3: 6, T.FLOAT6E3M2: 6}
 #: Packed types whose typed field (int32_data) holds several elements per entry: elements per entry.
 _PER_FIELD_ENTRY = {T.INT4: 2, T.UINT4: 2, T.FLOAT4E2M1: 2, T.INT2: 4, T.UINT2: 4}
+#: The IR version from which initializers need not be listed among the graph inputs.
+_IR_INITIALIZERS_NEED_NOT_BE_INPUTS = 4
+#: INT attributes that are flags onnxruntime refuses out of range: (op, attribute) -> the values allowed.
+_FLAG_RANGES = {("MaxPool", "storage_order"): (0, 1), ("BatchNormalization", "training_mode"): (0, 1)}
+#: FLOAT attributes onnxruntime refuses unless positive.
+_POSITIVE_FLOATS = {("LSTM", "clip"), ("GRU", "clip"), ("RNN", "clip")}
 #: How concrete type strings in schemas begin (as opposed to type parameters such as `T`).
 _TYPE_PREFIXES = ("tensor(", "seq(", "map(", "optional(", "sparse_tensor(")
 
@@ -155,21 +165,27 @@ def check_sparse_tensor(sp: onnx.SparseTensorProto, culprit: str) -> None:
 
 def check_model(model: onnx.ModelProto, what: str) -> None:
     """Check every tensor, declared type and graph structure of a loaded model (external data already read)."""
+    if not model.graph.output:
+        raise InvalidGraphError(f"{graph_label(model.graph)} of {what} declares no outputs: it computes nothing")
     for body, where in iter_bodies(model):
+        if isinstance(body, onnx.GraphProto) and model.ir_version < _IR_INITIALIZERS_NEED_NOT_BE_INPUTS:
+            _check_initializers_are_inputs(body, where, model.ir_version)
         for tensor, label in tensors_of_body(body, where):
             check_tensor(tensor, tensor_culprit(tensor, label))
         for sp, label in sparse_tensors_of_body(body, where):
             check_sparse_tensor(sp, label)
-        for vi in _value_infos(body):
+        for vi in value_infos_of_body(body):
             if vi.HasField("type"):
                 _check_type(vi.type, f"value {vi.name!r} of {where}")
         if isinstance(body, onnx.GraphProto):
             _check_names(body, where)
         for k, node in enumerate(body.node):
+            _check_text(node, f"{node_label(node, k)} in {where}")
             _check_control_flow(node, f"{node_label(node, k)} in {where}")
 
 
-def _value_infos(body: Body) -> list[onnx.ValueInfoProto]:
+def value_infos_of_body(body: Body) -> list[onnx.ValueInfoProto]:
+    """The declared values of a graph (inputs, outputs, value_info) or function (value_info)."""
     if isinstance(body, onnx.GraphProto):
         return [*body.input, *body.output, *body.value_info]
     return list(getattr(body, "value_info", []))
@@ -179,7 +195,7 @@ def _check_type(tp: onnx.TypeProto, culprit: str) -> None:
     which = tp.WhichOneof("value")
     if which in ("tensor_type", "sparse_tensor_type"):
         elem = getattr(tp, which).elem_type
-        if elem != T.UNDEFINED and elem not in KNOWN_ELEM_TYPES:
+        if elem not in KNOWN_ELEM_TYPES:
             raise ModelLoadError(f"{culprit} is declared with an unknown element type {elem}")
     elif which == "sequence_type":
         _check_type(tp.sequence_type.elem_type, culprit)
@@ -189,6 +205,18 @@ def _check_type(tp: onnx.TypeProto, culprit: str) -> None:
         if tp.map_type.key_type not in KNOWN_ELEM_TYPES:
             raise ModelLoadError(f"{culprit} is declared as a map with an unknown key type {tp.map_type.key_type}")
         _check_type(tp.map_type.value_type, culprit)
+
+
+def _check_initializers_are_inputs(graph: onnx.GraphProto, where: str, ir_version: int) -> None:
+    """Before IR version 4 every initializer must be a graph input. Like onnxruntime, tolerate one that a
+    node of the same graph reads (real IR-3 models rely on that); refuse the others (unused, or read
+    only inside subgraphs), which onnxruntime refuses too."""
+    known = {i.name for i in graph.input} | {name for node in graph.node for name in node.input}
+    for name in [t.name for t in graph.initializer] + [sp.values.name for sp in graph.sparse_initializer]:
+        if name not in known:
+            raise InvalidGraphError(f"initializer {name!r} of {where} is neither a graph input nor read by a node "
+                                    f"of that graph; IR version {ir_version} requires initializers to be graph "
+                                    f"inputs (before IR version {_IR_INITIALIZERS_NEED_NOT_BE_INPUTS})")
 
 
 def _check_names(graph: onnx.GraphProto, where: str) -> None:
@@ -207,6 +235,15 @@ def _check_names(graph: onnx.GraphProto, where: str) -> None:
         if name in seen:
             raise InvalidGraphError(f"{where} defines initializer {name!r} twice")
         seen.add(name)
+
+
+def _check_text(node: onnx.NodeProto, label: str) -> None:
+    """Protobuf hands out a string field that is not valid UTF-8 (a corrupt file) as bytes."""
+    fields = {"op_type": [node.op_type], "domain": [node.domain], "name": [node.name], "input": list(node.input),
+              "output": list(node.output), "attribute name": [a.name for a in node.attribute]}
+    for field, values in fields.items():
+        if any(not isinstance(v, str) for v in values):
+            raise ModelLoadError(f"{label}: its {field} is not valid UTF-8 text (the file is corrupt)")
 
 
 def _check_control_flow(node: onnx.NodeProto, label: str) -> None:
@@ -233,6 +270,14 @@ def _check_control_flow(node: onnx.NodeProto, label: str) -> None:
             raise InvalidGraphError(f"{label}: its body has {len(body.output)} outputs, but the node's {carried} "
                                     f"carried values and {len(node.output)} outputs need 1 + {len(node.output)} "
                                     "(condition, carried values, scan outputs)")
+        for kind, values, k, elem in (("input", body.input, 0, T.INT64), ("input", body.input, 1, T.BOOL),
+                                      ("output", body.output, 0, T.BOOL)):
+            declared = values[k].type.tensor_type.elem_type if len(values) > k and \
+                values[k].type.HasField("tensor_type") else T.UNDEFINED
+            if declared not in (T.UNDEFINED, elem):
+                raise InvalidGraphError(f"{label}: body {kind} {k} {values[k].name!r} is declared "
+                                        f"{elem_type_name(declared)}; a Loop body's {kind} {k} is "
+                                        f"{elem_type_name(elem)}")
 
 
 # --------------------------------------------------------------------------- node signatures
@@ -270,6 +315,7 @@ def _check_node_signature(node: onnx.NodeProto, opsets: dict[str, int], types: d
     except onnx.defs.SchemaError:
         return  # an op ONNX does not define at this opset: partitioning reports it per provider
     op = f"{node.op_type}-{schema.since_version}"
+    _check_attributes(node, schema, label, op)
     n_in, n_out = len(node.input), len(node.output)
     if not schema.min_input <= n_in <= schema.max_input:
         raise InvalidGraphError(f"{label} has {n_in} inputs; {op} takes {_arity(schema.min_input, schema.max_input)}")
@@ -306,6 +352,67 @@ def _check_node_signature(node: onnx.NodeProto, opsets: dict[str, int], types: d
             if first[1] != actual:
                 raise InvalidGraphError(f"{label}: inputs {first[0]!r} ({first[1]}) and {name!r} ({actual}) must "
                                         f"have the same type ({formal.type_str} of {op})")
+    _check_output_types(node, schema, types, {param: t for param, (_, t) in bound.items()}, label, op)
+
+
+def _check_output_types(node: onnx.NodeProto, schema: onnx.defs.OpSchema, types: dict[str, str],
+                        bound: dict[str, str], label: str, op: str) -> None:
+    """Each output whose type the schema fixes (a concrete type, or a type parameter its inputs bound)
+    declared of that type (onnxruntime refuses the model otherwise); an undeclared one gets it, for
+    the nodes that read it."""
+    formals = list(schema.outputs)
+    for i, name in enumerate(node.output):
+        if not formals or not name:
+            continue
+        formal = formals[min(i, len(formals) - 1)]
+        if formal.option == onnx.defs.OpSchema.FormalParameterOption.Variadic and not formal.is_homogeneous:
+            continue
+        expected = bound.get(formal.type_str) or (formal.type_str if formal.type_str.startswith("tensor(") else None)
+        if expected is None:
+            continue
+        actual = types.get(name)
+        if actual is None:
+            types[name] = expected
+        elif actual != expected:
+            raise InvalidGraphError(f"{label}: output {i} ({formal.name!r}) {name!r} is declared {actual}, but {op} "
+                                    f"makes it {expected} here")
+
+
+def _check_attributes(node: onnx.NodeProto, schema: onnx.defs.OpSchema, label: str, op: str) -> None:
+    """Each attribute defined by the schema and of its declared type (onnxruntime refuses the model
+    otherwise), every required one present, and the flags in `_FLAG_RANGES` in range."""
+    given = set()
+    for a in node.attribute:
+        given.add(a.name)
+        spec = schema.attributes.get(a.name)
+        if spec is None:
+            raise InvalidGraphError(f"{label} has attribute {a.name!r}, which {op} does not define")
+        if a.ref_attr_name:
+            continue  # a function body's reference to its caller's attribute
+        if a.type != int(spec.type):
+            raise InvalidGraphError(f"{label}: attribute {a.name!r} is of type {A.AttributeType.Name(a.type)}; "
+                                    f"{op} declares it {A.AttributeType.Name(int(spec.type))}")
+        allowed = _FLAG_RANGES.get((node.op_type, a.name))
+        if allowed is not None and a.i not in allowed:
+            raise InvalidGraphError(f"{label}: attribute {a.name!r} = {a.i}; {op} accepts "
+                                    f"{' or '.join(map(str, allowed))}")
+        if (node.op_type, a.name) in _POSITIVE_FLOATS and not a.f > 0:
+            raise InvalidGraphError(f"{label}: attribute {a.name!r} = {a.f}; {op} needs it greater than 0")
+    for name, spec in schema.attributes.items():
+        if spec.required and name not in given:
+            raise InvalidGraphError(f"{label} lacks attribute {name!r}, which {op} requires")
+    attrs = {a.name: a for a in node.attribute}
+    if node.op_type in ("Conv", "ConvTranspose") and "pads" in attrs and "auto_pad" in attrs and \
+            attrs["auto_pad"].s not in (b"", b"NOTSET"):
+        auto_pad = attrs["auto_pad"].s.decode(errors="replace")
+        raise InvalidGraphError(f"{label} has both pads and auto_pad = {auto_pad!r}; {op} takes explicit pads "
+                                "only with auto_pad NOTSET")
+    if node.op_type == "BatchNormalization" and schema.since_version >= 14:
+        training = "training_mode" in attrs and attrs["training_mode"].i == 1
+        want = 3 if training else 1
+        if len(node.output) != want:
+            raise InvalidGraphError(f"{label} has {len(node.output)} outputs; {op} with training_mode "
+                                    f"{int(training)} produces {want}")
 
 
 def _arity(low: int, high: int) -> str:

@@ -15,7 +15,16 @@ from typing import Any
 import numpy as np
 
 from ep_runtime.graph import Graph, Node
-from ep_runtime.op_shapes import ints, nearest_taps, normalize_axis, resize_output_geometry, source_coordinates
+from ep_runtime.op_shapes import (
+    concat_axis,
+    ints,
+    nearest_taps,
+    normalize_axis,
+    resize_output_geometry,
+    slice_index,
+    source_coordinates,
+    split_sizes,
+)
 
 from ._cl import cl, cla
 from .elementwise import broadcast_shape, grid_args, int8, launch_grid, stride_args
@@ -238,8 +247,7 @@ def Transpose(*, perm: list[int] | None = None, _provider):
 
 
 def concat(rt: Launcher, xs: Sequence[Any], axis: int) -> Any:
-    rank = xs[0].ndim
-    axis = normalize_axis(axis, rank, "Concat")
+    axis = concat_axis([x.shape for x in xs], axis)
     shape = list(xs[0].shape)
     shape[axis] = sum(x.shape[axis] for x in xs)
     y = rt.empty(shape, xs[0].dtype)
@@ -260,13 +268,13 @@ def Concat(*, axis: int | None = None, _provider):
 
 
 def split_tensor(rt: Launcher, x: Any, sizes: Sequence[int] | None, axis: int, n_out: int) -> list[Any]:
-    axis = normalize_axis(axis, x.ndim, "Split")
-    dim = x.shape[axis]
-    if not sizes:
+    if sizes:
+        axis, sizes = split_sizes(x.shape, sizes, axis, n_out)
+    else:
+        axis = normalize_axis(axis, x.ndim, "Split")
+        dim = x.shape[axis]
         chunk = -(-dim // n_out)
         sizes = [min(chunk, max(dim - i * chunk, 0)) for i in range(n_out)]
-    if sum(sizes) != dim:
-        raise ValueError(f"Split: sizes {list(sizes)} do not add up to {dim}")
     cs = contiguous_strides(x.shape)
     outs, off = [], 0
     for s in sizes:
@@ -298,19 +306,16 @@ def Split(*, axis: int = 0, num_outputs: int | None = None, _provider, _num_outp
 
 
 def slice_(rt: Launcher, x: Any, starts, ends, axes=None, steps=None) -> Any:
-    starts, ends = ints(starts), ints(ends)
-    axes = ints(axes) if axes is not None and len(ints(axes)) else list(range(len(starts)))
-    steps = ints(steps) if steps is not None and len(ints(steps)) else [1] * len(starts)
+    """Slice as one strided copy; the geometry (clamping, negative steps, axes checks) is op_shapes.slice_index's."""
+    index = slice_index(x.shape, ints(starts), ints(ends), None if axes is None else ints(axes),
+                        None if steps is None else ints(steps))
     cs = contiguous_strides(x.shape)
     shape = list(x.shape)
     sstride = list(cs)
     off = 0
-    for s, e, a, st in zip(starts, ends, axes, steps):
-        a = normalize_axis(a, x.ndim, "Slice")
-        if st == 0:
-            raise ValueError("Slice: step 0")
-        start, _, _ = slice(s, e, st).indices(x.shape[a])
-        length = len(range(*slice(s, e, st).indices(x.shape[a])))
+    for a, part in enumerate(index):
+        start, stop, st = part.indices(x.shape[a])
+        length = len(range(start, stop, st))
         shape[a] = length
         sstride[a] = cs[a] * st
         off += start * cs[a] if length else 0
