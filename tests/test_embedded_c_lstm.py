@@ -1,7 +1,7 @@
 """LSTM on the embedded C provider: every direction, optional B / initial_h / initial_c / P, clip and
 input_forget match the cpu provider per node and fused; an LSTM -> Squeeze -> Gemm model runs in C,
-fused and exported; what the kernel cannot do (layout 1, other activations, ragged sequence_lens)
-is refused with a reason."""
+fused and exported; layout 1, every ONNX activation (with alpha and beta) and ragged sequence_lens
+(constant or fed at run time) too; an unknown activation is refused with a reason."""
 
 from __future__ import annotations
 
@@ -87,6 +87,14 @@ CASES = {
     "only_y": {"outputs": (0,)},
     "explicit_default_activations": {"direction": "bidirectional", "activations": ["Sigmoid", "Tanh", "Tanh"] * 2},
     "full_sequence_lens": {"seq_lens": np.full(BATCH, SEQ)},
+    "layout1": {"layout": 1},  # x [5, 3, 4] read batch first: batch 5, seq 3
+    "relu_activation": {"activations": ["Relu", "Tanh", "Tanh"]},
+    "activations_with_alpha_beta": {"direction": "bidirectional", "activations": [
+        "HardSigmoid", "ScaledTanh", "Affine", "Sigmoid", "LeakyRelu", "Softsign"],
+        "activation_alpha": [0.3, 0.9, 1.5, 0.2], "activation_beta": [0.4, 1.1, -0.1]},
+    "ragged_sequence_lens": {"seq_lens": np.array([5, 3, 1])},
+    "ragged_reverse_with_a_zero_length": {"direction": "reverse", "seq_lens": np.array([2, 0, 5]), "initial": True},
+    "ragged_bidirectional_layout1": {"direction": "bidirectional", "seq_lens": np.array([3, 1, 0, 2, 3]), "layout": 1},
 }
 
 
@@ -119,12 +127,21 @@ def test_lstm_classifier_exports_and_matches_cpu_provider(tmp_path):
     np.testing.assert_allclose(got[0], want[0], rtol=RTOL, atol=ATOL)
 
 
-@pytest.mark.parametrize("kwargs, reason", [
-    ({"layout": 1}, "layout=1 unsupported"),
-    ({"activations": ["Relu", "Tanh", "Tanh"]}, "activations"),
-    ({"seq_lens": np.array([5, 3, 5])}, "sequence_lens unsupported"),
-], ids=["layout1", "relu_activation", "ragged_sequence_lens"])
-def test_lstm_refusals(kwargs, reason):
-    model = lstm_model(**kwargs) if "layout" not in kwargs else lstm_model(layout=1, outputs=(1,))
+def test_lstm_with_an_unknown_activation_is_refused_with_a_reason():
+    model = lstm_model(activations=["Sigmoid", "Gelu", "Tanh"])
     text = InferenceSession(model, providers=["embedded_c", "cpu"]).get_partition().explain()
-    assert reason in text, text
+    assert "activation 'gelu' unsupported" in text, text
+
+
+@pytest.mark.parametrize("fused", [False, True], ids=["per_node", "fused"])
+def test_lstm_sequence_lens_computed_at_run_time_match_cpu_provider(fused):
+    """sequence_lens fed as a graph input (int32), not a constant."""
+    model = lstm_model(direction="bidirectional")
+    node = model.graph.node[0]
+    node.input[4:] = []
+    node.input.extend(["L"])
+    model.graph.input.extend([helper.make_tensor_value_info("L", TensorProto.INT32, [BATCH])])
+    feed = {"x": np.random.default_rng(3).standard_normal((SEQ, BATCH, INPUT)).astype(np.float32),
+            "L": np.array([3, 5, 0], np.int32)}
+    for g, w in zip(strict_session(model, fused=fused).run(None, feed), cpu_run(model, feed)):
+        np.testing.assert_allclose(g, w, rtol=RTOL, atol=ATOL)

@@ -127,7 +127,8 @@ REDUCE = ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "Re
 #: ops whose cases are configurations of shapes and attributes (strides, pads, groups, dilations...)
 LAYERS = ("Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization", "LRN", "LSTM", "Reshape",
           "Flatten")
-KIT_OPS = frozenset(UNARY + BINARY + SOFTMAX + REDUCE + LAYERS + ("MatMul", "Gemm", "Transpose", "Concat", "Clip"))
+KIT_OPS = frozenset(UNARY + BINARY + SOFTMAX + REDUCE + LAYERS + ("MatMul", "Gemm", "Transpose", "Concat", "Clip",
+                                                                   "Cast"))
 
 #: odd sizes (not multiples of 4 or 8), scalars and empty tensors, for elementwise ops
 UNARY_SHAPES: tuple[tuple[int, ...], ...] = ((), (1,), (7,), (13,), (37,), (1001,), (3, 5, 7), (2, 65), (0,), (2, 0, 3))
@@ -407,6 +408,13 @@ def _flatten(dtype: str, rng: np.random.Generator) -> Iterator[Case]:
         yield _case("Flatten", f"{_shape_tag(shape)}_axis{axis}", [("x", _values(rng, shape, dtype))], {"axis": axis})
 
 
+def _cast(dtype: str, rng: np.random.Generator) -> Iterator[Case]:
+    """Cast to float32 (onnx's own Cast cases are not single-node tensor cases the kit loads)."""
+    for shape in ((7,), (3, 5), (0,)):
+        yield _case("Cast", f"{_shape_tag(shape)}_to_float", [("x", _values(rng, shape, dtype))],
+                    {"to": int(onnx.TensorProto.FLOAT)})
+
+
 def _family(op: str) -> Callable[[str, np.random.Generator], Iterator[Case]] | None:
     if op in UNARY:
         return functools.partial(_unary, op)
@@ -420,7 +428,7 @@ def _family(op: str) -> Callable[[str, np.random.Generator], Iterator[Case]] | N
         return functools.partial(_pool, op)
     return {"MatMul": _matmul, "Gemm": _gemm, "Transpose": _transpose, "Concat": _concat, "Clip": _clip,
             "Conv": _conv, "GlobalAveragePool": _global_average_pool, "BatchNormalization": _batch_normalization,
-            "LRN": _lrn, "LSTM": _lstm, "Reshape": _reshape, "Flatten": _flatten}.get(op)
+            "LRN": _lrn, "LSTM": _lstm, "Reshape": _reshape, "Flatten": _flatten, "Cast": _cast}.get(op)
 
 
 def edge_cases(ops: Sequence[str] | None = None, seed: int = 0) -> list[Case]:

@@ -136,7 +136,7 @@ def plan_arena(calls: list[Call], intermediates: set[str], sizes: dict[str, int]
 
 
 #: C macro of each element type code (csrc/ep_tensor.h)
-_C_DTYPE_NAMES = {1: "EP_FLOAT32", 2: "EP_UINT8", 3: "EP_INT8", 6: "EP_INT32"}
+_C_DTYPE_NAMES = {1: "EP_FLOAT32", 2: "EP_UINT8", 3: "EP_INT8", 6: "EP_INT32", 7: "EP_INT64"}
 
 
 def emit_body(calls: list[Call], labels: list[str], shapes: dict[str, tuple[int, ...]],
@@ -174,6 +174,8 @@ def emit_body(calls: list[Call], labels: list[str], shapes: dict[str, tuple[int,
                 args.append(f"{int(v)}")
             elif kind == "f32":
                 args.append(c_float(v))
+            elif kind in ("i64s", "f32s") and v is None:
+                args.append("NULL")
             elif kind == "i64s":
                 args.append("(const int64_t[]){" + ", ".join(str(int(x)) for x in v) + "}")
             elif kind == "f32s":

@@ -33,6 +33,12 @@ def wrong_input_shape(node: Node, value: str, got: Sequence[int], compiled: Sequ
                        node=node.label, op_type=node.op_type, provider=PROVIDER)
 
 
+def cannot_specialise(node: Node, why: str) -> KernelError:
+    """The error for inputs of shapes the subgraph of symbolic shapes cannot be compiled for (`why`)."""
+    return KernelError(f"node {node.label} failed on {PROVIDER}: cannot specialise the C kernels for these input "
+                       f"shapes: {why}", node=node.label, op_type=node.op_type, provider=PROVIDER)
+
+
 def fused_failure(nodes: Sequence[Node], funcs: Sequence[str], rc: int) -> KernelError:
     """The error for a fused function returning `rc` = 16 * (failing step + 1) + the kernel's code."""
     step = rc // 16 - 1

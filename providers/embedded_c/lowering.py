@@ -10,15 +10,17 @@ standalone export.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ep_runtime.graph import Graph, Node
+from ep_runtime.op_shapes import filter_taps, nearest_taps, source_coordinates
 from ep_runtime.provider import Refusal, schema_version
 
+from . import quant, shapes
 from .shapes import Ctx, Unsupported, check_declared
 
 F32 = np.dtype(np.float32)
@@ -29,7 +31,8 @@ class Call:
     """One call into the operator library for one node.
 
     `args` are (kind, value) pairs: ("t", name or None) a tensor (NULL when None), ("ts", names)
-    a tensor array followed by its count, ("i32"|"i64"|"f32", number), ("i64s", list),
+    a tensor array followed by its count, ("i32"|"i64"|"f32", number), ("i64s"|"f32s", non-empty list;
+    None: NULL),
     ("conv"|"pool", dict) a parameter struct, ("scratch", None) the scratch buffer.
     """
 
@@ -51,10 +54,38 @@ OP_SOURCES: dict[str, str] = {
     "GlobalAveragePool": "globalaveragepool", "BatchNormalization": "batchnormalization",
     "Softmax": "softmax", "Concat": "concat", "Transpose": "transpose", "Sum": "sum", "LRN": "lrn",
     "LSTM": "lstm",
+    "HardSigmoid": "hardsigmoid", "HardSwish": "hardswish", "Gelu": "gelu", "Swish": "swish", "QuickGelu": "swish",
+    "Elu": "elu", "Softplus": "softplus", "Erf": "erf", "Sqrt": "sqrt", "Exp": "exp", "Log": "log", "Abs": "abs",
+    "Neg": "neg", "Reciprocal": "reciprocal", "Pow": "pow", "Pad": "pad", "Slice": "slice", "Split": "split",
+    "Gather": "gather", "LayerNormalization": "layernormalization", "Resize": "resize",
+    "QuantizeLinear": "quantizelinear", "DequantizeLinear": "dequantizelinear", "QLinearConv": "qlinearconv",
+    "ConvInteger": "convinteger", "QLinearMatMul": "qlinearmatmul", "MatMulInteger": "matmulinteger",
+    "DynamicQuantizeLinear": "dynamicquantizelinear", "Cast": "cast", "ReduceMean": "reduce", "ReduceSum": "reduce",
+    "ReduceMax": "reduce", "ReduceMin": "reduce", "LogSoftmax": "logsoftmax", "GRU": "gru",
+    "ConvTranspose": "convtranspose",
 }
 
 #: sources every build needs besides the operators
-SUPPORT_SOURCES = ("ep_tensor", "ep_broadcast", "ep_sgemm", "ep_window")
+SUPPORT_SOURCES = ("ep_tensor", "ep_broadcast", "ep_sgemm", "ep_window", "ep_quant", "ep_rnn")
+
+U8, I8, I32, I64 = np.dtype(np.uint8), np.dtype(np.int8), np.dtype(np.int32), np.dtype(np.int64)
+Q8 = frozenset({U8, I8})
+#: C element type of each numpy dtype the kernels take (csrc/ep_tensor.h, ONNX's numbers)
+C_DTYPES: dict[np.dtype, int] = {F32: 1, U8: 2, I8: 3, I32: 6, I64: 7}
+#: element types the data tensors of these ops may have (every other op: float32 only); each
+#: lowering checks the type of every position
+_DTYPES: dict[str, frozenset[np.dtype]] = {
+    "QuantizeLinear": Q8 | {F32}, "DequantizeLinear": Q8 | {F32, I32}, "QLinearConv": Q8 | {I32},
+    "QLinearMatMul": Q8, "MatMulInteger": Q8 | {I32}, "ConvInteger": Q8 | {I32},
+    "DynamicQuantizeLinear": Q8 | {F32}, "Gather": frozenset({F32, I32, I64}), "LSTM": frozenset({F32, I32}),
+    "GRU": frozenset({F32, I32}),
+    **{op: Q8 | {F32, I32} for op in ("Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Cast")},
+}
+
+
+def value_dtype(graph: Graph, name: str) -> np.dtype | None:
+    """The element type of value `name` (an initializer's own, else the declared one)."""
+    return graph.initializers[name].dtype if name in graph.initializers else graph.value(name).dtype
 
 
 def _attr(node: Node, name: str, default: Any = None) -> Any:
@@ -202,7 +233,8 @@ def _softmax(ctx: Ctx) -> Call:
     legacy = schema_version(n) < 13
     axis = int(_attr(n, "axis", 1 if legacy else -1))
     axis = axis + rank if axis < 0 else axis
-    return Call("ep_softmax", "softmax", [("t", n.inputs[0]), ("t", n.outputs[0]), ("i32", axis), ("i32", int(legacy))])
+    src = OP_SOURCES[n.op_type]  # Softmax and LogSoftmax
+    return Call("ep_" + src, src, [("t", n.inputs[0]), ("t", n.outputs[0]), ("i32", axis), ("i32", int(legacy))])
 
 
 def _concat(ctx: Ctx) -> Call:
@@ -254,53 +286,420 @@ def _matmul(ctx: Ctx) -> Call:
     return Call("ep_matmul", "matmul", [("t", n.inputs[0]), ("t", n.inputs[1]), ("t", n.outputs[0])])
 
 
-_LSTM_DIRECTIONS = {"forward": 0, "reverse": 1, "bidirectional": 2}
+_RNN_DIRECTIONS = {"forward": 0, "reverse": 1, "bidirectional": 2}
+#: the ONNX recurrent activations: C kind (csrc/ep_rnn.h), default alpha and beta (None: unused)
+_RNN_ACTIVATIONS: dict[str, tuple[int, float | None, float | None]] = {
+    "sigmoid": (0, None, None), "tanh": (1, None, None), "relu": (2, None, None), "affine": (3, 1.0, 0.0),
+    "leakyrelu": (4, 0.01, None), "thresholdedrelu": (5, 1.0, None), "scaledtanh": (6, 1.0, 1.0),
+    "hardsigmoid": (7, 0.2, 0.5), "elu": (8, 1.0, None), "softsign": (9, None, None), "softplus": (10, None, None),
+}
+_RNN_DEFAULTS = {"LSTM": ("sigmoid", "tanh", "tanh"), "GRU": ("sigmoid", "tanh")}
+
+
+def _rnn_activations(ctx: Ctx, dirs: int) -> list[tuple[str, Any]]:
+    """The kinds, alphas and betas of every direction's activations, as C arrays (NULL: defaults);
+    alphas and betas are consumed in order by the functions that take one."""
+    n = ctx.node
+    per = len(_RNN_DEFAULTS[n.op_type])
+    names = _attr(n, "activations")
+    alphas, betas = _attr(n, "activation_alpha"), _attr(n, "activation_beta")
+    if not names and not alphas and not betas:
+        return [("i64s", None), ("f32s", None), ("f32s", None)]
+    names = [_text(a).lower() for a in (names or [])] or list(_RNN_DEFAULTS[n.op_type]) * dirs
+    if len(names) == per and dirs == 2:
+        names = names * 2
+    if len(names) != per * dirs:
+        raise Unsupported("attribute", f"{n.op_type} activations {names}: expected {per * dirs} ({per} per direction)")
+    alpha_it, beta_it = iter(alphas or ()), iter(betas or ())
+    kinds, al, be = [], [], []
+    for name in names:
+        if name not in _RNN_ACTIVATIONS:
+            raise Unsupported("attribute", f"{n.op_type} activation {name!r} unsupported")
+        kind, da, db = _RNN_ACTIVATIONS[name]
+        kinds.append(kind)
+        al.append(float(next(alpha_it, da)) if da is not None else 0.0)
+        be.append(float(next(beta_it, db)) if db is not None else 0.0)
+    return [("i64s", kinds), ("f32s", al), ("f32s", be)]
+
+
+def _rnn_common(ctx: Ctx, gates: int) -> tuple[str, int, int, float, int]:
+    """Direction, number of directions, hidden size, clip and layout of an LSTM or GRU, checked."""
+    n = ctx.node
+    direction = _text(_attr(n, "direction", "forward"))
+    if direction not in _RNN_DIRECTIONS:
+        raise Unsupported("attribute", f"{n.op_type} direction={direction!r} unsupported")
+    dirs = 2 if direction == "bidirectional" else 1
+    layout = int(_attr(n, "layout", 0))
+    if layout not in (0, 1):
+        raise Unsupported("attribute", f"{n.op_type} layout={layout} unsupported")
+    clip = _attr(n, "clip")
+    if clip is not None and not float(clip) > 0:
+        raise Unsupported("attribute", f"{n.op_type} clip={clip} unsupported (must be > 0)")
+    xs, ws = ctx.shape(n.inputs[0]), ctx.shape(n.inputs[1])
+    if len(xs) != 3 or len(ws) != 3 or ws[0] != dirs or ws[1] % gates:
+        raise Unsupported("attribute", f"{n.op_type} shapes X {list(xs)}, W {list(ws)} unsupported")
+    hidden = ws[1] // gates
+    if _attr(n, "hidden_size") is not None and int(_attr(n, "hidden_size")) != hidden:
+        raise Unsupported("attribute", f"{n.op_type} hidden_size disagrees with W")
+    lens = ctx.input(4)
+    if lens is not None:
+        _want_dtypes(ctx, sequence_lens=(lens, frozenset({I32})))
+    return direction, dirs, hidden, float(clip or 0.0), layout
 
 
 def _lstm(ctx: Ctx) -> Call:
-    """LSTM (since 7), layout 0, the default activations; sequence_lens only when constant and full."""
+    """LSTM (since 7): both layouts, sequence_lens (constant or computed), any activations."""
     n = ctx.node
     if schema_version(n) < 7:
         raise Unsupported("attribute", "LSTM-1 (output_sequence) unsupported")
     _only_attrs(n, {"activations", "activation_alpha", "activation_beta", "clip", "direction", "hidden_size",
                     "input_forget", "layout"})
-    if int(_attr(n, "layout", 0)) != 0:
-        raise Unsupported("attribute", "LSTM layout=1 unsupported (layout 0 only)")
-    direction = _attr(n, "direction", "forward")
-    direction = direction.decode() if isinstance(direction, bytes) else direction
-    if direction not in _LSTM_DIRECTIONS:
-        raise Unsupported("attribute", f"LSTM direction={direction!r} unsupported")
-    dirs = 2 if direction == "bidirectional" else 1
-    acts = _attr(n, "activations")
-    if acts is not None:
-        acts = [a.decode() if isinstance(a, bytes) else a for a in acts]
-        if [a.lower() for a in acts] != ["sigmoid", "tanh", "tanh"] * dirs:
-            raise Unsupported("attribute", f"LSTM activations {acts} unsupported (Sigmoid, Tanh, Tanh only)")
-    if _attr(n, "activation_alpha") or _attr(n, "activation_beta"):
-        raise Unsupported("attribute", "LSTM activation_alpha/activation_beta unsupported")
-    clip = _attr(n, "clip")
-    if clip is not None and not float(clip) > 0:
-        raise Unsupported("attribute", f"LSTM clip={clip} unsupported (must be > 0)")
-
-    def inp(k: int) -> str | None:
-        return n.inputs[k] if len(n.inputs) > k and n.inputs[k] else None
-
-    xs, ws = ctx.shape(n.inputs[0]), ctx.shape(n.inputs[1])
-    if len(xs) != 3 or len(ws) != 3 or ws[0] != dirs:
-        raise Unsupported("attribute", f"LSTM shapes X {list(xs)}, W {list(ws)} unsupported")
-    hidden = ws[1] // 4
-    if _attr(n, "hidden_size") is not None and int(_attr(n, "hidden_size")) != hidden:
-        raise Unsupported("attribute", "LSTM hidden_size disagrees with W")
-    lens = inp(4)
-    if lens is not None:
-        arr = ctx.const(lens)
-        if arr is None or not np.all(np.asarray(arr).reshape(-1) == xs[0]):
-            raise Unsupported("attribute", "LSTM sequence_lens unsupported unless constant and equal to seq_length")
-    outs = [n.outputs[k] if len(n.outputs) > k and n.outputs[k] else None for k in range(3)]
-    args = [("t", inp(k)) for k in (0, 1, 2, 3, 5, 6, 7)] + [("t", o) for o in outs]
-    args += [("i32", _LSTM_DIRECTIONS[direction]), ("f32", float(clip or 0.0)),
+    direction, dirs, hidden, clip, layout = _rnn_common(ctx, 4)
+    xs = ctx.shape(n.inputs[0])
+    outs = [ctx.node.outputs[k] if len(n.outputs) > k and n.outputs[k] else None for k in range(3)]
+    args = [("t", ctx.input(k)) for k in (0, 1, 2, 3, 4, 5, 6, 7)] + [("t", o) for o in outs]
+    args += [("i32", _RNN_DIRECTIONS[direction]), ("i32", layout), *_rnn_activations(ctx, dirs), ("f32", clip),
              ("i32", int(_attr(n, "input_forget", 0))), ("scratch", None)]
-    return Call("ep_lstm", "lstm", args, 10 * xs[1] * hidden)
+    batch = xs[0] if layout else xs[1]
+    return Call("ep_lstm", "lstm", args, 10 * batch * hidden + batch * xs[2])
+
+
+def _gru(ctx: Ctx) -> Call:
+    """GRU (since 7): both layouts, sequence_lens, any activations, linear_before_reset."""
+    n = ctx.node
+    if schema_version(n) < 7:
+        raise Unsupported("attribute", "GRU before opset 7 unsupported")
+    _only_attrs(n, {"activations", "activation_alpha", "activation_beta", "clip", "direction", "hidden_size",
+                    "layout", "linear_before_reset"})
+    direction, dirs, hidden, clip, layout = _rnn_common(ctx, 3)
+    xs = ctx.shape(n.inputs[0])
+    outs = [ctx.node.outputs[k] if len(n.outputs) > k and n.outputs[k] else None for k in range(2)]
+    args = [("t", ctx.input(k)) for k in (0, 1, 2, 3, 4, 5)] + [("t", o) for o in outs]
+    args += [("i32", _RNN_DIRECTIONS[direction]), ("i32", layout), *_rnn_activations(ctx, dirs), ("f32", clip),
+             ("i32", int(_attr(n, "linear_before_reset", 0))), ("scratch", None)]
+    batch = xs[0] if layout else xs[1]
+    return Call("ep_gru", "gru", args, 9 * batch * hidden + batch * xs[2])
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _gelu_approximate(ctx: Ctx) -> list[tuple[str, Any]]:
+    mode = _text(_attr(ctx.node, "approximate", "none"))
+    if mode not in ("none", "tanh"):
+        raise Unsupported("attribute", f"Gelu approximate={mode!r} unsupported (none or tanh)")
+    return [("i32", int(mode == "tanh"))]
+
+
+_PAD_MODES = {"constant": 0, "reflect": 1, "edge": 2, "wrap": 3}
+
+
+def _pad(ctx: Ctx) -> Call:
+    n = ctx.node
+    _only_attrs(n, {"mode", "pads", "value"})
+    begin, end, mode = shapes.pad_begin_end(ctx)
+    if not begin:
+        raise Unsupported("attribute", "Pad of a scalar unsupported")
+    if mode != "constant" and any(p < 0 for p in begin + end):
+        raise Unsupported("attribute", f"Pad mode={mode} with negative (cropping) pads unsupported")
+    if schema_version(n) < 11:
+        value = float(_attr(n, "value", 0.0))
+    else:
+        name = ctx.input(2)
+        arr = None if name is None else ctx.const(name)
+        if name is not None and arr is None:
+            raise Unsupported("attribute", f"Pad constant_value {name!r} is not a constant")
+        value = 0.0 if arr is None or np.asarray(arr).size == 0 else float(np.asarray(arr).reshape(-1)[0])
+    return Call("ep_pad", "pad", [("t", n.inputs[0]), ("t", n.outputs[0]), ("i64s", begin),
+                                  ("i32", _PAD_MODES[mode]), ("f32", value)])
+
+
+def _slice(ctx: Ctx) -> Call:
+    n = ctx.node
+    _only_attrs(n, {"starts", "ends", "axes"})
+    starts, steps, _ = shapes.slice_plan(ctx)
+    if not starts:
+        raise Unsupported("attribute", "Slice of a scalar unsupported")
+    return Call("ep_slice", "slice", [("t", n.inputs[0]), ("t", n.outputs[0]), ("i64s", starts), ("i64s", steps)])
+
+
+def _split(ctx: Ctx) -> Call:
+    n = ctx.node
+    _only_attrs(n, {"axis", "split", "num_outputs"})
+    if not all(n.outputs):
+        raise Unsupported("attribute", "Split with an omitted output unsupported")
+    axis, _ = shapes.split_plan(ctx)
+    return Call("ep_split", "split", [("t", n.inputs[0]), ("i32", axis), ("ts", list(n.outputs))])
+
+
+def _gather(ctx: Ctx) -> Call:
+    n = ctx.node
+    _only_attrs(n, {"axis"})
+    _want_dtypes(ctx, data=(n.inputs[0], frozenset({F32})), indices=(n.inputs[1], frozenset({I64, I32})),
+                 output=(n.outputs[0], frozenset({F32})))
+    axis, _ = shapes.gather_plan(ctx)
+    return Call("ep_gather", "gather", [("t", n.inputs[0]), ("t", n.inputs[1]), ("t", n.outputs[0]), ("i32", axis)])
+
+
+def _layernorm(ctx: Ctx) -> Call:
+    n = ctx.node
+    _only_attrs(n, {"axis", "epsilon", "stash_type"})
+    if int(_attr(n, "stash_type", 1)) != 1:
+        raise Unsupported("attribute", "LayerNormalization stash_type other than 1 (float32) unsupported")
+    if any(n.outputs[1:]):
+        raise Unsupported("attribute", "LayerNormalization Mean / InvStdDev outputs unsupported")
+    rank = len(ctx.shape(n.inputs[0]))
+    axis = int(_attr(n, "axis", -1))
+    return Call("ep_layernormalization", "layernormalization",
+                [("t", n.inputs[0]), ("t", ctx.input(1)), ("t", ctx.input(2)), ("t", n.outputs[0]),
+                 ("i32", axis + rank if axis < 0 else axis), ("f32", float(_attr(n, "epsilon", 1e-5)))])
+
+
+def _resize_taps(ctx: Ctx, in_len: int, out_len: int, scale: float) -> tuple[int, list[int], list[float]]:
+    """Taps per output position, and the index and weight tables, of one resized axis (as the cpu
+    provider computes them: `ep_runtime.op_shapes`)."""
+    n = ctx.node
+    mode = _text(_attr(n, "mode", "nearest"))
+    if out_len == in_len and scale == 1.0:
+        return 1, list(range(out_len)), [1.0] * out_len
+    if in_len == 0:
+        raise Unsupported("attribute", "Resize of an empty axis to a non-empty one unsupported")
+    src = source_coordinates(_text(_attr(n, "coordinate_transformation_mode", "half_pixel")), out_len, in_len,
+                             scale, None)
+    if mode == "nearest":
+        idx = nearest_taps(src, in_len, _text(_attr(n, "nearest_mode", "round_prefer_floor")), scale < 1)
+        w = np.ones(idx.shape)
+    else:
+        idx, w = filter_taps(src, in_len, mode, scale, float(_attr(n, "cubic_coeff_a", -0.75)),
+                             bool(_attr(n, "antialias", 0)), bool(_attr(n, "exclude_outside", 0)))
+    return idx.shape[1], [int(v) for v in idx.reshape(-1)], [float(v) for v in w.reshape(-1)]
+
+
+def _resize(ctx: Ctx) -> Call:
+    n = ctx.node
+    _only_attrs(n, {"antialias", "axes", "coordinate_transformation_mode", "cubic_coeff_a", "exclude_outside",
+                    "extrapolation_value", "keep_aspect_ratio_policy", "mode", "nearest_mode"})
+    mode = _text(_attr(n, "mode", "nearest"))
+    ctm = _text(_attr(n, "coordinate_transformation_mode", "half_pixel"))
+    if mode not in ("nearest", "linear", "cubic"):
+        raise Unsupported("attribute", f"Resize mode={mode!r} unsupported")
+    if ctm in ("tf_crop_and_resize", "tf_half_pixel_for_nn"):
+        raise Unsupported("attribute", f"Resize coordinate_transformation_mode={ctm} unsupported")
+    if mode == "nearest" and _attr(n, "antialias", 0):
+        raise Unsupported("attribute", "Resize antialias with mode nearest is undefined")
+    xs = ctx.shape(n.inputs[0])
+    ys, factors = shapes.resize_geometry(ctx)
+    if len(xs) < 2 or ys[:-2] != xs[:-2] or any(f != 1.0 for f in factors[:-2]):
+        raise Unsupported("attribute", f"Resize of {list(xs)} to {list(ys)} unsupported (the last two axes only)")
+    try:
+        th, ih, wh = _resize_taps(ctx, xs[-2], ys[-2], factors[-2])
+        tw, iw, ww = _resize_taps(ctx, xs[-1], ys[-1], factors[-1])
+    except ValueError as exc:
+        raise Unsupported("attribute", str(exc)) from None
+    if not ih or not iw:
+        raise Unsupported("attribute", "Resize to an empty output unsupported")
+    return Call("ep_resize", "resize", [("t", n.inputs[0]), ("t", n.outputs[0]), ("i32", th), ("i64s", ih),
+                                        ("f32s", wh), ("i32", tw), ("i64s", iw), ("f32s", ww)])
+
+
+def _alpha(default: float) -> Callable[[Ctx], list[tuple[str, Any]]]:
+    return lambda c: [("f32", float(_attr(c.node, "alpha", default)))]
+
+
+def _want_dtypes(ctx: Ctx, **roles: tuple[str | None, frozenset[np.dtype]]) -> dict[str, np.dtype]:
+    """The element type of each named tensor (role -> (value, allowed types)), refused when not allowed."""
+    got = {}
+    for role, (name, allowed) in roles.items():
+        if name is None:
+            continue
+        dt = value_dtype(ctx.graph, name)
+        if dt not in allowed:
+            want = " or ".join(sorted(str(a) for a in allowed))
+            raise Unsupported("dtype", f"{ctx.node.op_type} {role} {name!r} of type {dt} unsupported ({want})")
+        got[role] = dt
+    return got
+
+
+def _per_axis(ctx: Ctx, scale: np.ndarray, zp: list[int]) -> tuple[list[float], list[int]]:
+    n = max(len(scale), len(zp))
+    if len(scale) not in (1, n) or len(zp) not in (1, n):
+        raise Unsupported("attribute",
+                          f"{ctx.node.op_type} scale and zero point hold {len(scale)} and {len(zp)} values")
+    return [float(v) for v in np.broadcast_to(scale, n)], [int(v) for v in np.broadcast_to(zp, n)]
+
+
+def _quantize_linear(ctx: Ctx) -> Call:
+    """QuantizeLinear and DequantizeLinear, per tensor or per axis (no blocks)."""
+    n = ctx.node
+    _only_attrs(n, {"axis", "saturate", "block_size", "output_dtype"})
+    if int(_attr(n, "block_size", 0)):
+        raise Unsupported("attribute", f"{n.op_type} block_size unsupported (per tensor or per axis only)")
+    quantize = n.op_type == "QuantizeLinear"
+    x, y = n.inputs[0], n.outputs[0]
+    got = _want_dtypes(ctx, x=(x, frozenset({F32}) if quantize else Q8 | {I32}),
+                       y=(y, Q8 if quantize else frozenset({F32})))
+    xs = ctx.shape(x)
+    axis, channels = int(_attr(n, "axis", 1)), None
+    scale_name = ctx.input(1)
+    if scale_name is not None and ctx.const(scale_name) is not None and np.asarray(ctx.const(scale_name)).size > 1:
+        if not -len(xs) <= axis < len(xs):  # the axis matters only for per-axis parameters
+            raise Unsupported("attribute", f"{n.op_type} axis {axis} is out of range for rank {len(xs)}")
+        axis = axis + len(xs) if axis < 0 else axis
+        channels = xs[axis]
+    else:
+        axis = 0
+    scale = quant.scale_const(ctx, 1, "scale", channels)
+    zp = quant.zero_point_const(ctx, 2, "zero_point", got["y" if quantize else "x"], channels)
+    if quantize and ctx.input(2) is None and got["y"] != U8:
+        raise Unsupported("dtype", f"QuantizeLinear without a zero point gives uint8, but {y!r} is {got['y']}")
+    scales, zps = _per_axis(ctx, scale, zp)
+    func = "ep_quantizelinear" if quantize else "ep_dequantizelinear"
+    return Call(func, func[3:], [("t", x), ("t", y), ("i32", axis), ("f32s", scales), ("i64s", zps),
+                                 ("i64", len(scales))])
+
+
+def _qlinearconv(ctx: Ctx) -> Call:
+    n = ctx.node
+    _only_attrs(n, {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"})
+    x, w, y, b = n.inputs[0], n.inputs[3], n.outputs[0], ctx.input(8)
+    got = _want_dtypes(ctx, x=(x, Q8), w=(w, Q8), y=(y, Q8), B=(b, frozenset({I32})))
+    xs, ws, ys = ctx.shape(x), ctx.shape(w), ctx.shape(y)
+    if len(xs) not in (3, 4):
+        raise Unsupported("attribute", f"QLinearConv with {len(xs) - 2} spatial dims unsupported (1-D and 2-D only)")
+    p = _window(ctx, xs, ys, list(ws[2:]))
+    p["group"] = int(_attr(n, "group", 1))
+    x_scale = quant.scale_const(ctx, 1, "x_scale")
+    x_zp = quant.zero_point_const(ctx, 2, "x_zero_point", got["x"])
+    w_scale = quant.scale_const(ctx, 4, "w_scale", ws[0])
+    w_zp = quant.zero_point_const(ctx, 5, "w_zero_point", got["w"], ws[0])
+    y_scale = quant.scale_const(ctx, 6, "y_scale")
+    y_zp = quant.zero_point_const(ctx, 7, "y_zero_point", got["y"])
+    mult, shift = quant.requant_params(ctx, x_scale, w_scale, y_scale)
+    return Call("ep_qlinearconv", "qlinearconv",
+                [("t", x), ("i64", x_zp[0]), ("t", w), ("i64s", w_zp), ("i64", len(w_zp)), ("t", b), ("t", y),
+                 ("i64", y_zp[0]), ("i64s", mult), ("i64s", shift), ("i64", len(mult)), ("conv", p)])
+
+
+def _convinteger(ctx: Ctx) -> Call:
+    n = ctx.node
+    _only_attrs(n, {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"})
+    x, w, y, x_zp, w_zp = n.inputs[0], n.inputs[1], n.outputs[0], ctx.input(2), ctx.input(3)
+    got = _want_dtypes(ctx, x=(x, Q8), w=(w, Q8), y=(y, frozenset({I32})))
+    _want_dtypes(ctx, x_zero_point=(x_zp, frozenset({got["x"]})), w_zero_point=(w_zp, frozenset({got["w"]})))
+    xs, ws, ys = ctx.shape(x), ctx.shape(w), ctx.shape(y)
+    if len(xs) not in (3, 4):
+        raise Unsupported("attribute", f"ConvInteger with {len(xs) - 2} spatial dims unsupported (1-D and 2-D only)")
+    _zero_point_shape(ctx, x_zp, "x_zero_point", None)
+    _zero_point_shape(ctx, w_zp, "w_zero_point", ws[0])
+    p = _window(ctx, xs, ys, list(ws[2:]))
+    p["group"] = int(_attr(n, "group", 1))
+    return Call("ep_convinteger", "convinteger", [("t", x), ("t", x_zp), ("t", w), ("t", w_zp), ("t", y), ("conv", p)])
+
+
+def _qmatmul_shapes(ctx: Ctx, a: str, b: str) -> int:
+    """Columns of the 2-D b, once a has rank >= 2 (the kernels' layout)."""
+    a_shape, b_shape = ctx.shape(a), ctx.shape(b)
+    if len(a_shape) < 2 or len(b_shape) != 2:
+        raise Unsupported("attribute", f"{ctx.node.op_type} of {list(a_shape)} by {list(b_shape)} unsupported "
+                                       "(a of rank >= 2 by a 2-D b only)")
+    return b_shape[1]
+
+
+def _qlinearmatmul(ctx: Ctx) -> Call:
+    n = ctx.node
+    _only_attrs(n, set())
+    a, b, y = n.inputs[0], n.inputs[3], n.outputs[0]
+    got = _want_dtypes(ctx, a=(a, Q8), b=(b, Q8), y=(y, Q8))
+    cols = _qmatmul_shapes(ctx, a, b)
+    a_scale = quant.scale_const(ctx, 1, "a_scale")
+    a_zp = quant.zero_point_const(ctx, 2, "a_zero_point", got["a"])
+    b_scale = quant.scale_const(ctx, 4, "b_scale", cols)
+    b_zp = quant.zero_point_const(ctx, 5, "b_zero_point", got["b"], cols)
+    y_scale = quant.scale_const(ctx, 6, "y_scale")
+    y_zp = quant.zero_point_const(ctx, 7, "y_zero_point", got["y"])
+    mult, shift = quant.requant_params(ctx, a_scale, b_scale, y_scale)
+    return Call("ep_qlinearmatmul", "qlinearmatmul",
+                [("t", a), ("i64", a_zp[0]), ("t", b), ("i64s", b_zp), ("i64", len(b_zp)), ("t", y),
+                 ("i64", y_zp[0]), ("i64s", mult), ("i64s", shift), ("i64", len(mult))])
+
+
+def _matmulinteger(ctx: Ctx) -> Call:
+    n = ctx.node
+    _only_attrs(n, set())
+    a, b, y, a_zp, b_zp = n.inputs[0], n.inputs[1], n.outputs[0], ctx.input(2), ctx.input(3)
+    got = _want_dtypes(ctx, a=(a, Q8), b=(b, Q8), y=(y, frozenset({I32})))
+    _want_dtypes(ctx, a_zero_point=(a_zp, frozenset({got["a"]})), b_zero_point=(b_zp, frozenset({got["b"]})))
+    cols = _qmatmul_shapes(ctx, a, b)
+    _zero_point_shape(ctx, a_zp, "a_zero_point", None)
+    _zero_point_shape(ctx, b_zp, "b_zero_point", cols)
+    return Call("ep_matmulinteger", "matmulinteger", [("t", a), ("t", a_zp), ("t", b), ("t", b_zp), ("t", y)])
+
+
+def _zero_point_shape(ctx: Ctx, name: str | None, what: str, channels: int | None) -> None:
+    """A zero-point tensor (constant or computed at run time) holds one value, or one per channel."""
+    if name is None:
+        return
+    shape = ctx.shape(name)
+    if int(np.prod(shape)) != 1 and not (channels is not None and shape == (channels,)):
+        raise Unsupported("attribute", f"{ctx.node.op_type} {what} {name!r} of shape {list(shape)} unsupported "
+                                       "(one value" + (f" or {channels}, one per channel)" if channels else ")"))
+
+
+def _dynamic_quantize_linear(ctx: Ctx) -> Call:
+    n = ctx.node
+    _only_attrs(n, set())
+    if len(n.outputs) < 3 or not all(n.outputs[:3]):
+        raise Unsupported("attribute", "DynamicQuantizeLinear with an omitted output unsupported")
+    _want_dtypes(ctx, x=(n.inputs[0], frozenset({F32})), y=(n.outputs[0], frozenset({U8})),
+                 y_scale=(n.outputs[1], frozenset({F32})), y_zero_point=(n.outputs[2], frozenset({U8})))
+    return Call("ep_dynamicquantizelinear", "dynamicquantizelinear",
+                [("t", n.inputs[0]), ("t", n.outputs[0]), ("t", n.outputs[1]), ("t", n.outputs[2])])
+
+
+def _cast(ctx: Ctx) -> Call:
+    n = ctx.node
+    _only_attrs(n, {"to", "saturate", "round_mode"})
+    if int(_attr(n, "to", 0)) != 1:
+        raise Unsupported("attribute", f"Cast to type {_attr(n, 'to')} unsupported (to float32 only)")
+    _want_dtypes(ctx, y=(n.outputs[0], frozenset({F32})))
+    return Call("ep_cast", "cast", [("t", n.inputs[0]), ("t", n.outputs[0])])
+
+
+_REDUCE_MODES = {"ReduceMean": 0, "ReduceSum": 1, "ReduceMax": 2, "ReduceMin": 3}
+
+
+def _reduce(ctx: Ctx) -> Call:
+    n = ctx.node
+    _only_attrs(n, {"axes", "keepdims", "noop_with_empty_axes"})
+    axes = shapes.reduce_axes(ctx)
+    xs = ctx.shape(n.inputs[0])
+    if any(xs[a] == 0 for a in axes):
+        raise Unsupported("attribute", f"{n.op_type} over an empty axis unsupported")
+    return Call("ep_reduce", "reduce", [("t", n.inputs[0]), ("t", n.outputs[0]), ("i64", sum(1 << a for a in axes)),
+                                        ("i32", _REDUCE_MODES[n.op_type])])
+
+
+def _conv_transpose(ctx: Ctx) -> Call:
+    n = ctx.node
+    _only_attrs(n, {"auto_pad", "dilations", "group", "kernel_shape", "output_padding", "output_shape", "pads",
+                    "strides"})
+    xs = ctx.shape(n.inputs[0])
+    if len(xs) not in (3, 4):
+        raise Unsupported("attribute", f"ConvTranspose with {len(xs) - 2} spatial dims unsupported (1-D and 2-D only)")
+    group, kernel, geo = shapes.conv_transpose_plan(ctx)
+    if len(xs) == 3:
+        kernel, strides, dil, begin = [1, *kernel], [1, *geo.strides], [1, *geo.dilations], [0, *geo.begin]
+    else:
+        strides, dil, begin = list(geo.strides), list(geo.dilations), list(geo.begin)
+    if any(abs(v) > 1 << 30 for v in begin):
+        raise Unsupported("attribute", f"ConvTranspose pads {begin} out of range")
+    p = {"group": group, "kernel": kernel, "strides": strides, "pads": [begin[0], begin[1], 0, 0], "dilations": dil}
+    ws = ctx.shape(n.inputs[1])
+    scratch = ws[1] * kernel[0] * kernel[1] * int(np.prod(xs[2:]))
+    return Call("ep_convtranspose", "convtranspose",
+                [("t", n.inputs[0]), ("t", n.inputs[1]), ("t", ctx.input(2)), ("t", n.outputs[0]), ("conv", p),
+                 ("scratch", None)], scratch)
 
 
 LOWERINGS: dict[str, Callable[[Ctx], Call]] = {
@@ -314,15 +713,38 @@ LOWERINGS: dict[str, Callable[[Ctx], Call]] = {
     "Squeeze": _identity, "Unsqueeze": _identity,
     "Softmax": _softmax, "Concat": _concat, "Transpose": _transpose, "Sum": _sum, "LRN": _lrn,
     "BatchNormalization": _batchnorm, "LSTM": _lstm,
+    "HardSigmoid": _unary(lambda c: [("f32", float(_attr(c.node, "alpha", 0.2))),
+                                     ("f32", float(_attr(c.node, "beta", 0.5)))], frozenset({"alpha", "beta"})),
+    "HardSwish": _unary(), "Gelu": _unary(_gelu_approximate, frozenset({"approximate"})),
+    "Swish": _unary(_alpha(1.0), frozenset({"alpha"})), "QuickGelu": _unary(_alpha(1.702), frozenset({"alpha"})),
+    "Elu": _unary(_alpha(1.0), frozenset({"alpha"})), "Softplus": _unary(), "Erf": _unary(), "Sqrt": _unary(),
+    "Exp": _unary(), "Log": _unary(), "Abs": _unary(), "Neg": _unary(), "Reciprocal": _unary(), "Pow": _binary,
+    "Pad": _pad, "Slice": _slice, "Split": _split, "Gather": _gather, "LayerNormalization": _layernorm,
+    "Resize": _resize,
+    "QuantizeLinear": _quantize_linear, "DequantizeLinear": _quantize_linear, "QLinearConv": _qlinearconv,
+    "ConvInteger": _convinteger, "QLinearMatMul": _qlinearmatmul, "MatMulInteger": _matmulinteger,
+    "DynamicQuantizeLinear": _dynamic_quantize_linear, "Cast": _cast,
+    "ReduceMean": _reduce, "ReduceSum": _reduce, "ReduceMax": _reduce, "ReduceMin": _reduce, "LogSoftmax": _softmax,
+    "GRU": _gru, "ConvTranspose": _conv_transpose,
 }
 
 #: inputs that are not data tensors (shape/axes/bounds read at build time), by op
-_NON_DATA_INPUTS = {"Reshape": {1}, "Squeeze": {1}, "Unsqueeze": {1}, "Clip": {1, 2}, "Dropout": {1, 2}, "LSTM": {4}}
+_NON_DATA_INPUTS = {"Reshape": {1}, "Squeeze": {1}, "Unsqueeze": {1}, "Clip": {1, 2}, "Dropout": {1, 2},
+                    "Pad": {1, 2, 3}, "Slice": {1, 2, 3, 4}, "Split": {1}, "Resize": {1, 2, 3},
+                    **{op: {1} for op in ("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin")},
+                    "QuantizeLinear": {1, 2}, "DequantizeLinear": {1, 2}, "QLinearConv": {1, 2, 4, 5, 6, 7},
+                    "QLinearMatMul": {1, 2, 4, 5, 6, 7}}
+
+#: operators of other domains the library runs, by domain
+_DOMAIN_OPS = {"com.microsoft": {"QuickGelu"}}
 
 
-def lower(node: Node, graph: Graph) -> Call | Refusal:
-    """The library call for `node`, or why the embedded C provider cannot run it."""
-    if node.domain:
+def lower(node: Node, graph: Graph, shapes: Mapping[str, tuple[int, ...]] | None = None) -> Call | Refusal:
+    """The library call for `node`, or why the embedded C provider cannot run it.
+
+    `shapes` gives concrete shapes for values whose declared shapes are symbolic (a specialisation,
+    `shapes.propagate`); without it every value must have a static declared shape."""
+    if node.domain and node.domain != "ai.onnx" and node.op_type not in _DOMAIN_OPS.get(node.domain, ()):
         return Refusal("op", f"{node.domain}::{node.op_type} unsupported")
     fn = LOWERINGS.get(node.op_type)
     if fn is None:
@@ -337,11 +759,12 @@ def lower(node: Node, graph: Graph) -> Call | Refusal:
         dt = graph.initializers[name].dtype if name in graph.initializers else info.dtype
         if dt is None:
             return Refusal("dtype", f"dtype of {name!r} unknown")
-        if dt != F32:
-            return Refusal("dtype", f"{dt} not supported (float32 only)")
-        if name not in graph.initializers and info.static_shape is None:
+        if dt not in _DTYPES.get(node.op_type, (F32,)):
+            return Refusal("dtype", f"{dt} not supported (float32 only)" if node.op_type not in _DTYPES else
+                           f"{node.op_type} of {dt} unsupported")
+        if name not in graph.initializers and info.static_shape is None and name not in (shapes or {}):
             return Refusal("dynamic_shape", f"shape of {name!r} is not static ({_shape_str(info.shape)})")
-    ctx = Ctx(node, graph)
+    ctx = Ctx(node, graph, shapes)
     try:
         check_declared(ctx, outs)  # attributes in range, declared shapes what the op gives
         call = fn(ctx)

@@ -199,6 +199,8 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
                     args.append(ctypes.c_int64(v))
                 elif kind == "f32":
                     args.append(ctypes.c_float(v))
+                elif kind in ("i64s", "f32s") and v is None:
+                    args.append(None)
                 elif kind == "i64s":
                     arr = (ctypes.c_int64 * len(v))(*v)
                     keep.append(arr)

@@ -21,6 +21,28 @@
 #include "softmax.h"
 #include "sum.h"
 #include "transpose.h"
+#include "gather.h"
+#include "gelu.h"
+#include "hardswish.h"
+#include "layernormalization.h"
+#include "pad.h"
+#include "pow.h"
+#include "resize.h"
+#include "slice.h"
+#include "split.h"
+#include "convtranspose.h"
+#include "gru.h"
+#include "lstm.h"
+#include "reduce.h"
+#include "logsoftmax.h"
+#include "cast.h"
+#include "convinteger.h"
+#include "dequantizelinear.h"
+#include "dynamicquantizelinear.h"
+#include "matmulinteger.h"
+#include "qlinearconv.h"
+#include "qlinearmatmul.h"
+#include "quantizelinear.h"
 
 /* Exactly as large as the descriptors built below claim, so ASan sees any overrun. */
 static float small[4];
@@ -99,6 +121,22 @@ static void conv_cases(void)
     p = conv_params(1, 1, 0, 1);
     p.kernel[1] = 3; /* disagrees with w */
     expect("conv kernel vs weight", ep_conv(&x, &w, NULL, &y_big, &p, scratch), EP_ERR_SHAPE);
+    {
+        /* ConvTranspose: x 1 x 3 x 2 x 2 (12 floats), w 3 x 2 x 2 x 2, y 1 x 2 x 4 x 4 (stride 2) */
+        ep_tensor xt = t4(small, 1, 1, 2, 2);
+        ep_tensor wt = t4(mid, 1, 2, 2, 2);
+        ep_tensor yt = t4(big, 1, 2, 4, 4);
+        ep_tensor yt_lie = t4(big, 1, 3, 4, 4);
+        p = conv_params(2, 1, 0, 1);
+        expect("convtranspose valid", ep_convtranspose(&xt, &wt, NULL, &yt, &p, scratch), EP_OK);
+        expect("convtranspose channels lie", ep_convtranspose(&xt, &wt, NULL, &yt_lie, &p, scratch), EP_ERR_SHAPE);
+        expect("convtranspose missing scratch", ep_convtranspose(&xt, &wt, NULL, &yt, &p, NULL), EP_ERR_ARG);
+        p = conv_params(0, 1, 0, 1);
+        expect("convtranspose strides 0", ep_convtranspose(&xt, &wt, NULL, &yt, &p, scratch), EP_ERR_ARG);
+        p = conv_params(2, 1, 0, 1);
+        p.pads[0] = -((int64_t)1 << 40);
+        expect("convtranspose huge pad", ep_convtranspose(&xt, &wt, NULL, &yt, &p, scratch), EP_ERR_ARG);
+    }
 }
 
 static void pool_cases(void)
@@ -185,6 +223,206 @@ static void nan_cases(void)
     small[0] = 0.0f;
 }
 
+static void edge_op_cases(void)
+{
+    ep_tensor four = t1(small, 4);
+    ep_tensor lie = t1(big, 64);
+    ep_tensor x = t2(mid, 4, 12);   /* 48 floats */
+    ep_tensor y_pad = t2(big, 6, 10); /* 60 of 64 floats */
+    ep_tensor y_slice = t2(small, 2, 2);
+    ep_tensor y_gather = t2(big, 4, 2);
+    ep_tensor part = t2(mid, 4, 6);
+    ep_tensor part_lie = t2(big, 4, 7);
+    ep_tensor one = t2(small, 1, 4);
+    ep_tensor row = t1(small, 4);
+    ep_tensor img = t4(mid, 1, 3, 4, 4);
+    ep_tensor img_up = t4(big, 1, 1, 8, 8);
+    ep_tensor img_lie = t4(big, 1, 4, 4, 4);
+    const ep_tensor *parts[2];
+    int64_t begin[2], starts[2], steps[2], idx[2], rows8[8], cols8[8];
+    float w8[8];
+    int k;
+    begin[0] = 1;
+    begin[1] = -1;
+    expect("pad valid crop and pad", ep_pad(&x, &y_pad, begin, EP_PAD_CONSTANT, 0.0f), EP_OK);
+    expect("pad unknown mode", ep_pad(&x, &y_pad, begin, 9, 0.0f), EP_ERR_ARG);
+    expect("pad rank lie", ep_pad(&x, &lie, begin, EP_PAD_EDGE, 0.0f), EP_ERR_SHAPE);
+    begin[0] = 0;
+    begin[1] = 1;
+    expect("pad reflect on length 1", ep_pad(&one, &y_slice, begin, EP_PAD_REFLECT, 0.0f), EP_ERR_SHAPE);
+    starts[0] = 3;
+    starts[1] = 11;
+    steps[0] = 1;
+    steps[1] = -5;
+    expect("slice reads past x", ep_slice(&x, &y_slice, starts, steps), EP_ERR_SHAPE); /* row 4 of 4 rows */
+    starts[0] = 2;
+    expect("slice valid", ep_slice(&x, &y_slice, starts, steps), EP_OK);
+    steps[1] = -12;
+    expect("slice reads before x", ep_slice(&x, &y_slice, starts, steps), EP_ERR_SHAPE);
+    steps[1] = 0;
+    expect("slice step 0", ep_slice(&x, &y_slice, starts, steps), EP_ERR_ARG);
+    parts[0] = &part;
+    parts[1] = &part;
+    expect("split valid", ep_split(&x, 1, parts, 2), EP_OK);
+    parts[1] = &part_lie;
+    expect("split lengths lie", ep_split(&x, 1, parts, 2), EP_ERR_SHAPE);
+    expect("split axis out of range", ep_split(&x, 2, parts, 2), EP_ERR_ARG);
+    {
+        int64_t dims1[1] = {2};
+        ep_tensor ind = ep_make_tensor(idx, EP_INT64, 1, dims1);
+        idx[0] = 3;
+        idx[1] = -12;
+        expect("gather valid", ep_gather(&x, &ind, &y_gather, 1), EP_OK);
+        expect("gather output smaller than 4 x 2", ep_gather(&x, &ind, &y_slice, 1), EP_ERR_SHAPE);
+        expect("gather output larger than 4 x 2", ep_gather(&x, &ind, &part, 1), EP_ERR_SHAPE);
+        idx[0] = 12;
+        expect("gather index past the axis", ep_gather(&x, &ind, &y_gather, 1), EP_ERR_SHAPE);
+        idx[0] = -13;
+        expect("gather index before the axis", ep_gather(&x, &ind, &y_gather, 1), EP_ERR_SHAPE);
+        expect("gather float indices", ep_gather(&x, &four, &y_gather, 1), EP_ERR_DTYPE);
+    }
+    expect("layernorm valid", ep_layernormalization(&x, &x, NULL, &x, 0, 1e-5f), EP_OK);
+    expect("layernorm short scale", ep_layernormalization(&x, &row, NULL, &x, 1, 1e-5f), EP_ERR_SHAPE);
+    expect("layernorm axis out of range", ep_layernormalization(&x, &row, NULL, &x, 2, 1e-5f), EP_ERR_ARG);
+    expect("layernorm NaN epsilon", ep_layernormalization(&x, &x, NULL, &x, 0, NAN), EP_ERR_ARG);
+    for (k = 0; k < 8; ++k) {
+        rows8[k] = cols8[k] = k / 2;
+        w8[k] = 1.0f;
+    }
+    img = t4(mid, 1, 1, 4, 4);
+    expect("resize valid", ep_resize(&img, &img_up, 1, rows8, w8, 1, cols8, w8), EP_OK);
+    rows8[7] = 4;
+    expect("resize index past the input", ep_resize(&img, &img_up, 1, rows8, w8, 1, cols8, w8), EP_ERR_SHAPE);
+    expect("resize channels lie", ep_resize(&img, &img_lie, 1, rows8, w8, 1, cols8, w8), EP_ERR_SHAPE);
+    expect("resize taps 0", ep_resize(&img, &img_up, 0, rows8, w8, 1, cols8, w8), EP_ERR_ARG);
+    expect("gelu approximate 2", ep_gelu(&four, &four, 2), EP_ERR_ARG);
+    expect("hardswish output lie", ep_hardswish(&four, &lie), EP_ERR_SHAPE);
+    expect("pow output lie", ep_pow(&four, &four, &lie), EP_ERR_SHAPE);
+    expect("reduce valid", ep_reduce(&x, &row, 2, EP_REDUCE_MEAN), EP_OK);
+    expect("reduce output lie", ep_reduce(&x, &lie, 2, EP_REDUCE_MAX), EP_ERR_SHAPE);
+    expect("reduce axis beyond the rank", ep_reduce(&x, &row, 4, EP_REDUCE_SUM), EP_ERR_ARG);
+    expect("reduce unknown mode", ep_reduce(&x, &row, 2, 7), EP_ERR_ARG);
+    expect("logsoftmax output lie", ep_logsoftmax(&four, &lie, 0, 0), EP_ERR_SHAPE);
+    expect("logsoftmax axis out of range", ep_logsoftmax(&four, &four, 1, 0), EP_ERR_ARG);
+}
+
+static uint8_t qa[48];
+static int8_t qb[24];
+static uint8_t qy[16];
+static int32_t qi[16];
+
+static ep_tensor typed(void *data, int32_t dtype, int32_t rank, int64_t a, int64_t b, int64_t c, int64_t e)
+{
+    int64_t d[4];
+    d[0] = a;
+    d[1] = b;
+    d[2] = c;
+    d[3] = e;
+    return ep_make_tensor(data, dtype, rank, d);
+}
+
+static void quant_cases(void)
+{
+    ep_tensor x = typed(qa, EP_UINT8, 4, 1, 3, 4, 4);     /* 48 bytes */
+    ep_tensor w = typed(qb, EP_INT8, 4, 2, 3, 2, 2);      /* 24 bytes */
+    ep_tensor y = typed(qy, EP_UINT8, 4, 1, 2, 2, 2);     /* stride 2 gives 2 x 2 */
+    ep_tensor y_lie = typed(qy, EP_UINT8, 4, 1, 2, 3, 3); /* 18 > 16 bytes */
+    ep_tensor yi = typed(qi, EP_INT32, 4, 1, 2, 2, 2);
+    ep_tensor a = typed(qa, EP_UINT8, 2, 4, 6, 1, 1);
+    ep_tensor b = typed(qb, EP_INT8, 2, 6, 4, 1, 1);
+    ep_tensor ym = typed(qy, EP_UINT8, 2, 4, 4, 1, 1);
+    ep_tensor yim = typed(qi, EP_INT32, 2, 4, 4, 1, 1);
+    ep_tensor b_lie = typed(qb, EP_INT8, 2, 5, 4, 1, 1);
+    ep_tensor f = t1(mid, 16);
+    ep_tensor q16 = typed(qy, EP_UINT8, 1, 16, 1, 1, 1);
+    ep_tensor q_big = typed(qa, EP_UINT8, 1, 48, 1, 1, 1);
+    ep_tensor scale1 = t1(small, 1);
+    ep_tensor zp1 = typed(qy, EP_UINT8, 1, 1, 1, 1, 1);
+    ep_tensor zp_wrong_type = typed(qb, EP_INT8, 1, 1, 1, 1, 1);
+    ep_conv_params p = conv_params(2, 1, 0, 1);
+    int64_t zero[2] = {0, 0};
+    int64_t mult[2] = {1073741824, 1073741824};
+    int64_t shift[2] = {0, 0};
+    int64_t bad_mult[2] = {5, 5};
+    float scales[2] = {0.5f, 0.0f};
+    expect("qlinearconv valid", ep_qlinearconv(&x, 0, &w, zero, 1, NULL, &y, 0, mult, shift, 2, &p), EP_OK);
+    expect("qlinearconv output lie", ep_qlinearconv(&x, 0, &w, zero, 1, NULL, &y_lie, 0, mult, shift, 2, &p),
+           EP_ERR_SHAPE);
+    expect("qlinearconv multiplier out of range",
+           ep_qlinearconv(&x, 0, &w, zero, 1, NULL, &y, 0, bad_mult, shift, 2, &p), EP_ERR_ARG);
+    expect("qlinearconv 3 multipliers for 2 channels",
+           ep_qlinearconv(&x, 0, &w, zero, 1, NULL, &y, 0, mult, shift, 3, &p), EP_ERR_ARG);
+    expect("qlinearconv zero point outside uint8",
+           ep_qlinearconv(&x, 300, &w, zero, 1, NULL, &y, 0, mult, shift, 2, &p), EP_ERR_ARG);
+    expect("qlinearconv float input", ep_qlinearconv(&f, 0, &w, zero, 1, NULL, &y, 0, mult, shift, 2, &p),
+           EP_ERR_DTYPE);
+    expect("convinteger valid", ep_convinteger(&x, &zp1, &w, NULL, &yi, &p), EP_OK);
+    expect("convinteger zero point of another type", ep_convinteger(&x, &zp_wrong_type, &w, NULL, &yi, &p),
+           EP_ERR_DTYPE);
+    expect("convinteger uint8 output", ep_convinteger(&x, NULL, &w, NULL, &y, &p), EP_ERR_DTYPE);
+    expect("qlinearmatmul valid", ep_qlinearmatmul(&a, 0, &b, zero, 1, &ym, 0, mult, shift, 1), EP_OK);
+    expect("qlinearmatmul inner dims lie", ep_qlinearmatmul(&a, 0, &b_lie, zero, 1, &ym, 0, mult, shift, 1),
+           EP_ERR_SHAPE);
+    expect("matmulinteger valid", ep_matmulinteger(&a, &zp1, &b, NULL, &yim), EP_OK);
+    expect("matmulinteger 16-element zero point", ep_matmulinteger(&a, &q16, &b, NULL, &yim), EP_ERR_SHAPE);
+    expect("quantizelinear valid", ep_quantizelinear(&f, &q16, 0, scales, zero, 1), EP_OK);
+    expect("quantizelinear scale 0", ep_quantizelinear(&f, &q16, 0, scales + 1, zero, 1), EP_ERR_ARG);
+    expect("quantizelinear output lie", ep_quantizelinear(&f, &q_big, 0, scales, zero, 1), EP_ERR_SHAPE);
+    expect("quantizelinear 2 scales for 16", ep_quantizelinear(&f, &q16, 0, scales, zero, 2), EP_ERR_ARG);
+    expect("dequantizelinear valid", ep_dequantizelinear(&q16, &f, 0, scales, zero, 1), EP_OK);
+    expect("dequantizelinear output lie", ep_dequantizelinear(&q_big, &f, 0, scales, zero, 1), EP_ERR_SHAPE);
+    expect("dynamicquantizelinear valid", ep_dynamicquantizelinear(&f, &q16, &scale1, &zp1), EP_OK);
+    expect("dynamicquantizelinear 16-element scale", ep_dynamicquantizelinear(&f, &q16, &f, &zp1), EP_ERR_SHAPE);
+    expect("cast valid", ep_cast(&q16, &f), EP_OK);
+    expect("cast output lie", ep_cast(&q_big, &f), EP_ERR_SHAPE);
+    expect("cast to uint8", ep_cast(&f, &q16), EP_ERR_DTYPE);
+    mid[3] = NAN;
+    expect("quantizelinear NaN", ep_quantizelinear(&f, &q16, 0, scales, zero, 1), EP_OK);
+    if (qy[3] != 0) {
+        printf("FAIL quantizelinear NaN: got %d, expected the zero point 0\n", qy[3]);
+        ++failures;
+    }
+    mid[3] = 0.0f;
+}
+
+static void rnn_cases(void)
+{
+    /* seq 2, batch 1, input 2, hidden 1: LSTM W 4 x 2, GRU W 3 x 2 */
+    ep_tensor x = t4(small, 2, 1, 2, 1);
+    ep_tensor w4 = t4(mid, 1, 4, 2, 1);
+    ep_tensor r4 = t4(mid, 1, 4, 1, 1);
+    ep_tensor w3 = t4(mid, 1, 3, 2, 1);
+    ep_tensor r3 = t4(mid, 1, 3, 1, 1);
+    ep_tensor y = t4(big, 2, 1, 1, 1);
+    static int32_t lens_ok[1] = {1};
+    static int32_t lens_long[1] = {3};
+    int64_t d[1] = {1};
+    ep_tensor lens = ep_make_tensor(lens_ok, EP_INT32, 1, d);
+    ep_tensor lens_bad = ep_make_tensor(lens_long, EP_INT32, 1, d);
+    int64_t bad_kind[3] = {0, 1, 42};
+    float ab[3] = {0.0f, 0.0f, 0.0f};
+    x.rank = w4.rank = r4.rank = w3.rank = r3.rank = 3;
+    y.rank = 4;
+    expect("lstm valid with lengths", ep_lstm(&x, &w4, &r4, NULL, &lens, NULL, NULL, NULL, &y, NULL, NULL, 0, 0,
+                                              NULL, NULL, NULL, 0.0f, 0, scratch), EP_OK);
+    expect("lstm length past seq", ep_lstm(&x, &w4, &r4, NULL, &lens_bad, NULL, NULL, NULL, &y, NULL, NULL, 0, 0,
+                                           NULL, NULL, NULL, 0.0f, 0, scratch), EP_ERR_ARG);
+    expect("lstm float lengths", ep_lstm(&x, &w4, &r4, NULL, &x, NULL, NULL, NULL, &y, NULL, NULL, 0, 0,
+                                         NULL, NULL, NULL, 0.0f, 0, scratch), EP_ERR_DTYPE);
+    expect("lstm unknown activation", ep_lstm(&x, &w4, &r4, NULL, NULL, NULL, NULL, NULL, &y, NULL, NULL, 0, 0,
+                                              bad_kind, ab, ab, 0.0f, 0, scratch), EP_ERR_ARG);
+    expect("lstm layout 2", ep_lstm(&x, &w4, &r4, NULL, NULL, NULL, NULL, NULL, &y, NULL, NULL, 0, 2,
+                                    NULL, NULL, NULL, 0.0f, 0, scratch), EP_ERR_ARG);
+    expect("gru valid", ep_gru(&x, &w3, &r3, NULL, &lens, NULL, &y, NULL, 0, 0, NULL, NULL, NULL, 0.0f, 1, scratch),
+           EP_OK);
+    expect("gru W of the LSTM", ep_gru(&x, &w4, &r4, NULL, NULL, NULL, &y, NULL, 0, 0, NULL, NULL, NULL, 0.0f, 0,
+                                       scratch), EP_ERR_SHAPE);
+    expect("gru length past seq", ep_gru(&x, &w3, &r3, NULL, &lens_bad, NULL, &y, NULL, 0, 0, NULL, NULL, NULL, 0.0f,
+                                         0, scratch), EP_ERR_ARG);
+    expect("gru missing scratch", ep_gru(&x, &w3, &r3, NULL, NULL, NULL, &y, NULL, 0, 0, NULL, NULL, NULL, 0.0f, 0,
+                                         NULL), EP_ERR_ARG);
+}
+
 int main(void)
 {
     conv_cases();
@@ -192,6 +430,9 @@ int main(void)
     batchnorm_cases();
     shape_lie_cases();
     nan_cases();
+    edge_op_cases();
+    quant_cases();
+    rnn_cases();
     printf("%s\n", failures ? "guards FAILED" : "guards OK");
     return failures != 0;
 }

@@ -46,11 +46,16 @@ int ep_is_contiguous(const ep_tensor *t)
 
 int ep_check(const ep_tensor *t)
 {
+    return ep_check_dtype(t, EP_FLOAT32);
+}
+
+int ep_check_dtype(const ep_tensor *t, int32_t dtype)
+{
     int32_t i;
     if (t == NULL) {
         return EP_ERR_ARG;
     }
-    if (t->dtype != EP_FLOAT32) {
+    if (t->dtype != dtype) {
         return EP_ERR_DTYPE;
     }
     if (t->rank < 0 || t->rank > EP_MAX_RANK) {
@@ -91,4 +96,39 @@ int ep_check_same(const ep_tensor *x, const ep_tensor *y)
         rc = EP_ERR_SHAPE;
     }
     return rc;
+}
+
+size_t ep_dtype_size(int32_t dtype)
+{
+    switch (dtype) {
+    case EP_FLOAT32:
+    case EP_INT32:
+        return 4;
+    case EP_UINT8:
+    case EP_INT8:
+        return 1;
+    case EP_INT64:
+        return 8;
+    default:
+        return 0;
+    }
+}
+
+int ep_axis_extents(const ep_tensor *t, int32_t axis, int32_t flatten, int64_t *outer, int64_t *len, int64_t *inner)
+{
+    int32_t d;
+    if (axis < 0 || (axis >= t->rank && t->rank > 0) || (flatten != 0 && flatten != 1)) {
+        return EP_ERR_ARG;
+    }
+    *outer = *len = *inner = 1;
+    for (d = 0; d < t->rank; ++d) {
+        if (d < axis) {
+            *outer *= t->dims[d];
+        } else if (d == axis || flatten) {
+            *len *= t->dims[d];
+        } else {
+            *inner *= t->dims[d];
+        }
+    }
+    return EP_OK;
 }

@@ -14,6 +14,10 @@
 
 /* Element types use ONNX's TensorProto numbers. */
 #define EP_FLOAT32 1
+#define EP_UINT8 2
+#define EP_INT8 3
+#define EP_INT32 6
+#define EP_INT64 7
 
 /* Return codes of every operator. */
 #define EP_OK 0
@@ -23,7 +27,7 @@
 
 typedef struct ep_tensor {
     void *data;                    /* first element; row-major contiguous unless strides say otherwise */
-    int32_t dtype;                 /* EP_FLOAT32 */
+    int32_t dtype;                 /* EP_FLOAT32 (uint8, int8, int32 for the quantized operators, int64 indices) */
     int32_t rank;                  /* 0..EP_MAX_RANK */
     int64_t dims[EP_MAX_RANK];     /* extent of each axis */
     int64_t strides[EP_MAX_RANK];  /* in elements, not bytes */
@@ -42,6 +46,17 @@ int ep_is_contiguous(const ep_tensor *t);
  * (EP_ERR_DTYPE), rank in 0..EP_MAX_RANK, no negative dim, contiguous, data set unless it is
  * empty (EP_ERR_SHAPE). Every operator checks each descriptor it touches before touching memory. */
 int ep_check(const ep_tensor *t);
+
+/* ep_check for a descriptor of element type `dtype` (EP_ERR_DTYPE when it has another). */
+int ep_check_dtype(const ep_tensor *t, int32_t dtype);
+
+/* The extents of a reduction along `axis` (with `flatten`, along every axis from `axis` on, as
+ * Softmax before opset 13): *outer elements before it, *len along it, *inner after it. EP_ERR_ARG
+ * for an axis outside 0..rank-1 (0 allowed for a scalar) or flatten not 0 or 1. */
+int ep_axis_extents(const ep_tensor *t, int32_t axis, int32_t flatten, int64_t *outer, int64_t *len, int64_t *inner);
+
+/* Bytes per element of an element type (0 for an unknown one). */
+size_t ep_dtype_size(int32_t dtype);
 
 /* Whether `a` and `b` have the same rank and dims. */
 int ep_same_shape(const ep_tensor *a, const ep_tensor *b);

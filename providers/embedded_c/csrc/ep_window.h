@@ -4,6 +4,15 @@
 
 #include "ep_tensor.h"
 
+/* The geometry of a Conv (float or quantized). */
+typedef struct ep_conv_params {
+    int64_t group;
+    int64_t kernel[2];     /* kh, kw (kh = 1 for 1-D) */
+    int64_t strides[2];
+    int64_t pads[4];       /* top, left, bottom, right */
+    int64_t dilations[2];
+} ep_conv_params;
+
 /* Largest kernel size, stride, pad or dilation accepted (keeps every index product in int64). */
 #define EP_WINDOW_MAX 0x7fffffff
 

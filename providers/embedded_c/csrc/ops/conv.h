@@ -3,14 +3,7 @@
 #define EP_OP_CONV_H
 
 #include "ep_tensor.h"
-
-typedef struct ep_conv_params {
-    int64_t group;
-    int64_t kernel[2];     /* kh, kw (kh = 1 for 1-D) */
-    int64_t strides[2];
-    int64_t pads[4];       /* top, left, bottom, right */
-    int64_t dilations[2];
-} ep_conv_params;
+#include "ep_window.h" /* ep_conv_params */
 
 /* Floats of scratch memory ep_conv needs for these shapes (0: none). */
 int64_t ep_conv_scratch_size(const ep_tensor *x, const ep_tensor *w, const ep_tensor *y, const ep_conv_params *p);

@@ -1,4 +1,4 @@
-/* identity.h: ONNX Identity (float32). */
+/* identity.h: ONNX Identity (float32, int32, uint8, int8). */
 #ifndef EP_OP_IDENTITY_H
 #define EP_OP_IDENTITY_H
 

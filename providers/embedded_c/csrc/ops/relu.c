@@ -1,23 +1,8 @@
-/* relu.c: default ONNX Relu kernel (NaN stays NaN, as in onnxruntime). */
-#include <math.h>
-
+/* relu.c: default ONNX Relu kernel. */
 #include "relu.h"
+#include "ep_unary.h"
 
 int ep_relu(const ep_tensor *x, ep_tensor *y)
 {
-    const float *px;
-    float *py;
-    int64_t n, i;
-    int rc = ep_check_same(x, y);
-    if (rc != EP_OK) {
-        return rc;
-    }
-    px = (const float *)x->data;
-    py = (float *)y->data;
-    n = ep_numel(x);
-    for (i = 0; i < n; ++i) {
-        float v = px[i];
-        py[i] = v < 0.0f ? 0.0f : v;
-    }
-    return EP_OK;
+    EP_UNARY_BODY(v < 0.0f ? 0.0f : v)
 }

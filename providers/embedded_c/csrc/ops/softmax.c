@@ -7,26 +7,16 @@ int ep_softmax(const ep_tensor *x, ep_tensor *y, int32_t axis, int32_t flatten)
 {
     const float *px;
     float *py;
-    int64_t outer = 1, len = 1, inner = 1, o, i, j;
-    int32_t d;
+    int64_t outer, len, inner, o, i, j;
     int rc = ep_check_same(x, y);
+    if (rc == EP_OK) {
+        rc = ep_axis_extents(x, axis, flatten, &outer, &len, &inner);
+    }
     if (rc != EP_OK) {
         return rc;
     }
-    if (axis < 0 || (axis >= x->rank && x->rank > 0) || (flatten != 0 && flatten != 1)) {
-        return EP_ERR_ARG;
-    }
     px = (const float *)x->data;
     py = (float *)y->data;
-    for (d = 0; d < x->rank; ++d) {
-        if (d < axis) {
-            outer *= x->dims[d];
-        } else if (d == axis || flatten) {
-            len *= x->dims[d];
-        } else {
-            inner *= x->dims[d];
-        }
-    }
     for (o = 0; o < outer; ++o) {
         for (j = 0; j < inner; ++j) {
             const float *xs = px + o * len * inner + j;

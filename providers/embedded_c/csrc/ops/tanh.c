@@ -1,23 +1,8 @@
 /* tanh.c: default ONNX Tanh kernel. */
-#include <math.h>
-
 #include "tanh.h"
+#include "ep_unary.h"
 
 int ep_tanh(const ep_tensor *x, ep_tensor *y)
 {
-    const float *px;
-    float *py;
-    int64_t n, i;
-    int rc = ep_check_same(x, y);
-    if (rc != EP_OK) {
-        return rc;
-    }
-    px = (const float *)x->data;
-    py = (float *)y->data;
-    n = ep_numel(x);
-    for (i = 0; i < n; ++i) {
-        float v = px[i];
-        py[i] = tanhf(v);
-    }
-    return EP_OK;
+    EP_UNARY_BODY(tanhf(v))
 }
