@@ -126,6 +126,78 @@ def test_resize_int_input_rounds_and_saturates():
     assert y.dtype == np.uint8 and y.min() == 0 and y.max() == 255
 
 
+def _resize_by_positions(x, scales, mode, ctm, nearest_mode="round_prefer_floor", exclude_outside=0, antialias=0):
+    """Resize axis by axis (in order) with per-position taps only: the reference of the phase path."""
+    from ep_runtime.op_shapes import filter_taps, nearest_taps, source_coordinates
+    work = x.astype(np.float32)
+    for axis, s in enumerate(scales):
+        if s == 1:
+            continue
+        in_len = work.shape[axis]
+        src = source_coordinates(ctm, int(np.floor(s * in_len)), in_len, float(s), None)
+        if mode == "nearest":
+            idx, w = nearest_taps(src, in_len, nearest_mode, s < 1), None
+        else:
+            idx, w = filter_taps(src, in_len, mode, float(s), -0.75, bool(antialias), bool(exclude_outside))
+        work = resize.resample_axis(work, axis, idx, w)
+    return work
+
+
+@pytest.mark.parametrize(("mode", "ctm", "extra"), [
+    ("linear", "pytorch_half_pixel", {}),
+    ("linear", "half_pixel", {"exclude_outside": 1}),
+    ("linear", "align_corners", {}),
+    ("linear", "asymmetric", {"antialias": 1}),
+    ("cubic", "half_pixel", {"exclude_outside": 1}),
+    ("cubic", "half_pixel_symmetric", {"antialias": 1}),
+    ("nearest", "half_pixel", {"nearest_mode": "round_prefer_ceil"}),
+    ("nearest", "asymmetric", {"nearest_mode": "ceil"}),
+])
+@pytest.mark.parametrize("scales", [[1, 1, 2, 2], [1, 1, 3, 0.5], [1, 2, 0.25, 1.5], [1, 1, 4, 1]])
+def test_resize_rational_scales_by_phases_equal_per_position_taps(mode, ctm, extra, scales):
+    x = randn(2, 3, 12, 16)
+    x[0, 0, 0, 0] = np.nan
+    y = resize.Resize(x, None, np.array(scales, np.float32), mode=mode, coordinate_transformation_mode=ctm, **extra)
+    want = _resize_by_positions(x, scales, mode, ctm, **extra)
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-6, equal_nan=True)  # NaN where the taps put it
+
+
+def test_resize_plans_phases_for_rational_scales_only():
+    def plan(in_len, out_len, scale, mode="linear"):
+        return resize.axis_plan(mode, "half_pixel", "round_prefer_floor", -0.75, False, False, in_len, out_len,
+                                scale, None)
+    assert plan(16, 32, 2.0).phases.s == 2 and plan(16, 32, 2.0).phases.q == 1
+    assert plan(12, 8, 2 / 3).phases.q == 3  # 3 inputs to 2 outputs
+    assert plan(20, 40, 2.0, "nearest").phases.repeat
+    assert plan(7, 93, 93 / 7).phases is None  # period 93: per-position taps
+
+
+def test_resize_plan_cache_stays_bounded():
+    def plan(in_len, out_len):
+        return resize.axis_plan("linear", "half_pixel", "round_prefer_floor", -0.75, False, False, in_len, out_len,
+                                out_len / in_len, None)
+    for n in range(1, 3 * resize.PLAN_CACHE_SIZE):
+        plan(n, 2 * n)
+    assert len(resize._plan_cache) <= resize.PLAN_CACHE_SIZE
+    assert plan(5, 10) is plan(5, 10)
+    assert plan(50_000, 100_000) is not plan(50_000, 100_000)  # too many taps to keep
+
+
+def test_resize_nearest_repeat_of_some_axes_matches_onnxruntime():
+    x = randn(2, 3, 4, 5, 6)
+    for scales in ([1, 1, 2, 1, 3], [1, 2, 1, 1, 1], [2, 1, 3, 2, 1]):
+        node = helper.make_node("Resize", ["x", "", "scales"], ["y"], mode="nearest",
+                                coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+        feeds = {"x": x, "scales": np.array(scales, np.float32)}
+        np.testing.assert_array_equal(run_one(node, feeds, 13), run_one(node, feeds, 13, providers=("ort",)))
+
+
+def test_resize_of_an_empty_axis_to_a_size_is_zeros():
+    x = np.zeros((1, 1, 0, 3), np.float32)
+    y = resize.Resize(x, None, None, np.array([1, 1, 4, 6], np.int64), mode="linear")
+    assert y.shape == (1, 1, 4, 6) and not y.any()
+
+
 # --------------------------------------------------------------------------- GridSample / AffineGrid
 
 

@@ -215,6 +215,22 @@ def test_recurrent_layers_match_onnxruntime(op, gates, extra, direction):
     check(op, _rnn_inputs(gates, dirs, op == "LSTM"), attrs, opset=14, n_outputs=n_out, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("direction", ["forward", "reverse", "bidirectional"])
+@pytest.mark.parametrize("extra", [{}, {"clip": 0.8}, {"activations": ["sigmoid", "tanh", "tanh"]}],
+                         ids=["plain", "clip", "named_defaults"])
+def test_lstm_without_peepholes_matches_onnxruntime(direction, extra):
+    # default activations without peepholes take the in-place gate path; lengths 5, 2, 0 mask it
+    dirs = 2 if direction == "bidirectional" else 1
+    attrs = dict(extra, hidden_size=HIDDEN, direction=direction)
+    if "activations" in attrs:
+        attrs["activations"] = attrs["activations"] * dirs
+    ins = _rnn_inputs(4, dirs, lstm=True)[:7]
+    check("LSTM", ins, attrs, opset=14, n_outputs=3, rtol=1e-4, atol=1e-5)
+    no_lens = list(ins)
+    no_lens[4] = None
+    check("LSTM", no_lens, attrs, opset=14, n_outputs=3, rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize("op,gates", [("RNN", 1), ("GRU", 3), ("LSTM", 4)])
 def test_recurrent_layout_1_is_the_batch_major_transpose(op, gates):
     lstm = op == "LSTM"
@@ -280,3 +296,54 @@ def test_conv_and_pools_over_strides_dilations_and_pads_match_onnxruntime(c, gro
     for ceil_mode in (0, 1):
         for count_include_pad in (0, 1):
             check("AveragePool", [x], dict(window, ceil_mode=ceil_mode, count_include_pad=count_include_pad))
+
+
+# --------------------------------------------------------------------------- ConvTranspose, Softmax
+
+
+CONV_TRANSPOSE = [  # (kernel, strides, dilations, pads, output_padding, group): tiled, gapped and overlapping taps
+    ([2, 2], [2, 2], [1, 1], [0, 0, 0, 0], [0, 0], 1),
+    ([2, 3], [2, 3], [1, 1], [1, 0, 0, 2], [1, 0], 2),
+    ([2, 2], [3, 3], [2, 2], [0, 0, 0, 0], [0, 0], 1),  # stride == dilated extent: a gap between the taps
+    ([1, 1], [2, 2], [1, 1], [0, 0, 0, 0], [1, 1], 1),
+    ([3, 3], [2, 2], [1, 1], [1, 1, 1, 1], [1, 1], 2),
+    ([4, 4], [2, 2], [1, 1], [1, 1, 1, 1], [0, 0], 1),
+]
+
+
+@pytest.mark.parametrize("kernel, strides, dilations, pads, output_padding, group", CONV_TRANSPOSE)
+@pytest.mark.parametrize("bias", [False, True])
+def test_conv_transpose_tiled_gapped_and_overlapping_taps_match_onnxruntime(kernel, strides, dilations, pads,
+                                                                            output_padding, group, bias):
+    x, w = randn(2, 4, 5, 6), randn(4, 3, *kernel)
+    attrs = {"kernel_shape": kernel, "strides": strides, "dilations": dilations, "pads": pads,
+             "output_padding": output_padding, "group": group}
+    check("ConvTranspose", [x, w, randn(3 * group) if bias else None], attrs, rtol=1e-4, atol=1e-4)
+
+
+def _softmax64(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x.astype(np.float64) - x.astype(np.float64).max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def test_softmax_rows_far_from_the_tensor_maximum_keep_their_precision():
+    x = randn(6, 40) * 3
+    x[1] -= 200  # exp(x - max) of this row underflows if shifted by the tensor's maximum
+    x[2] += 90  # exp(x) overflows if not shifted at all
+    x[3, 5] = -np.inf
+    (y,) = run_kernel("Softmax", [x], {"axis": -1}, opset=13)
+    want = _softmax64(x)
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-30)
+    for row in (x[:1], x[1:2], x[1:2] + 250, x[4:] * 20):
+        (y,) = run_kernel("Softmax", [row], {"axis": -1}, opset=13)
+        np.testing.assert_allclose(y, _softmax64(row), rtol=1e-5, atol=1e-30)
+
+
+def test_softmax_of_nan_and_infinite_rows_is_nan_per_row():
+    x = randn(3, 5)
+    x[0, 1] = np.nan
+    x[1, 2] = np.inf
+    with np.errstate(invalid="ignore"):
+        (y,) = run_kernel("Softmax", [x], {"axis": -1}, opset=13)
+    assert np.isnan(y[:2]).all() and np.isfinite(y[2]).all()
+    np.testing.assert_allclose(y[2], _softmax64(x[2:])[0], rtol=1e-5)

@@ -207,15 +207,32 @@ def conv_transpose(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, *, auto_p
     wt = w.reshape(g, cg, mg * k).transpose(0, 2, 1)  # (g, mg*k, cg)
     cols = np.matmul(wt, x.reshape(n, g, cg, prod(ins)))  # (n, g, mg*k, P_in)
     cols = cols.reshape((n, g, mg) + ks + ins)
-    buf = np.zeros((n, g, mg) + tuple(geo.size), dtype=x.dtype)
+    size = tuple(geo.size)
+    bias = None if b is None else b.astype(x.dtype, copy=False).reshape((g, mg) + (1,) * nd)
+    lead = (slice(None), slice(None), slice(None))
+    # stride == kernel, taps adjacent (e.g. 2x2 stride 2): every output position gets exactly one
+    # tap, so each tap is written in place (with the bias) and nothing is zeroed or accumulated
+    tiled = size == tuple(i * st for i, st in zip(ins, geo.strides)) and all(
+        st == kk and (d == 1 or kk == 1) for st, kk, d in zip(geo.strides, ks, geo.dilations))
+    buf = np.empty((n, g, mg) + size, dtype=x.dtype) if tiled else np.zeros((n, g, mg) + size, dtype=x.dtype)
     for offs in np.ndindex(*ks):
-        buf[(slice(None), slice(None), slice(None)) + geo.scatter_slices(offs, ins)] += \
-            cols[(slice(None), slice(None), slice(None)) + offs]
+        dst = buf[lead + geo.scatter_slices(offs, ins)]
+        src = cols[lead + offs]
+        if not tiled:
+            dst += src
+        elif bias is None:
+            dst[...] = src
+        else:
+            np.add(src, bias, out=dst)
     crop = geo.crop
-    y = buf[(Ellipsis,) + crop].reshape((n, m) + tuple(out))
-    if b is not None:
-        y = y + b.astype(y.dtype, copy=False).reshape((m,) + (1,) * nd)
-    return np.ascontiguousarray(y)
+    whole = all(c.start == 0 and c.stop == sz for c, sz in zip(crop, size))
+    if whole:
+        if bias is not None and not tiled:
+            buf += bias
+        return buf.reshape((n, m) + tuple(out))
+    if bias is None or tiled:
+        return np.ascontiguousarray(buf[lead + crop]).reshape((n, m) + tuple(out))
+    return np.add(buf[lead + crop], bias).reshape((n, m) + tuple(out))
 
 
 @kernel("ConvTranspose", since=1)
