@@ -128,6 +128,71 @@ def check_quantized_lstm(tmp_path, direction, lens, peepholes=False, drop_y=Fals
         np.testing.assert_allclose(g, w, atol=1e-5, rtol=0)
 
 
+def test_quantized_lstm_integer_products_stay_exact_where_plain_float32_sums_would_round():
+    # the integer matmuls run as float32 GEMMs; with 1100 uint8 rows near 255 a column's sum passes 2**24,
+    # so the rows are split into blocks whose sums stay exact and the blocks are added in float64
+    from providers.cpu.contrib.quantized_lstm import _IntegerWeights
+
+    rng = np.random.default_rng(5)
+    w = rng.integers(200, 256, (1100, 64)).astype(np.uint8)
+    a = rng.integers(0, 256, (6, 1100)).astype(np.float32)
+    weights = _IntegerWeights(w, np.zeros(1, np.uint8), "R", "DynamicQuantizeLSTM")
+    exact = (a.astype(np.int64) @ w.astype(np.int64)).astype(np.float32)
+    assert len(weights.blocks) > 1
+    assert not np.array_equal(a @ w.astype(np.float32), exact)  # what one float32 GEMM would give
+    np.testing.assert_array_equal(weights.matmul(a, np.empty((6, 64), np.float32)), exact)
+
+
+def test_dynamic_quantize_lstm_with_a_nan_in_x_gives_nan_rather_than_finite_values(tmp_path):
+    # a NaN makes X's quantization range undefined: every output it reaches is NaN (before, the NaN was
+    # quantized as 0 over a range that ignored it, and the outputs were finite and wrong)
+    rng = np.random.default_rng(11)
+    q = quantize_dynamic(lstm_model(rng, "bidirectional", 4, 2, 5, 3, False), tmp_path, op_types_to_quantize=["LSTM"])
+    x = rng.standard_normal((4, 2, 5)).astype(np.float32)
+    x[2, 1, 3] = np.nan
+    outs = ep_runtime.InferenceSession(q.SerializeToString(), providers=["cpu"]).run(None, {"X": x})
+    assert all(np.isnan(o).all() for o in outs)
+
+
+def test_dynamic_quantize_lstm_weights_fed_as_inputs_are_read_on_every_run():
+    # converted weights are kept between runs only for initializers: a fed W changed in place must count
+    rng = np.random.default_rng(13)
+    seq, batch, k, hidden = 3, 2, 4, 5
+    scale = numpy_helper.from_array(np.array([0.02], np.float32), "ws")
+    zero = numpy_helper.from_array(np.zeros(1, np.int8), "wz")
+    r = numpy_helper.from_array(rng.integers(-127, 128, (1, hidden, 4 * hidden)).astype(np.int8), "R")
+    model = contrib_model("DynamicQuantizeLSTM", [("X", F, [seq, batch, k]), ("W", I8, [1, k, 4 * hidden])],
+                          [("Y", F, None)], [scale, zero, r],
+                          node_inputs=["X", "W", "R", "", "", "", "", "", "ws", "wz", "ws", "wz"], hidden_size=hidden)
+    sess = ep_runtime.InferenceSession(model.SerializeToString(), providers=["cpu"])
+    x = rng.standard_normal((seq, batch, k)).astype(np.float32)
+    w = rng.integers(-127, 128, (1, k, 4 * hidden)).astype(np.int8)
+    first = sess.run(None, {"X": x, "W": w})[0]
+    w[0, 0] = -w[0, 0]
+    second = sess.run(None, {"X": x, "W": w})[0]
+    fresh = ep_runtime.InferenceSession(model.SerializeToString(), providers=["cpu"]).run(None, {"X": x, "W": w})[0]
+    np.testing.assert_array_equal(second, fresh)
+    assert not np.array_equal(first, second)
+    np.testing.assert_allclose(second, ort_session(model).run(None, {"X": x, "W": w})[0], atol=1e-5, rtol=0)
+
+
+def test_dynamic_quantize_lstm_converts_initializer_weights_once_per_session(tmp_path, monkeypatch):
+    from providers.cpu.contrib import quantized_lstm
+
+    built = []
+    real = quantized_lstm._IntegerWeights
+    monkeypatch.setattr(quantized_lstm, "_IntegerWeights", lambda *a: built.append(a[2]) or real(*a))
+    rng = np.random.default_rng(17)
+    q = quantize_dynamic(lstm_model(rng, "bidirectional", 4, 2, 5, 3, False), tmp_path, op_types_to_quantize=["LSTM"])
+    sess = ep_runtime.InferenceSession(q.SerializeToString(), providers=["cpu"])
+    x = rng.standard_normal((4, 2, 5)).astype(np.float32)
+    first = sess.run(None, {"X": x})
+    second = sess.run(None, {"X": x})
+    assert sorted(built) == ["R", "R", "W", "W"]  # one W and one R per direction, on the first run only
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
+
+
 # --------------------------------------------------------------------------- quantize_dynamic: MatMul, Conv, Gemm
 
 

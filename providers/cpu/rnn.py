@@ -1,7 +1,9 @@
 """Recurrent layers: RNN, GRU and LSTM, every direction, layout and activation the spec allows.
 
 Each direction runs as one Python loop over time steps; batch and hidden units are vectorized.
-The input projection X @ W^T + Wb of all time steps is one matmul before the loop. With
+The input projection X @ W^T + Wb of all time steps is one matmul before the loop. LSTM's steps
+(shared with com.microsoft DynamicQuantizeLSTM) write into buffers made once per direction, and
+with the default activations its gate math is a few whole-array passes (`_LstmCell`). With
 `sequence_lens`, a batch entry's steps past its length keep its state and give zeros in Y;
 the reverse direction runs each entry backwards from its own last valid step; an entry of
 length 0 gives zero final states.
@@ -83,7 +85,7 @@ class _Setup:
 
     def __init__(self, op: str, gates: int, x: np.ndarray, w: np.ndarray, r: np.ndarray, b: np.ndarray | None,
                  sequence_lens: np.ndarray | None, initial: Sequence[np.ndarray | None], hidden_size: int | None,
-                 direction: str, layout: int) -> None:
+                 direction: str, layout: int, cast_weights: bool = True) -> None:
         if direction not in ("forward", "reverse", "bidirectional"):
             raise ValueError(f"{op}: direction must be forward, reverse or bidirectional, got {direction!r}")
         if layout not in (0, 1):
@@ -111,8 +113,9 @@ class _Setup:
             raise ValueError(f"{op}: B must have shape {(self.num_dirs, 2 * gates * h)}, got {b.shape}")
         self.seq, self.batch, self.hidden = seq, batch, h
         self.x = x
-        self.w = w.astype(self.dtype, copy=False)
-        self.r = r.astype(self.dtype, copy=False)
+        # quantized weights (cast_weights=False) stay integers: their kernel converts them itself
+        self.w = w.astype(self.dtype, copy=False) if cast_weights else w
+        self.r = r.astype(self.dtype, copy=False) if cast_weights else r
         zeros_b = np.zeros((self.num_dirs, 2 * gates * h), self.dtype)
         self.b = zeros_b if b is None else b.astype(self.dtype, copy=False)
         self.initial = [self._state(op, s) for s in initial]
@@ -170,7 +173,7 @@ class _Setup:
 def _project(xd: np.ndarray, w: np.ndarray, bias: np.ndarray) -> np.ndarray:
     """X @ W^T + bias for every time step at once, as one 2-D matmul (seq, batch, gates*hidden)."""
     seq, batch, _ = xd.shape
-    y = np.matmul(xd.reshape(seq * batch, -1), w.T).reshape(seq, batch, -1)
+    y = np.matmul(xd.reshape(seq * batch, xd.shape[2]), w.T).reshape(seq, batch, w.shape[0])
     y += bias
     return y
 
@@ -249,15 +252,120 @@ def gru(x, w, r, b=None, sequence_lens=None, initial_h=None, *, activation_alpha
     return s.outputs(ys, [hs], num_outputs)
 
 
+_LSTM_ACTIVATIONS = ("Sigmoid", "Tanh", "Tanh")
+
+
+def _default_activations(names: Sequence[str | bytes] | None, defaults: Sequence[str]) -> bool:
+    """Whether `activations` is absent or names the op's defaults (in any case) for every direction."""
+    if names is None or len(names) == 0:
+        return True
+    low = [(n.decode() if isinstance(n, bytes) else str(n)).lower() for n in names]
+    per = [d.lower() for d in defaults]
+    return len(low) % len(per) == 0 and low == per * (len(low) // len(per))
+
+
+class _LstmCell:
+    """The gate math of one LSTM step of one direction, in reused buffers.
+
+    `gates` [batch, 4*hidden] holds the pre-activations of i, o, f, c and is overwritten; C_{t-1}
+    becomes C_t in place and H_t is written to `h_out`. With `keep`/`drop` (batch, 1) masks,
+    entries past their length keep their C and take H from `h_prev`. The default activations
+    without peepholes or input_forget run as a few whole-array passes; anything else as the spec
+    writes it (the same values)."""
+
+    def __init__(self, acts: Sequence[Activation], default_acts: bool, clip: float | None, p: np.ndarray | None,
+                 input_forget: int, shape: tuple[int, int], dtype: np.dtype) -> None:
+        self.acts = acts
+        self.fast = default_acts and p is None and not input_forget
+        self.clip = None if clip is None else float(clip)
+        self.cl = _clipper(clip)
+        self.p = p
+        self.input_forget = input_forget
+        self.tmp = np.empty(shape, dtype)
+        self.c_new = np.empty(shape, dtype)
+
+    def step(self, gates: np.ndarray, c: np.ndarray, h_out: np.ndarray, keep: np.ndarray | None = None,
+             drop: np.ndarray | None = None, h_prev: np.ndarray | None = None) -> None:
+        c_new = c if keep is None else self.c_new
+        if self.fast:
+            self._default_gates(gates, c, c_new, h_out)
+        else:
+            self._any_gates(gates, c, c_new, h_out)
+        if keep is not None:
+            np.copyto(c, c_new, where=keep)
+            np.copyto(h_out, h_prev, where=drop)
+
+    def _default_gates(self, gates: np.ndarray, c: np.ndarray, c_new: np.ndarray, h_out: np.ndarray) -> None:
+        n = c.shape[-1]
+        if self.clip is not None:
+            np.clip(gates, -self.clip, self.clip, out=gates)
+        # i, o, f and g into fresh arrays: in place on the column slices of a batch > 1 is slower
+        iof = _sigmoid(gates[:, :3 * n])
+        g = np.tanh(gates[:, 3 * n:])
+        np.multiply(iof[:, 2 * n:], c, out=c_new)
+        g *= iof[:, :n]
+        c_new += g
+        np.tanh(c_new, out=self.tmp)
+        np.multiply(iof[:, n:2 * n], self.tmp, out=h_out)
+
+    def _any_gates(self, gates: np.ndarray, c: np.ndarray, c_new: np.ndarray, h_out: np.ndarray) -> None:
+        f, g, hfn = self.acts
+        cl, n, p = self.cl, c.shape[-1], self.p
+        if p is not None:
+            gates[:, :n] += p[:n] * c
+            gates[:, 2 * n:3 * n] += p[2 * n:] * c
+        i = f(cl(gates[:, :n]))
+        fg = 1 - i if self.input_forget else f(cl(gates[:, 2 * n:3 * n]))
+        cn = fg * c
+        cn += i * g(cl(gates[:, 3 * n:]))
+        go = gates[:, n:2 * n]
+        o = f(cl(go if p is None else go + p[n:2 * n] * cn))
+        np.multiply(o, hfn(cn), out=h_out)
+        c_new[...] = cn
+
+
+def _lstm_direction(s: _Setup, d: int, cell: _LstmCell, gates_at: Callable[[int, np.ndarray, np.ndarray], None],
+                    valid: np.ndarray | None, idx: np.ndarray | None,
+                    zero_finished: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The recurrence of direction d, one Python step per time step (directions run one after the
+    other: each keeps its recurrent weights in cache). `gates_at(t, h, gates)` writes step t's
+    pre-activations [batch, 4*hidden] given H_{t-1} [batch, hidden] (with `zero_finished`, zeros for
+    entries past their length). Returns Y in time order, Y_h and Y_c."""
+    batch, n = s.batch, s.hidden
+    h = s.initial[0][d]
+    c = np.array(s.initial[1][d], dtype=s.dtype)
+    steps = s.seq if s.lens is None else int(s.lens.max(initial=0))
+    y = (np.empty if valid is None else np.zeros)((s.seq, batch, n), s.dtype)
+    gates = np.empty((batch, 4 * n), s.dtype)
+    drop = None if valid is None else ~valid
+    for t in range(steps):
+        seen = h if (valid is None or t == 0 or not zero_finished) else h * valid[t - 1]
+        gates_at(t, seen, gates)
+        if valid is None:
+            cell.step(gates, c, y[t])
+        else:
+            cell.step(gates, c, y[t], valid[t], drop[t], h)
+        h = y[t]
+    return s.restore(d, _y(valid, y), idx), h, c
+
+
+def _float_gates(xw: np.ndarray, rt: np.ndarray) -> Callable[[int, np.ndarray, np.ndarray], None]:
+    """gates_at of a float LSTM: H_{t-1} @ R^T + (X_t @ W^T + Wb + Rb)."""
+    def gates_at(t: int, h: np.ndarray, gates: np.ndarray) -> None:
+        np.matmul(h, rt, out=gates)
+        gates += xw[t]
+
+    return gates_at
+
+
 def lstm(x, w, r, b=None, sequence_lens=None, initial_h=None, initial_c=None, p=None, *, activation_alpha=None,
          activation_beta=None, activations=None, clip=None, direction="forward", hidden_size=None, input_forget=0,
          layout=0, num_outputs=1) -> tuple:
     """Gates i, o, f, c (in that order in W, R, B), peepholes P = [Pi, Po, Pf];
     C_t = f * C_{t-1} + i * g(c), H_t = o * h(C_t); `input_forget` couples f = 1 - i."""
     s = _Setup("LSTM", 4, x, w, r, b, sequence_lens, [initial_h, initial_c], hidden_size, direction, layout)
-    acts = _activations("LSTM", activations, activation_alpha, activation_beta, ["Sigmoid", "Tanh", "Tanh"],
-                        s.num_dirs)
-    cl = _clipper(clip)
+    acts = _activations("LSTM", activations, activation_alpha, activation_beta, _LSTM_ACTIVATIONS, s.num_dirs)
+    default_acts = _default_activations(activations, _LSTM_ACTIVATIONS)
     n = s.hidden
     if p is not None:
         if p.shape != (s.num_dirs, 3 * n):
@@ -265,36 +373,12 @@ def lstm(x, w, r, b=None, sequence_lens=None, initial_h=None, initial_c=None, p=
         p = p.astype(s.dtype, copy=False)
     ys, hs, cs = [], [], []
     for d in range(s.num_dirs):
-        f, g, hfn = acts[d]
         xd, idx, valid = s.steps(d)
         xw = _project(xd, s.w[d], s.b[d, :4 * n] + s.b[d, 4 * n:])
-        rt = s.r[d].T
-        pi, po, pf = (None, None, None) if p is None else (p[d, :n], p[d, n:2 * n], p[d, 2 * n:])
-        h, c = s.initial[0][d], s.initial[1][d]
-        y = np.empty((s.seq, s.batch, n), s.dtype)
-        fused = pi is None and not input_forget  # i, o, f: one activation call on 3n columns
-        for t in range(s.seq):
-            gates = h @ rt
-            gates += xw[t]
-            if pi is not None:
-                gates[:, :n] += pi * c
-                gates[:, 2 * n:3 * n] += pf * c
-            if fused:
-                iof = f(cl(gates[:, :3 * n]))
-                i, o, fg = iof[:, :n], iof[:, n:2 * n], iof[:, 2 * n:]
-            else:
-                i = f(cl(gates[:, :n]))
-                fg = 1 - i if input_forget else f(cl(gates[:, 2 * n:3 * n]))
-            cn = fg * c
-            cn += i * g(cl(gates[:, 3 * n:]))
-            if not fused:
-                go = gates[:, n:2 * n]
-                o = f(cl(go if po is None else go + po * cn))
-            hn = o * hfn(cn)
-            h = _keep(valid, t, hn, h)
-            c = _keep(valid, t, cn, c)
-            y[t] = h
-        ys.append(s.restore(d, _y(valid, y), idx))
+        cell = _LstmCell(acts[d], default_acts, clip, None if p is None else p[d], input_forget, (s.batch, n),
+                         s.dtype)
+        y, h, c = _lstm_direction(s, d, cell, _float_gates(xw, s.r[d].T), valid, idx)
+        ys.append(y)
         hs.append(h)
         cs.append(c)
     return s.outputs(ys, [hs, cs], num_outputs)
