@@ -39,7 +39,7 @@ def check(cuda_entry, op, inputs, consts=None, attrs=None, opset=17, outputs=1, 
     graph = helper.make_graph(
         [node], "t",
         [helper.make_tensor_value_info(n, ONNX_TYPE[a.dtype], a.shape) for n, a in inputs.items()],
-        [helper.make_tensor_value_info(o, TensorProto.UNDEFINED, None) for o in outs],
+        [helper.make_empty_tensor_value_info(o) for o in outs],
         [numpy_helper.from_array(np.asarray(a), n) for n, a in consts.items() if a is not None])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     half = any(a.dtype == np.float16 for a in inputs.values())
