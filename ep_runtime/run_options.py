@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import contextvars
 import math
-import operator
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import numpy as np
-
 from .errors import InvalidArgument, RunCancelled, RunTimedOut
+from .typed_fields import coerce_field
 
 RUN_TIMEOUT_KEY = "ep_runtime.run_timeout_ms"
 TERMINATE_MESSAGE = "Exiting due to terminate flag being set to true."
@@ -68,7 +66,7 @@ class RunOptions:
         kind = _FIELDS.get(name)
         if kind is None:
             raise AttributeError(f"'RunOptions' object has no attribute {name!r}")
-        object.__setattr__(self, name, _coerce(name, kind, value))
+        object.__setattr__(self, name, coerce_field("RunOptions", name, kind, value))
 
     def add_run_config_entry(self, key: str, value: str) -> None:
         """Set a string config entry (onnxruntime's `add_run_config_entry`); unknown keys are kept."""
@@ -88,21 +86,6 @@ class RunOptions:
     def __repr__(self) -> str:
         fields = ", ".join(f"{f}={getattr(self, f)!r}" for f in _FIELDS)
         return f"RunOptions({fields}, config={self._config!r})"
-
-
-def _coerce(name: str, kind: type, value: Any) -> Any:
-    if kind is str:
-        if not isinstance(value, str):
-            raise TypeError(f"RunOptions.{name} must be a str, got {type(value).__name__}")
-        return value
-    if kind is bool and isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    try:
-        number = operator.index(value)
-    except TypeError:
-        raise TypeError(f"RunOptions.{name} must be {'a bool' if kind is bool else 'an int'}, "
-                        f"got {type(value).__name__}") from None
-    return bool(number) if kind is bool else number
 
 
 def _parse_timeout(text: str) -> float | None:

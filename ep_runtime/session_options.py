@@ -26,6 +26,7 @@ from onnx import numpy_helper
 
 from .errors import InvalidArgument
 from .optimize import GraphOptimizationLevel
+from .typed_fields import coerce_field
 
 DISABLE_CPU_FALLBACK_KEY = "session.disable_cpu_ep_fallback"
 
@@ -99,7 +100,7 @@ class SessionOptions:
         if spec is None:
             raise AttributeError(f"'SessionOptions' object has no attribute {name!r} (onnxruntime's SessionOptions "
                                  f"fields: {', '.join(sorted(_FIELDS))})")
-        object.__setattr__(self, name, _coerce(name, spec[0], value))
+        object.__setattr__(self, name, coerce_field("SessionOptions", name, spec[0], value))
 
     # ---- config entries ----
     def add_session_config_entry(self, key: str, value: str) -> None:
@@ -196,28 +197,6 @@ def _copy(model: onnx.ModelProto) -> onnx.ModelProto:
     out = onnx.ModelProto()
     out.CopyFrom(model)
     return out
-
-
-def _coerce(name: str, kind: type, value: Any) -> Any:
-    if kind is str:
-        if not isinstance(value, str):
-            raise TypeError(f"SessionOptions.{name} must be a str, got {type(value).__name__}")
-        return value
-    if kind is bool and isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    try:
-        number = operator.index(value)
-    except TypeError:
-        raise TypeError(f"SessionOptions.{name} must be {'a bool' if kind is bool else 'an int'}, "
-                        f"got {type(value).__name__}") from None
-    if kind is bool:
-        return bool(number)
-    if issubclass(kind, enum.IntEnum):
-        try:
-            return kind(number)
-        except ValueError:
-            raise TypeError(f"SessionOptions.{name} must be one of {[m.name for m in kind]}, got {value!r}") from None
-    return number
 
 
 def _dim(value: Any, what: str) -> int:
