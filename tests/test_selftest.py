@@ -14,6 +14,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
+import ep_runtime as ep
 from ep_runtime import KernelRegistry, hookimpl
 from ep_runtime.cli import main
 from ep_runtime.plugins import get_plugin_manager
@@ -264,6 +265,7 @@ def test_pytest_plugin_adds_nothing_without_ep_provider(tmp_path):
 
 CARELESS_SOFTMAX_CONFTEST = """
 import numpy as np
+import ep_runtime as ep
 from ep_runtime import KernelRegistry, hookimpl
 from ep_runtime.plugins import get_plugin_manager
 
@@ -320,3 +322,33 @@ def test_report_markdown_lists_every_row():
     md = report.markdown()
     assert md.count("| Transpose | 13 |") == len(report.rows()) > 3
     assert md.startswith("# ep-runtime selftest: CPUExecutionProvider")
+
+
+RELU_WRITING_NOTHING = """
+#include "relu.h"
+
+int ep_relu(const ep_tensor *x, ep_tensor *y)
+{
+    (void)x;
+    (void)y;
+    return EP_OK;
+}
+"""
+
+
+@needs_c
+@pytest.mark.parametrize("fused", [False, True])
+def test_poisoned_outputs_show_what_a_kernel_left_unwritten(tmp_path, fused):
+    # stale memory may hold the right answer by chance; with poison_outputs (which the kit turns on)
+    # every element a kernel does not write is NaN, so a gate can never pass it
+    src = tmp_path / "relu_nothing.c"
+    src.write_text(RELU_WRITING_NOTHING)
+    model = helper.make_model(helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [5])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [5])]), opset_imports=[helper.make_opsetid("", 17)])
+    options = {"kernels": {"Relu": str(src)}, "fused": fused, "poison_outputs": True}
+    sess = ep.InferenceSession(model, providers=[("embedded_c", options)])
+    for _ in range(2):
+        (y,) = sess.run(None, {"x": np.arange(5, dtype=np.float32)})
+        assert np.isnan(y).all()
+    assert run_selftest("embedded_c", {"kernels": {"Relu": str(src)}}, ops=["Relu"], models=[]).failures

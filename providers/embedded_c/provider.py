@@ -101,11 +101,14 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
     name: ClassVar[str] = "EmbeddedCExecutionProvider"
     aliases: ClassVar[tuple[str, ...]] = ("embedded_c",)
     device = "cpu"
-    known_options: ClassVar[frozenset[str] | None] = frozenset({"fused", "kernels", "cflags"})
+    known_options: ClassVar[frozenset[str] | None] = frozenset({"fused", "kernels", "cflags", "poison_outputs"})
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.fused = bool(options.get("fused", False))
+        # gating aid: outputs start as a poison pattern, so a kernel that leaves elements unwritten
+        # can never pass on whatever memory happened to hold (the provider developer kit turns it on)
+        self.poison_outputs = bool(options.get("poison_outputs", False))
         sources, self.vendor = resolve_kernels(options.get("kernels"))
         extra = options.get("cflags") or ()
         self.library = build.Library(sources, [extra] if isinstance(extra, str) else list(extra))
@@ -230,6 +233,7 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
         # an output no call produces is one of the inputs or a constant, handed back as it is
         passed = {k: (inputs.index(o) if o in inputs else consts[o]) for k, o in enumerate(outputs)
                   if o not in produced}
+        poison = self.poison_outputs
         lock = threading.Lock()
 
         def run(*values: Any) -> tuple:
@@ -246,9 +250,13 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
                         raise failures.wrong_input_shape(node, n, a.shape, shape)
                     st.data = a.ctypes.data
                     held.append(a)
+                if poison:
+                    poison_fill(arena)
                 result: list[Any] = [None] * len(outputs)
                 for k, st, shape in out_bind:
                     a = result[k] = np.empty(shape, dtype=dtypes[outputs[k]])
+                    if poison:
+                        poison_fill(a)
                     st.data = a.ctypes.data
                 for fn, args, node, func in steps:
                     rc = fn(*args)
@@ -309,6 +317,7 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
         fn.argtypes = None
         nodes, funcs = list(subgraph.nodes), [c.func for c in calls]
         reader = {n: node for call, node in reversed(list(zip(calls, nodes))) for n in call.inputs}
+        poison = self.poison_outputs
         lock = threading.Lock()
         pairs = list(zip(in_bufs, in_shapes, ext_in))
         copyto = np.copyto
@@ -321,6 +330,9 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
                         if v.shape != shape:
                             raise failures.wrong_input_shape(reader.get(n, nodes[0]), n, v.shape, shape)
                     copyto(buf, v, casting="unsafe")
+                if poison:
+                    for o in (*out_bufs, arena):
+                        poison_fill(o)
                 rc = fn(ptrs, arena_ptr)
                 if rc != 0:
                     raise failures.fused_failure(nodes, funcs, rc)
@@ -328,6 +340,14 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
 
         run._keep = keep  # type: ignore[attr-defined]
         return run
+
+
+def poison_fill(array: np.ndarray) -> None:
+    """Fill `array` with a pattern no correct kernel leaves behind: NaN for floats, 0xA5 bytes otherwise."""
+    if array.dtype.kind == "f":
+        array.fill(np.nan)
+    else:
+        array.view(np.uint8).fill(0xA5)
 
 
 def call_dtypes(graph: Graph, calls: Sequence[Call]) -> dict[str, np.dtype]:
