@@ -67,17 +67,14 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 
-_BENCH = os.path.dirname(os.path.abspath(__file__))
-_ROOT = os.path.dirname(_BENCH)
-sys.path.insert(0, _BENCH)
-sys.path.insert(1, os.path.join(_ROOT, "tools"))
-
-import zoo  # noqa: E402
-from bench_models import _ep_op, _per_op, _split_runs, blas_threads, environment, fmt, ort_options  # noqa: E402
-from bench_overhead import measure  # noqa: E402
-from fetch_bench_models import cache_dir, model_path  # noqa: E402
+if not __package__:  # run as a script: the repository root makes `bench` and `tools` importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import ep_runtime as ep  # noqa: E402
+from bench import zoo  # noqa: E402
+from bench.bench_models import _ep_op, _per_op, _split_runs, blas_threads, environment, fmt, ort_options  # noqa: E402
+from bench.bench_overhead import measure  # noqa: E402
+from tools.fetch_bench_models import cache_dir, model_path  # noqa: E402
 
 #: ratio above which an op family is flagged by --profile
 FAMILY_LIMIT = 3.0

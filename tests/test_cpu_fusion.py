@@ -8,7 +8,7 @@ from onnx import helper
 
 import ep_runtime as ep
 from providers.cpu.fusion import fuse_subgraph
-from tests.conftest import F, const, make_model
+from tests.helpers.models import F, const, make_model
 
 
 def residual_block(extra_use: bool = False):

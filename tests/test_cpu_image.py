@@ -14,8 +14,7 @@ from onnx import TensorProto, helper
 
 from ep_runtime import InferenceSession
 from providers.cpu import conv, grid, image, pool, resize, signal, spatial
-
-from .conftest import make_model
+from tests.helpers.models import make_model
 
 rng = np.random.default_rng(7)
 

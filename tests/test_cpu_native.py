@@ -21,7 +21,7 @@ from providers.cpu.native import activation as nat_activation
 from providers.cpu.native import conv as nat_conv
 from providers.cpu.native import library
 from providers.cpu.native import pool as nat_pool
-from tests.conftest import F, const, make_model
+from tests.helpers.models import F, const, make_model
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # numpy on NaN / inf inputs
 needs_native = pytest.mark.skipif(library.LIB is None, reason=f"native kernels not built: {library.UNAVAILABLE_REASON}")

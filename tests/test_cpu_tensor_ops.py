@@ -11,12 +11,8 @@ from onnx import TensorProto, helper
 
 from ep_runtime import InferenceSession
 from providers.cpu import REGISTRY, detection, einsum, linalg, random, reduce, scatter_gather, tensor, training
-from tests.conftest import I64, F, make_model
-
-
-def kernel_for(op: str, opset: int, domain: str = ""):
-    version = onnx.defs.get_schema(op, opset, domain).since_version
-    return [k for k in REGISTRY.versions(op, domain) if k.covers(version)][-1].fn
+from tests.helpers.kernels import kernel_for
+from tests.helpers.models import I64, F, make_model
 
 
 def run_model(model: onnx.ModelProto, feed: dict) -> list:
@@ -72,10 +68,10 @@ def test_scatter_elements_axis_and_reduction():
     upd = np.array([[5, 7], [1, 4]])
     out = scatter_gather.scatter_elements(data, idx, upd, axis=-1, reduction="max")
     np.testing.assert_array_equal(out, [[0, 0, 7], [4, 0, 0]])
-    out = kernel_for("Scatter", 9)(data, np.array([[1, 0, 1]]), np.array([[1, 2, 3]]), axis=0)
+    out = kernel_for("Scatter", 9).fn(data, np.array([[1, 0, 1]]), np.array([[1, 2, 3]]), axis=0)
     np.testing.assert_array_equal(out, [[0, 2, 0], [1, 0, 3]])
     with pytest.raises(ValueError, match="opset 18"):
-        kernel_for("ScatterElements", 16)(data, idx, upd, reduction="min")
+        kernel_for("ScatterElements", 16).fn(data, idx, upd, reduction="min")
 
 
 def test_tensor_scatter_linear_and_circular():
@@ -98,7 +94,7 @@ def test_compress_nonzero_onehot():
     values = np.array([0, 9], np.float32)
     out = scatter_gather.OneHot(np.array([1, -1, 7]), np.array(3), values, axis=0)
     np.testing.assert_array_equal(out, [[0, 0, 0], [9, 0, 0], [0, 9, 0]])
-    legacy = kernel_for("OneHot", 9)(np.array([-1]), np.array([3.0]), values)
+    legacy = kernel_for("OneHot", 9).fn(np.array([-1]), np.array([3.0]), values)
     np.testing.assert_array_equal(legacy, [[0, 0, 0]])
 
 
@@ -140,7 +136,7 @@ def test_topk_ties_take_the_lower_index_first():
     np.testing.assert_array_equal(idx, [[0, 2, 3]])
     values, idx = reduce.TopK(x, np.array([2]), largest=0)
     np.testing.assert_array_equal(idx, [[1, 3]])
-    values, idx = kernel_for("TopK", 1)(x.astype(np.float32), k=1, axis=1)
+    values, idx = kernel_for("TopK", 1).fn(x.astype(np.float32), k=1, axis=1)
     assert idx.dtype == np.int64 and idx.tolist() == [[0]]
     with pytest.raises(ValueError, match="out of range"):
         reduce.TopK(x, np.array([5]))

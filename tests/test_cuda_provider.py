@@ -14,8 +14,8 @@ from onnx import helper
 import ep_runtime as ep
 from ep_runtime.errors import ProviderError
 from providers.cuda import ARRAY_MODULE_ENV, CUDAExecutionProvider
-from tests.conftest import F, const, make_model
 from tests.cuda_support import CUDA, GPU_REASON, cuda, plugin_registered, provider_of, stand_in
+from tests.helpers.models import F, const, make_model
 
 FIXTURES = (cuda, stand_in)  # the fixtures this module uses, imported from tests.cuda_support
 

@@ -12,7 +12,7 @@ import ep_runtime as ep
 from ep_runtime import Refusal, hookimpl
 from ep_runtime.errors import ProviderError
 from ep_runtime.plugins import get_plugin_manager
-from tests.conftest import F, make_model
+from tests.helpers.models import F, make_model
 from tests.sim_device import SimArray, SimDeviceProvider
 
 

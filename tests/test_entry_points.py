@@ -17,7 +17,7 @@ from onnx import TensorProto, helper
 
 import ep_runtime as ep
 from ep_runtime.plugins import AUTOLOAD_ENV
-from tests.conftest import F, const, make_model
+from tests.helpers.models import F, const, make_model
 from tests.plugin_packaging import EXAMPLE_DIST, install_example, run_python
 
 EXAMPLE = "ExampleExecutionProvider"

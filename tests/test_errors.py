@@ -10,7 +10,7 @@ import pytest
 from onnx import external_data_helper, helper
 
 import ep_runtime as ep
-from tests.conftest import F, const, make_model
+from tests.helpers.models import F, const, make_model
 
 
 @pytest.fixture

@@ -101,7 +101,7 @@ def test_device_tensors_leave_out_host_and_shape_only_inputs():
 
     from ep_runtime.graph import Graph
     from ep_runtime.provider import device_tensors
-    from tests.conftest import I64, F, make_model
+    from tests.helpers.models import I64, F, make_model
 
     nodes = [helper.make_node("Shape", ["x"], ["s"]), helper.make_node("Reshape", ["x", "s"], ["y"])]
     graph = Graph(make_model(nodes, [("x", F, [2, 3])], [("y", F, [2, 3]), ("s", I64, [2])]).graph, {"": 17})

@@ -7,7 +7,7 @@ import onnx
 from onnx import helper
 
 import ep_runtime as ep
-from tests.conftest import F
+from tests.helpers.models import F
 
 
 def model_with_functions() -> onnx.ModelProto:

@@ -14,7 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import ep_runtime as ep
 from ep_runtime.model import load_model
-from tests.conftest import I64, F, const, make_model
+from tests.helpers.models import I64, F, const, make_model
 
 X4 = [("x", F, [4])]
 Y4 = [("y", F, [4])]

@@ -8,7 +8,7 @@ import onnx
 import pytest
 from onnx import helper
 
-from tests.conftest import make_model
+from tests.helpers.models import make_model
 from tests.opencl_support import (
     needs_opencl,
     opencl_fixture,  # noqa: F401  (the `opencl` fixture: one per device)

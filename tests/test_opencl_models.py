@@ -12,8 +12,9 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import ep_runtime as ep
-from tests.conftest import F, const, make_model
-from tests.device_support import bench_models, transformer_block
+from bench import bench_models
+from tests.device_support import transformer_block
+from tests.helpers.models import F, const, make_model
 from tests.opencl_support import (
     needs_opencl,
     opencl_fixture,  # noqa: F401  (the `opencl` fixture: one per device)

@@ -14,7 +14,7 @@ from onnx import helper
 
 import ep_runtime as ep
 from ep_runtime.errors import ProviderError
-from tests.conftest import F, const, make_model
+from tests.helpers.models import F, const, make_model
 from tests.opencl_support import (
     DEVICES,
     REASON,

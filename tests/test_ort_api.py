@@ -25,7 +25,7 @@ from ep_runtime import ort_value
 from ep_runtime.capi import onnxruntime_pybind11_state as capi_state
 from ep_runtime.plugins import get_plugin_manager
 from ep_runtime.session_options import FIELDS_WITHOUT_EFFECT
-from tests.conftest import F, const, make_model
+from tests.helpers.models import F, const, make_model
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPAT_DOC = ROOT / "docs" / "onnxruntime-compat.md"

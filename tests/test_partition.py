@@ -8,7 +8,7 @@ from onnx import helper
 
 import ep_runtime as ep
 from ep_runtime.partition import assign
-from tests.conftest import I64, F, const, make_model
+from tests.helpers.models import I64, F, const, make_model
 
 
 def mixed_model():

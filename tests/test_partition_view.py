@@ -15,7 +15,7 @@ from onnx import TensorProto, helper
 from ep_runtime import InferenceSession
 from ep_runtime.cli import main
 from ep_runtime.partition_view import COPY_COLOR, PROVIDER_COLORS, PartitionView, provider_colors
-from tests.conftest import make_model
+from tests.helpers.models import make_model
 
 F = TensorProto.FLOAT
 CPU = "CPUExecutionProvider"

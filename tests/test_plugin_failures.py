@@ -17,7 +17,7 @@ from onnx import helper
 import ep_runtime as ep
 from ep_runtime import plugins
 from ep_runtime.plugins import PluginWarning
-from tests.conftest import F, make_model
+from tests.helpers.models import F, make_model
 from tests.plugin_packaging import write_distribution
 
 CPU = "CPUExecutionProvider"

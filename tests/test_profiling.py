@@ -13,7 +13,7 @@ from onnx import TensorProto, helper
 import ep_runtime as ep
 from ep_runtime.cli import main
 from ep_runtime.profiling import summary
-from tests.conftest import F, const, make_model
+from tests.helpers.models import F, const, make_model
 
 
 def _events(sess):

@@ -21,8 +21,8 @@ from ep_runtime import ExecutionProvider, KernelRegistry, hookimpl
 from ep_runtime.plugins import PluginWarning, get_plugin_manager
 from ep_runtime.provider import Capability
 from ep_runtime.registry import is_reference_provider
-from tests.conftest import I64, F, make_model
 from tests.cuda_support import cuda  # noqa: F401  (the `cuda` fixture: numpy standing in, and CuPy with a GPU)
+from tests.helpers.models import I64, F, make_model
 from tests.opencl_support import needs_opencl, opencl_fixture  # noqa: F401  (the `opencl` fixture)
 
 CPU = "CPUExecutionProvider"

@@ -14,7 +14,7 @@ import pytest
 from onnx import helper
 
 import ep_runtime as ep
-from tests.conftest import I64, F, const, make_model
+from tests.helpers.models import I64, F, const, make_model
 
 LEVEL = ep.GraphOptimizationLevel
 RNG = np.random.default_rng(11)

@@ -10,7 +10,7 @@ import pytest
 from onnx import helper
 
 import ep_runtime as ep
-from tests.conftest import I64, F, const, make_model
+from tests.helpers.models import I64, F, const, make_model
 
 
 def small_model():

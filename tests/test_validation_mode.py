@@ -12,7 +12,7 @@ import ep_runtime as ep
 from ep_runtime import KernelRegistry, hookimpl
 from ep_runtime.errors import InvalidArgument, KernelError
 from ep_runtime.plugins import get_plugin_manager
-from tests.conftest import F, const, make_model
+from tests.helpers.models import F, const, make_model
 from tests.sim_device import SIM_KERNELS, SimArray, SimDeviceProvider, dev
 
 WRONG_KERNELS = SIM_KERNELS.copy()

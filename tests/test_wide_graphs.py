@@ -13,7 +13,7 @@ import pytest
 from onnx import helper
 
 import ep_runtime as ep
-from tests.conftest import F, make_model
+from tests.helpers.models import F, make_model
 
 SIM = "SimDeviceExecutionProvider"
 CPU = "CPUExecutionProvider"
