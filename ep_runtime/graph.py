@@ -257,7 +257,7 @@ class Graph:
         users: dict[int, list[int]] = defaultdict(list)
         for k, n in enumerate(protos):
             deps = set()
-            for i in list(n.input) + _implicit_inputs(n):
+            for i in list(n.input) + implicit_inputs(n):
                 if not i or i in available:
                     continue
                 if i not in produced_by:
@@ -289,7 +289,7 @@ class Graph:
                 index=idx, name=p.name, op_type=p.op_type, domain=domain,
                 inputs=list(p.input), outputs=list(p.output),
                 attrs={a.name: decode_attribute(a) for a in p.attribute},
-                opset=self.opsets.get(domain, 0), proto=p, implicit_inputs=_implicit_inputs(p),
+                opset=self.opsets.get(domain, 0), proto=p, implicit_inputs=implicit_inputs(p),
             ))
         return nodes
 
@@ -300,8 +300,8 @@ def _np_to_elem(dtype: np.dtype) -> int:
     return onnx.helper.np_dtype_to_tensor_dtype(dtype)
 
 
-def _implicit_inputs(node: onnx.NodeProto) -> list[str]:
-    """Outer-scope values read by the subgraphs of a control-flow node."""
+def implicit_inputs(node: onnx.NodeProto) -> list[str]:
+    """Outer-scope values read by the subgraphs of a control-flow node (its bodies' free values)."""
     names: list[str] = []
     for a in node.attribute:
         for g in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
@@ -315,7 +315,7 @@ def subgraph_free_values(g: onnx.GraphProto) -> list[str]:
     defined |= {s.values.name for s in g.sparse_initializer}
     free: list[str] = []
     for n in g.node:
-        for i in list(n.input) + _implicit_inputs(n):
+        for i in list(n.input) + implicit_inputs(n):
             if i and i not in defined and i not in free:
                 free.append(i)
         defined.update(o for o in n.output if o)

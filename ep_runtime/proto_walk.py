@@ -9,6 +9,7 @@ and training-info graphs. Loading and validation both need all of them; this is 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import onnx
 
@@ -79,12 +80,8 @@ def tensors_of_body(body: Body, where: str) -> Iterator[tuple[onnx.TensorProto, 
     if isinstance(body, onnx.GraphProto):
         for t in body.initializer:
             yield t, f"initializer of {where}"
-    for attr, owner in body_attributes(body, where):
-        here = f"attribute {attr.name!r} of {owner}"
-        if attr.HasField("t"):
-            yield attr.t, here
-        for k, t in enumerate(attr.tensors):
-            yield t, f"{here} [{k}]"
+    for t, here, k in _attribute_fields(body, where, "t", "tensors"):
+        yield t, here if k is None else f"{here} [{k}]"
     for sp, label in sparse_tensors_of_body(body, where):
         yield sp.values, f"values of {label}"
         yield sp.indices, f"indices of {label}"
@@ -95,12 +92,19 @@ def sparse_tensors_of_body(body: Body, where: str) -> Iterator[tuple[onnx.Sparse
     if isinstance(body, onnx.GraphProto):
         for sp in body.sparse_initializer:
             yield sp, f"sparse initializer {sp.values.name!r} of {where}"
+    for sp, here, k in _attribute_fields(body, where, "sparse_tensor", "sparse_tensors"):
+        yield sp, f"sparse tensor in {here}" if k is None else f"sparse tensor [{k}] in {here}"
+
+
+def _attribute_fields(body: Body, where: str, one: str, many: str) -> Iterator[tuple[Any, str, int | None]]:
+    """What the attributes of one body hold in field `one` and list field `many`: each value with its
+    attribute's label and its index in the list (None for `one`)."""
     for attr, owner in body_attributes(body, where):
         here = f"attribute {attr.name!r} of {owner}"
-        if attr.HasField("sparse_tensor"):
-            yield attr.sparse_tensor, f"sparse tensor in {here}"
-        for k, sp in enumerate(attr.sparse_tensors):
-            yield sp, f"sparse tensor [{k}] in {here}"
+        if attr.HasField(one):
+            yield getattr(attr, one), here, None
+        for k, value in enumerate(getattr(attr, many)):
+            yield value, here, k
 
 
 def tensor_culprit(tensor: onnx.TensorProto, label: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ep_runtime.plugins import get_plugin_manager
+from tests.helpers.plugins import registered_plugin
 
 
 @pytest.fixture
@@ -12,12 +12,8 @@ def sim_plugin():
     """Register the simulated-device provider plugin for one test."""
     from tests import sim_device
 
-    pm = get_plugin_manager()
-    pm.register(sim_device, name="test-sim-device")
-    try:
+    with registered_plugin(sim_device, "test-sim-device"):
         yield sim_device
-    finally:
-        pm.unregister(name="test-sim-device")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -15,6 +15,7 @@ import ep_runtime as ep
 from ep_runtime import InvalidArgument, RunCancelled, RunOptions, RunTimedOut
 from ep_runtime.run_options import RUN_TIMEOUT_KEY
 from tests.helpers.models import F, make_model
+from tests.helpers.plugins import registered_plugin
 
 B, I64 = TensorProto.BOOL, TensorProto.INT64
 JOIN_BOUND_S = 60.0  # generous: a cancelled run stops within one iteration, an uncancelled one runs for ages
@@ -165,13 +166,10 @@ class _Plugin:
 
 
 def test_terminate_is_checked_between_subgraphs_of_the_plan():
-    from ep_runtime.plugins import get_plugin_manager
 
     model = make_model([helper.make_node("Sigmoid", ["x"], ["s"]), helper.make_node("Relu", ["s"], ["r"]),
                         helper.make_node("Tanh", ["r"], ["y"], name="after")], [("x", F, [3])], [("y", F, [3])])
-    pm = get_plugin_manager()
-    pm.register(_Plugin(), name="test-sets-terminate")
-    try:
+    with registered_plugin(_Plugin(), "test-sets-terminate"):
         sess = ep.InferenceSession(model, providers=["sets-terminate", "cpu"])
         assert len(sess.get_partition().subgraphs) == 3
         TERMINATE.terminate = False
@@ -179,8 +177,6 @@ def test_terminate_is_checked_between_subgraphs_of_the_plan():
             sess.run(None, {"x": np.zeros(3, np.float32)}, TERMINATE)
         TERMINATE.terminate = False
         np.testing.assert_allclose(sess.run(None, {"x": np.zeros(3, np.float32)})[0], np.tanh([0.5] * 3), rtol=1e-6)
-    finally:
-        pm.unregister(name="test-sets-terminate")
 
 
 def test_cancellation_is_logged_with_the_run_logid_unless_the_run_silences_it(caplog):

@@ -12,6 +12,7 @@ import pytest
 
 from ep_runtime import hookimpl
 from ep_runtime.cli import main
+from tests.helpers.plugins import registered_plugin
 
 MODEL = os.path.join(os.path.dirname(__file__), "..", "examples", "models", "tiny_cnn.onnx")
 
@@ -57,7 +58,6 @@ def test_console_script_is_installed():
 
 def test_plugins_can_add_subcommands(capsys):
     from ep_runtime import hookimpl
-    from ep_runtime.plugins import get_plugin_manager
 
     class Plugin:
         @hookimpl
@@ -66,12 +66,8 @@ def test_plugins_can_add_subcommands(capsys):
             cmd.add_argument("name")
             cmd.set_defaults(fn=lambda args: print(f"hello {args.name}") or 0)
 
-    pm = get_plugin_manager()
-    pm.register(Plugin(), name="test-hello")
-    try:
+    with registered_plugin(Plugin(), "test-hello"):
         assert main(["hello", "world"]) == 0
-    finally:
-        pm.unregister(name="test-hello")
     assert capsys.readouterr().out == "hello world\n"
 
 
@@ -123,14 +119,9 @@ class _FailingPlugin:
 
 @pytest.fixture
 def failing_plugin():
-    from ep_runtime.plugins import get_plugin_manager
 
-    pm = get_plugin_manager()
-    pm.register(_FailingPlugin(), name="test-failing-command")
-    try:
+    with registered_plugin(_FailingPlugin(), "test-failing-command"):
         yield
-    finally:
-        pm.unregister(name="test-failing-command")
 
 
 def test_plugin_subcommand_failures_are_one_line_errors_and_debug_shows_the_traceback(failing_plugin, capsys):

@@ -10,7 +10,7 @@ import pytest
 
 from ep_runtime import ExecutionProvider, hookimpl
 from ep_runtime.cli import build_parser, main, parse_option_value, provider_list
-from ep_runtime.plugins import get_plugin_manager
+from tests.helpers.plugins import registered_plugin
 
 MODEL = os.path.join(os.path.dirname(__file__), "..", "examples", "models", "tiny_cnn.onnx")
 
@@ -67,12 +67,9 @@ class _AbsentProvider(ExecutionProvider):
 
 
 def test_providers_command_prints_why_a_provider_is_unavailable(capsys):
-    pm = get_plugin_manager()
-    pm.register(types.SimpleNamespace(ep_runtime_providers=hookimpl(lambda: [_AbsentProvider])), name="test-absent")
-    try:
+    plugin = types.SimpleNamespace(ep_runtime_providers=hookimpl(lambda: [_AbsentProvider]))
+    with registered_plugin(plugin, "test-absent"):
         assert main(["providers"]) == 0
-    finally:
-        pm.unregister(name="test-absent")
     out = capsys.readouterr().out
     assert "AbsentTestExecutionProvider: not available: the absent-test accelerator is not plugged in" in out
     assert "CPUExecutionProvider: available" in out

@@ -223,6 +223,12 @@ def matmul_feeds(rng) -> dict[str, np.ndarray]:
             "T": (rng.standard_normal((2, 5, 64)) + 0.5).astype(np.float32)}
 
 
+def quantized_matmul_conv_gemm(rng, tmp_path, per_channel: bool, weight_type: str) -> onnx.ModelProto:
+    """matmul_conv_gemm_model quantized by onnxruntime's quantize_dynamic."""
+    return quantize_dynamic(matmul_conv_gemm_model(rng), tmp_path, per_channel=per_channel,
+                            weight_type=getattr(quantization.QuantType, weight_type))
+
+
 # every quantization step matches onnxruntime's exactly and the integer products are exact; only the
 # float32 scaling (and Gemm's float bias add) may differ in the last bit
 FLOAT_AFTER_INTEGER = dict(rtol=1e-6, atol=1e-6)
@@ -232,8 +238,7 @@ FLOAT_AFTER_INTEGER = dict(rtol=1e-6, atol=1e-6)
 @pytest.mark.parametrize("weight_type", ["QInt8", "QUInt8"])
 def test_quantize_dynamic_standard_ops_match_onnxruntime(tmp_path, per_channel, weight_type):
     rng = np.random.default_rng(3)
-    q = quantize_dynamic(matmul_conv_gemm_model(rng), tmp_path, per_channel=per_channel,
-                         weight_type=getattr(quantization.QuantType, weight_type))
+    q = quantized_matmul_conv_gemm(rng, tmp_path, per_channel, weight_type)
     assert {("", "DynamicQuantizeLinear"), ("", "MatMulInteger"), ("", "ConvInteger")} <= op_types(q)
     got, want = run_both(q, matmul_feeds(rng))
     for g, w in zip(got, want):
@@ -244,8 +249,7 @@ def test_quantize_dynamic_standard_ops_match_onnxruntime(tmp_path, per_channel, 
 @pytest.mark.parametrize("weight_type", ["QInt8", "QUInt8"])
 def test_onnxruntime_fusions_of_quantize_dynamic_output_match_onnxruntime(tmp_path, per_channel, weight_type):
     rng = np.random.default_rng(4)
-    q = quantize_dynamic(matmul_conv_gemm_model(rng), tmp_path, per_channel=per_channel,
-                         weight_type=getattr(quantization.QuantType, weight_type))
+    q = quantized_matmul_conv_gemm(rng, tmp_path, per_channel, weight_type)
     ort_session(q, optimize=True, save_to=str(tmp_path / "fused.onnx"))
     fused = onnx.load(tmp_path / "fused.onnx")
     assert {(MS, "DynamicQuantizeMatMul"), (MS, "MatMulIntegerToFloat")} <= op_types(fused)

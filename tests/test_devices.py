@@ -11,8 +11,8 @@ from onnx import helper
 import ep_runtime as ep
 from ep_runtime import Refusal, hookimpl
 from ep_runtime.errors import ProviderError
-from ep_runtime.plugins import get_plugin_manager
 from tests.helpers.models import F, make_model
+from tests.helpers.plugins import registered_plugin
 from tests.sim_device import SimArray, SimDeviceProvider
 
 
@@ -82,12 +82,8 @@ class _Plugin:
 
 @pytest.fixture
 def peers():
-    pm = get_plugin_manager()
-    pm.register(_Plugin(), name="test-peer-sim")
-    try:
+    with registered_plugin(_Plugin(), "test-peer-sim"):
         yield
-    finally:
-        pm.unregister(name="test-peer-sim")
 
 
 def ping_pong_model():

@@ -11,6 +11,7 @@ from onnx import external_data_helper, helper
 
 import ep_runtime as ep
 from tests.helpers.models import F, const, make_model
+from tests.helpers.plugins import registered_plugin
 
 
 @pytest.fixture
@@ -180,7 +181,6 @@ def test_unknown_provider_option_names_provider_and_option():
 
 
 def test_requesting_an_unavailable_provider_says_why():
-    from ep_runtime.plugins import get_plugin_manager
 
     class NoDevice(ep.KernelProvider):
         name = "NoDeviceExecutionProvider"
@@ -194,9 +194,7 @@ def test_requesting_an_unavailable_provider_says_why():
         def ep_runtime_providers(self):
             return [NoDevice]
 
-    pm = get_plugin_manager()
-    pm.register(Plugin(), name="test-nodevice")
-    try:
+    with registered_plugin(Plugin(), "test-nodevice"):
         assert "NoDeviceExecutionProvider" not in ep.get_available_providers()
         model = make_model([helper.make_node("Relu", ["x"], ["y"])], [("x", F, [1])], [("y", F, [1])])
         # as onnxruntime: warn (saying why) and go on with the others; strict mode makes it an error
@@ -207,8 +205,6 @@ def test_requesting_an_unavailable_provider_says_why():
         strict.disable_cpu_ep_fallback = True
         with pytest.raises(ep.ProviderError, match=r"NoDeviceExecutionProvider is not available: .*is_available"):
             ep.InferenceSession(model, strict, providers=["NoDeviceExecutionProvider", "cpu"])
-    finally:
-        pm.unregister(name="test-nodevice")
 
 
 def test_map_inputs_must_be_dicts():

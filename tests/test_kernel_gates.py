@@ -19,9 +19,9 @@ import ep_runtime
 from ep_runtime import KernelRegistry, hookimpl
 from ep_runtime.cli import main
 from ep_runtime.errors import InvalidArgument
-from ep_runtime.plugins import get_plugin_manager
 from ep_runtime.testing.gate import check_kernel
 from providers.embedded_c import EmbeddedCExecutionProvider
+from tests.helpers.plugins import registered_plugin
 from tests.plugin_packaging import run_python, write_distribution
 from tests.test_selftest import RELU_SKIPPING_TAIL
 
@@ -161,12 +161,8 @@ def careless_plugin(kernel_modules):
     plugin = types.SimpleNamespace(
         ep_runtime_kernels=hookimpl(lambda provider_name: kernels if provider_name == "CPUExecutionProvider"
                                     else None))
-    pm = get_plugin_manager()
-    pm.register(plugin, name="test-careless-softmax")
-    try:
+    with registered_plugin(plugin, "test-careless-softmax"):
         yield
-    finally:
-        pm.unregister(name="test-careless-softmax")
 
 
 def _softmax_model():

@@ -92,19 +92,26 @@ def test_sparse_initializer_data_is_not_read_from_the_working_directory(tmp_path
         ep.InferenceSession(str(path), providers=["cpu"])
 
 
+def _assert_read_from_the_model_folder(tmp_path, monkeypatch, model, tensor, file: str, missing: str, want) -> None:
+    """Externalize `tensor` to `file`: with the file only in the working directory (the folder above the
+    model's) loading fails with `missing`; once it is beside the model the model runs and gives `want`."""
+    data = _externalize(tensor, file)
+    path = _save(tmp_path, model)
+    (tmp_path / file).write_bytes(data)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ep.ModelLoadError, match=missing):
+        ep.InferenceSession(str(path), providers=["cpu"])
+    (path.parent / file).write_bytes(data)
+    np.testing.assert_array_equal(_run(str(path)), want)
+
+
 def test_constant_sparse_value_is_read_from_the_model_folder_not_the_working_directory(tmp_path, monkeypatch):
     sp = _sparse([5, 7], [1, 3], [4])
     model = make_model([helper.make_node("Constant", [], ["w"], sparse_value=sp),
                         helper.make_node("Add", ["x", "w"], ["y"])], X4, Y4)
     attr_sp = model.graph.node[0].attribute[0].sparse_tensor
-    data = _externalize(attr_sp.values, "values.bin")
-    path = _save(tmp_path, model)
-    (tmp_path / "values.bin").write_bytes(data)
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(ep.ModelLoadError, match=r"'values\.bin' not found in"):
-        ep.InferenceSession(str(path), providers=["cpu"])
-    (path.parent / "values.bin").write_bytes(data)
-    np.testing.assert_array_equal(_run(str(path)), [0, 5, 0, 7])
+    _assert_read_from_the_model_folder(tmp_path, monkeypatch, model, attr_sp.values, "values.bin",
+                                       r"'values\.bin' not found in", [0, 5, 0, 7])
 
 
 def test_constant_in_a_local_function_reads_external_data_from_the_model_folder(tmp_path, monkeypatch):
@@ -113,14 +120,8 @@ def test_constant_in_a_local_function_reads_external_data_from_the_model_folder(
     fn = helper.make_function("local", "AddArange", ["a"], ["b"], body, [helper.make_opsetid("", 17)])
     model = _with_domains(make_model([helper.make_node("AddArange", ["x"], ["y"], domain="local")], X4, Y4,
                                      functions=[fn]), "local")
-    data = _externalize(model.functions[0].node[0].attribute[0].t, "c.bin")
-    path = _save(tmp_path, model)
-    (tmp_path / "c.bin").write_bytes(data)
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(ep.ModelLoadError, match=r"function 'local\.AddArange'.*'c\.bin' not found in"):
-        ep.InferenceSession(str(path), providers=["cpu"])
-    (path.parent / "c.bin").write_bytes(data)
-    np.testing.assert_array_equal(_run(str(path)), [0, 1, 2, 3])
+    _assert_read_from_the_model_folder(tmp_path, monkeypatch, model, model.functions[0].node[0].attribute[0].t,
+                                       "c.bin", r"function 'local\.AddArange'.*'c\.bin' not found in", [0, 1, 2, 3])
 
 
 def test_constant_inside_an_if_branch_reads_external_data_from_the_model_folder(tmp_path):

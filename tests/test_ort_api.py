@@ -23,9 +23,9 @@ from onnx import TensorProto, helper
 import ep_runtime as ep
 from ep_runtime import ort_value
 from ep_runtime.capi import onnxruntime_pybind11_state as capi_state
-from ep_runtime.plugins import get_plugin_manager
 from ep_runtime.session_options import FIELDS_WITHOUT_EFFECT
 from tests.helpers.models import F, const, make_model
+from tests.helpers.plugins import registered_plugin
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPAT_DOC = ROOT / "docs" / "onnxruntime-compat.md"
@@ -227,15 +227,11 @@ def test_intra_op_num_threads_caps_blas_threads_during_a_run():
         def ep_runtime_providers(self):
             return [ProbeProvider]
 
-    pm = get_plugin_manager()
-    pm.register(Plugin(), name="test-probe-threads")
-    try:
+    with registered_plugin(Plugin(), "test-probe-threads"):
         opts = ep.SessionOptions()
         opts.intra_op_num_threads = 1
         sess = ep.InferenceSession(relu_model(), opts, providers=["ProbeThreadsExecutionProvider"])
         sess.run(None, {"x": np.ones((1, 3), np.float32)})
-    finally:
-        pm.unregister(name="test-probe-threads")
     assert seen == [1]
 
 

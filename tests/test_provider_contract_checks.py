@@ -23,6 +23,7 @@ from ep_runtime.provider import Capability
 from ep_runtime.registry import is_reference_provider
 from tests.cuda_support import cuda  # noqa: F401  (the `cuda` fixture: numpy standing in, and CuPy with a GPU)
 from tests.helpers.models import I64, F, make_model
+from tests.helpers.plugins import registered_plugin
 from tests.opencl_support import needs_opencl, opencl_fixture  # noqa: F401  (the `opencl` fixture)
 
 CPU = "CPUExecutionProvider"
@@ -146,16 +147,12 @@ def test_a_plugin_kernel_replacing_a_cpu_kernel_is_checked():
         def ep_runtime_kernels(self, provider_name):
             return vendor if provider_name == CPU else None
 
-    pm = get_plugin_manager()
-    pm.register(Kernels(), name="test-sloppy-kernels")
-    try:
+    with registered_plugin(Kernels(), "test-sloppy-kernels"):
         model = make_model([helper.make_node("Relu", ["x"], ["y"], name="relu")], [("x", F, [2, 3])],
                            [("y", F, [2, 3])])
         sess = ep.InferenceSession(model, providers=["cpu"])
         with pytest.raises(ep.KernelError, match=rf"provider {CPU} broke its contract .*has dtype float64"):
             sess.run(None, {"x": X})
-    finally:
-        pm.unregister(name="test-sloppy-kernels")
 
 
 def test_the_reference_cpu_provider_is_trusted_and_a_plugin_provider_is_not(answering):
@@ -185,9 +182,7 @@ def test_get_capability_answering_no_capability_is_a_warning_and_claims_nothing(
             return [Confused]
 
     Confused.capability = capability
-    pm = get_plugin_manager()
-    pm.register(ConfusedPlugin(), name="test-confused")
-    try:
+    with registered_plugin(ConfusedPlugin(), "test-confused"):
         with pytest.warns(PluginWarning, match=r"provider ConfusedExecutionProvider (returned|raised in) "
                                                r".*get_capability.*it is skipped"):
             sess = ep.InferenceSession(relu_tanh_model(), providers=["confused", "cpu"])
@@ -195,8 +190,6 @@ def test_get_capability_answering_no_capability_is_a_warning_and_claims_nothing(
         assert {d["node"]: d["provider"] for d in decisions} == {"relu": CPU, "tanh": CPU}
         assert decisions[0]["refusals"]["ConfusedExecutionProvider"]["kind"] == "error"
         np.testing.assert_allclose(sess.run(None, {"x": X})[0], np.tanh(np.maximum(X, 0)), rtol=1e-6)
-    finally:
-        pm.unregister(name="test-confused")
 
 
 # --------------------------------------------------------------------------- no silently wrong numbers

@@ -406,19 +406,24 @@ def test_if_whose_condition_is_also_a_graph_input_stays():
 
 def loop_model():
     """A Loop whose body multiplies the carried value by w * 2 + 1, computed from an outer initializer."""
-    body = helper.make_graph(
-        [helper.make_node("Mul", ["w", "two"], ["w2"]), helper.make_node("Add", ["w2", "one"], ["k"]),
-         helper.make_node("Mul", ["v", "k"], ["v_out"]), helper.make_node("Identity", ["cond_in"], ["cond_out"])],
+    body = [helper.make_node("Mul", ["w", "two"], ["w2"]), helper.make_node("Add", ["w2", "one"], ["k"]),
+            helper.make_node("Mul", ["v", "k"], ["v_out"]), helper.make_node("Identity", ["cond_in"], ["cond_out"])]
+    return loop_over_w(body, [const("one", np.float32(1.0))], trips=3, w=RNG.uniform(0.1, 0.5, 3))
+
+
+def loop_over_w(body_nodes: list, body_inits: list, trips: int, w: np.ndarray) -> onnx.ModelProto:
+    """y = Loop(n=trips, x) over a body (i, cond_in, v) -> (cond_out, v_out) that may read the outer
+    initializers w [3] and two (2.0)."""
+    body = helper.make_graph(body_nodes,
         "body",
         [helper.make_tensor_value_info("i", I64, []),
          helper.make_tensor_value_info("cond_in", onnx.TensorProto.BOOL, []),
          helper.make_tensor_value_info("v", F, [3])],
         [helper.make_tensor_value_info("cond_out", onnx.TensorProto.BOOL, []),
          helper.make_tensor_value_info("v_out", F, [3])],
-        [const("one", np.float32(1.0))])
+        body_inits)
     nodes = [helper.make_node("Loop", ["n", "", "x"], ["y"], body=body, name="loop")]
-    inits = [const("n", np.asarray(3, np.int64)), const("w", RNG.uniform(0.1, 0.5, 3).astype(np.float32)),
-             scalar("two", 2.0)]
+    inits = [const("n", np.asarray(trips, np.int64)), const("w", w.astype(np.float32)), scalar("two", 2.0)]
     return make_model(nodes, [("x", F, [3])], [("y", F, [3])], inits)
 
 
@@ -453,20 +458,9 @@ def test_nested_bodies_fold_and_a_constant_if_inside_a_body_is_inlined():
                               "inner_then", [], [helper.make_tensor_value_info("r", F, [3])])
     inner_else = helper.make_graph([helper.make_node("Neg", ["v"], ["q"])], "inner_else", [],
                                    [helper.make_tensor_value_info("q", F, [3])])
-    body = helper.make_graph(
-        [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
-         helper.make_node("If", ["yes"], ["v_out"], then_branch=inner, else_branch=inner_else, name="inner_if")],
-        "body",
-        [helper.make_tensor_value_info("i", I64, []),
-         helper.make_tensor_value_info("cond_in", onnx.TensorProto.BOOL, []),
-         helper.make_tensor_value_info("v", F, [3])],
-        [helper.make_tensor_value_info("cond_out", onnx.TensorProto.BOOL, []),
-         helper.make_tensor_value_info("v_out", F, [3])],
-        [const("yes", np.asarray(True))])
-    nodes = [helper.make_node("Loop", ["n", "", "x"], ["y"], body=body, name="loop")]
-    inits = [const("n", np.asarray(2, np.int64)), const("w", RNG.uniform(0.5, 1.0, 3).astype(np.float32)),
-             scalar("two", 2.0)]
-    model = make_model(nodes, [("x", F, [3])], [("y", F, [3])], inits)
+    body = [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+            helper.make_node("If", ["yes"], ["v_out"], then_branch=inner, else_branch=inner_else, name="inner_if")]
+    model = loop_over_w(body, [const("yes", np.asarray(True))], trips=2, w=RNG.uniform(0.5, 1.0, 3))
     sess = check(model, {"x": np.asarray([1.0, -2.0, 0.5], np.float32)})
     assert body_ops(sess) == Counter({"Identity": 1, "Mul": 1})
 

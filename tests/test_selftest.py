@@ -17,11 +17,11 @@ from onnx import TensorProto, helper
 import ep_runtime as ep
 from ep_runtime import KernelRegistry, hookimpl
 from ep_runtime.cli import main
-from ep_runtime.plugins import get_plugin_manager
 from ep_runtime.testing import compare_arrays, edge_cases, light_models, onnx_cases, run_selftest
 from ep_runtime.testing.runner import Selftest
 from providers.embedded_c import EmbeddedCExecutionProvider
 from tests.cuda_support import cuda  # noqa: F401  (fixture: numpy standing in for CuPy, and CuPy on a GPU)
+from tests.helpers.plugins import registered_plugin
 from tests.opencl_support import REASON as OPENCL_UNAVAILABLE
 from tests.opencl_support import needs_opencl
 
@@ -164,12 +164,8 @@ def wrong_softmax_plugin():
     plugin = types.SimpleNamespace(
         ep_runtime_kernels=hookimpl(lambda provider_name: kernels if provider_name == "CPUExecutionProvider"
                                     else None))
-    pm = get_plugin_manager()
-    pm.register(plugin, name="test-wrong-softmax")
-    try:
+    with registered_plugin(plugin, "test-wrong-softmax"):
         yield
-    finally:
-        pm.unregister(name="test-wrong-softmax")
 
 
 def test_selftest_catches_a_wrong_softmax_kernel_override_with_index_and_values(wrong_softmax_plugin):

@@ -11,8 +11,8 @@ from onnx import helper
 import ep_runtime as ep
 from ep_runtime import KernelRegistry, hookimpl
 from ep_runtime.errors import InvalidArgument, KernelError
-from ep_runtime.plugins import get_plugin_manager
 from tests.helpers.models import F, const, make_model
+from tests.helpers.plugins import registered_plugin
 from tests.sim_device import SIM_KERNELS, SimArray, SimDeviceProvider, dev
 
 WRONG_KERNELS = SIM_KERNELS.copy()
@@ -57,12 +57,8 @@ class _CpuOverride:
 
 @pytest.fixture
 def wrong_sim(sim_plugin):
-    pm = get_plugin_manager()
-    pm.register(_Plugin(), name="test-wrong-softmax-sim")
-    try:
+    with registered_plugin(_Plugin(), "test-wrong-softmax-sim"):
         yield
-    finally:
-        pm.unregister(name="test-wrong-softmax-sim")
 
 
 def softmax_model():
@@ -140,13 +136,9 @@ def test_a_correct_provider_validates_with_zero_error_and_strict_mode_passes(sim
 
 
 def test_a_plugin_kernel_of_the_cpu_provider_is_validated_too():
-    pm = get_plugin_manager()
-    pm.register(_CpuOverride(), name="test-wrong-cpu-softmax")
-    try:
+    with registered_plugin(_CpuOverride(), "test-wrong-cpu-softmax"):
         sess = ep.InferenceSession(softmax_model(), options(), providers=["cpu"])
         sess.run(None, {"x": X})
-    finally:
-        pm.unregister(name="test-wrong-cpu-softmax")
     data = sess.get_validation_report().to_dict()
     assert data["tolerance"] is None
     errors = _node_errors(data)

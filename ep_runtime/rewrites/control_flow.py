@@ -15,8 +15,8 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from ..graph import Graph, Node, sparse_to_dense, subgraph_free_values
-from .editor import implicit_reads, rebuild, tensor
+from ..graph import Graph, Node, implicit_inputs, sparse_to_dense, subgraph_free_values
+from .editor import rebuild, tensor
 
 #: optimizes a (body) graph at the BASIC level
 Optimizer = Callable[[Graph], Graph]
@@ -69,7 +69,7 @@ def _inlined_branch(node: Node, branch: onnx.GraphProto, outer_names: set[str],
         initializers[sp.values.name] = sparse_to_dense(sp)
     # a branch output a branch node makes is renamed to the If's output; others get an Identity
     produced = {o for n in branch.node for o in n.output if o}
-    nested_reads = {i for n in branch.node for i in implicit_reads(n)}
+    nested_reads = {i for n in branch.node for i in implicit_inputs(n)}
     names = [o.name for o in branch.output]
     rename = {inner: outer for inner, outer in zip(names, node.outputs)
               if outer and inner in produced and inner not in nested_reads and names.count(inner) == 1}

@@ -13,7 +13,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from ..graph import Graph, Node, decode_attribute, subgraph_free_values
+from ..graph import Graph, Node, decode_attribute, implicit_inputs
 
 #: decides whether a new node may replace `replaced` (see placement.Placement.allows)
 Allows = Callable[[onnx.NodeProto, Sequence[Node], Graph], bool]
@@ -164,7 +164,7 @@ def rebuild(graph: Graph, nodes: list[onnx.NodeProto], initializers: dict[str, n
     used = {o.name for o in graph.outputs}
     for p in nodes:
         used.update(i for i in p.input if i)
-        used.update(implicit_reads(p))
+        used.update(implicit_inputs(p))
     kept = {k: v for k, v in initializers.items() if k in used}
     proto = onnx.GraphProto()
     proto.CopyFrom(graph.proto)
@@ -183,21 +183,12 @@ def rebuild(graph: Graph, nodes: list[onnx.NodeProto], initializers: dict[str, n
     return Graph(proto, all_opsets, functions=graph.functions, outer_scope=graph.outer_scope, initializers=kept)
 
 
-def implicit_reads(node: onnx.NodeProto) -> list[str]:
-    """Outer-scope names the bodies of a node read."""
-    names: list[str] = []
-    for a in node.attribute:
-        for g in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
-            names.extend(subgraph_free_values(g))
-    return names
-
-
 def node_from_proto(proto: onnx.NodeProto, opsets: dict[str, int]) -> Node:
     """A Node for a NodeProto not yet in any graph (index -1), for capability checks."""
     domain = "" if proto.domain in ("", "ai.onnx") else proto.domain
     return Node(index=-1, name=proto.name, op_type=proto.op_type, domain=domain, inputs=list(proto.input),
                 outputs=list(proto.output), attrs={a.name: decode_attribute(a) for a in proto.attribute},
-                opset=opsets.get(domain, 1 if domain else 0), proto=proto, implicit_inputs=implicit_reads(proto))
+                opset=opsets.get(domain, 1 if domain else 0), proto=proto, implicit_inputs=implicit_inputs(proto))
 
 
 def tensor(name: str, value: np.ndarray) -> onnx.TensorProto:
