@@ -125,73 +125,81 @@ def hostile_ints(rng: random.Random, length: int) -> list[int]:
 # ---------------------------------------------------------------------------------------------- node mutators
 
 
-def drop_node(model: onnx.ModelProto, rng: random.Random) -> Applied:
+NodeMutator = Callable[[onnx.ModelProto, onnx.GraphProto, int, onnx.NodeProto, str, random.Random], Applied]
+
+
+def on_a_node(mutate: NodeMutator) -> Callable[[onnx.ModelProto, random.Random], Applied]:
+    """A model mutator from a node mutator: picks a random node (main graph or a subgraph) and calls
+    `mutate(model, graph, index, node, label, rng)`, label naming the node for the description."""
+
+    def apply(model: onnx.ModelProto, rng: random.Random) -> Applied:
+        picked = pick_node(model, rng)
+        if picked is None:
+            return None
+        graph, i = picked
+        node = graph.node[i]
+        return mutate(model, graph, i, node, f"node {node.name or i!r} ({node.op_type})", rng)
+
+    apply.__name__ = apply.__qualname__ = mutate.__name__
+    apply.__doc__ = mutate.__doc__
+    return apply
+
+
+@on_a_node
+def drop_node(model: onnx.ModelProto, graph: onnx.GraphProto, i: int, node: onnx.NodeProto,
+              label: str, rng: random.Random) -> Applied:
     """Remove one node; its outputs become undefined values."""
-    picked = pick_node(model, rng)
-    if picked is None:
-        return None
-    graph, i = picked
-    node = graph.node[i]
     del graph.node[i]
     return f"dropped node {node.name or i!r} ({node.op_type})", node.op_type
 
 
-def duplicate_node(model: onnx.ModelProto, rng: random.Random) -> Applied:
+@on_a_node
+def duplicate_node(model: onnx.ModelProto, graph: onnx.GraphProto, i: int, node: onnx.NodeProto,
+                   label: str, rng: random.Random) -> Applied:
     """Insert a copy of a node: two producers of the same outputs."""
-    picked = pick_node(model, rng)
-    if picked is None:
-        return None
-    graph, i = picked
     copy = onnx.NodeProto()
     copy.CopyFrom(graph.node[i])
     graph.node.insert(rng.randrange(len(graph.node) + 1), copy)
     return f"duplicated node {copy.name or i!r} ({copy.op_type})", copy.op_type
 
 
-def rewire_input(model: onnx.ModelProto, rng: random.Random) -> Applied:
+@on_a_node
+def rewire_input(model: onnx.ModelProto, graph: onnx.GraphProto, i: int, node: onnx.NodeProto,
+                 label: str, rng: random.Random) -> Applied:
     """Point a node input elsewhere: another value, nothing, an undefined name, its own output, or an extra slot."""
-    picked = pick_node(model, rng)
-    if picked is None:
-        return None
-    graph, i = picked
-    node = graph.node[i]
     target = rng.choice(value_names(graph) + ["", "fuzz_undefined", *node.output])
     if not node.input or rng.random() < 0.15:
         node.input.append(target)
-        return f"node {node.name or i!r} ({node.op_type}) got an extra input {target!r}", node.op_type
+        return f"{label} got an extra input {target!r}", node.op_type
     pos = rng.randrange(len(node.input))
     old = node.input[pos]
     node.input[pos] = target
-    return f"node {node.name or i!r} ({node.op_type}) input {pos} {old!r} -> {target!r}", node.op_type
+    return f"{label} input {pos} {old!r} -> {target!r}", node.op_type
 
 
-def rewire_output(model: onnx.ModelProto, rng: random.Random) -> Applied:
+@on_a_node
+def rewire_output(model: onnx.ModelProto, graph: onnx.GraphProto, i: int, node: onnx.NodeProto,
+                  label: str, rng: random.Random) -> Applied:
     """Rename one output of a node: onto an existing value (two producers), to nothing, or drop/add an output."""
-    picked = pick_node(model, rng)
-    if picked is None or not picked[0].node[picked[1]].output:
+    if not node.output:
         return None
-    graph, i = picked
-    node = graph.node[i]
     choice = rng.randrange(3)
     if choice == 0 and len(node.output) > 1:
         del node.output[-1]
-        return f"node {node.name or i!r} ({node.op_type}) lost its last output", node.op_type
+        return f"{label} lost its last output", node.op_type
     if choice == 1:
         node.output.append(rng.choice(["fuzz_extra", *value_names(graph)]))
-        return f"node {node.name or i!r} ({node.op_type}) got an extra output {node.output[-1]!r}", node.op_type
+        return f"{label} got an extra output {node.output[-1]!r}", node.op_type
     pos = rng.randrange(len(node.output))
     target = rng.choice(value_names(graph) + [""])
     node.output[pos] = target
-    return f"node {node.name or i!r} ({node.op_type}) output {pos} renamed to {target!r}", node.op_type
+    return f"{label} output {pos} renamed to {target!r}", node.op_type
 
 
-def change_op_type(model: onnx.ModelProto, rng: random.Random) -> Applied:
+@on_a_node
+def change_op_type(model: onnx.ModelProto, graph: onnx.GraphProto, i: int, node: onnx.NodeProto,
+                   label: str, rng: random.Random) -> Applied:
     """Change a node's op type (same inputs and attributes) or move it to another domain."""
-    picked = pick_node(model, rng)
-    if picked is None:
-        return None
-    graph, i = picked
-    node = graph.node[i]
     old = node.op_type
     if rng.random() < 0.2:
         node.domain = rng.choice(["com.fuzz", "ai.onnx.ml", "com.microsoft"])
@@ -237,17 +245,13 @@ def hostile_attribute(name: str, attr_type: int, current: AttributeProto | None,
     return helper.make_attribute(name, rng.choice(HOSTILE_INTS))
 
 
-def corrupt_attribute(model: onnx.ModelProto, rng: random.Random) -> Applied:
+@on_a_node
+def corrupt_attribute(model: onnx.ModelProto, graph: onnx.GraphProto, i: int, node: onnx.NodeProto,
+                      label: str, rng: random.Random) -> Applied:
     """Give one attribute (present or defined by the schema) a hostile value or type, drop it, or add an unknown one."""
-    picked = pick_node(model, rng)
-    if picked is None:
-        return None
-    graph, i = picked
-    node = graph.node[i]
     present = {a.name: a for a in node.attribute}
     defined = schema_attributes(node, opset_of(model))
     names = sorted(set(present) | set(defined))
-    label = f"node {node.name or i!r} ({node.op_type})"
     if not names or rng.random() < 0.05:
         node.attribute.append(helper.make_attribute("fuzz_unknown", 1))
         return f"{label} got unknown attribute fuzz_unknown=1", node.op_type
