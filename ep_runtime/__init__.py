@@ -7,6 +7,7 @@ get_device, set_seed, ...; docs/onnxruntime-compat.md), and `install_as_onnxrunt
 unchanged onnxruntime application run on ep-runtime.
 """
 
+from . import ort_api
 from .errors import (
     EPRuntimeError,
     InvalidArgument,
@@ -23,18 +24,7 @@ from .errors import (
 from .graph import Graph, Node, SubGraph, ValueInfo
 from .io_binding import IOBinding
 from .optimize import GraphOptimizationLevel
-from .ort_api import (
-    disable_telemetry_events,
-    enable_telemetry_events,
-    get_build_info,
-    get_device,
-    get_version_string,
-    has_collective_ops,
-    set_default_logger_callback,
-    set_default_logger_severity,
-    set_default_logger_verbosity,
-    set_seed,
-)
+from .ort_api import *  # noqa: F403  (onnxruntime's module functions: ort_api.__all__)
 from .ort_value import OrtValue
 from .partition import Partition
 from .plugins import hookimpl
@@ -53,17 +43,12 @@ from .session_options import ExecutionMode, ExecutionOrder
 __version__ = "0.1.0"
 
 __all__ = [
-    "Capability", "EPRuntimeError", "ExecutionProvider", "Graph", "GraphOptimizationLevel",
-    "InferenceSession", "InvalidArgument", "InvalidGraphError", "KernelError", "KernelProvider",
-    "KernelRegistry", "ModelLoadError", "ModelMetadata", "Node", "NodeArg", "NotImplementedByAnyProvider",
-    "Partition", "ProviderError", "Refusal", "RunCancelled", "RunOptions", "RunTimedOut", "SessionOptions",
-    "SubGraph", "ValueInfo",
-    "get_all_providers", "get_available_providers", "hookimpl",
-    # onnxruntime's API beyond the session (docs/onnxruntime-compat.md)
-    "ExecutionMode", "ExecutionOrder", "IOBinding", "ModelFileNotFound", "ModelLoadCancelled", "OrtValue",
-    "disable_telemetry_events", "enable_telemetry_events", "get_build_info", "get_device", "get_version_string",
-    "has_collective_ops", "install_as_onnxruntime", "set_default_logger_callback", "set_default_logger_severity",
-    "set_default_logger_verbosity", "set_seed",
+    "Capability", "EPRuntimeError", "ExecutionProvider", "Graph", "GraphOptimizationLevel", "InferenceSession",
+    "InvalidArgument", "InvalidGraphError", "KernelError", "KernelProvider", "KernelRegistry", "ModelLoadError",
+    "ModelMetadata", "Node", "NodeArg", "NotImplementedByAnyProvider", "Partition", "ProviderError", "Refusal",
+    "RunCancelled", "RunOptions", "RunTimedOut", "SessionOptions", "SubGraph", "ValueInfo", "get_all_providers",
+    "get_available_providers", "hookimpl", "ExecutionMode", "ExecutionOrder", "IOBinding", "ModelFileNotFound",
+    "ModelLoadCancelled", "OrtValue", "install_as_onnxruntime", *ort_api.__all__
 ]
 
 from . import capi  # noqa: E402, F401  (onnxruntime's capi modules; they import the names above)

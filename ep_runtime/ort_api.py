@@ -49,8 +49,9 @@ def enable_telemetry_events() -> None:
     """Accepted for compatibility: ep-runtime collects and sends no telemetry."""
 
 
+#: onnxruntime's module functions, re-exported by the package and by capi.onnxruntime_pybind11_state
 __all__ = [
-    "ORT_API_VERSION", "disable_telemetry_events", "enable_telemetry_events", "get_build_info", "get_device",
+    "disable_telemetry_events", "enable_telemetry_events", "get_build_info", "get_device",
     "get_version_string", "has_collective_ops", "set_default_logger_callback", "set_default_logger_severity",
     "set_default_logger_verbosity", "set_seed",
 ]

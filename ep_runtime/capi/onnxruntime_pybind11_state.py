@@ -2,20 +2,10 @@
 InvalidArgument, NoSuchFile, InvalidGraph, RuntimeException, NotImplemented, ...), which ep-runtime's
 own errors derive from, and the session classes and module functions."""
 
+from .. import ort_api
 from ..io_binding import IOBinding as SessionIOBinding
 from ..optimize import GraphOptimizationLevel
-from ..ort_api import (
-    disable_telemetry_events,
-    enable_telemetry_events,
-    get_build_info,
-    get_device,
-    get_version_string,
-    has_collective_ops,
-    set_default_logger_callback,
-    set_default_logger_severity,
-    set_default_logger_verbosity,
-    set_seed,
-)
+from ..ort_api import *  # noqa: F403  (onnxruntime's module functions: ort_api.__all__)
 from ..ort_errors import (
     DeviceReset,
     EngineError,
@@ -42,8 +32,6 @@ __all__ = [
     "DeviceReset", "EPFail", "EngineError", "ExecutionMode", "ExecutionOrder", "Fail", "GraphOptimizationLevel",
     "InferenceSession", "InvalidArgument", "InvalidGraph", "InvalidProtobuf", "ModelLoadCanceled", "ModelLoaded",
     "ModelMetadata", "ModelRequiresCompilation", "NoModel", "NoSuchFile", "NodeArg", "NotFound", "NotImplemented",
-    "OrtValue", "RunOptions", "RuntimeException", "SessionIOBinding", "SessionOptions", "disable_telemetry_events",
-    "enable_telemetry_events", "get_all_providers", "get_available_providers", "get_build_info", "get_device",
-    "get_version_string", "has_collective_ops", "set_default_logger_callback", "set_default_logger_severity",
-    "set_default_logger_verbosity", "set_seed",
+    "OrtValue", "RunOptions", "RuntimeException", "SessionIOBinding", "SessionOptions", "get_all_providers",
+    "get_available_providers", *ort_api.__all__
 ]
