@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import onnx
 import pytest
 
+from tests.helpers.batch import mlp_model
 from tests.helpers.plugins import registered_plugin
 
 
@@ -41,3 +43,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             f"({counts.get('xfailed', 0)} expected failures listed, {counts.get('failed', 0)} unexpected "
             f"failures, {counts.get('xpassed', 0)} listed cases now passing)"
         )
+
+
+@pytest.fixture
+def mlp_path(tmp_path):
+    """The batch tests' small MLP (tests/helpers/batch.py) saved as a file."""
+    path = tmp_path / "mlp.onnx"
+    onnx.save(mlp_model(), path)
+    return path

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import functools
-import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
 
 from ep_runtime import ProviderError
@@ -20,35 +17,19 @@ ray = pytest.importorskip("ray", reason="the Ray engine needs Ray Data: pip inst
 pytest.importorskip("ray.data", reason="the Ray engine needs Ray Data: pip install 'ep-runtime[ray]'")
 pa = pytest.importorskip("pyarrow", reason="the Ray engine needs pyarrow")
 
-from .test_batch import gather_model, mlp_model, per_row, rows  # noqa: E402
+from tests.helpers import batch as batch_helpers  # noqa: E402
+from tests.helpers.batch import gather_model, kill_once_when_armed, per_row, rows  # noqa: E402
 
 
 @pytest.fixture(scope="module", autouse=True)
 def local_ray():
-    # The actors unpickle this module's functions (the preprocess below): ship them by value, since the
-    # worker processes cannot import the tests package.
+    # The actors unpickle functions of this module and of tests.helpers.batch (the preprocess): ship them by
+    # value, since the worker processes cannot import the tests package.
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    ray.cloudpickle.register_pickle_by_value(batch_helpers)
     ray.init(num_cpus=2, include_dashboard=False, configure_logging=False, log_to_driver=False)
     yield
     ray.shutdown()
-
-
-@pytest.fixture
-def mlp_path(tmp_path: Path) -> Path:
-    path = tmp_path / "mlp.onnx"
-    onnx.save(mlp_model(), path)
-    return path
-
-
-def kill_actor_once_when_armed(armed: str, fired: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """A preprocess that kills its actor's process (SIGKILL) once, on its first batch after `armed` exists."""
-    if os.path.exists(armed):
-        try:
-            os.close(os.open(fired, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-        except FileExistsError:
-            return feeds
-        os.kill(os.getpid(), signal.SIGKILL)
-    return feeds
 
 
 def test_ray_engine_10000_rows_equal_per_row_session_run_in_row_id_order(mlp_path: Path) -> None:
@@ -64,7 +45,7 @@ def test_ray_engine_10000_rows_equal_per_row_session_run_in_row_id_order(mlp_pat
 def test_killed_ray_actor_is_retried_and_no_row_is_lost_or_duplicated(mlp_path: Path, tmp_path: Path) -> None:
     x = rows(3_000, seed=12)
     armed, fired = tmp_path / "armed", tmp_path / "fired"
-    preprocess = functools.partial(kill_actor_once_when_armed, str(armed), str(fired))
+    preprocess = functools.partial(kill_once_when_armed, str(armed), str(fired))
     out = tmp_path / "out.parquet"
     result = predict(mlp_path, x, engine="ray", workers=2, batch_size=100, shard_size=200, output=out,
                      preprocess=preprocess, on_shard=lambda r: armed.touch())
