@@ -13,72 +13,15 @@ import numpy as np
 
 from ep_runtime.graph import Graph, Node
 
-from ._cl import cltypes
+from .copies import fill
+from .launch import broadcast_shape, broadcast_strides, grid_args, launch_grid, stride_args
 from .registry import FLOATS, kernel
-from .runtime import Launcher, contiguous_strides, ftype, prod
+from .runtime import BITS_TYPES, Launcher, ftype, prod
 
 CL = "elementwise.cl"
-MAX_RANK = 8
 
 
 # ---------------------------------------------------------------- broadcasting
-
-
-def broadcast_shape(*shapes: Sequence[int]) -> tuple[int, ...]:
-    try:
-        return tuple(int(d) for d in np.broadcast_shapes(*[tuple(s) for s in shapes]))
-    except ValueError:
-        raise ValueError(f"shapes {[tuple(s) for s in shapes]} cannot be broadcast together") from None
-
-
-def broadcast_strides(out: Sequence[int], *shapes: Sequence[int]) -> tuple[list[int], list[list[int]]]:
-    """The output dims and, for each input, element strides (0 where broadcast), collapsed:
-    size-1 output dims dropped and neighbouring dims merged where every input allows."""
-    r = len(out)
-    strides = []
-    for s in shapes:
-        s = [1] * (r - len(s)) + [int(d) for d in s]
-        cs = contiguous_strides(s)
-        strides.append([0 if d == 1 else st for d, st in zip(s, cs)])
-    dims: list[int] = []
-    st: list[list[int]] = [[] for _ in shapes]
-    for k in range(r):
-        if out[k] == 1:
-            continue
-        if dims and all(sl[-1] == s[k] * out[k] for sl, s in zip(st, strides)):
-            dims[-1] *= int(out[k])
-            for sl, s in zip(st, strides):
-                sl[-1] = s[k]
-            continue
-        dims.append(int(out[k]))
-        for sl, s in zip(st, strides):
-            sl.append(s[k])
-    if not dims:
-        dims = [1]
-        st = [[0] for _ in shapes]
-    if len(dims) > MAX_RANK:
-        raise ValueError(f"broadcast over {len(dims)} non-mergeable dims; at most {MAX_RANK} supported")
-    return dims, st
-
-
-def int8(values: Sequence[int]) -> Any:
-    v = list(values) + [1] * (MAX_RANK - len(values))
-    return cltypes.make_int8(*v)
-
-
-def grid_args(dims: Sequence[int]) -> tuple[tuple[int, int, int], list[Any]]:
-    """The 3-D grid (innermost axis first) and the leading kernel arguments of a broadcast or
-    strided-copy kernel over collapsed `dims`: D0, D1, D2, rank, shape."""
-    d0 = dims[-1]
-    d1 = dims[-2] if len(dims) >= 2 else 1
-    d2 = prod(dims[:-2]) if len(dims) >= 3 else 1
-    return (d0, d1, d2), [np.int32(d0), np.int32(d1), np.int32(d2), np.int32(len(dims)), int8(dims)]
-
-
-def launch_grid(rt: Launcher, knl: Any, grid: tuple[int, int, int], *args: Any) -> None:
-    """Launch over a 3-D grid with work-groups along the innermost axis."""
-    local = (min(64, grid[0]), 1, 1)
-    rt.launch(knl, grid, local, *args)
 
 
 def launch_bcast(rt: Launcher, name: str, defines: dict[str, Any], out: Any, inputs: Sequence[Any]) -> Any:
@@ -91,12 +34,6 @@ def launch_bcast(rt: Launcher, name: str, defines: dict[str, Any], out: Any, inp
     launch_grid(rt, knl, grid, *lead, *[a for s in strides for a in stride_args(s)], *[a.data for a in inputs],
                 out.data)
     return out
-
-
-def stride_args(strides: Sequence[int]) -> tuple[Any, Any, Any, Any]:
-    """An input's strides as the kernels take them: all (int8), then the three innermost."""
-    s = [0, 0, 0] + list(strides)
-    return int8(strides), np.int32(s[-1]), np.int32(s[-2]), np.int32(s[-3])
 
 
 # ---------------------------------------------------------------- unary
@@ -226,7 +163,6 @@ def _dropout(provider, num_outputs: int, mask_like_input: bool = False):
     def run(x, ratio=None, training_mode=None):
         if num_outputs < 2:
             return (x,)
-        from .tensor import fill
 
         return x, fill(rt, rt.empty(x.shape, x.dtype if mask_like_input else np.bool_), 1)
 
@@ -369,7 +305,6 @@ def _where_check(node: Node, graph: Graph) -> str | None:
 @kernel("Where", since=9, factory=True, supports=_where_check)
 def Where(*, _provider):
     rt = _provider.rt
-    from .runtime import BITS_TYPES
 
     def run(c, x, y):
         out = rt.empty(broadcast_shape(c.shape, x.shape, y.shape), x.dtype)
@@ -377,5 +312,3 @@ def Where(*, _provider):
 
     return run
 
-
-__all__ = ["broadcast_shape", "broadcast_strides", "grid_args", "int8", "launch_bcast", "launch_grid", "stride_args"]

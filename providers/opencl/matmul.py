@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from .elementwise import broadcast_shape, broadcast_strides
+from .copies import expand, strided_copy
+from .launch import broadcast_shape, broadcast_strides
 from .registry import FLOATS, kernel
 from .runtime import Launcher, ftype, prod
 
@@ -52,8 +53,6 @@ def launch_gemm(rt: Launcher, y: Any, m: int, n: int, k: int, a: Any, a_sm: int,
     nt = a_sk == 1 and b_sk == 1 and k > 0
     if not nt and b_sn != 1 and k > 0:
         # B strided along N: materialize it contiguous (K x N per batch) first
-        from .tensor import strided_copy
-
         nb = batch[0] * batch[1]
         bc = rt.empty((nb, k, n), b.dtype)
         strided_copy(rt, b, bc, (batch[0], batch[1], k, n), (b_b[0], b_b[1], b_sk, b_sn), b_off,
@@ -108,8 +107,6 @@ def matmul(rt: Launcher, a: Any, b: Any) -> Any:
         launch_gemm(rt, y, m, n, k, a, k, 1, b, n, 1, (dims2[0], dims2[1]), (sa2[0], sa2[1]), (sb2[0], sb2[1]))
         return y.reshape(final)
     # more than two non-mergeable batch levels (rare): materialize the broadcast, then one level
-    from .tensor import expand
-
     a_full = expand(rt, a.reshape(a_shape), batch + (m, k))
     b_full = expand(rt, b.reshape(b_shape), batch + (k, n))
     nb = prod(batch)

@@ -17,9 +17,9 @@ from ep_runtime.graph import Graph, Node
 from ep_runtime.provider import KernelDef, KernelProvider, KernelRegistry, Refusal, device_tensors
 
 from ._cl import IMPORT_ERROR, cl
+from .copies import is_view, materialize
 from .registry import REGISTRY
 from .runtime import DEVICE_ENV, Device, Launcher, list_devices, parse_device_env, select_device
-from .tensor import is_view, materialize
 
 #: ops that take a non-contiguous view (a lazy Transpose) as it is; every other kernel gets its view
 #: inputs materialized first (one strided copy), the way numpy's reshape copies a transposed view.

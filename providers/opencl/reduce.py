@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .copies import strided_copy
 from .registry import FLOATS, kernel
 from .runtime import Launcher, contiguous_strides, ftype, prod
 
@@ -46,8 +47,6 @@ def reduce(rt: Launcher, name: str, x: Any, axes: list[int] | None, keepdims: in
         inner = prod(x.shape[ax[-1] + 1:])
         src = x
     else:  # move the reduced axes last
-        from .tensor import strided_copy
-
         perm = [i for i in range(rank) if i not in ax] + ax
         shape = [x.shape[i] for i in perm]
         cs = contiguous_strides(x.shape)
