@@ -13,7 +13,7 @@ from onnx import TensorProto, helper
 from ep_runtime import InvalidArgument, ProviderError
 from ep_runtime.batch import OutputNotBatched, column_array, predict, read_errors, read_output
 from ep_runtime.cli import main
-from tests.helpers.batch import gather_model, kill_once_when_armed, per_row, rows
+from tests.helpers.batch import assert_every_row_equals_session_run, gather_model, kill_once_when_armed, per_row, rows
 
 pa = pytest.importorskip("pyarrow", reason="batch inference's Arrow/Parquet support needs pyarrow (ep-runtime[batch])")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -24,11 +24,7 @@ TINY_CNN = Path(__file__).resolve().parents[1] / "examples" / "models" / "tiny_c
 def test_local_engine_10000_rows_equal_per_row_session_run_in_row_id_order(mlp_path: Path) -> None:
     x = rows(10_000)
     result = predict(mlp_path, x, batch_size=128, workers=2)
-    want_y, want_m = per_row(mlp_path, {"x": x})
-    assert result.rows_ok == 10_000 and not result.errors
-    np.testing.assert_array_equal(result.row_ids, np.arange(10_000))
-    np.testing.assert_allclose(result.outputs["y"], want_y, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(result.outputs["m"], want_m, rtol=1e-5, atol=1e-6)
+    assert_every_row_equals_session_run(result, mlp_path, x)
 
 
 def test_killed_worker_process_is_retried_and_no_row_is_lost_or_duplicated(mlp_path: Path, tmp_path: Path) -> None:

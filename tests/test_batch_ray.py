@@ -18,7 +18,7 @@ pytest.importorskip("ray.data", reason="the Ray engine needs Ray Data: pip insta
 pa = pytest.importorskip("pyarrow", reason="the Ray engine needs pyarrow")
 
 from tests.helpers import batch as batch_helpers  # noqa: E402
-from tests.helpers.batch import gather_model, kill_once_when_armed, per_row, rows  # noqa: E402
+from tests.helpers.batch import assert_every_row_equals_session_run, gather_model, kill_once_when_armed, per_row, rows  # noqa: E402
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -35,11 +35,7 @@ def local_ray():
 def test_ray_engine_10000_rows_equal_per_row_session_run_in_row_id_order(mlp_path: Path) -> None:
     x = rows(10_000, seed=11)
     result = predict(mlp_path, x, engine="ray", workers=2, batch_size=128)
-    want_y, want_m = per_row(mlp_path, {"x": x})
-    assert result.rows_ok == 10_000 and not result.errors
-    np.testing.assert_array_equal(result.row_ids, np.arange(10_000))
-    np.testing.assert_allclose(result.outputs["y"], want_y, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(result.outputs["m"], want_m, rtol=1e-5, atol=1e-6)
+    assert_every_row_equals_session_run(result, mlp_path, x)
 
 
 def test_killed_ray_actor_is_retried_and_no_row_is_lost_or_duplicated(mlp_path: Path, tmp_path: Path) -> None:

@@ -58,3 +58,13 @@ def kill_once_when_armed(armed: str, fired: str, feeds: dict[str, np.ndarray]) -
             return feeds
         os.kill(os.getpid(), signal.SIGKILL)
     return feeds
+
+
+def assert_every_row_equals_session_run(result, model: Path, x: np.ndarray) -> None:
+    """A predict() result over the MLP's rows `x` holds every row once, in row-id order, with the outputs
+    of session.run on each row alone."""
+    want_y, want_m = per_row(model, {"x": x})
+    assert result.rows_ok == len(x) and not result.errors
+    np.testing.assert_array_equal(result.row_ids, np.arange(len(x)))
+    np.testing.assert_allclose(result.outputs["y"], want_y, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(result.outputs["m"], want_m, rtol=1e-5, atol=1e-6)
