@@ -436,19 +436,25 @@ def environment() -> dict[str, Any]:
     }
 
 
+def timing_parser(doc: str, *, repeat: int, repeat_help: str, warmup: int,
+                  threads_help: str) -> argparse.ArgumentParser:
+    """The options every interleaved timing here takes: --repeat, --warmup, --threads, --ort-spinning."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--repeat", type=int, default=repeat, help=f"{repeat_help} (default {repeat})")
+    p.add_argument("--warmup", type=int, default=warmup, help=f"untimed runs of each before timing (default {warmup})")
+    p.add_argument("--threads", type=int, default=None, help=threads_help)
+    p.add_argument("--ort-spinning", action="store_true",
+                   help="leave onnxruntime's thread-pool spinning on (its default; off here, see README)")
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = timing_parser(__doc__, repeat=10, repeat_help="timed runs of each runtime per model", warmup=3,
+                      threads_help="intra_op_num_threads of both onnxruntime and ep-runtime (default: each one's own)")
     p.add_argument("--models", nargs="+", metavar="NAME",
                    help=f"models to run (default: all of {', '.join(MODEL_NAMES)}); a path to an .onnx works too")
     p.add_argument("--provider", action="append", metavar="NAME",
                    help="ep-runtime provider, repeatable, in priority order (default: cpu)")
-    p.add_argument("--repeat", type=int, default=10, help="timed runs of each runtime per model (default 10)")
-    p.add_argument("--warmup", type=int, default=3, help="untimed runs of each before timing (default 3)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="intra_op_num_threads of both onnxruntime and ep-runtime (default: each one's own)")
-    p.add_argument("--ort-spinning", action="store_true",
-                   help="leave onnxruntime's thread-pool spinning on (its default; off here, see README)")
     p.add_argument("--opt-level", type=int, default=None,
                    help="ep-runtime graph_optimization_level (default: the session's default)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random input")

@@ -43,6 +43,11 @@ from onnx import TensorProto, helper, numpy_helper
 
 import ep_runtime as ep
 
+if not __package__:  # run as a script: the repository root makes `bench` importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench.bench_models import timing_parser  # noqa: E402
+
 
 def add_chain(nodes: int, width: int = 16, opset: int = 17, seed: int = 0) -> tuple[onnx.ModelProto, list[np.ndarray]]:
     """The chain model and its constants (in order), for the numpy floor to replay."""
@@ -148,16 +153,10 @@ def profile_ep(runners: dict[str, Callable[[np.ndarray], Any]], x: np.ndarray, r
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = timing_parser(__doc__, repeat=1000, repeat_help="timed rounds", warmup=20,
+                      threads_help="onnxruntime intra_op_num_threads (default: onnxruntime's own default)")
     p.add_argument("--nodes", type=int, default=500, help="length of the Add chain (default 500)")
     p.add_argument("--width", type=int, default=16, help="elements per tensor, shape [1, W] (default 16)")
-    p.add_argument("--repeat", type=int, default=1000, help="timed rounds (default 1000)")
-    p.add_argument("--warmup", type=int, default=20, help="untimed runs of each before timing (default 20)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="onnxruntime intra_op_num_threads (default: onnxruntime's own default)")
-    p.add_argument("--ort-spinning", action="store_true",
-                   help="leave onnxruntime's thread-pool spinning on (its default; off here, see README)")
     p.add_argument("--json", metavar="FILE", help="also write the measurements (raw times included) here")
     p.add_argument("--profile", action="store_true", help="also print a cProfile of ep-runtime's runs")
     p.add_argument("--top", type=int, default=15, help="functions shown by --profile (default 15)")
