@@ -10,7 +10,9 @@ For each model it exports the folder and builds it, then prints:
 - export and build: seconds to write the folder and to compile it (`-O2` by default, every file
   in parallel, then link).
 
-Models: a small MLP, a LeNet-style CNN and an LSTM classifier (built by bench_embedded_c.py), and
+Models: a small MLP, a LeNet-style CNN and an LSTM classifier (built by bench_embedded_c.py), the
+two TensorFlow Lite Micro example models rebuilt as int8 ONNX (tinyml.py: micro_speech and
+person_detection; a second table sets them beside TFLite Micro's published footprints), and
 the ONNX light models (`--models`; by default squeezenet, shufflenet, inception_v1, resnet50 and
 densenet121: alexnet, zfnet512 and vgg19 hold 240-550 MB of weights).
 
@@ -39,6 +41,8 @@ sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench_embedded_c import lenet_model, lstm_model, mlp_model  # noqa: E402
 from bench_models import pick_models  # noqa: E402
+from tinyml import MODELS as TINYML  # noqa: E402
+from tinyml import PUBLISHED  # noqa: E402
 
 from providers.embedded_c.export import build_folder, export_model  # noqa: E402
 
@@ -103,12 +107,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="*", default=DEFAULT_LIGHT, help="light models (short names) or .onnx paths")
     parser.add_argument("--no-small", action="store_true", help="skip the MLP, LeNet and LSTM built here")
+    parser.add_argument("--no-tinyml", action="store_true", help="skip the TFLite Micro example models")
     parser.add_argument("--opt", default="-O2", help="optimisation flag of the build (default -O2)")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     args = parser.parse_args(argv)
     models: dict[str, onnx.ModelProto] = {}
     if not args.no_small:
         models.update({"mlp": mlp_model(), "lenet": lenet_model(), "lstm": lstm_model()})
+    if not args.no_tinyml:
+        models.update({name: build() for name, build in TINYML.items()})
     for name, path in pick_models(args.models).items():
         models[name] = onnx.load(path)
     rows = []
@@ -117,7 +124,32 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(measure(name, model, args.opt, Path(tmp)))
             print(f"measured {name}", file=sys.stderr)
     print_table(rows, args.opt, args.markdown)
+    print_tinyml_comparison([r for r in rows if r["model"] in PUBLISHED], args.markdown)
     return 0
+
+
+def print_tinyml_comparison(rows: list[dict[str, Any]], markdown: bool) -> None:
+    """Our export beside what TFLite Micro publishes for the same example models (blank where it does not)."""
+    if not rows:
+        return
+    print()
+    head = ["model (int8)", "arena", "TFLM RAM", "weights", "TFLM model", "code (.text)", "TFLM code"]
+    lines = []
+    for r in rows:
+        pub = PUBLISHED[r["model"]]
+        lines.append([r["model"], human(r["arena"]), human(pub["ram"]) if "ram" in pub else "",
+                      human(r["weights"]), human(pub["model"]) if "model" in pub else "", human(r["code"]),
+                      human(pub["code"]) if "code" in pub else ""])
+    sep = " | " if markdown else "  "
+    if markdown:
+        print("| " + " | ".join(head) + " |")
+        print("|" + "|".join("---" if k == 0 else "---:" for k in range(len(head))) + "|")
+    else:
+        print(sep.join(head))
+    for line in lines:
+        print(("| " + " | ".join(line) + " |") if markdown else sep.join(line))
+    for r in rows:
+        print(f"  {r['model']}: {PUBLISHED[r['model']]['source']}")
 
 
 if __name__ == "__main__":
