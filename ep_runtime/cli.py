@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import traceback
@@ -16,24 +17,28 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import onnx
 from google.protobuf.message import DecodeError
 
+from .batch.command import add_batch_command
 from .errors import EPRuntimeError, InvalidArgument
+from .graph import onnx_dtype_to_numpy
 from .plugins import call_each
+from .profiling import summary
+from .provider import KernelProvider
+from .registry import find_provider_class, unavailable_reason
 from .run_options import RUN_TIMEOUT_KEY, RunOptions
 from .session import InferenceSession, NodeArg, SessionOptions, get_all_providers
+from .testing.command import add_selftest_command
+from .testing.gate import add_check_kernel_command
 
 
 def random_input(arg: NodeArg, dims: dict[str, int], rng: np.random.Generator) -> np.ndarray:
     """A random array for a graph input; symbolic dims take `dims[name]` or 1."""
-    from .graph import onnx_dtype_to_numpy
-
     shape = [d if isinstance(d, int) else dims.get(str(d), 1) for d in (arg.shape or [])]
     elem = arg.type[len("tensor("):-1] if arg.type.startswith("tensor(") else "float"
     dtype = _TYPE_NAMES.get(elem)
     if dtype is None:
-        import onnx
-
         dtype = onnx_dtype_to_numpy(onnx.TensorProto.DataType.Value(elem.upper()))
     dtype = np.dtype(dtype)
     if dtype.kind == "f":
@@ -163,14 +168,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         else:
             print(f"output {o.name}: {type(v).__name__}")
         if args.output_dir and isinstance(v, np.ndarray):
-            import os
-
             os.makedirs(args.output_dir, exist_ok=True)
             np.save(os.path.join(args.output_dir, _safe(o.name) + ".npy"), v)
     print(f"run: median {np.median(times) * 1e3:.3f} ms over {len(times)} run(s)")
     if args.profile:
-        from .profiling import summary
-
         path = sess.end_profiling()
         with open(path, encoding="utf-8") as fh:
             events = json.load(fh)
@@ -214,9 +215,6 @@ def cmd_partition(args: argparse.Namespace) -> int:
 
 
 def cmd_providers(args: argparse.Namespace) -> int:
-    from .provider import KernelProvider
-    from .registry import find_provider_class, unavailable_reason
-
     for name in get_all_providers():
         cls = find_provider_class(name)
         reason = unavailable_reason(cls)
@@ -265,13 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("providers", help="list installed providers and whether they are available (or why not)")
     pr.set_defaults(fn=cmd_providers)
 
-    from .testing.command import add_selftest_command
-    from .testing.gate import add_check_kernel_command
-
     add_selftest_command(sub)
     add_check_kernel_command(sub)
-    from .batch.command import add_batch_command
-
     add_batch_command(sub)
     call_each("ep_runtime_add_commands", subparsers=sub)
     return p

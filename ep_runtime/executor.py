@@ -1,23 +1,23 @@
 """The executor: compiles each subgraph on its provider and joins them with the planned copies.
 
-The top-level plan is itself a straight-line function (see codegen): per run it copies each
-crossing value once per target device, calls the subgraphs in order, frees every value after
-its last use and returns the graph outputs as host arrays. A copy between two devices is direct
-when one of the two providers declares it (`direct_copy_from` / `direct_copy_to`), else it goes
-through the host.
+The top-level plan is itself a straight-line function (see codegen): per run it makes the copies
+the partition planned (`Partition.copies`, or `plan_copies` for inputs and outputs bound on a device),
+calls the subgraphs in order, frees every value after its last use and returns the graph outputs.
+The executor decides no copy itself: what `Partition.explain()` lists is what runs.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from .codegen import Const, Step, compile_steps
-from .errors import KernelError, ProviderError
+from .errors import EPRuntimeError, KernelError, ProviderError
 from .graph import Graph, SubGraph
-from .partition import ANY, HOST, Partition
-from .profiling import Profiler, ProfileScope, compiling_in, timed
-from .provider import ExecutionProvider, direct_copier
+from .partition import ANY, Copy, Partition, plan_copies
+from .profiling import Profiler, ProfileScope, timed
+from .provider import HOST, CompileOptions, ExecutionProvider, compile_subgraph, direct_copier
 from .registry import is_reference_provider
 from .run_options import check_cancelled
 
@@ -42,19 +42,17 @@ def compile_subgraphs(
     profiler: Profiler | None = None,
     optimization_level: int = 99,
 ) -> list[Callable[..., tuple]]:
-    """Compile each subgraph of `part` on its provider; results of providers other than the reference
-    CPU provider are checked against the graph (checked_outputs). With a profiler, each node's events
-    name its provider and subgraph, and body graphs compiled meanwhile nest under their node."""
+    """Compile each subgraph of `part` on its provider, with CompileOptions of the session's level (and, when
+    profiling, a profile scope naming provider and subgraph; body graphs compiled meanwhile nest under their
+    node). Results of providers other than the reference CPU provider are checked against the graph
+    (checked_outputs)."""
     by_name = {p.name: p for p in providers}
     compiled = []
     for sg in part.subgraphs:
         prov = by_name[sg.provider]
         scope = ProfileScope(profiler, prov.name, sg.index, sg.nodes) if profiler is not None else None
-        sg.profiler = scope
-        sg.optimization_level = optimization_level
         try:
-            with compiling_in(scope):
-                fn = prov.compile(sg)
+            fn = compile_subgraph(prov, sg, CompileOptions(optimization_level, scope))
         except Exception as exc:
             raise ProviderError(
                 f"provider {prov.name} failed to compile subgraph {sg.index} "
@@ -77,44 +75,56 @@ def assemble_plan(
 ) -> Callable[..., tuple]:
     """Join the compiled subgraphs with device copies into `f(*graph inputs) -> tuple(graph outputs)`.
 
-    Graph inputs arrive on the host, except those `input_homes` places on a provider's device
-    (values already there, e.g. bound OrtValues); outputs are delivered on the host, except those
-    `output_homes` places on a device. Either way a value is copied only where a subgraph needs it
-    elsewhere. With a profiler, every subgraph call and every copy is an event."""
+    The copies are the partition's (`part.copies`): graph inputs arrive on the host and outputs leave on
+    it. With `input_homes` (inputs already on a provider's device, e.g. bound OrtValues) or `output_homes`
+    (outputs wanted on a device), the same planner (`plan_copies`) plans them for those homes. With a
+    profiler, every subgraph call and every copy is an event."""
     by_name = {p.name: p for p in providers}
     by_device: dict[str, ExecutionProvider] = {}
     for p in providers:
         by_device.setdefault(p.device, p)
-    homes = {**(input_homes or {}), **(output_homes or {})}
-    strange = sorted({d for d in homes.values() if d != HOST and d not in by_device})
-    if strange:
-        raise ProviderError(f"no provider of this session is on device(s) {strange}; its devices are "
-                            f"{sorted(by_device)}")
+    if input_homes or output_homes:
+        copies = plan_copies(graph, part.subgraphs, part.placement, providers, input_homes, output_homes)
+    else:
+        copies = part.copies
+    copies_before: dict[int, list[Copy]] = defaultdict(list)
+    for c in copies:
+        copies_before[c.before_subgraph].append(c)
     home: dict[str, str] = dict(input_homes or {})
     steps: list[Step] = []
     made: dict[tuple[str, str], str] = {}
+    direct_fns: dict[tuple[str, str], Callable[[Any], Any]] = {}
+
+    def copy_steps(before: int) -> None:
+        for c in copies_before.get(before, ()):
+            if home.get(c.value, HOST) != c.src:
+                raise EPRuntimeError(f"copy plan: {c.value!r} is planned to come from {c.src}, but it is on "
+                                     f"{home.get(c.value, HOST)} before subgraph {before}")
+            made[(c.value, c.dst)] = var = f"{c.value}\x00@{c.dst}"
+            label = f"copy {c.value!r} {c.src} -> {c.dst}"
+            fn, who = _copier(by_device, c, direct_fns)
+            if profiler is not None:
+                fn = timed(fn, profiler, "Copy", label,
+                           {"provider": who.name, "value": c.value, "from": c.src, "to": c.dst, "direct": c.direct,
+                            "before_subgraph": c.before_subgraph},
+                           by_device[c.dst].synchronize if c.dst != HOST else None, count_bytes=True)
+            steps.append(Step(fn, [c.value], [var], label=label))
 
     def located(value: str, where: str) -> str:
-        src = home.get(value, HOST)
-        if where in (ANY, src):
+        if where in (ANY, home.get(value, HOST)):
             return value
-        key = (value, where)
-        if key not in made:
-            made[key] = f"{value}\x00@{where}"
-            label = f"copy {value!r} {src} -> {where}"
-            fn, who, direct = _copier(by_device, src, where)
-            if profiler is not None:
-                fn = timed(fn, profiler, "Copy", label, {"provider": who.name, "value": value, "from": src,
-                                                          "to": where, "direct": direct},
-                           by_device[where].synchronize if where != HOST else None, count_bytes=True)
-            steps.append(Step(fn, [value], [made[key]], label=label))
-        return made[key]
+        try:
+            return made[(value, where)]
+        except KeyError:
+            raise EPRuntimeError(f"copy plan: no copy of {value!r} to {where} is planned, but it is needed "
+                                 "there") from None
 
     for sg, fn in zip(part.subgraphs, compiled):
         prov = by_name[sg.provider]
         if steps:  # a cancellation checkpoint between subgraphs (RunOptions.terminate, run timeout)
             steps.append(Step(check_cancelled, [Const(f"before subgraph {sg.index} on {prov.name}")], [],
                               label="cancellation checkpoint"))
+        copy_steps(sg.index)
         place = part.placement[sg.index]
         args = [located(v, place[v]) for v in sg.inputs]
         label = f"subgraph {sg.index} on {prov.name}"
@@ -124,13 +134,13 @@ def assemble_plan(
         steps.append(Step(fn, args, list(sg.outputs), multi_output=True, label=label))
         for o in sg.outputs:
             home[o] = prov.device
-    outputs = []
     for o in graph.outputs:
         if o.name in graph.initializers and o.name not in home:
             steps.append(Step(_constant(graph.initializers[o.name]), [Const(None)], [o.name],
                               label=f"constant output {o.name!r}"))
             home[o.name] = HOST
-        outputs.append(located(o.name, (output_homes or {}).get(o.name, HOST)))
+    copy_steps(len(part.subgraphs))
+    outputs = [located(o.name, (output_homes or {}).get(o.name, HOST)) for o in graph.outputs]
     return compile_steps(steps, [i.name for i in graph.inputs], outputs, provider="")
 
 
@@ -141,22 +151,29 @@ def _constant(value: Any) -> Callable[[Any], Any]:
     return constant
 
 
-def _copier(by_device: dict[str, ExecutionProvider], src: str,
-            dst: str) -> tuple[Callable[[Any], Any], ExecutionProvider, bool]:
-    """(copy function, the provider making the copy, whether it is direct) for one device pair."""
+def _copier(by_device: dict[str, ExecutionProvider], copy: Copy,
+            direct_fns: dict[tuple[str, str], Callable[[Any], Any]]) -> tuple[Callable[[Any], Any], ExecutionProvider]:
+    """(copy function, the provider making the copy) for one planned copy. A direct copy uses the function
+    one of the two providers declares, asked once per device pair and plan."""
+    src, dst = copy.src, copy.dst
     if src == HOST:
-        return by_device[dst].to_device, by_device[dst], False
+        return by_device[dst].to_device, by_device[dst]
     if dst == HOST:
-        return by_device[src].to_host, by_device[src], False
-    direct = direct_copier(by_device[src], by_device[dst])
-    if direct is not None:
-        return direct, by_device[dst], True
+        return by_device[src].to_host, by_device[src]
+    if copy.direct:
+        if (src, dst) not in direct_fns:
+            fn = direct_copier(by_device[src], by_device[dst])
+            if fn is None:
+                raise ProviderError(f"providers {by_device[src].name} and {by_device[dst].name} declared a direct "
+                                    "copy when the session was partitioned, and none when its plan was built")
+            direct_fns[(src, dst)] = fn
+        return direct_fns[(src, dst)], by_device[dst]
     to_host, to_device = by_device[src].to_host, by_device[dst].to_device
 
-    def copy(value: Any) -> Any:
+    def copy_through_host(value: Any) -> Any:
         return to_device(to_host(value))
 
-    return copy, by_device[dst], False
+    return copy_through_host, by_device[dst]
 
 
 def checked_outputs(fn: Callable[..., Any], sg: SubGraph, provider: ExecutionProvider) -> Callable[..., tuple]:

@@ -339,6 +339,7 @@ class SubGraph:
     constants: dict[str, np.ndarray]
     host_inputs: set[str]
     graph: Graph
+    #: legacy (the compile options of providers whose compile takes no CompileOptions; provider.compile_subgraph
+    #: sets both on a copy for them): the profile scope, and the session's graph_optimization_level
     profiler: Any = None
-    #: the session's graph_optimization_level: a provider fuses nodes only at 1 (basic) and above
     optimization_level: int = 99

@@ -1,4 +1,7 @@
-"""Graph optimizations done once at session creation: constant folding and Conv+BatchNorm folding."""
+"""Graph optimizations done once at session creation: constant folding and Conv+BatchNorm folding.
+
+`batchnorm_as_affine` and `fold_affine_into_conv` are the one BatchNormalization -> Conv arithmetic: the
+CPU provider's compile-time fusions (providers/cpu/fusion.py) use them too."""
 
 from __future__ import annotations
 
@@ -128,11 +131,9 @@ def _fold_batchnorm_into_conv(
         eps = bn.attrs.get("epsilon", 1e-5)
         if not isinstance(eps, (int, float)):
             continue
-        scale, bias, mean, var = (initializers[p].astype(np.float64) for p in params)
-        factor = scale / np.sqrt(var + float(eps))
-        b = initializers[conv_in[2]].astype(np.float64) if len(conv_in) > 2 else np.zeros_like(mean)
-        new_w = (w.astype(np.float64) * factor.reshape(-1, *([1] * (w.ndim - 1)))).astype(w.dtype)
-        new_b = ((b - mean) * factor + bias).astype(w.dtype)
+        factor, shift = batchnorm_as_affine(*(initializers[p] for p in params), float(eps))
+        new_w, new_b = fold_affine_into_conv(w, initializers[conv_in[2]] if len(conv_in) > 2 else None,
+                                             factor, shift)
         w_name, b_name = _fresh(initializers, conv_in[1] + "_bnfold"), _fresh(initializers, y + "_bnfold_b")
         initializers[w_name], initializers[b_name] = new_w, new_b
         proto = onnx.NodeProto()
@@ -155,6 +156,27 @@ def _fold_batchnorm_into_conv(
                      n.opset, p, n.implicit_inputs)
         out.append(n)
     return out
+
+
+def batchnorm_as_affine(scale: np.ndarray, bias: np.ndarray, mean: np.ndarray, var: np.ndarray,
+                        epsilon: float) -> tuple[np.ndarray, np.ndarray]:
+    """Inference BatchNormalization as `x * factor + shift` per channel, both in float64 (the one
+    place the Conv+BatchNormalization fold and the CPU provider's affine fusions compute it)."""
+    factor = scale.astype(np.float64) / np.sqrt(var.astype(np.float64) + epsilon)
+    return factor, bias.astype(np.float64) - mean.astype(np.float64) * factor
+
+
+def fold_affine_into_conv(w: np.ndarray, b: np.ndarray | None, factor: np.ndarray,
+                          shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weights and bias of a Conv (weights `w`, bias `b` or none) followed by `y * factor + shift` per output
+    channel (`factor`, `shift` of one value per output channel or one for all): computed in float64,
+    stored in `w`'s dtype."""
+    m = w.shape[0]
+    factor = np.broadcast_to(np.asarray(factor, np.float64).reshape(-1), (m,))
+    bias = b.astype(np.float64) if b is not None else np.zeros(m)
+    new_w = (w.astype(np.float64) * factor.reshape((m,) + (1,) * (w.ndim - 1))).astype(w.dtype)
+    new_b = (bias * factor + np.broadcast_to(np.asarray(shift, np.float64).reshape(-1), (m,))).astype(w.dtype)
+    return new_w, new_b
 
 
 def _fresh(names: dict[str, np.ndarray], base: str) -> str:

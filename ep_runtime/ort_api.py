@@ -9,6 +9,7 @@ sends no telemetry.
 from __future__ import annotations
 
 from .ort_logging import set_default_logger_callback, set_default_logger_severity, set_default_logger_verbosity
+from .registry import available_providers
 from .seed import set_seed
 
 #: the onnxruntime Python API level ep-runtime follows (what get_version_string() answers)
@@ -19,8 +20,6 @@ cuda_version = ""
 
 def get_device() -> str:
     """"GPU" when the CUDA provider is available here, else "CPU" (onnxruntime answers for its build)."""
-    from .registry import available_providers
-
     return "GPU" if "CUDAExecutionProvider" in available_providers() else "CPU"
 
 
@@ -31,7 +30,7 @@ def get_version_string() -> str:
 
 def get_build_info() -> str:
     """Which ep-runtime this is and the onnxruntime API level it follows."""
-    from . import __version__
+    from . import __version__  # here: the package defines it after importing this module
 
     return f"ep-runtime {__version__}, onnxruntime API {ORT_API_VERSION}"
 

@@ -16,9 +16,10 @@ import onnx
 
 from .errors import InvalidArgument
 from .graph import _np_to_elem, type_proto_str
+from .provider import HOST as _HOST
 from .provider import ExecutionProvider
+from .registry import create_provider, find_provider_class
 
-_HOST = "cpu"
 #: OrtValues whose data_ptr() was taken, by address (IOBinding.bind_input finds them there)
 _by_address: weakref.WeakValueDictionary[int, OrtValue] = weakref.WeakValueDictionary()
 _device_providers: dict[tuple[str, int], ExecutionProvider] = {}
@@ -30,8 +31,6 @@ def device_provider(device_type: str, device_id: int = 0) -> ExecutionProvider |
     kind = str(device_type).lower()
     if kind == _HOST:
         return None
-    from .registry import create_provider, find_provider_class
-
     key = (kind, int(device_id))
     with _lock:
         provider = _device_providers.get(key)

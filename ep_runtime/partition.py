@@ -11,13 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from .errors import NotImplementedByAnyProvider
+from .errors import NotImplementedByAnyProvider, ProviderError
 from .graph import Graph, Node, SubGraph
 from .host_inputs import SHAPE_OPS, host_input_positions, metadata_input_positions
+from .partition_view import to_dot, to_html, to_svg
 from .plugins import PluginWarning
-from .provider import Capability, ExecutionProvider, Refusal, direct_copier
+from .provider import HOST, Capability, ExecutionProvider, Refusal, direct_copier
 
-HOST = "cpu"
+#: where a value read only for its shape may be: any device will do
 ANY = "any"
 _SMALL_CONST = 64
 
@@ -127,20 +128,14 @@ class Partition:
 
     def to_svg(self) -> str:
         """The graph as an SVG picture coloured by provider, copies as marked edges, refusals as tooltips."""
-        from .partition_view import to_svg
-
         return to_svg(self)
 
     def to_html(self, title: str = "ep-runtime partition") -> str:
         """A self-contained HTML page: the SVG picture and tables of refusals and device copies."""
-        from .partition_view import to_html
-
         return to_html(self, title)
 
     def to_dot(self) -> str:
         """The graph as graphviz DOT: a cluster per subgraph, provider colours, copies as marked edges."""
-        from .partition_view import to_dot
-
         return to_dot(self)
 
 
@@ -431,17 +426,11 @@ def partition(
     if missing:
         raise unassigned_error(missing, strict=strict)
     devices = {p.name: p.device for p in providers}
-    on_device: dict[str, ExecutionProvider] = {}
-    for p in providers:
-        on_device.setdefault(p.device, p)
     groups = group(graph, decisions)
     graph_outputs = {o.name for o in graph.outputs}
     group_of = {node.index: gi for gi, nodes in enumerate(groups) for node in nodes}
-    home: dict[str, str] = {}
     subgraphs: list[SubGraph] = []
     placement: dict[int, dict[str, str]] = {}
-    copies: list[Copy] = []
-    made: set[tuple[str, str]] = set()
     for gi, nodes in enumerate(groups):
         prov = decisions[nodes[0].index].provider or ""
         device = devices[prov]
@@ -464,31 +453,64 @@ def partition(
         place = {}
         for v, wants in need.items():
             place[v] = device if device in wants else HOST if HOST in wants else ANY
-        inputs = list(need)
-        outputs = []
-        for node in nodes:
-            for o in node.outputs:
-                if not o:
-                    continue
-                home[o] = device
-                if o in graph_outputs or any(group_of[c.index] != gi for c in graph.consumers.get(o, ())):
-                    outputs.append(o)
-        for v in inputs:
-            src = home.get(v, HOST)
-            dst = place[v]
-            if dst not in (ANY, src) and (v, dst) not in made:
-                made.add((v, dst))
-                direct = HOST not in (src, dst) and direct_copier(on_device[src], on_device[dst]) is not None
-                copies.append(Copy(v, src, dst, gi, direct))
+        outputs = [o for node in nodes for o in node.outputs if o and (
+            o in graph_outputs or any(group_of[c.index] != gi for c in graph.consumers.get(o, ())))]
         placement[gi] = place
         subgraphs.append(SubGraph(
-            index=gi, provider=prov, nodes=nodes, inputs=inputs, outputs=outputs, constants=constants,
+            index=gi, provider=prov, nodes=nodes, inputs=list(need), outputs=outputs, constants=constants,
             host_inputs={v for v, d in place.items() if d == HOST and device != HOST}, graph=graph,
         ))
-    for o in graph_outputs:
-        src = home.get(o, HOST)
-        if src != HOST and (o, HOST) not in made:
-            made.add((o, HOST))
-            copies.append(Copy(o, src, HOST, len(subgraphs)))
+    copies = plan_copies(graph, subgraphs, placement, providers)
     return Partition([p.name for p in providers], decisions, subgraphs, copies, placement, dict(devices))
 
+
+def plan_copies(
+    graph: Graph,
+    subgraphs: Sequence[SubGraph],
+    placement: dict[int, dict[str, str]],
+    providers: Sequence[ExecutionProvider],
+    input_homes: dict[str, str] | None = None,
+    output_homes: dict[str, str] | None = None,
+) -> list[Copy]:
+    """The device copies of one run, in run order: the one rule the executor follows.
+
+    Every value has a home device: graph inputs the host (or the device `input_homes` names), constants
+    the host, a subgraph's outputs its provider's device. Each subgraph input is needed where `placement`
+    says (a device, the host, or ANY for shape-only reads); one copy is planned per (value, target device),
+    before the first subgraph needing it, and graph outputs go to the host (or the device `output_homes`
+    names) after the last subgraph. A copy between two devices is direct when one of their providers
+    declares it (`direct_copier`, asked once per device pair).
+    """
+    devices = {p.name: p.device for p in providers}
+    on_device: dict[str, ExecutionProvider] = {}
+    for p in providers:
+        on_device.setdefault(p.device, p)
+    homes = {**(input_homes or {}), **(output_homes or {})}
+    strange = sorted({d for d in homes.values() if d != HOST and d not in on_device})
+    if strange:
+        raise ProviderError(f"no provider of this session is on device(s) {strange}; its devices are "
+                            f"{sorted(on_device)}")
+    home: dict[str, str] = dict(input_homes or {})
+    made: set[tuple[str, str]] = set()
+    direct: dict[tuple[str, str], bool] = {}
+    copies: list[Copy] = []
+
+    def need(value: str, dst: str, before: int) -> None:
+        src = home.get(value, HOST)
+        if dst in (ANY, src) or (value, dst) in made:
+            return
+        made.add((value, dst))
+        pair = (src, dst)
+        if pair not in direct:
+            direct[pair] = HOST not in pair and direct_copier(on_device[src], on_device[dst]) is not None
+        copies.append(Copy(value, src, dst, before, direct[pair]))
+
+    for sg in subgraphs:
+        place = placement[sg.index]
+        for v in sg.inputs:
+            need(v, place[v], sg.index)
+        for o in sg.outputs:
+            home[o] = devices[sg.provider]
+    for o in graph.outputs:
+        need(o.name, (output_homes or {}).get(o.name, HOST), len(subgraphs))
+    return copies

@@ -15,6 +15,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .provider import HOST
+
 if TYPE_CHECKING:
     from .partition import NodeDecision, Partition
 
@@ -158,7 +160,7 @@ class PartitionView:
             add(box_of[src], box_of[f"n{i}"], v, where is not None and (v, where) in copy_to)
         for v in outputs:
             if v in producer:
-                add(box_of[f"n{producer[v]}"], f"out:{v}", v, (v, "cpu") in copy_to)
+                add(box_of[f"n{producer[v]}"], f"out:{v}", v, (v, HOST) in copy_to)
             elif v in inputs:
                 add(f"in:{v}", f"out:{v}", v, False)
         self.edges = list(edges.values())

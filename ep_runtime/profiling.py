@@ -4,21 +4,22 @@ node), subgraph calls and device copies, each naming its provider; and the per-p
 Event categories: `Node` (one kernel call; `args.provider`, `args.op_name`, `args.subgraph`, and for
 a node of an If/Loop/Scan body `args.parent`, the path of the node that ran the body; its name is then
 the path `<parent>/<body>/<node>`), `Subgraph` (one call of a compiled subgraph: everything its provider
-did for it) and `Copy` (one device transfer: `args.from`, `args.to`, `args.bytes`, `args.direct`).
+did for it) and `Copy` (one planned copy: `args.from`, `args.to`, `args.bytes`, `args.direct`,
+`args.before_subgraph`). The timer calls the provider's `synchronize()` before it takes each time.
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import json
 import os
 import re
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
+
+import numpy as np
 
 from .graph import Node
 
@@ -94,25 +95,6 @@ class ProfileScope:
         return ProfileScope(self.profiler, self.provider, self.subgraph, nodes, f"{parent}/{body}/", parent)
 
 
-_compiling: contextvars.ContextVar[ProfileScope | None] = contextvars.ContextVar("ep_runtime_profile_scope",
-                                                                                 default=None)
-
-
-@contextlib.contextmanager
-def compiling_in(scope: ProfileScope | None) -> Iterator[None]:
-    """While compiling a subgraph: body graphs compiled meanwhile (SubgraphRunner) nest in `scope`."""
-    token = _compiling.set(scope)
-    try:
-        yield
-    finally:
-        _compiling.reset(token)
-
-
-def compiling_scope() -> ProfileScope | None:
-    """The scope of the subgraph being compiled, or None when it is not profiled."""
-    return _compiling.get()
-
-
 def timed(fn: Callable[..., Any], profiler: Profiler, cat: str, name: str, args: dict[str, Any],
           synchronize: Callable[[], None] | None = None, count_bytes: bool = False) -> Callable[..., Any]:
     """`fn` recording one event per call; with `count_bytes`, `args["bytes"]` is the size of its argument."""
@@ -136,8 +118,6 @@ def value_bytes(value: Any) -> int:
     if isinstance(nbytes, int):
         return nbytes
     try:
-        import numpy as np
-
         return int(np.prod(value.shape, dtype=np.int64)) * np.dtype(value.dtype).itemsize
     except Exception:
         return 0

@@ -1,11 +1,13 @@
-"""The provider contract: ExecutionProvider, the kernel registry, and the KernelProvider base."""
+"""The provider contract: ExecutionProvider, CompileOptions, the kernel registry, and the KernelProvider base."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import functools
 import inspect
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -16,6 +18,14 @@ from .codegen import Step, compile_steps
 from .errors import ProviderError
 from .graph import Graph, Node, SubGraph, attr_param_name
 from .host_inputs import host_input_positions, metadata_input_positions
+from .profiling import ProfileScope
+
+#: The device string of host values (numpy arrays): graph inputs, constants and outputs live there.
+HOST = "cpu"
+
+#: Attributes of old operator versions that change nothing in the result (opset-1 `consumed_inputs`
+#: asked for in-place updates): every kernel accepts them and none is given them.
+IGNORED_ATTRIBUTES = frozenset({"consumed_inputs"})
 
 #: Refusal kinds, the categories `get_partition()` reports for every (node, provider) refusal.
 REFUSAL_KINDS = ("op", "version", "dtype", "attribute", "dynamic_shape", "host", "cycle", "error")
@@ -46,17 +56,99 @@ class Capability:
         self.refused[node.index] = Refusal(kind, reason)
 
 
+@dataclass(frozen=True)
+class CompileOptions:
+    """What the session tells a provider when it compiles a subgraph: `provider.compile(subgraph, options)`.
+
+    `optimization_level` is the session's graph_optimization_level: a provider fuses nodes only at 1
+    (ORT_ENABLE_BASIC) and above. `profiler`, when the session profiles, receives one record per node
+    run (`profiler.record(node.label, seconds)`); call `provider.synchronize()` before taking a time.
+    """
+
+    optimization_level: int = 99
+    profiler: ProfileScope | None = None
+
+    @property
+    def fuse(self) -> bool:
+        """Whether the provider may fuse nodes (the session did not turn graph optimizations off)."""
+        return self.optimization_level > 0
+
+    def for_body(self, owner: Node | None, body: str, nodes: Sequence[Node]) -> CompileOptions:
+        """The options of a body graph (If/Loop/Scan) compiled while its owner's subgraph compiles: the
+        same level, its node events nested under `owner` as `<owner>/<body>/<node>`."""
+        nested = getattr(self.profiler, "nested", None)  # a ProfileScope nests; another recorder is shared
+        return dataclasses.replace(self, profiler=nested(owner, body, nodes) if nested else self.profiler)
+
+    @classmethod
+    def carried_by(cls, subgraph: SubGraph) -> CompileOptions:
+        """The options a subgraph carries in its legacy fields (set for providers whose compile takes no
+        options, and read back when such a provider calls a base class's compile with the subgraph alone)."""
+        return cls(subgraph.optimization_level, subgraph.profiler)
+
+
+DEFAULT_COMPILE_OPTIONS = CompileOptions()
+
+_compiling: contextvars.ContextVar[CompileOptions | None] = contextvars.ContextVar(
+    "ep_runtime_compile_options", default=None)
+
+
+def compiling_options() -> CompileOptions | None:
+    """The options of the subgraph being compiled (body graphs compiled meanwhile derive theirs), or None."""
+    return _compiling.get()
+
+
+@contextlib.contextmanager
+def _compiling_with(options: CompileOptions) -> Iterator[None]:
+    token = _compiling.set(options)
+    try:
+        yield
+    finally:
+        _compiling.reset(token)
+
+
+def compile_subgraph(provider: ExecutionProvider, subgraph: SubGraph,
+                     options: CompileOptions = DEFAULT_COMPILE_OPTIONS) -> Callable[..., tuple]:
+    """How the core compiles a subgraph: `provider.compile(subgraph, options)`. A provider whose `compile`
+    takes only the subgraph (the contract before CompileOptions) gets a copy of the subgraph carrying the
+    options as its legacy fields `profiler` and `optimization_level`; the subgraph given is never changed."""
+    with _compiling_with(options):
+        if _takes_options(provider.compile):
+            return provider.compile(subgraph, options)
+        legacy = dataclasses.replace(subgraph, profiler=options.profiler,
+                                     optimization_level=options.optimization_level)
+        return provider.compile(legacy)
+
+
+def _takes_options(compile_method: Callable[..., Any]) -> bool:
+    bound = getattr(compile_method, "__func__", None)
+    return _signature_takes_options(bound if bound is not None else compile_method, bound is not None)
+
+
+@functools.lru_cache(maxsize=256)
+def _signature_takes_options(fn: Callable[..., Any], bound: bool) -> bool:
+    """Whether a compile function accepts a second argument after the subgraph (`bound`: its first
+    parameter is self)."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return True
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if bound:
+        positional = positional[1:]
+    return len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in params)
+
+
 class ExecutionProvider:
     """Base of every execution provider: says which nodes it runs and compiles subgraphs of them.
 
     Subclasses set `name` (onnxruntime style, e.g. `CPUExecutionProvider`) and `aliases`
     (short names such as `cpu`), and `device`: values on providers with equal `device` strings
-    are exchanged without a copy. `"cpu"` means host numpy arrays.
+    are exchanged without a copy. `HOST` ("cpu") means host numpy arrays.
     """
 
     name: ClassVar[str] = ""
     aliases: ClassVar[tuple[str, ...]] = ()
-    device: str = "cpu"
+    device: str = HOST
     #: option names the provider understands; None accepts any
     known_options: ClassVar[frozenset[str] | None] = None
 
@@ -84,9 +176,12 @@ class ExecutionProvider:
         """Of the not-yet-assigned `nodes`, which this provider takes, and a reason for each refusal."""
         raise NotImplementedError
 
-    def compile(self, subgraph: SubGraph) -> Callable[..., tuple]:
+    def compile(self, subgraph: SubGraph, options: CompileOptions | None = None) -> Callable[..., tuple]:
         """A callable running the whole subgraph: takes `subgraph.inputs` as device values
-        (numpy for names in `subgraph.host_inputs`) and returns a tuple of `subgraph.outputs`."""
+        (numpy for names in `subgraph.host_inputs`) and returns a tuple of `subgraph.outputs`.
+
+        `options` (CompileOptions) say whether to fuse and where to record node times. The core always
+        passes them (`compile_subgraph`); a compile taking only the subgraph still works (see there)."""
         raise NotImplementedError
 
     def to_device(self, array: np.ndarray) -> Any:
@@ -98,12 +193,15 @@ class ExecutionProvider:
         return value
 
     def synchronize(self) -> None:
-        """Wait until the work queued on the device is done (used to time nodes when profiling)."""
+        """Wait until the work queued on the device is done. The profiler calls it before it takes the time
+        of a node, a subgraph call or a copy; a provider that queues work asynchronously must implement it
+        (the default does nothing: right for providers whose calls return when the work is done)."""
 
     def direct_copy_from(self, source: ExecutionProvider) -> Callable[[Any], Any] | None:
         """A function moving a value from `source`'s device straight onto this provider's device, or None
         (the default) when there is no direct path; the executor then copies through the host
-        (`self.to_device(source.to_host(value))`). Asked once per device pair when a plan is built."""
+        (`self.to_device(source.to_host(value))`). Asked once per device pair when the copies are planned,
+        and again when a plan is built for the pairs planned direct."""
         return None
 
     def direct_copy_to(self, target: ExecutionProvider) -> Callable[[Any], Any] | None:
@@ -143,14 +241,19 @@ class KernelDef:
     supports: Callable[[Node, Graph], str | Refusal | None] | None = None
     impl: str = "default"
     factory: bool = False
+    #: the attributes the kernel takes and their defaults, when declared at registration (a function
+    #: taking `**attributes`); None: its keyword-only parameters say (see `KernelRegistry.kernel`)
+    attributes: tuple[tuple[str, Any], ...] | None = None
     #: the kernel this one overrides (same op and version start); it runs the nodes this one refuses
     fallback: KernelDef | None = None
 
     @functools.cached_property
     def _signature(self) -> tuple[frozenset[str], bool, frozenset[str]]:
         params = inspect.signature(self.fn).parameters.values()
-        kw = frozenset(p.name for p in params if p.kind is p.KEYWORD_ONLY and not p.name.startswith("_"))
         ctx = frozenset(p.name for p in params if p.kind is p.KEYWORD_ONLY and p.name.startswith("_"))
+        if self.attributes is not None:
+            return frozenset(attr_param_name(name) for name, _ in self.attributes), False, ctx
+        kw = frozenset(p.name for p in params if p.kind is p.KEYWORD_ONLY and not p.name.startswith("_"))
         any_kw = any(p.kind is p.VAR_KEYWORD for p in params)
         return kw, any_kw, ctx
 
@@ -210,8 +313,16 @@ class KernelRegistry:
         supports: Callable[[Node, Graph], str | Refusal | None] | None = None,
         impl: str = "default",
         factory: bool = False,
+        attributes: dict[str, Any] | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Decorator registering a kernel function for one or several op types.
+
+        The attributes a kernel takes are its keyword-only parameters, their defaults the defaults;
+        `attributes` declares them instead (ONNX names and defaults) for a function taking
+        `**attributes`, such as kernels generated from a table: each call gets every declared attribute,
+        the node's value or the default. Attributes that change nothing (IGNORED_ATTRIBUTES, such as
+        opset 1's `consumed_inputs`) are accepted for every kernel and never passed, so one function
+        serves the versions with and without them.
 
         `since`/`until` bound the operator versions (schema since_versions) it implements;
         `dtypes` restricts the dtype of input 0; `supports(node, graph)` may refuse a node with
@@ -225,10 +336,12 @@ class KernelRegistry:
         """
         ops = [op_type] if isinstance(op_type, str) else list(op_type)
         dts = frozenset(np.dtype(d) for d in dtypes) if dtypes is not None else None
+        declared = tuple(attributes.items()) if attributes is not None else None
 
         def register(fn: Callable[..., Any]) -> Callable[..., Any]:
             for op in ops:
-                self.add(KernelDef(op, domain, since, until, fn, multi_output, dts, supports, impl, factory))
+                self.add(KernelDef(op, domain, since, until, fn, multi_output, dts, supports, impl, factory,
+                                   declared))
             return fn
 
         return register
@@ -315,7 +428,7 @@ def check_kernel(kdef: KernelDef, node: Node, graph: Graph) -> Refusal | None:
     """Whether a resolved kernel can take this node: attributes, input dtype, custom check."""
     if not kdef.accepts_any_attribute:
         for a in node.attrs:
-            if attr_param_name(a) not in kdef.attribute_names:
+            if a not in IGNORED_ATTRIBUTES and attr_param_name(a) not in kdef.attribute_names:
                 return Refusal("attribute", f"attribute {a!r} not supported")
     if kdef.dtypes is not None and node.inputs and node.inputs[0]:
         dt = graph.value(node.inputs[0]).dtype
@@ -374,7 +487,9 @@ class KernelProvider(ExecutionProvider):
 
     def kernel_call(self, kdef: KernelDef, node: Node, graph: Graph) -> Callable[..., Any]:
         """The function called for one node: the kernel with its attributes and context bound."""
-        kwargs: dict[str, Any] = {attr_param_name(a): v for a, v in node.attrs.items()}
+        kwargs: dict[str, Any] = {attr_param_name(a): v for a, v in node.attrs.items() if a not in IGNORED_ATTRIBUTES}
+        for name, default in kdef.attributes or ():
+            kwargs.setdefault(attr_param_name(name), default)
         ctx = kdef.context_names
         if "_node" in ctx:
             kwargs["_node"] = node
@@ -390,7 +505,10 @@ class KernelProvider(ExecutionProvider):
             return kdef.fn(**kwargs)
         return functools.partial(kdef.fn, **kwargs) if kwargs else kdef.fn
 
-    def compile(self, subgraph: SubGraph) -> Callable[..., tuple]:
+    def compile(self, subgraph: SubGraph, options: CompileOptions | None = None) -> Callable[..., tuple]:
+        """The subgraph's kernels in one generated function; each node is timed when `options.profiler` is set
+        (after `synchronize()`). Without options, those the subgraph carries (a legacy caller's)."""
+        options = options if options is not None else CompileOptions.carried_by(subgraph)
         steps = []
         const_cache: dict[str, Any] = {}
         for node in subgraph.nodes:
@@ -406,13 +524,13 @@ class KernelProvider(ExecutionProvider):
             steps.append(Step(self.kernel_call(kdef, node, subgraph.graph), args, list(node.outputs),
                               multi_output=kdef.multi_output, label=node.label, outer=outer, op_type=node.op_type))
         return compile_steps(steps, subgraph.inputs, subgraph.outputs, provider=self.name,
-                             profiler=subgraph.profiler, synchronize=self.synchronize)
+                             profiler=options.profiler, synchronize=self.synchronize)
 
     def _argument(self, subgraph: SubGraph, const_cache: dict[str, Any], name: str, host_only: bool) -> Any:
         """How a node input reaches its kernel: None, a device (or host) constant, or a value name."""
         if not name:
             return None
-        on_host = self.device == "cpu"
+        on_host = self.device == HOST
         if name in subgraph.constants:
             want_host = on_host or host_only
             key = name if not want_host else "\0host\0" + name

@@ -23,7 +23,7 @@ from .ort_providers import is_onnxruntime_provider_name
 from .ort_value import OrtValue, device_provider
 from .partition import Partition, partition
 from .profiling import Profiler
-from .provider import ExecutionProvider
+from .provider import HOST, ExecutionProvider, compile_subgraph
 from .registry import (
     CPU,
     available_providers,
@@ -31,6 +31,7 @@ from .registry import (
     distinct_instances,
     find_provider_class,
     is_reference_provider,
+    provider_classes,
     unavailable_reason,
 )
 from .run_options import RunOptions, cancellable
@@ -166,7 +167,7 @@ class InferenceSession:
         report = None
         if validate.enabled:
             compiled, report = validating(part, providers_made, compiled, validate, is_reference_provider,
-                                          reference_for_validation())
+                                          reference_for_validation(), int(self._options.graph_optimization_level))
             part.validation = report
         plan = assemble_plan(graph, part, providers_made, compiled, profiler=self._profiler)
 
@@ -317,7 +318,7 @@ class InferenceSession:
         for name, value in inputs.items():
             if isinstance(value, OrtValue):
                 where = value.provider.device if value.provider is not None and value.is_tensor() else None
-                if where is not None and where != "cpu" and where in on_device:
+                if where is not None and where != HOST and where in on_device:
                     input_homes[name] = where
                     feed[name] = value
                 else:
@@ -327,7 +328,7 @@ class InferenceSession:
         output_homes: dict[str, str] = {}
         for name, (device_type, device_id) in (output_devices or {}).items():
             provider = device_provider(device_type, device_id)
-            if provider is not None and provider.device in on_device and provider.device != "cpu":
+            if provider is not None and provider.device in on_device and provider.device != HOST:
                 output_homes[name] = provider.device
         args = self._check_feed(feed, input_homes)
         picks = self._output_picks(output_names)
@@ -345,7 +346,7 @@ class InferenceSession:
                 values.append(OrtValue(results[k], on_device[output_homes[name]]))
                 continue
             value = OrtValue(_as_output(results[k]))
-            if name in (output_devices or {}) and output_devices[name][0].lower() != "cpu":
+            if name in (output_devices or {}) and output_devices[name][0].lower() != HOST:
                 value = OrtValue.ortvalue_from_numpy(value.numpy(), *output_devices[name])
             values.append(value)
         return values
@@ -556,7 +557,7 @@ def _node_evaluator(provider: ExecutionProvider):
             consts = {name: arr for name, arr in zip(node.inputs, inputs) if name}
             outs = [o for o in node.outputs if o]
             sg = SubGraph(-1, provider.name, [node], [], outs, consts, set(), graph)
-            results = provider.compile(sg)()
+            results = compile_subgraph(provider, sg)()
         except Exception:
             return None  # left unfolded: if it is broken, running it reports the error with context
         values = dict(zip(outs, results))
@@ -572,8 +573,6 @@ def get_available_providers() -> list[str]:
 
 def get_all_providers() -> list[str]:
     """Every installed provider, available or not."""
-    from .registry import provider_classes
-
     return [c.name for c in provider_classes()]
 
 

@@ -12,8 +12,7 @@ from typing import Any
 import onnx
 
 from .graph import Graph, Node, SubGraph, subgraph_free_values
-from .profiling import compiling_in, compiling_scope
-from .provider import ExecutionProvider, Refusal
+from .provider import DEFAULT_COMPILE_OPTIONS, ExecutionProvider, Refusal, compile_subgraph, compiling_options
 from .run_options import check_cancelled
 
 
@@ -53,8 +52,9 @@ class SubgraphRunner:
     `inputs` are the body's formal inputs in order; `outer` maps captured names to values;
     `owner` is the control-flow node, named when a run is cancelled here. Every call is a
     cancellation checkpoint (`run_options.check_cancelled`), so a Loop or Scan stops between
-    iterations once its run is terminated or times out. Compiled while a profiled subgraph compiles,
-    its nodes' profile events nest under `owner` (`<owner>/<body name>/<node>`).
+    iterations once its run is terminated or times out. Compiled while a subgraph compiles (a
+    control-flow kernel's factory), it takes that subgraph's CompileOptions: the same optimization
+    level, and its nodes' profile events nested under `owner` (`<owner>/<body name>/<node>`).
     """
 
     def __init__(self, body: onnx.GraphProto, parent: Graph, provider: ExecutionProvider,
@@ -72,12 +72,11 @@ class SubgraphRunner:
         self._constants = {o: graph.initializers[o] for o in self.output_names
                            if o not in available and o in graph.initializers}
         computed = [o for o in self.output_names if o not in self._constants]
-        outer_scope = compiling_scope()
-        scope = outer_scope.nested(owner, _body_label(owner, body), graph.nodes) if outer_scope is not None else None
+        options = (compiling_options() or DEFAULT_COMPILE_OPTIONS).for_body(owner, _body_label(owner, body),
+                                                                             graph.nodes)
         sg = SubGraph(-1, provider.name, graph.nodes, self.input_names + self.outer_names, computed,
-                      dict(graph.initializers), set(), graph, profiler=scope)
-        with compiling_in(scope):
-            self._fn = provider.compile(sg)
+                      dict(graph.initializers), set(), graph)
+        self._fn = compile_subgraph(provider, sg, options)
         self._computed = computed
         self._checkpoint = f"before a call of body graph {body.name!r}" + (f" of node {owner.label}" if owner else "")
 

@@ -30,7 +30,8 @@ import numpy as np
 from .errors import InvalidArgument, KernelError
 from .graph import Node, SubGraph
 from .partition import ANY, HOST, Partition
-from .provider import ExecutionProvider, KernelProvider
+from .provider import CompileOptions, ExecutionProvider, KernelProvider, compile_subgraph
+from .registry import reference_provider
 
 VALIDATE_KEY = "ep_runtime.validate"
 TOLERANCE_KEY = "ep_runtime.validate_tolerance"
@@ -284,9 +285,11 @@ def comparable(node: Node) -> bool:
 
 def validating(part: Partition, providers: Sequence[ExecutionProvider], compiled: Sequence[Callable[..., tuple]],
                settings: ValidationSettings, is_reference: Callable[[ExecutionProvider], bool],
-               reference: ExecutionProvider) -> tuple[list[Callable[..., tuple]], ValidationReport]:
+               reference: ExecutionProvider, optimization_level: int = 99
+               ) -> tuple[list[Callable[..., tuple]], ValidationReport]:
     """The compiled subgraphs with those of non-reference providers wrapped to be validated on
-    `reference` at every run, and the report they fill in."""
+    `reference` at every run, and the report they fill in. `optimization_level` is the session's: each
+    subgraph is compiled again with it to return every node's output."""
     by_name = {p.name: p for p in providers}
     out = list(compiled)
     entries = []
@@ -299,7 +302,7 @@ def validating(part: Partition, providers: Sequence[ExecutionProvider], compiled
         ref_fn = _reference_compile(sg, reference, entry)
         if ref_fn is None:
             continue
-        probe = _probe_compile(sg, prov, entry)
+        probe = _probe_compile(sg, prov, entry, optimization_level)
         out[sg.index] = _Validator(sg, prov, fn, probe, ref_fn, part.placement[sg.index], entry, settings)
     report = ValidationReport(settings, entries)
     for v in out:
@@ -318,23 +321,23 @@ def _reference_compile(sg: SubGraph, reference: ExecutionProvider,
         entry.skipped = f"the reference CPU provider cannot run node {refused[0].label}" + (f": {why}" if why else "")
         return None
     ref_sg = SubGraph(sg.index, reference.name, sg.nodes, sg.inputs, node_outputs(sg.nodes), sg.constants, set(),
-                      sg.graph, optimization_level=0)
+                      sg.graph)
     try:
-        return reference.compile(ref_sg)
+        return compile_subgraph(reference, ref_sg, CompileOptions(optimization_level=0))
     except Exception as exc:
         entry.skipped = f"the reference CPU provider failed to compile it: {type(exc).__name__}: {exc}"
         return None
 
 
-def _probe_compile(sg: SubGraph, provider: ExecutionProvider, entry: SubgraphValidation) -> Callable[..., tuple] | None:
+def _probe_compile(sg: SubGraph, provider: ExecutionProvider, entry: SubgraphValidation,
+                   optimization_level: int) -> Callable[..., tuple] | None:
     """The subgraph compiled again on its provider to return every node's output (None when it cannot)."""
     every = node_outputs(sg.nodes)
     if every == list(sg.outputs):
         return None  # the production outputs are every node output already
-    probe_sg = SubGraph(sg.index, sg.provider, sg.nodes, sg.inputs, every, sg.constants, sg.host_inputs, sg.graph,
-                        optimization_level=sg.optimization_level)
+    probe_sg = SubGraph(sg.index, sg.provider, sg.nodes, sg.inputs, every, sg.constants, sg.host_inputs, sg.graph)
     try:
-        return provider.compile(probe_sg)
+        return compile_subgraph(provider, probe_sg, CompileOptions(optimization_level))
     except Exception as exc:
         entry.no_node_values = f"{provider.name} could not compile it to return every node's output: " \
                                f"{type(exc).__name__}: {exc}"
@@ -416,8 +419,7 @@ def _shape_stand_in(value: Any) -> Any:
 def reference_for_validation() -> ExecutionProvider:
     """The reference CPU provider with its default (numpy) kernels: no plugin kernels, no named
     implementations (as the provider developer kit's reference)."""
-    from .registry import reference_provider
-    from .testing.runner import default_kernels
+    from .testing.runner import default_kernels  # here: testing.runner imports the session, which imports us
 
     provider = reference_provider()
     if isinstance(provider, KernelProvider):

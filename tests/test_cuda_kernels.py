@@ -335,6 +335,22 @@ def test_gather(cuda, axis, ishape, dtype):
     check(cuda, "Gather", {"x": x, "i": idx}, attrs={"axis": axis}, opset=13)
 
 
+@pytest.mark.parametrize("op,attrs", [("Gather", {"axis": 1}), ("GatherElements", {"axis": 1})])
+def test_an_out_of_range_index_is_an_error_naming_the_op(cuda, op, attrs):
+    import ep_runtime as ep
+    from ep_runtime.errors import KernelError
+
+    x, idx = rand(2, 3), np.array([[0, 3], [1, -4]], np.int64)
+    node = helper.make_node(op, ["x", "i"], ["y"], **attrs)
+    model = helper.make_model(helper.make_graph(
+        [node], "t", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape),
+                      helper.make_tensor_value_info("i", TensorProto.INT64, idx.shape)],
+        [helper.make_empty_tensor_value_info("y")]), opset_imports=[helper.make_opsetid("", 13)])
+    sess = ep.InferenceSession(model, providers=[cuda])
+    with pytest.raises(KernelError, match=rf"{op}.*out of range"):
+        sess.run(None, {"x": x, "i": idx})
+
+
 def test_gather_elements_scatter_family(cuda):
     x = rand(3, 4)
     idx = RNG.integers(-3, 3, size=(2, 4)).astype(np.int64)

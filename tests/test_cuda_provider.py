@@ -171,3 +171,152 @@ def test_runs_from_several_threads_do_not_interfere(cuda):
     for t in threads:
         t.join()
     assert not errors, errors[0]
+
+
+# --------------------------------------------------------------------------- one set of kernels, two array modules
+
+#: CUDA modules whose ops the CPU provider also has: their kernels must be the CPU's (shared) functions
+SHARED_FAMILY_MODULES = ("providers.cuda.elementwise", "providers.cuda.reduce", "providers.cuda.tensor",
+                         "providers.cuda.scatter_gather", "providers.cuda.resize")
+
+
+def test_shared_families_run_the_cpu_kernels_and_only_device_launchers_are_cudas_own():
+    from providers.cpu import elementwise as cpu_elementwise
+    from providers.cpu.registry import REGISTRY as CPU_REGISTRY
+    from providers.cuda.registry import REGISTRY as CUDA_REGISTRY
+
+    def cpu_functions(op: str, domain: str) -> set:
+        found = set()
+        for k in CPU_REGISTRY.versions(op, domain):
+            while k is not None:
+                found.add(k.fn)
+                k = k.fallback
+        return found
+
+    ufunc_ops = {**cpu_elementwise.BINARY_UFUNCS, **cpu_elementwise.UNARY_UFUNCS}
+    own, foreign = set(), []
+    for domain, op in CUDA_REGISTRY.ops():
+        for k in CUDA_REGISTRY.versions(op, domain):
+            module = k.fn.__module__
+            if module in SHARED_FAMILY_MODULES:
+                own.add(op)
+            elif module == "providers.cpu._base":
+                assert op in ufunc_ops and k.since == ufunc_ops[op][1], (op, k.version_range)
+            elif module.startswith("providers.cpu."):
+                if k.fn not in cpu_functions(op, domain):
+                    foreign.append((op, k.fn.__qualname__))
+    assert own == {"Gather", "Erf"}, own
+    assert not foreign, f"CUDA kernels from CPU modules that the CPU does not register for their op: {foreign}"
+
+
+def test_shared_kernels_keep_the_cpu_version_ranges():
+    from providers.cuda.registry import REGISTRY as CUDA_REGISTRY
+
+    def ranges(op: str) -> list[str]:
+        return [k.version_range for k in CUDA_REGISTRY.versions(op)]
+
+    assert ranges("ScatterElements") == ["11-15", "16-17", "18+"]
+    assert ranges("Cast") == ["6-18", "19-23", "24+"]
+    assert ranges("Sum") == ["8+"]  # from `since`, although the CPU's kernel starts at 6
+    assert ranges("ReduceMean") == ["1-17", "18+"]
+
+
+def test_sharing_a_function_the_cpu_does_not_register_for_the_op_is_an_error():
+    from providers.cpu import elementwise as cpu_elementwise
+    from providers.cuda.registry import share
+
+    with pytest.raises(ValueError, match="is not a CPU kernel of Relu"):
+        share("Relu", cpu_elementwise.Selu)
+
+
+def _fake_array_module(monkeypatch: pytest.MonkeyPatch, name: str = "cupy"):
+    """A stand-in module `name` in sys.modules with an `ndarray` type (never imported from anywhere)."""
+    import types
+
+    module = types.ModuleType(name)
+
+    class ndarray:  # noqa: N801  (the name array modules give their array type)
+        def __init__(self, dtype):
+            self.dtype = np.dtype(dtype)
+
+        def astype(self, dtype):
+            return ndarray(dtype)
+
+    ndarray.__module__ = name
+    module.ndarray = ndarray
+    monkeypatch.setitem(sys.modules, name, module)
+    return module
+
+
+def test_the_array_module_of_a_value_is_its_types_module_among_the_known_ones(monkeypatch):
+    from ep_runtime.array_module import as_array, get_array_module
+
+    fake = _fake_array_module(monkeypatch)
+    a = fake.ndarray(np.float32)
+    assert get_array_module(np.zeros(2), None, 1.5, a) is fake
+    assert get_array_module(np.zeros(2), np.float32(1), None) is np
+    assert get_array_module() is np
+    assert as_array(a) is a
+    assert as_array(a, np.float64).dtype == np.float64
+    assert type(as_array(np.float32(2))) is np.ndarray
+
+    class NotAnArray:
+        pass
+
+    NotAnArray.__module__ = "cupy"
+    assert get_array_module(NotAnArray()) is np
+
+
+def test_a_module_that_is_not_imported_is_never_the_array_module(monkeypatch):
+    from ep_runtime.array_module import get_array_module
+
+    class Lookalike:
+        pass
+
+    Lookalike.__module__ = "cupy"
+    monkeypatch.delitem(sys.modules, "cupy", raising=False)
+    assert get_array_module(Lookalike()) is np
+    assert "cupy" not in sys.modules
+
+
+def test_ufunc_at_combines_repeated_indices_and_is_none_where_a_module_has_none(monkeypatch):
+    from ep_runtime.array_module import ufunc_at
+
+    out = np.zeros(3)
+    ufunc_at(np, "add")(out, np.array([0, 0, 2]), 1.0)
+    np.testing.assert_array_equal(out, [2.0, 0.0, 1.0])
+    assert ufunc_at(_fake_array_module(monkeypatch, "othermodule"), "multiply") is None
+
+
+def test_the_shared_resize_takes_a_providers_raw_primitive_when_it_offers_one():
+    from providers.cpu import resize
+
+    x = np.random.default_rng(3).standard_normal((1, 2, 3, 4)).astype(np.float32)
+    scales = np.array([1, 1, 2, 2], np.float32)
+    calls = []
+
+    class Device:
+        def primitive(self, name):
+            def launch(value, taps, out_shape):
+                calls.append((name, sorted(taps), list(out_shape)))
+                return np.full(out_shape, 7.0, np.float32)
+
+            return launch if name == "resize_axes" else None
+
+    class Declines:
+        def primitive(self, name):
+            return lambda *args: None
+
+    y = resize.Resize(x, None, scales, None, mode="linear", _provider=Device())
+    assert calls == [("resize_axes", [2, 3], [1, 2, 6, 8])] and (y == 7).all()
+    want = resize.Resize(x, None, scales, None, mode="linear")
+    np.testing.assert_array_equal(resize.Resize(x, None, scales, None, mode="linear", _provider=Declines()), want)
+
+
+def test_cuda_offers_raw_primitives_only_on_cupy_and_its_resize_launcher_declines_what_it_cannot_do(stand_in):
+    from providers.cuda import resize as cuda_resize
+
+    assert CUDAExecutionProvider(array_module="numpy").primitive("resize_axes") is None
+    taps = (np.zeros((5, 1), np.int64), None)
+    assert cuda_resize.resize_axes(np.zeros((1, 2, 3), np.int32), {2: taps}, [1, 2, 5]) is None  # not a float
+    assert cuda_resize.resize_axes(np.zeros((4, 2, 3), np.float32), {0: taps}, [5, 2, 3]) is None  # not the last two

@@ -21,6 +21,7 @@ from ..partition import HOST, assign, partition
 from ..provider import ExecutionProvider, KernelProvider, KernelRegistry
 from ..registry import create_provider, find_provider_class, reference_provider
 from ..session import InferenceSession, SessionOptions
+from . import cases as case_sources
 from .cases import Case, op_matches
 from .compare import compare_arrays, compare_outputs
 from .report import CaseResult, ModelResult, SelftestReport
@@ -222,8 +223,6 @@ def run_selftest(
     installed; an empty list: none). The report says, per op, version and dtype, how many cases the
     provider claimed, passed, failed (with the first mismatching index and values) or refused (why).
     """
-    from . import cases as case_sources
-
     test = Selftest(provider, options, rtol=rtol, atol=atol)
     todo: list[Case] = []
     if onnx_cases:

@@ -1,4 +1,6 @@
-"""Shared helpers of the CPU kernels: op factories, axis normalization, spatial padding."""
+"""Shared helpers of the CPU kernels: op factories (numpy fast paths, and `xp_ufunc` for the array-module
+kernels the CUDA provider shares), legacy broadcasting, spatial windows. `as_array` is the core's
+(ep_runtime.array_module), re-exported for the kernel modules."""
 
 from __future__ import annotations
 
@@ -6,6 +8,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
+
+from ep_runtime.array_module import as_array, get_array_module
 
 from .registry import kernel
 
@@ -21,11 +25,15 @@ def _ufunc_keeps_0d() -> bool:
 UFUNC_OUT_ELLIPSIS = _ufunc_keeps_0d()
 
 
-def as_array(value: Any, dtype: Any = None) -> np.ndarray:
-    """`value` as an ndarray (numpy scalars from 0-d reductions become 0-d arrays)."""
-    if type(value) is np.ndarray and (dtype is None or value.dtype == dtype):
-        return value
-    return np.asarray(value, dtype=dtype)
+def xp_ufunc(name: str) -> Callable[..., Any]:
+    """A kernel that is ufunc `name` of its inputs' array module (numpy broadcasting), returning an
+    array: the shared form of the ops `binary_ufunc` / `unary_ufunc` run directly on numpy."""
+
+    def run(*xs: Any) -> Any:
+        return as_array(getattr(get_array_module(*xs), name)(*xs))
+
+    run.__name__ = run.__qualname__ = name
+    return run
 
 
 def binary_ufunc(uf: np.ufunc) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:

@@ -5,13 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ._base import as_array
+from .elementwise import sigmoid
 from .registry import kernel
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    """1 / (1 + exp(-x)) without overflow warnings for large |x| (same dtype as x)."""
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
 
 
 def swish(x: np.ndarray, alpha: float = 1.0) -> np.ndarray:

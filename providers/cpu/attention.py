@@ -21,6 +21,7 @@ from ep_runtime.graph import Graph, Node
 from ep_runtime.provider import ExecutionProvider, Refusal
 from ep_runtime.subgraph import SubgraphRunner, subgraph_refusal
 
+from .provider import CPUExecutionProvider
 from .registry import kernel
 
 #: TensorProto element types accepted by `softmax_precision`.
@@ -263,8 +264,6 @@ def Attention(q, k, v, attn_mask=None, past_key=None, past_value=None, nonpad_kv
 
 def _mods_supported(node: Node, graph: Graph) -> Refusal | None:
     """Both modifier graphs must run entirely on the CPU provider."""
-    from . import CPUExecutionProvider
-
     provider = CPUExecutionProvider()
     for name in ("score_mod", "prob_mod"):
         body = node.attrs.get(name)

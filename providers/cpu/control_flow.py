@@ -18,6 +18,7 @@ from ep_runtime.op_shapes import normalize_axis
 from ep_runtime.provider import ExecutionProvider, Refusal
 from ep_runtime.subgraph import SubgraphRunner, subgraph_refusal
 
+from .provider import CPUExecutionProvider
 from .registry import kernel
 
 
@@ -25,8 +26,6 @@ def _bodies_supported(*attrs: str):
     """A `supports` check: every body graph named by `attrs` must run entirely on the CPU."""
 
     def check(node: Node, graph: Graph) -> Refusal | None:
-        from . import CPUExecutionProvider
-
         provider = CPUExecutionProvider()
         for a in attrs:
             body = node.attrs.get(a)
@@ -40,6 +39,8 @@ def _bodies_supported(*attrs: str):
 
 
 def _scalar_bool(value: Any, op: str, what: str) -> bool:
+    if type(value) is np.ndarray and value.size == 1:  # the usual case, without numpy's generic calls
+        return bool(value)
     if np.size(value) != 1:
         raise ValueError(f"{op}: {what} must hold one element, got shape {np.shape(value)}")
     return bool(np.asarray(value).reshape(-1)[0])

@@ -1,8 +1,19 @@
-"""Elementwise kernels: unary and binary math, comparisons, logical ops, activations, Clip, Where."""
+"""Elementwise kernels: unary and binary math, comparisons, logical ops, activations, Clip, Where.
+
+Kernels that take `xp = get_array_module(...)` are the shared ones: the CPU registers them over
+numpy and the CUDA provider registers the same functions over CuPy (providers/cuda/elementwise.py).
+The ops that are one ufunc are tables (`BINARY_UFUNCS`, `UNARY_UFUNCS`): on the CPU each is the bare
+numpy ufunc (`binary_ufunc`, its fast path), on CUDA `xp_ufunc(name)`. Strings (comparisons) and the
+opset < 7 forms stay CPU-only.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+
+from ep_runtime.array_module import get_array_module
 
 from ._base import (
     UFUNC_OUT_ELLIPSIS,
@@ -14,66 +25,87 @@ from ._base import (
 )
 from .registry import kernel
 
+#: Binary ops that are one ufunc with numpy broadcasting: op -> (ufunc name, first version of that form).
+BINARY_UFUNCS: dict[str, tuple[str, int]] = {
+    "Add": ("add", 7), "Sub": ("subtract", 7), "Mul": ("multiply", 7),
+    "Equal": ("equal", 7), "Less": ("less", 7), "Greater": ("greater", 7),
+    "LessOrEqual": ("less_equal", 12), "GreaterOrEqual": ("greater_equal", 12),
+    "And": ("logical_and", 7), "Or": ("logical_or", 7), "Xor": ("logical_xor", 7),
+    "BitwiseAnd": ("bitwise_and", 18), "BitwiseOr": ("bitwise_or", 18), "BitwiseXor": ("bitwise_xor", 18),
+}
+#: Unary ops that are one ufunc: op -> (ufunc name, first version without `consumed_inputs`).
+UNARY_UFUNCS: dict[str, tuple[str, int]] = {
+    "Abs": ("absolute", 6), "Neg": ("negative", 6), "Exp": ("exp", 6), "Log": ("log", 6), "Sqrt": ("sqrt", 6),
+    "Floor": ("floor", 6), "Ceil": ("ceil", 6), "Reciprocal": ("reciprocal", 6), "Tanh": ("tanh", 6),
+    "Sin": ("sin", 7), "Cos": ("cos", 7), "Tan": ("tan", 7), "Asin": ("arcsin", 7), "Acos": ("arccos", 7),
+    "Atan": ("arctan", 7),
+    "Sinh": ("sinh", 9), "Cosh": ("cosh", 9), "Asinh": ("arcsinh", 9), "Acosh": ("arccosh", 9),
+    "Atanh": ("arctanh", 9), "Sign": ("sign", 9), "IsNaN": ("isnan", 9),
+    "Round": ("rint", 11),  # round half to even, as the spec says
+    "Not": ("logical_not", 1),
+}
+#: Ops whose versions before 7 (the `broadcast`/`axis` attributes) never had `consumed_inputs`.
+_NO_CONSUMED_INPUTS = frozenset({"Equal", "Less", "Greater", "And", "Or", "Xor"})
+
 # --------------------------------------------------------------------------- binary arithmetic
 
-register_binary("Add", binary_ufunc(np.add))
-register_binary("Sub", binary_ufunc(np.subtract))
-register_binary("Mul", binary_ufunc(np.multiply))
 
-_true_divide = binary_ufunc(np.true_divide)
-
-
-def check_integer_divisor(a: np.ndarray, b: np.ndarray, op: str) -> None:
+def check_integer_divisor(a, b, op: str) -> None:
     """Integer division or remainder by zero is an error (onnxruntime's is too), not a silent 0."""
     if b.dtype.kind in "iu" and a.size and not b.all():
         raise ZeroDivisionError(f"{op}: integer division by zero")
 
 
-def _int_divide(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Integer division truncating toward zero (C semantics, as onnxruntime does)."""
+_true_divide = binary_ufunc(np.true_divide)
+
+
+def Div(a: Any, b: Any) -> Any:
+    """a / b; integers truncate toward zero (C semantics, as onnxruntime does), a zero integer divisor
+    is an error. Float division on numpy is the bare ufunc (the CPU's fast path)."""
+    if a.dtype.kind not in "iu":
+        if type(a) is np.ndarray:
+            return _true_divide(a, b)
+        return as_array(get_array_module(a, b).true_divide(a, b))
+    xp = get_array_module(a, b)
     check_integer_divisor(a, b, "Div")
     with np.errstate(divide="ignore"):
-        q = np.floor_divide(a, b)
+        q = xp.floor_divide(a, b)
         if a.dtype.kind == "i":
-            fix = (np.remainder(a, b) != 0) & ((a < 0) != (b < 0))
+            fix = (xp.remainder(a, b) != 0) & ((a < 0) != (b < 0))
             q = q + fix.astype(q.dtype)
     return as_array(q)
-
-
-def Div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    if a.dtype.kind in "iu":
-        return _int_divide(a, b)
-    return _true_divide(a, b)
 
 
 register_binary("Div", Div)
 
 
-def Pow(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def Pow(x: Any, y: Any) -> Any:
     """x ** y in x's dtype (from opset 12 the exponent may have another numeric type)."""
+    xp = np if type(x) is np.ndarray else get_array_module(x, y)
     if x.dtype.kind == "f":
-        r = np.power(x, y if y.dtype == x.dtype else y.astype(x.dtype))
+        r = xp.power(x, y if y.dtype == x.dtype else y.astype(x.dtype))
     elif y.dtype.kind == "f" or (y < 0).any():
         # integer base with a float or negative exponent: compute in float64, truncate like C
-        r = np.trunc(np.power(x.astype(np.float64), y.astype(np.float64)))
+        r = xp.trunc(xp.power(x.astype(np.float64), y.astype(np.float64)))
     else:
-        r = np.power(x, y.astype(x.dtype, copy=False))
+        r = xp.power(x, y.astype(x.dtype, copy=False))
     return as_array(r, x.dtype)
 
 
 register_binary("Pow", Pow, legacy_consumed_until=None)
 
 
-def _mod(a: np.ndarray, b: np.ndarray, *, fmod: int = 0) -> np.ndarray:
+def _mod(a: Any, b: Any, *, fmod: int = 0) -> Any:
     """fmod=0: the remainder takes the divisor's sign (Python's %); fmod=1: the dividend's (C fmod).
     Float remainders by zero are NaN (IEEE); integer ones are an error."""
+    xp = np if type(a) is np.ndarray else get_array_module(a, b)
     check_integer_divisor(a, b, "Mod")
     with np.errstate(divide="ignore", invalid="ignore"):
-        return as_array(np.fmod(a, b) if fmod else np.mod(a, b))
+        return as_array(xp.fmod(a, b) if fmod else xp.mod(a, b))
 
 
 @kernel("Mod", since=10)
-def Mod(a: np.ndarray, b: np.ndarray, *, fmod: int = 0) -> np.ndarray:
+def Mod(a: Any, b: Any, *, fmod: int = 0) -> Any:
     return _mod(a, b, fmod=fmod)
 
 
@@ -89,12 +121,15 @@ def BitShift(x: np.ndarray, y: np.ndarray, *, direction: str = "") -> np.ndarray
 # --------------------------------------------------------------------------- variadic
 
 
-def _variadic(uf: np.ufunc, name: str):
-    def run(*xs: np.ndarray) -> np.ndarray:
+def _variadic(ufunc: str, name: str):
+    numpy_ufunc = getattr(np, ufunc)
+
+    def run(*xs: Any) -> Any:
         if not xs:
             raise ValueError(f"{name}: needs at least one input")
         if len(xs) == 1:
             return xs[0]
+        uf = numpy_ufunc if type(xs[0]) is np.ndarray else getattr(get_array_module(*xs), ufunc)
         r = uf(xs[0], xs[1])
         for x in xs[2:]:
             r = uf(r, x)
@@ -109,12 +144,12 @@ def _variadic(uf: np.ufunc, name: str):
     return run
 
 
-Sum = _variadic(np.add, "Sum")
-Max = _variadic(np.maximum, "Max")
-Min = _variadic(np.minimum, "Min")
+Sum = _variadic("add", "Sum")
+Max = _variadic("maximum", "Max")
+Min = _variadic("minimum", "Min")
 
 
-def Mean(*xs: np.ndarray) -> np.ndarray:
+def Mean(*xs: Any) -> Any:
     s = Sum(*xs)
     r = s / len(xs)
     return as_array(r, xs[0].dtype)
@@ -142,46 +177,28 @@ def _compare(uf: np.ufunc):
     return run
 
 
-register_binary("Equal", _compare(np.equal), legacy_consumed_until=None)
-register_binary("Less", _compare(np.less), legacy_consumed_until=None)
-register_binary("Greater", _compare(np.greater), legacy_consumed_until=None)
-kernel("LessOrEqual", since=12)(_compare(np.less_equal))
-kernel("GreaterOrEqual", since=12)(_compare(np.greater_equal))
-register_binary("And", binary_ufunc(np.logical_and), legacy_consumed_until=None)
-register_binary("Or", binary_ufunc(np.logical_or), legacy_consumed_until=None)
-register_binary("Xor", binary_ufunc(np.logical_xor), legacy_consumed_until=None)
-kernel("BitwiseAnd", since=18)(binary_ufunc(np.bitwise_and))
-kernel("BitwiseOr", since=18)(binary_ufunc(np.bitwise_or))
-kernel("BitwiseXor", since=18)(binary_ufunc(np.bitwise_xor))
+for _op, (_name, _since) in BINARY_UFUNCS.items():
+    _uf = getattr(np, _name)
+    _fn = _compare(_uf) if _uf in (np.equal, np.less, np.greater, np.less_equal, np.greater_equal) else \
+        binary_ufunc(_uf)
+    if _since != 7:
+        kernel(_op, since=_since)(_fn)
+    else:
+        register_binary(_op, _fn, legacy_consumed_until=None if _op in _NO_CONSUMED_INPUTS else 5)
 kernel("BitwiseNot", since=18)(unary_ufunc(np.invert))
-kernel("Not", since=1)(unary_ufunc(np.logical_not))
 
 
 @kernel("Where", since=9)
-def Where(condition: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return as_array(np.where(condition, x, y))
+def Where(condition: Any, x: Any, y: Any) -> Any:
+    xp = np if type(x) is np.ndarray else get_array_module(condition, x, y)
+    return as_array(xp.where(condition, x, y))
 
 
 # --------------------------------------------------------------------------- unary math
 
-for _op, _uf in {
-    "Abs": np.absolute, "Neg": np.negative, "Exp": np.exp, "Log": np.log, "Sqrt": np.sqrt,
-    "Floor": np.floor, "Ceil": np.ceil, "Reciprocal": np.reciprocal, "Tanh": np.tanh,
-}.items():
-    register_unary(_op, unary_ufunc(_uf), legacy_until=5)
-
-for _op, _uf in {
-    "Sin": np.sin, "Cos": np.cos, "Tan": np.tan, "Asin": np.arcsin, "Acos": np.arccos, "Atan": np.arctan,
-}.items():
-    register_unary(_op, unary_ufunc(_uf), since=7)
-
-for _op, _uf in {
-    "Sinh": np.sinh, "Cosh": np.cosh, "Asinh": np.arcsinh, "Acosh": np.arccosh, "Atanh": np.arctanh,
-    "Sign": np.sign, "IsNaN": np.isnan,
-}.items():
-    register_unary(_op, unary_ufunc(_uf), since=9)
-
-register_unary("Round", unary_ufunc(np.rint), since=11)  # round half to even, as the spec says
+for _op, (_name, _since) in UNARY_UFUNCS.items():
+    register_unary(_op, unary_ufunc(getattr(np, _name)), since=1 if _since == 6 else _since,
+                   legacy_until=5 if _since == 6 else None)
 
 
 @kernel("IsInf", since=10)
@@ -195,23 +212,27 @@ def IsInf(x: np.ndarray, *, detect_negative: int = 1, detect_positive: int = 1) 
     return np.zeros(x.shape, dtype=bool)
 
 
-def _erf(x: np.ndarray) -> np.ndarray:
+def erf(x: Any) -> Any:
     """erf by Abramowitz & Stegun 7.1.26 in float64 (|error| < 1.5e-7), in x's dtype."""
-    z = np.abs(x.astype(np.float64))
+    xp = get_array_module(x)
+    z = xp.abs(x.astype(np.float64))
     t = 1.0 / (1.0 + 0.3275911 * z)
     poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
-    r = 1.0 - poly * np.exp(-z * z)
-    return np.copysign(r, x).astype(x.dtype, copy=False)
+    r = 1.0 - poly * xp.exp(-z * z)
+    return as_array(xp.copysign(r, x), x.dtype)
 
 
-register_unary("Erf", _erf, since=9)
+register_unary("Erf", erf, since=9)
 
 # --------------------------------------------------------------------------- activations
 
 _maximum = np.maximum
 
 
-def Relu(x: np.ndarray) -> np.ndarray:
+def Relu(x: Any) -> Any:
+    """max(x, 0); on numpy the bare ufunc (the CPU's fast path)."""
+    if type(x) is not np.ndarray:
+        return as_array(get_array_module(x).maximum(x, 0), x.dtype)
     if UFUNC_OUT_ELLIPSIS:
         return _maximum(x, 0, out=...)
     return as_array(_maximum(x, 0))
@@ -220,17 +241,20 @@ def Relu(x: np.ndarray) -> np.ndarray:
 register_unary("Relu", Relu, legacy_until=5)
 
 
-def Sigmoid(x: np.ndarray) -> np.ndarray:
-    """1 / (1 + exp(-x)), computed without overflow for large |x|."""
-    e = np.exp(-np.abs(x))
-    return as_array(np.where(x >= 0, 1 / (1 + e), e / (1 + e)), x.dtype)
+def sigmoid(x: Any) -> Any:
+    """1 / (1 + exp(-x)), computed without overflow for large |x|, in x's dtype."""
+    xp = get_array_module(x)
+    e = xp.exp(-xp.abs(x))
+    return as_array(xp.where(x >= 0, 1 / (1 + e), e / (1 + e)), x.dtype)
 
 
+Sigmoid = sigmoid
 register_unary("Sigmoid", Sigmoid, legacy_until=5)
 
 
-def Elu(x: np.ndarray, *, alpha: float = 1.0) -> np.ndarray:
-    return as_array(np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))), x.dtype)
+def Elu(x: Any, *, alpha: float = 1.0) -> Any:
+    xp = get_array_module(x)
+    return as_array(xp.where(x > 0, x, alpha * xp.expm1(xp.minimum(x, 0))), x.dtype)
 
 
 @kernel("Elu", since=1, until=5)
@@ -241,8 +265,8 @@ def Elu_1(x: np.ndarray, *, alpha: float = 1.0, consumed_inputs: list[int] | Non
 kernel("Elu", since=6)(Elu)
 
 
-def LeakyRelu(x: np.ndarray, *, alpha: float = 0.01) -> np.ndarray:
-    return as_array(np.where(x >= 0, x, x * alpha), x.dtype)
+def LeakyRelu(x: Any, *, alpha: float = 0.01) -> Any:
+    return as_array(get_array_module(x).where(x >= 0, x, x * alpha), x.dtype)
 
 
 @kernel("LeakyRelu", since=1, until=5)
@@ -252,16 +276,18 @@ def LeakyRelu_1(x: np.ndarray, *, alpha: float = 0.01, consumed_inputs: list[int
 
 kernel("LeakyRelu", since=6)(LeakyRelu)
 
-_SELU_ALPHA = 1.67326319217681884765625
-_SELU_GAMMA = 1.05070102214813232421875
+#: Selu's default alpha and gamma (the spec's float32 values)
+SELU_ALPHA = 1.67326319217681884765625
+SELU_GAMMA = 1.05070102214813232421875
 
 
-def Selu(x: np.ndarray, *, alpha: float = _SELU_ALPHA, gamma: float = _SELU_GAMMA) -> np.ndarray:
-    return as_array(np.where(x > 0, x * gamma, (gamma * alpha) * np.expm1(np.minimum(x, 0))), x.dtype)
+def Selu(x: Any, *, alpha: float = SELU_ALPHA, gamma: float = SELU_GAMMA) -> Any:
+    xp = get_array_module(x)
+    return as_array(xp.where(x > 0, x * gamma, (gamma * alpha) * xp.expm1(xp.minimum(x, 0))), x.dtype)
 
 
 @kernel("Selu", since=1, until=5)
-def Selu_1(x: np.ndarray, *, alpha: float = _SELU_ALPHA, gamma: float = _SELU_GAMMA,
+def Selu_1(x: np.ndarray, *, alpha: float = SELU_ALPHA, gamma: float = SELU_GAMMA,
            consumed_inputs: list[int] | None = None) -> np.ndarray:
     return Selu(x, alpha=alpha, gamma=gamma)
 
@@ -269,8 +295,8 @@ def Selu_1(x: np.ndarray, *, alpha: float = _SELU_ALPHA, gamma: float = _SELU_GA
 kernel("Selu", since=6)(Selu)
 
 
-def HardSigmoid(x: np.ndarray, *, alpha: float = 0.2, beta: float = 0.5) -> np.ndarray:
-    return as_array(np.clip(x * alpha + beta, 0, 1), x.dtype)
+def HardSigmoid(x: Any, *, alpha: float = 0.2, beta: float = 0.5) -> Any:
+    return as_array(get_array_module(x).clip(x * alpha + beta, 0, 1), x.dtype)
 
 
 @kernel("HardSigmoid", since=1, until=5)
@@ -283,18 +309,18 @@ kernel("HardSigmoid", since=6)(HardSigmoid)
 
 
 @kernel("HardSwish", since=14)
-def HardSwish(x: np.ndarray) -> np.ndarray:
-    return as_array(x * np.clip(x * (1 / 6) + 0.5, 0, 1), x.dtype)
+def HardSwish(x: Any) -> Any:
+    return as_array(x * get_array_module(x).clip(x * (1 / 6) + 0.5, 0, 1), x.dtype)
 
 
 @kernel("Softplus", since=1)
-def Softplus(x: np.ndarray) -> np.ndarray:
-    return as_array(np.logaddexp(x, 0), x.dtype)
+def Softplus(x: Any) -> Any:
+    return as_array(get_array_module(x).logaddexp(x, 0), x.dtype)
 
 
 @kernel("Softsign", since=1)
-def Softsign(x: np.ndarray) -> np.ndarray:
-    return as_array(x / (1 + np.abs(x)), x.dtype)
+def Softsign(x: Any) -> Any:
+    return as_array(x / (1 + get_array_module(x).abs(x)), x.dtype)
 
 
 @kernel("ThresholdedRelu", since=10)
@@ -319,17 +345,17 @@ def Shrink(x: np.ndarray, *, bias: float = 0.0, lambd: float = 0.5) -> np.ndarra
 
 
 @kernel("Gelu", since=20)
-def Gelu(x: np.ndarray, *, approximate: str = "none") -> np.ndarray:
+def Gelu(x: Any, *, approximate: str = "none") -> Any:
     if approximate == "tanh":
         inner = np.sqrt(2 / np.pi) * (x + 0.044715 * x * x * x)
-        return as_array(0.5 * x * (1 + np.tanh(inner)), x.dtype)
+        return as_array(0.5 * x * (1 + get_array_module(x).tanh(inner)), x.dtype)
     if approximate != "none":
         raise ValueError(f"Gelu: approximate must be 'none' or 'tanh', not {approximate!r}")
-    return as_array(0.5 * x * (1 + _erf(x * np.asarray(1 / np.sqrt(2), x.dtype))), x.dtype)
+    return as_array(0.5 * x * (1 + erf(x * x.dtype.type(1 / np.sqrt(2)))), x.dtype)
 
 
-def PRelu(x: np.ndarray, slope: np.ndarray) -> np.ndarray:
-    return as_array(np.where(x < 0, x * slope, x), x.dtype)
+def PRelu(x: Any, slope: Any) -> Any:
+    return as_array(get_array_module(x, slope).where(x < 0, x * slope, x), x.dtype)
 
 
 def _prelu_legacy(x: np.ndarray, slope: np.ndarray) -> np.ndarray:
@@ -350,12 +376,13 @@ kernel("PRelu", since=7)(PRelu)
 # --------------------------------------------------------------------------- Clip
 
 
-def _clip(x: np.ndarray, lo, hi) -> np.ndarray:
+def _clip(x: Any, lo: Any, hi: Any) -> Any:
+    xp = np if type(x) is np.ndarray else get_array_module(x)
     r = x
     if lo is not None:
-        r = np.maximum(r, lo)
+        r = xp.maximum(r, lo)
     if hi is not None:
-        r = np.minimum(r, hi)  # min > max gives max everywhere, as the spec says
+        r = xp.minimum(r, hi)  # min > max gives max everywhere, as the spec says
     return as_array(r, x.dtype) if r is not x else x
 
 
@@ -366,11 +393,11 @@ def Clip_1(x: np.ndarray, *, min: float | None = None, max: float | None = None,
 
 
 @kernel("Clip", since=6, until=10)
-def Clip_6(x: np.ndarray, *, min: float | None = None, max: float | None = None) -> np.ndarray:
+def Clip_6(x: Any, *, min: float | None = None, max: float | None = None) -> Any:
     return _clip(x, min, max)
 
 
 @kernel("Clip", since=11)
-def Clip(x: np.ndarray, min: np.ndarray | None = None, max: np.ndarray | None = None) -> np.ndarray:
+def Clip(x: Any, min: Any = None, max: Any = None) -> Any:
     return _clip(x, min, max)
 

@@ -13,18 +13,20 @@
 
 The fusion happens inside the CPU provider, so the graph other providers see is untouched; the
 partition still lists the original nodes. Folded parameters are computed in float64 and stored
-in the input's dtype (float32 or float64 only), as the Conv+BatchNormalization folding of
-`ep_runtime.optimize` does.
+in the input's dtype (float32 or float64 only), with the arithmetic of `ep_runtime.optimize`'s
+Conv+BatchNormalization folding (`batchnorm_as_affine`, `fold_affine_into_conv`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
 from onnx import helper
 
 from ep_runtime.graph import Node, SubGraph
+from ep_runtime.optimize import batchnorm_as_affine, fold_affine_into_conv
 
 from . import elementwise
 from .activation import swish
@@ -148,10 +150,9 @@ class _Fuser:
             c = params[0].shape[0]
             if any(p.shape[0] != c for p in params) or (channels is not None and c != channels):
                 return None
-            scale, bias, mean, var = (p.astype(np.float64) for p in params)
-            a = scale / np.sqrt(var + float(node.attrs.get("epsilon", 1e-5)))
+            a, s = batchnorm_as_affine(*params, float(node.attrs.get("epsilon", 1e-5)))
             shape = (1, c) + (1,) * (rank - 2)
-            return a.reshape(shape), (bias - mean * a).reshape(shape)
+            return a.reshape(shape), s.reshape(shape)
         if node.op_type not in ("Mul", "Add") or node.opset < 7 or len(node.present_inputs) != 2:
             return None
         others = [i for i in node.present_inputs if i != x]
@@ -212,11 +213,7 @@ class _Fuser:
         if w is not None and w.dtype in _FOLDABLE and w.ndim >= 3 and (not inputs[2] or b is not None):
             links, scale, shift = self.affine_chain(node, node.outputs[0], w.ndim, w.shape[0], w.dtype)
             if links:
-                m = w.shape[0]
-                a = np.broadcast_to(scale.reshape(-1), (m,))
-                bias = b.astype(np.float64) if b is not None else np.zeros(m)
-                w = (w.astype(np.float64) * a.reshape((m,) + (1,) * (w.ndim - 1))).astype(w.dtype)
-                b = (bias * a + np.broadcast_to(shift.reshape(-1), (m,))).astype(w.dtype)
+                w, b = fold_affine_into_conv(w, b, scale, shift)
                 folded = True
                 chain += links
         if folded:
@@ -359,8 +356,7 @@ def fuse_subgraph(sg: SubGraph) -> SubGraph:
     if not replaced:
         return sg
     nodes = [replaced.get(n.index, n) for n in sg.nodes if n.index not in dropped]
-    return SubGraph(sg.index, sg.provider, nodes, sg.inputs, sg.outputs, fuser.constants, sg.host_inputs, sg.graph,
-                    sg.profiler)
+    return dataclasses.replace(sg, nodes=nodes, constants=fuser.constants)
 
 
 def _clip_bounds(node: Node, fuser: _Fuser) -> tuple[float, float] | None:

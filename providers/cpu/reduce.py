@@ -1,19 +1,24 @@
 """Reductions: the Reduce* family (axes as an attribute in early versions, as input 1 later), ArgMax/ArgMin,
-TopK, and the running reductions CumSum/CumProd."""
+TopK, and the running reductions CumSum/CumProd.
+
+The Reduce* family and ArgMax/ArgMin are written against the array module `xp` of their input: the
+CUDA provider registers the same functions (`REDUCERS`, `reduce`, `ArgMax`, `ArgMin`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
+from ep_runtime.array_module import get_array_module
 from ep_runtime.op_shapes import normalize_axes, normalize_axis
 
 from ._base import as_array
 from .registry import kernel
 
 
-def _identity_element(x: np.ndarray, largest: bool):
+def _identity_element(x: Any, largest: bool) -> Any:
     if x.dtype.kind == "f":
         return np.inf if largest else -np.inf
     if x.dtype.kind in "iu":
@@ -22,116 +27,135 @@ def _identity_element(x: np.ndarray, largest: bool):
     return largest  # bool
 
 
-def _sum(x, axis, keepdims):
-    return np.sum(x, axis=axis, keepdims=keepdims, dtype=x.dtype)
+def _reduced_shape(x: Any, axis: tuple[int, ...] | None, keepdims: bool) -> tuple[int, ...]:
+    axes = range(x.ndim) if axis is None else axis
+    if keepdims:
+        return tuple(1 if i in axes else d for i, d in enumerate(x.shape))
+    return tuple(d for i, d in enumerate(x.shape) if i not in axes)
 
 
-def _mean(x, axis, keepdims):
-    return np.mean(x, axis=axis, keepdims=keepdims)
+def _sum(xp, x, axis, keepdims):
+    return xp.sum(x, axis=axis, keepdims=keepdims, dtype=x.dtype)
 
 
-def _max(x, axis, keepdims):
+def _mean(xp, x, axis, keepdims):
+    if x.size == 0:  # NaN, as onnxruntime gives (and without numpy's empty-slice warning)
+        return xp.full(_reduced_shape(x, axis, keepdims), np.nan, dtype=x.dtype)
+    return xp.mean(x, axis=axis, keepdims=keepdims)
+
+
+def _extreme(name: str, largest_identity: bool) -> Callable:
+    def run(xp, x, axis, keepdims):
+        if x.size == 0:  # the identity element, as onnxruntime returns for an empty reduction
+            return xp.full(_reduced_shape(x, axis, keepdims), _identity_element(x, largest_identity), dtype=x.dtype)
+        return getattr(xp, name)(x, axis=axis, keepdims=keepdims)
+
+    return run
+
+
+def _prod(xp, x, axis, keepdims):
+    return xp.prod(x, axis=axis, keepdims=keepdims, dtype=x.dtype)
+
+
+def _l1(xp, x, axis, keepdims):
+    return xp.sum(xp.abs(x), axis=axis, keepdims=keepdims, dtype=x.dtype)
+
+
+def _l2(xp, x, axis, keepdims):
+    return xp.sqrt(xp.sum(xp.square(x), axis=axis, keepdims=keepdims, dtype=x.dtype))
+
+
+def _log_sum(xp, x, axis, keepdims):
+    return xp.log(xp.sum(x, axis=axis, keepdims=keepdims, dtype=x.dtype))
+
+
+def _log_sum_exp(xp, x, axis, keepdims):
     if x.size == 0:
-        return np.max(x, axis=axis, keepdims=keepdims, initial=_identity_element(x, False))
-    return np.max(x, axis=axis, keepdims=keepdims)
+        return xp.log(xp.sum(xp.exp(x), axis=axis, keepdims=keepdims))
+    m = xp.max(x, axis=axis, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, 0).astype(x.dtype, copy=False)
+    s = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
+    return s if keepdims else xp.squeeze(s, axis=axis)
 
 
-def _min(x, axis, keepdims):
-    if x.size == 0:
-        return np.min(x, axis=axis, keepdims=keepdims, initial=_identity_element(x, True))
-    return np.min(x, axis=axis, keepdims=keepdims)
+def _sum_square(xp, x, axis, keepdims):
+    return xp.sum(xp.square(x), axis=axis, keepdims=keepdims, dtype=x.dtype)
 
 
-def _prod(x, axis, keepdims):
-    return np.prod(x, axis=axis, keepdims=keepdims, dtype=x.dtype)
+#: The Reduce* ops: op -> fn(xp, x, axis, keepdims), axis None (all) or a tuple.
+REDUCERS: dict[str, Callable] = {
+    "ReduceSum": _sum, "ReduceMean": _mean, "ReduceMax": _extreme("max", False), "ReduceMin": _extreme("min", True),
+    "ReduceProd": _prod, "ReduceL1": _l1, "ReduceL2": _l2, "ReduceLogSum": _log_sum,
+    "ReduceLogSumExp": _log_sum_exp, "ReduceSumSquare": _sum_square,
+}
 
 
-def _l1(x, axis, keepdims):
-    return np.sum(np.abs(x), axis=axis, keepdims=keepdims, dtype=x.dtype)
-
-
-def _l2(x, axis, keepdims):
-    return np.sqrt(np.sum(np.square(x), axis=axis, keepdims=keepdims, dtype=x.dtype))
-
-
-def _log_sum(x, axis, keepdims):
-    return np.log(np.sum(x, axis=axis, keepdims=keepdims, dtype=x.dtype))
-
-
-def _log_sum_exp(x, axis, keepdims):
-    if x.size == 0:
-        return np.log(np.sum(np.exp(x), axis=axis, keepdims=keepdims))
-    m = np.max(x, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0).astype(x.dtype, copy=False)
-    s = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
-    return s if keepdims else np.squeeze(s, axis=axis)
-
-
-def _sum_square(x, axis, keepdims):
-    return np.sum(np.square(x), axis=axis, keepdims=keepdims, dtype=x.dtype)
-
-
-def reduce(fn: Callable, x: np.ndarray, axes, keepdims: int, noop_with_empty_axes: int, op: str) -> np.ndarray:
-    """Apply `fn(x, axis, keepdims)` over the normalized axes."""
+def reduce(fn: Callable, x: Any, axes: Any, keepdims: int, noop_with_empty_axes: int, op: str) -> Any:
+    """Apply `fn(xp, x, axis, keepdims)` over the normalized axes."""
+    xp = get_array_module(x)
     if axes is None or len(np.asarray(axes).reshape(-1)) == 0:
         # no axes: all of them, or none with noop_with_empty_axes (the per-element part, e.g.
         # the square of ReduceSumSquare, still applies, as in onnxruntime)
         axis = () if noop_with_empty_axes else None
     else:
         axis = normalize_axes(axes, x.ndim, op)
-    return as_array(fn(x, axis, bool(keepdims)), x.dtype)
+    if axis == () and xp is not np:
+        # CuPy rejects an empty axis tuple: reduce over a new unit axis instead
+        return as_array(xp.squeeze(fn(xp, x[None], (0,), True), axis=0), x.dtype)
+    return as_array(fn(xp, x, axis, bool(keepdims)), x.dtype)
 
 
 def _register_reduce(op: str, fn: Callable, axes_input_since: int) -> None:
-    def with_axes_attribute(x: np.ndarray, *, axes: list[int] | None = None, keepdims: int = 1) -> np.ndarray:
+    def with_axes_attribute(x: Any, *, axes: list[int] | None = None, keepdims: int = 1) -> Any:
         return reduce(fn, x, axes, keepdims, 0, op)
 
-    def with_axes_input(x: np.ndarray, axes: np.ndarray | None = None, *, keepdims: int = 1,
-                        noop_with_empty_axes: int = 0) -> np.ndarray:
+    def with_axes_input(x: Any, axes: np.ndarray | None = None, *, keepdims: int = 1,
+                        noop_with_empty_axes: int = 0) -> Any:
         return reduce(fn, x, axes, keepdims, noop_with_empty_axes, op)
 
     with_axes_attribute.__name__ = with_axes_attribute.__qualname__ = f"{op}_1"
     with_axes_input.__name__ = with_axes_input.__qualname__ = op
     kernel(op, 1, until=axes_input_since - 1)(with_axes_attribute)
     kernel(op, axes_input_since)(with_axes_input)
+    REDUCE_KERNELS[op] = (with_axes_attribute, with_axes_input)
 
 
-_register_reduce("ReduceSum", _sum, 13)
-for _op, _fn in {
-    "ReduceMean": _mean, "ReduceMax": _max, "ReduceMin": _min, "ReduceProd": _prod, "ReduceL1": _l1,
-    "ReduceL2": _l2, "ReduceLogSum": _log_sum, "ReduceLogSumExp": _log_sum_exp, "ReduceSumSquare": _sum_square,
-}.items():
-    _register_reduce(_op, _fn, 18)
+#: The kernels of each Reduce op: (axes as an attribute, axes as input 1 from 13 (ReduceSum) or 18 on).
+REDUCE_KERNELS: dict[str, tuple[Callable, Callable]] = {}
+for _op, _fn in REDUCERS.items():
+    _register_reduce(_op, _fn, 13 if _op == "ReduceSum" else 18)
 
 
-def _arg(fn: Callable, x: np.ndarray, axis: int, keepdims: int, select_last_index: int, op: str) -> np.ndarray:
+def _arg(name: str, x: Any, axis: int, keepdims: int, select_last_index: int, op: str) -> Any:
+    xp = get_array_module(x)
     axis = normalize_axis(axis, x.ndim, op)
+    fn = getattr(xp, name)
     if select_last_index:
-        flipped = np.flip(x, axis=axis)
-        r = x.shape[axis] - 1 - fn(flipped, axis=axis, keepdims=bool(keepdims))
+        r = x.shape[axis] - 1 - fn(xp.flip(x, axis=axis), axis=axis)
     else:
-        r = fn(x, axis=axis, keepdims=bool(keepdims))
-    return as_array(r, np.int64)
+        r = fn(x, axis=axis)
+    r = as_array(r, np.int64)
+    return xp.expand_dims(r, axis) if keepdims else r
 
 
 @kernel("ArgMax", since=1, until=11)
 def ArgMax_1(x: np.ndarray, *, axis: int = 0, keepdims: int = 1) -> np.ndarray:
-    return _arg(np.argmax, x, axis, keepdims, 0, "ArgMax")
+    return _arg("argmax", x, axis, keepdims, 0, "ArgMax")
 
 
 @kernel("ArgMax", since=12)
-def ArgMax(x: np.ndarray, *, axis: int = 0, keepdims: int = 1, select_last_index: int = 0) -> np.ndarray:
-    return _arg(np.argmax, x, axis, keepdims, select_last_index, "ArgMax")
+def ArgMax(x: Any, *, axis: int = 0, keepdims: int = 1, select_last_index: int = 0) -> Any:
+    return _arg("argmax", x, axis, keepdims, select_last_index, "ArgMax")
 
 
 @kernel("ArgMin", since=1, until=11)
 def ArgMin_1(x: np.ndarray, *, axis: int = 0, keepdims: int = 1) -> np.ndarray:
-    return _arg(np.argmin, x, axis, keepdims, 0, "ArgMin")
+    return _arg("argmin", x, axis, keepdims, 0, "ArgMin")
 
 
 @kernel("ArgMin", since=12)
-def ArgMin(x: np.ndarray, *, axis: int = 0, keepdims: int = 1, select_last_index: int = 0) -> np.ndarray:
-    return _arg(np.argmin, x, axis, keepdims, select_last_index, "ArgMin")
+def ArgMin(x: Any, *, axis: int = 0, keepdims: int = 1, select_last_index: int = 0) -> Any:
+    return _arg("argmin", x, axis, keepdims, select_last_index, "ArgMin")
 
 
 # --------------------------------------------------------------------------- CumSum, CumProd

@@ -11,6 +11,11 @@ resampled phase by phase with strided slices (and, for q=1, one product of the i
 distinct weight, shared by every phase); only the few positions at the edges, where indices
 are clamped, use the per-position taps. Any other axis is resampled with one `np.take` per
 tap: loops run over taps, phases and axes, never over pixels.
+
+The kernels are written against the array module `xp` of the input and the CUDA provider registers
+them too: the tap tables are planned on the host; on a device module every axis is resampled with
+`xp.take` per tap (the phase and repeat plans are numpy's fast paths), unless the provider offers
+the primitive "resize_axes" (a raw kernel over the tables, ep_runtime.array_module.device_primitive).
 """
 
 from __future__ import annotations
@@ -19,10 +24,11 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from ep_runtime.array_module import device_primitive, get_array_module
 from ep_runtime.op_shapes import filter_taps, nearest_taps, normalize_axes, source_coordinates
 from ep_runtime.op_shapes import resize_output_geometry as output_geometry
 
@@ -152,14 +158,17 @@ def _build_axis_plan(mode: str, coordinate_transformation_mode: str, nearest_mod
     return AxisPlan(idx, w, outside, phases)
 
 
-def resample_axis(data: np.ndarray, axis: int, idx: np.ndarray, w: np.ndarray | None) -> np.ndarray:
-    """`data` resampled along `axis`: output j = sum_k w[j, k] * data[idx[j, k]] (w None: one tap)."""
+def resample_axis(data: Any, axis: int, idx: np.ndarray, w: np.ndarray | None) -> Any:
+    """`data` resampled along `axis`: output j = sum_k w[j, k] * data[idx[j, k]] (w None: one tap).
+    The tables are host arrays; on a device module they are copied to it."""
+    xp = get_array_module(data)
+    put = (lambda a: a) if xp is np else xp.asarray
     if w is None:
-        return np.take(data, idx[:, 0], axis=axis)
+        return xp.take(data, put(idx[:, 0]), axis=axis)
     shape = (-1,) + (1,) * (data.ndim - axis - 1)
     out = None
     for k in range(idx.shape[1]):
-        term = np.take(data, idx[:, k], axis=axis) * w[:, k].astype(data.dtype).reshape(shape)
+        term = xp.take(data, put(idx[:, k]), axis=axis) * put(w[:, k].astype(data.dtype).reshape(shape))
         if out is None:
             out = term
         else:
@@ -232,13 +241,14 @@ def repeat_axes(x: np.ndarray, repeats: dict[int, int]) -> np.ndarray:
     return y if y is not x else x.copy()
 
 
-def resize(x: np.ndarray, out_shape: Sequence[int], scales: Sequence[float], axes: Sequence[int], *,
+def resize(x: Any, out_shape: Sequence[int], scales: Sequence[float], axes: Sequence[int], *,
            mode: str = "nearest", coordinate_transformation_mode: str = "half_pixel",
            nearest_mode: str = "round_prefer_floor", cubic_coeff_a: float = -0.75, exclude_outside: int = 0,
            extrapolation_value: float = 0.0, antialias: int = 0,
-           roi: Sequence[float] | None = None) -> np.ndarray:
+           roi: Sequence[float] | None = None, provider: Any = None) -> Any:
     """Resample `x` along `axes` (in that order) to `out_shape` (full rank) with per-axis `scales`
-    (full rank); `roi` (2 * rank, starts then ends) is used by tf_crop_and_resize."""
+    (full rank); `roi` (2 * rank, starts then ends) is used by tf_crop_and_resize. `provider` (the
+    kernel's) may offer the device primitive "resize_axes"."""
     if mode not in ("nearest", "linear", "cubic"):
         raise ValueError(f"Resize: unknown mode {mode!r}; expected nearest, linear or cubic")
     if antialias and mode == "nearest":
@@ -264,26 +274,33 @@ def resize(x: np.ndarray, out_shape: Sequence[int], scales: Sequence[float], axe
             continue
         plans.append((axis, axis_plan(mode, coordinate_transformation_mode, nearest_mode, float(cubic_coeff_a),
                                       bool(antialias), bool(exclude_outside), in_len, out_len, scale, axis_roi)))
-    if plans and all(p is not None and p.phases is not None and p.phases.repeat for _, p in plans):
+    xp = get_array_module(x)
+    raw = device_primitive(provider, "resize_axes") if plans and not crop else None
+    if raw is not None and all(p is not None for _, p in plans):
+        y = raw(x, {axis: (p.idx, p.w) for axis, p in plans}, [int(out_shape[a]) for a in range(rank)])
+        if y is not None:
+            return y
+    numpy_plans = xp is np  # the phase and repeat plans are numpy's fast paths
+    if numpy_plans and plans and all(p is not None and p.phases is not None and p.phases.repeat for _, p in plans):
         return repeat_axes(x, {axis: p.phases.s for axis, p in plans})
     for axis, plan in plans:
         if plan is None:
             shape = list(work.shape)
             shape[axis] = int(out_shape[axis])
-            work = np.zeros(shape, dtype=work.dtype)
+            work = xp.zeros(shape, dtype=work.dtype)
             continue
-        if plan.phases is not None:
+        if plan.phases is not None and numpy_plans:
             work = resample_phases(work, axis, plan)
         else:
             work = resample_axis(work, axis, plan.idx, plan.w)
         if plan.outside is not None:
             mask = plan.outside.reshape((-1,) + (1,) * (rank - axis - 1))
-            work = np.where(mask, np.asarray(extrapolation_value, dtype=work.dtype), work)
+            work = xp.where(mask if numpy_plans else xp.asarray(mask), work.dtype.type(extrapolation_value), work)
     if work.dtype == x.dtype:
-        return np.ascontiguousarray(work) if work is not x else x.copy()
+        return xp.ascontiguousarray(work) if work is not x else x.copy()
     if x.dtype.kind in "iu":
         info = np.iinfo(x.dtype)
-        return np.clip(np.rint(work), info.min, info.max).astype(x.dtype)
+        return xp.clip(xp.rint(work), info.min, info.max).astype(x.dtype)
     return work.astype(x.dtype)
 
 
@@ -311,40 +328,42 @@ def _resize_11(x, roi, scales, sizes, *, axes=None, keep_aspect_ratio_policy="st
 
 
 @kernel("Resize", since=10, until=10)
-def Resize_10(x: np.ndarray, scales: np.ndarray, *, mode: str = "nearest") -> np.ndarray:
+def Resize_10(x: Any, scales: np.ndarray, *, mode: str = "nearest", _provider: Any = None) -> Any:
     """Resize-10 is Upsample-9: asymmetric coordinates, nearest truncating (ceil when shrinking)."""
-    return upsample(x, scales, mode, "Resize")
+    return upsample(x, scales, mode, "Resize", provider=_provider)
 
 
 @kernel("Resize", since=11, until=17)
-def Resize_11(x: np.ndarray, roi: np.ndarray | None = None, scales: np.ndarray | None = None,
+def Resize_11(x: Any, roi: np.ndarray | None = None, scales: np.ndarray | None = None,
               sizes: np.ndarray | None = None, *, coordinate_transformation_mode: str = "half_pixel",
               cubic_coeff_a: float = -0.75, exclude_outside: int = 0, extrapolation_value: float = 0.0,
-              mode: str = "nearest", nearest_mode: str = "round_prefer_floor") -> np.ndarray:
+              mode: str = "nearest", nearest_mode: str = "round_prefer_floor", _provider: Any = None) -> Any:
     return _resize_11(x, roi, scales, sizes, coordinate_transformation_mode=coordinate_transformation_mode,
                       cubic_coeff_a=cubic_coeff_a, exclude_outside=exclude_outside,
-                      extrapolation_value=extrapolation_value, mode=mode, nearest_mode=nearest_mode)
+                      extrapolation_value=extrapolation_value, mode=mode, nearest_mode=nearest_mode,
+                      provider=_provider)
 
 
 @kernel("Resize", since=18)
-def Resize(x: np.ndarray, roi: np.ndarray | None = None, scales: np.ndarray | None = None,
+def Resize(x: Any, roi: np.ndarray | None = None, scales: np.ndarray | None = None,
            sizes: np.ndarray | None = None, *, antialias: int = 0, axes: list[int] | None = None,
            coordinate_transformation_mode: str = "half_pixel", cubic_coeff_a: float = -0.75,
            exclude_outside: int = 0, extrapolation_value: float = 0.0, keep_aspect_ratio_policy: str = "stretch",
-           mode: str = "nearest", nearest_mode: str = "round_prefer_floor") -> np.ndarray:
+           mode: str = "nearest", nearest_mode: str = "round_prefer_floor", _provider: Any = None) -> Any:
     """Resize-18 adds antialias, axes and keep_aspect_ratio_policy; 19 adds half_pixel_symmetric."""
     if coordinate_transformation_mode == "tf_half_pixel_for_nn":
         raise ValueError("Resize: tf_half_pixel_for_nn was removed in Resize-18")
     return _resize_11(x, roi, scales, sizes, axes=axes, keep_aspect_ratio_policy=keep_aspect_ratio_policy,
                       antialias=antialias, coordinate_transformation_mode=coordinate_transformation_mode,
                       cubic_coeff_a=cubic_coeff_a, exclude_outside=exclude_outside,
-                      extrapolation_value=extrapolation_value, mode=mode, nearest_mode=nearest_mode)
+                      extrapolation_value=extrapolation_value, mode=mode, nearest_mode=nearest_mode,
+                      provider=_provider)
 
 
 # --------------------------------------------------------------------------- Upsample
 
 
-def upsample(x: np.ndarray, scales, mode: str, op: str = "Upsample") -> np.ndarray:
+def upsample(x: Any, scales, mode: str, op: str = "Upsample", provider: Any = None) -> Any:
     """Upsample (and Resize-10): out = floor(in * scale), asymmetric coordinates."""
     scales = np.asarray(scales, dtype=np.float64).reshape(-1)
     if scales.size != x.ndim:
@@ -356,7 +375,7 @@ def upsample(x: np.ndarray, scales, mode: str, op: str = "Upsample") -> np.ndarr
     axes = list(range(x.ndim))
     out, factors = output_geometry(x.shape, scales, None, axes, op=op)
     return resize(x, out, factors, axes, mode=mode, coordinate_transformation_mode="asymmetric",
-                  nearest_mode="simple")
+                  nearest_mode="simple", provider=provider)
 
 
 @kernel("Upsample", since=1, until=6)
@@ -375,5 +394,5 @@ def Upsample_7(x: np.ndarray, *, mode: str = "nearest", scales: list[float] | No
 
 
 @kernel("Upsample", since=9)
-def Upsample(x: np.ndarray, scales: np.ndarray, *, mode: str = "nearest") -> np.ndarray:
-    return upsample(x, scales, mode)
+def Upsample(x: Any, scales: np.ndarray, *, mode: str = "nearest", _provider: Any = None) -> Any:
+    return upsample(x, scales, mode, provider=_provider)

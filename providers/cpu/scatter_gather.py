@@ -3,7 +3,8 @@ Compress, NonZero and OneHot.
 
 Indices are int64 (or int32) arrays; negative indices count from the end of their axis. Scatter
 kernels copy `data` and write into the copy; the reductions (add, mul, max, min) combine duplicate
-indices with numpy's unbuffered `ufunc.at`.
+indices with the array module's unbuffered `ufunc.at` (ep_runtime.array_module.ufunc_at). GatherND,
+ScatterND and ScatterElements are written against that module `xp`: the CUDA provider registers them too.
 """
 
 from __future__ import annotations
@@ -12,39 +13,47 @@ from typing import Any
 
 import numpy as np
 
+from ep_runtime.array_module import get_array_module, ufunc_at
 from ep_runtime.op_shapes import normalize_axis, prod
 
 from ._base import as_array
 from .registry import kernel
 
-_REDUCTIONS: dict[str, Any] = {"add": np.add, "mul": np.multiply, "max": np.maximum, "min": np.minimum}
+#: scatter reduction -> the ufunc that combines (see ufunc_at)
+REDUCTION_UFUNCS: dict[str, str] = {"add": "add", "mul": "multiply", "max": "maximum", "min": "minimum"}
 
 
-def wrap_indices(indices: np.ndarray, dims: np.ndarray | int, op: str) -> np.ndarray:
-    """Negative indices made non-negative; ValueError when any is out of [-dim, dim)."""
+def wrap_indices(indices: Any, dims: np.ndarray | int, op: str) -> Any:
+    """Negative indices made non-negative (int64, in the indices' array module); ValueError when any
+    is out of [-dim, dim). `dims` is an int or a host array broadcasting against the indices."""
+    xp = get_array_module(indices)
     idx = indices.astype(np.int64, copy=False)
-    if idx.size and ((idx < -dims) | (idx >= dims)).any():
-        raise ValueError(f"{op}: an index in {indices.reshape(-1).tolist()[:16]} is out of range "
+    bound = dims if isinstance(dims, int) or xp is np else xp.asarray(dims)
+    if idx.size and ((idx < -bound) | (idx >= bound)).any():
+        raise ValueError(f"{op}: an index in {indices.reshape(-1)[:16].tolist()} is out of range "
                          f"for dimension(s) {np.asarray(dims).reshape(-1).tolist()}")
-    return np.where(idx < 0, idx + dims, idx)
+    return xp.where(idx < 0, idx + bound, idx)
 
 
-def _scatter(out: np.ndarray, index: tuple, updates: np.ndarray, reduction: str, op: str) -> np.ndarray:
+def _scatter(out: Any, index: tuple, updates: Any, reduction: str, op: str) -> Any:
     """Write (or combine with `reduction`) `updates` into `out` at `index`, in place; returns out."""
     if reduction == "none":
         out[index] = updates
         return out
-    uf = _REDUCTIONS.get(reduction)
-    if uf is None:
+    name = REDUCTION_UFUNCS.get(reduction)
+    if name is None:
         raise ValueError(f"{op}: unknown reduction {reduction!r} (expected none, add, mul, max or min)")
-    uf.at(out, index, updates)
+    at = ufunc_at(get_array_module(out), name)
+    if at is None:
+        raise ValueError(f"{op}: reduction {reduction!r} is not supported on arrays of {type(out).__module__}")
+    at(out, index, updates)
     return out
 
 
 # --------------------------------------------------------------------------- GatherND, ScatterND
 
 
-def gather_nd(data: np.ndarray, indices: np.ndarray, batch_dims: int = 0) -> np.ndarray:
+def gather_nd(data: Any, indices: Any, batch_dims: int = 0) -> Any:
     """out[b..., i...] = data[b..., *indices[b..., i..., :]]: the last axis of `indices` (length k)
     indexes the k axes of `data` after its `batch_dims` leading (shared) axes."""
     b = batch_dims
@@ -55,7 +64,7 @@ def gather_nd(data: np.ndarray, indices: np.ndarray, batch_dims: int = 0) -> np.
     nb = prod(data.shape[:b])
     flat_data = data.reshape((nb,) + data.shape[b:])
     idx = wrap_indices(indices.reshape(nb, -1, k), np.array(data.shape[b:b + k], dtype=np.int64), "GatherND")
-    rows = np.arange(nb).reshape(nb, 1)
+    rows = get_array_module(data).arange(nb).reshape(nb, 1)
     picked = flat_data[(rows,) + tuple(idx[..., j] for j in range(k))]
     return as_array(picked.reshape(indices.shape[:-1] + data.shape[b + k:]))
 
@@ -66,11 +75,11 @@ def GatherND_11(data: np.ndarray, indices: np.ndarray) -> np.ndarray:
 
 
 @kernel("GatherND", since=12)
-def GatherND(data: np.ndarray, indices: np.ndarray, *, batch_dims: int = 0) -> np.ndarray:
+def GatherND(data: Any, indices: Any, *, batch_dims: int = 0) -> Any:
     return gather_nd(data, indices, batch_dims)
 
 
-def scatter_nd(data: np.ndarray, indices: np.ndarray, updates: np.ndarray, reduction: str = "none") -> np.ndarray:
+def scatter_nd(data: Any, indices: Any, updates: Any, reduction: str = "none") -> Any:
     """A copy of `data` with updates[i...] written at data[*indices[i..., :]]."""
     k = indices.shape[-1] if indices.ndim else 0
     expected = indices.shape[:-1] + data.shape[k:]
@@ -103,15 +112,15 @@ def ScatterND(data: np.ndarray, indices: np.ndarray, updates: np.ndarray, *, red
 # --------------------------------------------------------------------------- ScatterElements, Scatter
 
 
-def scatter_elements(data: np.ndarray, indices: np.ndarray, updates: np.ndarray, axis: int = 0,
-                     reduction: str = "none", op: str = "ScatterElements") -> np.ndarray:
+def scatter_elements(data: Any, indices: Any, updates: Any, axis: int = 0, reduction: str = "none",
+                     op: str = "ScatterElements") -> Any:
     """A copy of `data` where, for every position p of `indices`, out[p with axis -> indices[p]] = updates[p]."""
     ax = normalize_axis(axis, data.ndim, op)
     if indices.shape != updates.shape or indices.ndim != data.ndim:
         raise ValueError(f"{op}: indices {indices.shape} and updates {updates.shape} must have the same shape "
                          f"and the rank of data {data.shape}")
     idx = wrap_indices(indices, data.shape[ax], op)
-    grid = list(np.ogrid[tuple(slice(0, n) for n in indices.shape)]) if indices.ndim else []
+    grid = list(get_array_module(data).ogrid[tuple(slice(0, n) for n in indices.shape)]) if indices.ndim else []
     grid[ax] = idx
     return _scatter(data.copy(), tuple(grid), updates, reduction, op)
 

@@ -52,24 +52,17 @@ def space_to_depth(x: np.ndarray, blocksize: int | None, mode: str) -> np.ndarra
     return t.reshape(n, c * b * b, h // b, w // b)
 
 
-@kernel("DepthToSpace", since=1, until=10)
-def DepthToSpace_1(x: np.ndarray, *, blocksize: int | None = None) -> np.ndarray:
-    return depth_to_space(x, blocksize, "DCR")
-
-
+@kernel("DepthToSpace", since=1, until=10, attributes={"blocksize": None})
 @kernel("DepthToSpace", since=11)
 def DepthToSpace(x: np.ndarray, *, blocksize: int | None = None, mode: str = "DCR") -> np.ndarray:
+    """DepthToSpace-11 adds `mode`; before, the order is DCR."""
     return depth_to_space(x, blocksize, mode)
 
 
-@kernel("SpaceToDepth", since=1, until=27)
-def SpaceToDepth_1(x: np.ndarray, *, blocksize: int | None = None) -> np.ndarray:
-    return space_to_depth(x, blocksize, "DCR")
-
-
+@kernel("SpaceToDepth", since=1, until=27, attributes={"blocksize": None})
 @kernel("SpaceToDepth", since=28)
 def SpaceToDepth(x: np.ndarray, *, blocksize: int | None = None, mode: str = "DCR") -> np.ndarray:
-    """SpaceToDepth-28 adds `mode` (DCR or CRD)."""
+    """SpaceToDepth-28 adds `mode` (DCR or CRD); before, the order is DCR."""
     return space_to_depth(x, blocksize, mode)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ep_runtime.array_module import array_module_of, get_array_module
 from ep_runtime.graph import onnx_dtype_to_numpy
 from ep_runtime.op_shapes import (
     concat_axis,
@@ -77,8 +78,9 @@ def Transpose(x: np.ndarray, *, perm: list[int] | None = None) -> np.ndarray:
 # --------------------------------------------------------------------------- Concat, Split
 
 
-def concat(xs: Sequence[np.ndarray], axis: int) -> np.ndarray:
-    return np.concatenate(xs, axis=concat_axis([x.shape for x in xs], axis))
+def concat(xs: Sequence[Any], axis: int) -> Any:
+    xp = np if type(xs[0]) is np.ndarray else get_array_module(*xs)
+    return xp.concatenate(xs, axis=concat_axis([x.shape for x in xs], axis))
 
 
 @kernel("Concat", since=1, until=3)
@@ -96,7 +98,13 @@ def Concat(*xs: np.ndarray, axis: int | None = None) -> np.ndarray:
 def split_tensor(x: np.ndarray, sizes: Sequence[int] | None, axis: int, n_out: int, uneven: bool = False) -> list:
     """Split along `axis` into `sizes`, or into `n_out` equal parts (see op_shapes.split_sizes)."""
     ax, sizes = split_sizes(x.shape, sizes, axis, n_out, uneven)
-    return np.split(x, np.cumsum(sizes)[:-1], axis=ax)
+    index = [slice(None)] * x.ndim
+    parts, start = [], 0
+    for size in sizes:  # views, as np.split makes, at a fraction of its per-call cost
+        index[ax] = slice(start, start + size)
+        parts.append(x[tuple(index)])
+        start += size
+    return parts
 
 
 @kernel("Split", since=1, until=1, multi_output=True)
@@ -150,19 +158,24 @@ def Slice(x: np.ndarray, starts: np.ndarray, ends: np.ndarray, axes: np.ndarray 
 
 
 @kernel("Gather", since=1)
-def Gather(data: np.ndarray, indices: np.ndarray, *, axis: int = 0) -> np.ndarray:
+def Gather(data: Any, indices: Any, *, axis: int = 0) -> Any:
     ax = normalize_axis(axis, data.ndim, "Gather")
+    xp = np
+    if type(data) is not np.ndarray:  # CuPy's take wraps out-of-range indices instead of raising: check them
+        xp = get_array_module(data)
+        indices = wrap_indices(indices, data.shape[ax], "Gather")
     try:
-        return as_array(np.take(data, indices, axis=ax))
+        return as_array(xp.take(data, indices, axis=ax))
     except IndexError:
         raise ValueError(f"Gather: an index in {indices.min()}..{indices.max()} is out of range for "
                          f"axis {axis} of size {data.shape[ax]}") from None
 
 
 @kernel("GatherElements", since=11)
-def GatherElements(data: np.ndarray, indices: np.ndarray, *, axis: int = 0) -> np.ndarray:
+def GatherElements(data: Any, indices: Any, *, axis: int = 0) -> Any:
     ax = normalize_axis(axis, data.ndim, "GatherElements")
-    return np.take_along_axis(data, wrap_indices(indices, data.shape[ax], "GatherElements"), axis=ax)
+    idx = wrap_indices(indices, data.shape[ax], "GatherElements")
+    return get_array_module(data).take_along_axis(data, idx, axis=ax)
 
 
 # --------------------------------------------------------------------------- Squeeze, Unsqueeze
@@ -200,9 +213,9 @@ def Unsqueeze(x: np.ndarray, axes: np.ndarray) -> np.ndarray:
 
 
 @kernel("Expand", since=8)
-def Expand(x: np.ndarray, shape: np.ndarray) -> np.ndarray:
+def Expand(x: Any, shape: np.ndarray) -> Any:
     """Bidirectional broadcast of x to `shape` (a materialized array, as onnxruntime returns)."""
-    return np.broadcast_to(x, expand_shape(x.shape, shape)).copy()
+    return get_array_module(x).broadcast_to(x, expand_shape(x.shape, shape)).copy()
 
 
 @kernel("Tile", since=1, until=5)
@@ -213,8 +226,8 @@ def Tile_1(x: np.ndarray, tiles: np.ndarray, axis: np.ndarray) -> np.ndarray:
 
 
 @kernel("Tile", since=6)
-def Tile(x: np.ndarray, repeats: np.ndarray) -> np.ndarray:
-    return np.tile(x, tile_repeats(x.shape, repeats))
+def Tile(x: Any, repeats: np.ndarray) -> Any:
+    return get_array_module(x).tile(x, tile_repeats(x.shape, repeats))
 
 
 def pad(x: np.ndarray, pads: Sequence[int], mode: str = "constant", value: Any = 0,
@@ -225,9 +238,38 @@ def pad(x: np.ndarray, pads: Sequence[int], mode: str = "constant", value: Any =
         x = x[crop]
     if all(w == (0, 0) for w in width):
         return x
+    xp = get_array_module(x)
     if mode == "constant":
-        return np.pad(x, width, mode="constant", constant_values=np.asarray(value, dtype=x.dtype))
-    return np.pad(x, width, mode=mode)
+        value = np.asarray(value, dtype=x.dtype)
+        if x.dtype.kind == "O":
+            return np.pad(x, width, mode="constant", constant_values=value)
+        y = xp.empty(tuple(d + b + e for d, (b, e) in zip(x.shape, width)), dtype=x.dtype)
+        y.fill(value[()])
+        y[tuple(slice(b, b + d) for d, (b, _) in zip(x.shape, width))] = x
+        return y
+    if x.size and all(b < d and e < d for d, (b, e) in zip(x.shape, width) if b or e):
+        for ax, (b, e) in enumerate(width):
+            if b or e:
+                x = _pad_axis(x, ax, b, e, mode)
+        return x
+    return xp.pad(x, width, mode=mode)  # pads reaching past the input's extent: numpy's repeated rule
+
+
+def _pad_axis(x: np.ndarray, ax: int, b: int, e: int, mode: str) -> np.ndarray:
+    """x padded by b and e < x.shape[ax] on axis `ax` by reflect, edge or wrap (np.pad's result, without
+    its per-call cost, which dominates a small tensor's Pad)."""
+    dim = x.shape[ax]
+    lead = (slice(None),) * ax
+    if mode == "reflect":
+        stop = dim - 2 - e
+        before, after = x[lead + (slice(b, 0, -1),)], x[lead + (slice(dim - 2, stop if stop >= 0 else None, -1),)]
+    elif mode == "edge":
+        before, after = x[lead + (slice(0, 1),)], x[lead + (slice(dim - 1, dim),)]
+        before = before.repeat(b, axis=ax)
+        after = after.repeat(e, axis=ax)
+    else:  # wrap
+        before, after = x[lead + (slice(dim - b, dim),)], x[lead + (slice(0, e),)]
+    return get_array_module(x).concatenate((before, x, after), axis=ax)
 
 
 @kernel("Pad", since=1, until=1)
@@ -316,17 +358,21 @@ def Constant(*, sparse_value: np.ndarray | None = None, value: np.ndarray | None
                      value_strings)
 
 
-@kernel("ConstantOfShape", since=9)
-def ConstantOfShape(shape: np.ndarray, *, value: np.ndarray | None = None) -> np.ndarray:
-    dims = ints(shape)
-    if any(d < 0 for d in dims):
-        raise ValueError(f"ConstantOfShape: negative dimension in {dims}")
-    if value is None:
-        return np.zeros(dims, dtype=np.float32)
-    v = np.asarray(value)
-    if v.size != 1:
-        raise ValueError(f"ConstantOfShape: value must hold one element, got shape {v.shape}")
-    return np.full(dims, v.reshape(-1)[0], dtype=v.dtype)
+@kernel("ConstantOfShape", since=9, factory=True)
+def ConstantOfShape(*, value: np.ndarray | None = None, _provider: Any = None) -> Any:
+    """A tensor of `shape` (a host input) filled with `value`, made in the provider's array module."""
+    xp = array_module_of(_provider)
+    v = np.zeros(1, np.float32) if value is None else np.asarray(value)
+
+    def run(shape: np.ndarray) -> Any:
+        dims = ints(shape)
+        if any(d < 0 for d in dims):
+            raise ValueError(f"ConstantOfShape: negative dimension in {dims}")
+        if v.size != 1:
+            raise ValueError(f"ConstantOfShape: value must hold one element, got shape {v.shape}")
+        return xp.full(dims, v.reshape(-1)[0], dtype=v.dtype)
+
+    return run
 
 
 @kernel("Range", since=11, until=26)
@@ -349,10 +395,9 @@ def Range(start: np.ndarray, limit: np.ndarray, delta: np.ndarray, *, stash_type
 # --------------------------------------------------------------------------- Dropout
 
 
-def _dropout(x: np.ndarray, ratio: float, training: bool, seed: int | None, num_outputs: int,
-             mask_dtype: Any) -> tuple:
+def _dropout(x: Any, ratio: float, training: bool, seed: int | None, num_outputs: int, mask_dtype: Any) -> tuple:
     if not training or ratio == 0:
-        outs = (x, np.ones(x.shape, dtype=mask_dtype or x.dtype))
+        outs = (x, get_array_module(x).ones(x.shape, dtype=mask_dtype or x.dtype))
         return outs[:max(num_outputs, 1)]
     if not 0 <= ratio < 1:
         raise ValueError(f"Dropout: ratio must be in [0, 1), got {ratio}")
@@ -388,8 +433,8 @@ def Dropout_10(x, *, ratio: float = 0.5, _num_outputs: int = 1):
 def Dropout(x, ratio: np.ndarray | None = None, training_mode: np.ndarray | None = None, *,
             seed: int | None = None, _num_outputs: int = 1):
     """Identity unless training_mode is true; then drops with probability `ratio` and scales."""
-    r = 0.5 if ratio is None else float(np.asarray(ratio).reshape(()))
-    training = training_mode is not None and bool(np.asarray(training_mode).reshape(()))
+    r = 0.5 if ratio is None else float(ratio.reshape(()))
+    training = training_mode is not None and bool(training_mode.reshape(()))
     return _dropout(x, r, training, seed, _num_outputs, bool)
 
 

@@ -2,7 +2,9 @@
 written against the array module `xp` (CuPy, or numpy standing in for it in tests), one module a
 family (`elementwise`, `matmul`, `conv`, `pool`, `normalization`, `reduce`, `tensor`,
 `scatter_gather`, `resize`), with raw CUDA C (the `.cu` files beside them, launched by `raw.py`)
-where CuPy has no primitive. Importing this package never fails when CuPy is missing.
+where CuPy has no primitive. The families the CPU provider shares (elementwise, reduce, tensor,
+scatter_gather, resize) register the CPU's own xp kernels (`registry.share`). Importing this package
+never fails when CuPy is missing.
 """
 
 from __future__ import annotations

@@ -19,9 +19,10 @@ import numpy as np
 
 from ep_runtime.array_module import ArrayModuleProvider, import_array_module
 from ep_runtime.errors import ProviderError
-from ep_runtime.graph import Node, SubGraph
-from ep_runtime.provider import KernelDef, KernelRegistry
+from ep_runtime.graph import SubGraph
+from ep_runtime.provider import CompileOptions, KernelRegistry
 
+from . import raw
 from ._cupy import IMPORT_ERROR, cp
 from .registry import REGISTRY
 
@@ -79,7 +80,6 @@ class CUDAExecutionProvider(ArrayModuleProvider):
         self.raw_kernels = bool(options.get("raw_kernels", True))
         self.device = f"cuda:{self.device_id}"
         self._lock = threading.RLock()
-        self._sync = False
         if self.stand_in:
             self.cuda_device = None
             self.stream = None
@@ -123,11 +123,10 @@ class CUDAExecutionProvider(ArrayModuleProvider):
         stack.enter_context(self.stream)
         return stack
 
-    def compile(self, subgraph: SubGraph) -> Callable[..., tuple]:
-        # with profiling on, wait for each kernel so per-node times are the device's times
-        self._sync = subgraph.profiler is not None and not self.stand_in
+    def compile(self, subgraph: SubGraph, options: CompileOptions | None = None) -> Callable[..., tuple]:
+        """The kernels of the subgraph, launched on this provider's GPU and stream; a run holds the lock."""
         with self.device_context():
-            fn = super().compile(subgraph)  # constants are copied to the device here
+            fn = super().compile(subgraph, options)  # constants are copied to the device here
         lock, context = self._lock, self.device_context
 
         def run(*args: Any) -> tuple:
@@ -136,30 +135,25 @@ class CUDAExecutionProvider(ArrayModuleProvider):
 
         return run
 
-    def kernel_call(self, kdef: KernelDef, node: Node, graph) -> Callable[..., Any]:
-        fn = super().kernel_call(kdef, node, graph)
-        if not self._sync:
-            return fn
-        stream = self.stream
+    def primitive(self, name: str) -> Callable[..., Any] | None:
+        """The raw CUDA C launcher a shared kernel asks for by `name` (raw.PRIMITIVES), on CuPy with
+        raw_kernels on; None otherwise, and the kernel runs its xp form."""
+        return raw.PRIMITIVES.get(name) if raw.use_raw(self.xp, self) else None
 
-        def synced(*args: Any, **kwargs: Any) -> Any:
-            out = fn(*args, **kwargs)
-            stream.synchronize()
-            return out
+    def synchronize(self) -> None:
+        """Wait for the work queued on this provider's stream (the profiler calls it before taking a time)."""
+        if self.stream is not None:
+            self.stream.synchronize()
 
-        return synced
-
-    def to_device(self, array: np.ndarray) -> Any:
+    def upload(self, array: np.ndarray) -> Any:
         if self.stand_in:
-            return super().to_device(array)
-        self.to_device_calls += 1
+            return super().upload(array)
         with self._lock, self.device_context():
             return cp.asarray(np.ascontiguousarray(array))
 
-    def to_host(self, value: Any) -> np.ndarray:
+    def download(self, value: Any) -> np.ndarray:
         if self.stand_in or not isinstance(value, cp.ndarray):
-            return super().to_host(value)
-        self.to_host_calls += 1
+            return super().download(value)
         with self._lock, self.device_context():
             out = value.get(stream=self.stream)
             self.stream.synchronize()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import pathlib
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,11 @@ def _module(filename: str, device_id: int) -> Any:
 def function(filename: str, name: str) -> Any:
     """The compiled kernel `name` of `filename` on the current device."""
     return _module(filename, cp.cuda.runtime.getDevice()).get_function(name)
+
+
+#: Raw launchers that shared kernels ask for by name (ep_runtime.array_module.device_primitive):
+#: name -> launcher returning the result, or None when it does not take the case (the xp form runs).
+PRIMITIVES: dict[str, Callable[..., Any]] = {}
 
 
 def use_raw(xp: Any, provider: Any = None) -> bool:

@@ -19,7 +19,7 @@ import numpy as np
 
 from ep_runtime.errors import ProviderError
 from ep_runtime.graph import Graph, Node, SubGraph
-from ep_runtime.provider import Capability, ExecutionProvider, Refusal
+from ep_runtime.provider import HOST, Capability, CompileOptions, ExecutionProvider, Refusal
 
 from . import build, codegen, failures
 from .lowering import C_DTYPES, OP_SOURCES, SUPPORT_SOURCES, Call, lower, value_dtype
@@ -100,7 +100,7 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
 
     name: ClassVar[str] = "EmbeddedCExecutionProvider"
     aliases: ClassVar[tuple[str, ...]] = ("embedded_c",)
-    device = "cpu"
+    device = HOST
     known_options: ClassVar[frozenset[str] | None] = frozenset({"fused", "kernels", "cflags", "poison_outputs"})
 
     def __init__(self, **options: Any) -> None:
@@ -143,11 +143,16 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
             calls.append(call)
         return calls
 
-    def compile(self, subgraph: SubGraph) -> Callable[..., tuple]:
+    def compile(self, subgraph: SubGraph, options: CompileOptions | None = None) -> Callable[..., tuple]:
+        """Per-node or fused runner of the subgraph (`fused` option); shapes specialised at run time when
+        they are symbolic. The library's kernels have finished when a call returns: synchronize() does nothing."""
         if all(_static(node, subgraph.graph) for node in subgraph.nodes):
             calls = self._calls(subgraph)
             return self.compile_shapes(subgraph, calls, call_shapes(subgraph.graph, calls))
         return Specialising(self, subgraph)
+
+    def synchronize(self) -> None:
+        """Nothing to wait for: a foreign call returns when its kernels are done."""
 
     def compile_shapes(self, subgraph: SubGraph, calls: list[Call], shapes: dict[str, Shape]) -> Callable[..., tuple]:
         """The runner of `subgraph` for one concrete shape of each value (`shapes`)."""

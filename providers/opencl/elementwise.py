@@ -60,25 +60,10 @@ def unary(cl_name: str, **params: float) -> Callable[..., Any]:
 
 
 def register_unary(op: str, cl_name: str, since: int, legacy_since: int | None = None, **params: float) -> None:
-    """Register `op` from `since` on; with `legacy_since` also the opset-1 form with `consumed_inputs`."""
-    builder = unary(cl_name, **params)
-    sig_params = ", ".join(f"{k}={v!r}" for k, v in params.items())
-    sig = f"*, {sig_params + ', ' if sig_params else ''}_provider"
-    names = ", ".join(f"{k}={k}" for k in params)
-    fn = _with_signature(builder, sig, names)
-    kernel(op, since, dtypes=FLOATS, factory=True)(fn)
-    if legacy_since is not None and legacy_since < since:
-        legacy = _with_signature(builder, "*, consumed_inputs=None, " + sig[3:], names)
-        kernel(op, legacy_since, until=since - 1, dtypes=FLOATS, factory=True)(legacy)
-
-
-def _with_signature(builder: Callable[..., Any], sig: str, names: str) -> Callable[..., Any]:
-    """A function with attributes as explicit keyword-only parameters (the registry reads the
-    signature to know which attributes a kernel understands)."""
-    src = f"def kernel({sig}):\n    return builder({names + ', ' if names else ''}_provider=_provider)\n"
-    env: dict[str, Any] = {"builder": builder}
-    exec(src, env)
-    return env["kernel"]
+    """Register `op` from `since` on (from `legacy_since`, when given: the opset-1 form, whose extra
+    `consumed_inputs` the registry ignores); `params` are its attributes and their defaults."""
+    first = min(since, legacy_since or since)
+    kernel(op, first, dtypes=FLOATS, factory=True, attributes=params)(unary(cl_name, **params))
 
 
 register_unary("Relu", "relu", 6, legacy_since=1)

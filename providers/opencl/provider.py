@@ -2,7 +2,7 @@
 
 Values stay on the device as `pyopencl.array.Array` across a whole subgraph; the only copies
 between host and device are the ones the partitioner plans (`to_device` / `to_host`, counted
-in `to_device_calls` / `to_host_calls`).
+in `to_device_calls` / `to_host_calls` by the DeviceProvider base).
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ep_runtime.device_provider import DeviceProvider
 from ep_runtime.errors import ProviderError
 from ep_runtime.graph import Graph, Node
-from ep_runtime.provider import KernelDef, KernelProvider, KernelRegistry, Refusal, device_tensors
+from ep_runtime.provider import KernelDef, KernelRegistry
 
 from ._cl import IMPORT_ERROR, cl
 from .copies import is_view, materialize
@@ -30,7 +31,7 @@ STORABLE = frozenset(np.dtype(t) for t in (np.float32, np.float16, np.int64, np.
                                            np.bool_, np.int16, np.uint16, np.uint32, np.uint64))
 
 
-class OpenCLExecutionProvider(KernelProvider):
+class OpenCLExecutionProvider(DeviceProvider):
     """Runs float32 (and, where the device has cl_khr_fp16, float16) nodes on an OpenCL device.
 
     Options: `platform_id` and `device_id` (indices as `clinfo -l` lists them; also from the
@@ -45,6 +46,7 @@ class OpenCLExecutionProvider(KernelProvider):
     known_options: ClassVar[frozenset[str]] = frozenset(
         {"platform_id", "device_id", "enable_fp16", "matmul_kernel"})
     registry: ClassVar[KernelRegistry] = REGISTRY
+    storable_dtypes: ClassVar[frozenset[np.dtype]] = STORABLE
 
     def __init__(self, *, extra_kernels: KernelRegistry | None = None, **options: Any) -> None:
         super().__init__(extra_kernels=extra_kernels, **options)
@@ -65,8 +67,6 @@ class OpenCLExecutionProvider(KernelProvider):
             raise ProviderError(f"{self.name}: matmul_kernel must be 'auto', 'tiled' or 'register', got {mode!r}")
         if mode != "auto":
             self.rt.gemm_mode = mode
-        self.to_device_calls = 0
-        self.to_host_calls = 0
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -85,26 +85,12 @@ class OpenCLExecutionProvider(KernelProvider):
 
     # ------------------------------------------------------------------ capability
 
-    def refuse_node(self, node: Node, graph: Graph) -> Refusal | None:
-        """Provider-wide dtype check: every tensor the node reads or writes must be storable, and
-        floats must be float32 (or float16 with cl_khr_fp16)."""
-        outputs = set(node.outputs)
-        for name in device_tensors(node):
-            role = "output" if name in outputs else "input"
-            info = graph.value(name)
-            if info.kind not in ("tensor", "unknown"):
-                return Refusal("dtype", f"{role} {name!r} is a {info.kind}, not a tensor")
-            dt = info.dtype
-            if dt is None:
-                if name in graph.initializers:
-                    dt = graph.initializers[name].dtype
-                else:
-                    continue  # checked by the kernel's own dtypes= where it matters
-            if dt == np.float16 and not self.fp16 and node.op_type != "Cast":  # Cast converts without fp16
-                return Refusal("dtype", f"float16 not supported on this device ({self.cl.label} has no cl_khr_fp16)")
-            if dt not in STORABLE:
-                return Refusal("dtype", f"{dt} not supported on OpenCL")
-        return None
+    def refuse_dtype(self, dtype: np.dtype, node: Node) -> str | None:
+        """Floats must be float32, or float16 where the device has cl_khr_fp16 (Cast converts without it);
+        other dtypes must be storable."""
+        if dtype == np.float16 and not self.fp16 and node.op_type != "Cast":
+            return f"float16 not supported on this device ({self.cl.label} has no cl_khr_fp16)"
+        return super().refuse_dtype(dtype, node)
 
     # ------------------------------------------------------------------ compile and run
 
@@ -125,16 +111,10 @@ class OpenCLExecutionProvider(KernelProvider):
         """Wait for the queued kernels (the core calls this before timing a node when profiling)."""
         self.queue.finish()
 
-    def to_device(self, array: np.ndarray) -> Any:
-        if not isinstance(array, np.ndarray):
-            array = np.asarray(array)
-        self.to_device_calls += 1
+    def upload(self, array: np.ndarray) -> Any:
         return self.rt.to_device(array)
 
-    def to_host(self, value: Any) -> np.ndarray:
-        if isinstance(value, np.ndarray):
-            return value
-        self.to_host_calls += 1
+    def download(self, value: Any) -> np.ndarray:
         return materialize(self.rt, value).get(queue=self.queue)
 
 

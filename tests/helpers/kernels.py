@@ -44,7 +44,7 @@ def run_kernel(op: str, inputs: list, attrs: dict | None = None, opset: int = 17
         kwargs["_num_outputs"] = n_outputs
     if "_opset" in k.context_names:
         kwargs["_opset"] = opset
-    out = k.fn(*_trim(inputs), **kwargs)
+    out = k.fn(**kwargs)(*_trim(inputs)) if k.factory else k.fn(*_trim(inputs), **kwargs)
     return list(out) if k.multi_output else [out]
 
 
