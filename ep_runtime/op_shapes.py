@@ -23,8 +23,19 @@ def normalize_axis(axis: int, rank: int, op: str = "") -> int:
 
 def normalize_axes(axes: Sequence[int] | np.ndarray, rank: int, op: str = "") -> tuple[int, ...]:
     """Each axis normalized (see normalize_axis); duplicates are an error."""
-    out = tuple(normalize_axis(int(a), rank, op) for a in np.asarray(axes).reshape(-1))
-    if len(set(out)) != len(out):
+    # lists and tuples of ints (attributes, ints()) skip numpy: this runs once per Slice, Squeeze... call
+    values = axes if type(axes) in (list, tuple) else np.asarray(axes).reshape(-1).tolist()
+    out = []
+    for a in values:
+        if type(a) is not int:
+            if isinstance(a, (list, tuple)):  # nested lists flatten, as numpy would
+                return normalize_axes(np.asarray(axes), rank, op)
+            a = int(a)
+        if not -rank <= a < max(rank, 1):
+            raise ValueError(f"{op}: axis {a} is out of range for a tensor of rank {rank}")
+        out.append(a + rank if a < 0 else a)
+    out = tuple(out)
+    if len(out) > 1 and len(set(out)) != len(out):
         raise ValueError(f"{op}: repeated axis in {list(out)}")
     return out
 
@@ -33,6 +44,8 @@ def ints(value: Any) -> list[int]:
     """A host int tensor / list / None as a Python list of ints (None -> [])."""
     if value is None:
         return []
+    if type(value) is np.ndarray and value.dtype.kind in "iu":
+        return value.reshape(-1).tolist()  # Python ints, without a numpy scalar per element
     return [int(v) for v in np.asarray(value).reshape(-1)]
 
 
@@ -284,11 +297,12 @@ def slice_index(in_shape: Sequence[int], starts: Sequence[int], ends: Sequence[i
     """ONNX Slice as one basic index (a slice per axis): out-of-range starts/ends clamp, a negative
     step walks backwards."""
     starts, ends = list(starts), list(ends)
-    if len(starts) != len(ends):
+    n = len(starts)
+    if len(ends) != n:
         raise ValueError(f"Slice: starts {starts} and ends {ends} differ in length")
-    axes = list(range(len(starts))) if axes is None or len(axes) == 0 else list(axes)
-    steps = [1] * len(starts) if steps is None or len(steps) == 0 else list(steps)
-    if not len(axes) == len(steps) == len(starts):
+    axes = list(range(n)) if axes is None or len(axes) == 0 else list(axes)
+    steps = [1] * n if steps is None or len(steps) == 0 else list(steps)
+    if not len(axes) == len(steps) == n:
         raise ValueError(f"Slice: starts, ends, axes {axes} and steps {steps} must have the same length")
     index = [slice(None)] * len(in_shape)
     for s, e, a, st in zip(starts, ends, normalize_axes(axes, len(in_shape), "Slice"), steps):
@@ -336,6 +350,17 @@ def expand_shape(in_shape: Sequence[int], shape: Any) -> tuple[int, ...]:
     except ValueError:
         raise ValueError(f"Expand: input of shape {tuple(in_shape)} cannot broadcast with shape "
                          f"{list(target)}") from None
+
+
+def check_broadcasts_to(shape: Sequence[int], target: Sequence[int], op: str, name: str = "C") -> None:
+    """An operand `name` of `shape` must broadcast to the result shape `target` without changing it
+    (Gemm's C); a ValueError naming the op and both shapes otherwise."""
+    try:
+        fits = np.broadcast_shapes(tuple(shape), tuple(target)) == tuple(target)
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"{op}: {name} of shape {tuple(shape)} does not broadcast to the result shape {tuple(target)}")
 
 
 def tile_repeats(in_shape: Sequence[int], repeats: Any) -> list[int]:

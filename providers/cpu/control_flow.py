@@ -8,6 +8,7 @@ takes its element shape and dtype from the body graph's declared output type.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -22,8 +23,9 @@ from .provider import CPUExecutionProvider
 from .registry import kernel
 
 
-def _bodies_supported(*attrs: str):
-    """A `supports` check: every body graph named by `attrs` must run entirely on the CPU."""
+def bodies_supported(*attrs: str) -> Callable[[Node, Graph], Refusal | None]:
+    """A `supports` check: every body graph named by `attrs` must run entirely on the CPU (control flow,
+    FlexAttention's modifiers)."""
 
     def check(node: Node, graph: Graph) -> Refusal | None:
         provider = CPUExecutionProvider()
@@ -65,7 +67,7 @@ def _stack(values: list[Any], op: str, index: int) -> Any:
         raise ValueError(f"{op}: scan output {index} changes shape across iterations: {shapes}") from None
 
 
-@kernel("If", since=1, factory=True, multi_output=True, supports=_bodies_supported("then_branch", "else_branch"))
+@kernel("If", since=1, factory=True, multi_output=True, supports=bodies_supported("then_branch", "else_branch"))
 def If(*, then_branch: onnx.GraphProto, else_branch: onnx.GraphProto, _graph: Graph,
        _provider: ExecutionProvider, _node: Node):
     """If-1/11/13/16/19/21/23/24/25: run one branch on the outer-scope values it captures."""
@@ -79,7 +81,7 @@ def If(*, then_branch: onnx.GraphProto, else_branch: onnx.GraphProto, _graph: Gr
     return run
 
 
-@kernel("Loop", since=1, factory=True, multi_output=True, supports=_bodies_supported("body"))
+@kernel("Loop", since=1, factory=True, multi_output=True, supports=bodies_supported("body"))
 def Loop(*, body: onnx.GraphProto, _graph: Graph, _provider: ExecutionProvider, _num_outputs: int, _node: Node):
     """Loop-1/11/13/16/19/21/23/24/25: `for i in range(M) while cond`; M and cond are optional.
 
@@ -164,19 +166,26 @@ def _scan_attrs(values: list[int] | None, n: int, what: str, default: int = 0) -
     return list(values)
 
 
-@kernel("Scan", since=9, factory=True, multi_output=True, supports=_bodies_supported("body"))
+def _scan_body(body: onnx.GraphProto, num_scan_inputs: int, graph: Graph, provider: ExecutionProvider,
+               node: Node) -> tuple[SubgraphRunner, int, int]:
+    """The compiled Scan body, its number of state variables and of scan outputs."""
+    runner = SubgraphRunner(body, graph, provider, node)
+    n_states = len(runner.input_names) - num_scan_inputs
+    n_out = len(runner.output_names) - n_states
+    if n_states < 0 or n_out < 0:
+        raise ValueError(f"Scan: num_scan_inputs={num_scan_inputs} does not fit a body with "
+                         f"{len(runner.input_names)} inputs and {len(runner.output_names)} outputs")
+    return runner, n_states, n_out
+
+
+@kernel("Scan", since=9, factory=True, multi_output=True, supports=bodies_supported("body"))
 def Scan(*, body: onnx.GraphProto, num_scan_inputs: int, scan_input_axes: list[int] | None = None,
          scan_input_directions: list[int] | None = None, scan_output_axes: list[int] | None = None,
          scan_output_directions: list[int] | None = None, _graph: Graph, _provider: ExecutionProvider,
          _node: Node):
     """Scan-9/11/16/19/21/23/24/25: iterate the body over slices of the scan inputs along their
     scan axes (reversed where the direction is 1), carrying the state variables."""
-    runner = SubgraphRunner(body, _graph, _provider, _node)
-    n_states = len(runner.input_names) - num_scan_inputs
-    n_out = len(runner.output_names) - n_states
-    if n_states < 0 or n_out < 0:
-        raise ValueError(f"Scan: num_scan_inputs={num_scan_inputs} does not fit a body with "
-                         f"{len(runner.input_names)} inputs and {len(runner.output_names)} outputs")
+    runner, n_states, n_out = _scan_body(body, num_scan_inputs, _graph, _provider, _node)
     in_dirs = _scan_attrs(scan_input_directions, num_scan_inputs, "scan_input_directions")
     out_dirs = _scan_attrs(scan_output_directions, n_out, "scan_output_directions")
     in_axes_attr = _scan_attrs(scan_input_axes, num_scan_inputs, "scan_input_axes")
@@ -194,17 +203,12 @@ def Scan(*, body: onnx.GraphProto, num_scan_inputs: int, scan_input_axes: list[i
     return run
 
 
-@kernel("Scan", since=8, until=8, factory=True, multi_output=True, supports=_bodies_supported("body"))
+@kernel("Scan", since=8, until=8, factory=True, multi_output=True, supports=bodies_supported("body"))
 def Scan_8(*, body: onnx.GraphProto, num_scan_inputs: int, directions: list[int] | None = None,
            _graph: Graph, _provider: ExecutionProvider, _node: Node):
     """Scan-8: batch axis 0, scan axis 1, an optional first input `sequence_lens` [batch]; the
     scan outputs of a shorter sequence are padded with zeros to the longest one."""
-    runner = SubgraphRunner(body, _graph, _provider, _node)
-    n_states = len(runner.input_names) - num_scan_inputs
-    n_out = len(runner.output_names) - n_states
-    if n_states < 0 or n_out < 0:
-        raise ValueError(f"Scan: num_scan_inputs={num_scan_inputs} does not fit a body with "
-                         f"{len(runner.input_names)} inputs and {len(runner.output_names)} outputs")
+    runner, n_states, n_out = _scan_body(body, num_scan_inputs, _graph, _provider, _node)
     in_dirs = _scan_attrs(directions, num_scan_inputs, "directions")
 
     def run(sequence_lens: np.ndarray | None, *inputs: Any, _outer: dict[str, Any] | None = None) -> list[Any]:
@@ -241,7 +245,7 @@ def Scan_8(*, body: onnx.GraphProto, num_scan_inputs: int, directions: list[int]
     return run
 
 
-@kernel("SequenceMap", since=17, factory=True, multi_output=True, supports=_bodies_supported("body"))
+@kernel("SequenceMap", since=17, factory=True, multi_output=True, supports=bodies_supported("body"))
 def SequenceMap(*, body: onnx.GraphProto, _graph: Graph, _provider: ExecutionProvider, _node: Node):
     """SequenceMap-17: run the body on the i-th element of every sequence input (tensor inputs
     are passed whole each time); every body output becomes a sequence."""

@@ -6,6 +6,7 @@ CUDA provider registers the same functions (`REDUCERS`, `reduce`, `ArgMax`, `Arg
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -41,6 +42,11 @@ def _sum(xp, x, axis, keepdims):
 def _mean(xp, x, axis, keepdims):
     if x.size == 0:  # NaN, as onnxruntime gives (and without numpy's empty-slice warning)
         return xp.full(_reduced_shape(x, axis, keepdims), np.nan, dtype=x.dtype)
+    if xp is np and x.dtype in (np.float32, np.float64):
+        # np.mean's own sum and division (the same bits) without its Python wrapper, which costs
+        # several times a small tensor's reduction (a [1, 3] ReduceMean: 6.5 us -> 1.5 us)
+        total = np.add.reduce(x, axis=axis, keepdims=keepdims)
+        return total / (x.size if axis is None else math.prod(x.shape[a] for a in axis))
     return xp.mean(x, axis=axis, keepdims=keepdims)
 
 
@@ -138,21 +144,13 @@ def _arg(name: str, x: Any, axis: int, keepdims: int, select_last_index: int, op
     return xp.expand_dims(r, axis) if keepdims else r
 
 
-@kernel("ArgMax", since=1, until=11)
-def ArgMax_1(x: np.ndarray, *, axis: int = 0, keepdims: int = 1) -> np.ndarray:
-    return _arg("argmax", x, axis, keepdims, 0, "ArgMax")
-
-
+@kernel("ArgMax", since=1, until=11, attributes={"axis": 0, "keepdims": 1})
 @kernel("ArgMax", since=12)
 def ArgMax(x: Any, *, axis: int = 0, keepdims: int = 1, select_last_index: int = 0) -> Any:
     return _arg("argmax", x, axis, keepdims, select_last_index, "ArgMax")
 
 
-@kernel("ArgMin", since=1, until=11)
-def ArgMin_1(x: np.ndarray, *, axis: int = 0, keepdims: int = 1) -> np.ndarray:
-    return _arg("argmin", x, axis, keepdims, 0, "ArgMin")
-
-
+@kernel("ArgMin", since=1, until=11, attributes={"axis": 0, "keepdims": 1})
 @kernel("ArgMin", since=12)
 def ArgMin(x: Any, *, axis: int = 0, keepdims: int = 1, select_last_index: int = 0) -> Any:
     return _arg("argmin", x, axis, keepdims, select_last_index, "ArgMin")
