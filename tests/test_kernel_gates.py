@@ -193,7 +193,8 @@ def test_plugin_kernel_override_shows_in_the_partition_and_in_validation_mode(ca
 
 def test_reference_cpu_provider_has_no_plugin_note():
     sess = ep_runtime.InferenceSession(_softmax_model(), providers=["cpu"])
-    assert sess.get_partition().to_dict()["nodes"][0]["notes"] == []
+    notes = sess.get_partition().to_dict()["nodes"][0]["notes"]
+    assert not [n for n in notes if "plugin" in n], notes  # "kernel native" is the CPU's own
 
 
 # --------------------------------------------------------------------------- a plugin package shipping wrong kernels
