@@ -7,7 +7,8 @@
 - EXTENDED and above: fusions — LayerNormalization (`layernorm`), GELU, SiLU, HardSwish
   (`activations`), MatMul + Add -> Gemm, Gemm weights stored pre-transposed and MatMul / Gemm
   weights stored contiguous (`matmul`),
-  YOLOv5 Focus -> SpaceToDepth (`focus`).
+  YOLOv5 Focus -> SpaceToDepth (`focus`), quantize_dynamic's MatMulInteger chains ->
+  com.microsoft MatMulIntegerToFloat / DynamicQuantizeMatMul (`quantization`).
 
 Every fusion keeps the names of graph outputs (the new node writes the chain's last output), never
 takes a chain whose intermediate values are read elsewhere, and replaces nodes only where the
@@ -29,12 +30,13 @@ from .focus import fuse_focus
 from .layernorm import fuse_layer_norm
 from .matmul import fuse_matmul_add, pretranspose_gemm_weights, store_weights_contiguous
 from .placement import Placement
+from .quantization import fuse_dynamic_quantize_matmul, fuse_matmul_integer_to_float
 from .redundant import eliminate_redundant_nodes
 
 #: the fusion passes of the EXTENDED level, in the order they run
 FUSIONS: tuple[Callable[[GraphEdit], None], ...] = (
     fuse_layer_norm, fuse_gelu, fuse_silu, fuse_hard_swish, fuse_matmul_add, pretranspose_gemm_weights,
-    store_weights_contiguous, fuse_focus,
+    store_weights_contiguous, fuse_focus, fuse_matmul_integer_to_float, fuse_dynamic_quantize_matmul,
 )
 
 #: how often inlining a constant If and folding again may repeat (each can expose the next)
