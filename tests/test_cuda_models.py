@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 import ep_runtime as ep
-from tests.cuda_support import assert_all_on_cuda, cuda, run_and_compare
-from tests.device_support import bench_models, transformer_block
+from tests.cuda_support import CUDA, cuda
+from tests.device_support import bench_models
+from tests.helpers.devices import assert_all_on, check_randomized_weights, check_transformer_block, light_model_params
 
 FIXTURES = (cuda,)  # the fixtures this module uses, imported from tests.cuda_support
 
@@ -28,34 +29,24 @@ def _feed(path):
 
 
 def _light(name, entry):
+    # The shipped weights are constants (ConstantOfShape): inception_v1's logits reach 8e20 and differ
+    # only by rounding, so any other summation order (the CPU provider's native GEMM against numpy's)
+    # reorders its softmax. On them every node must run on CUDA with finite outputs of the CPU's shapes;
+    # the numbers are compared on randomized weights.
     path = bench_models.light_models()[name]
     feed = _feed(path)
-    run_and_compare(path, feed, entry, rtol=1e-4, atol=1e-5)
-    # the shipped weights give flat outputs: randomized ones cannot hide a wrong kernel; outputs
-    # are compared relative to their scale
-    data = bench_models.randomized_variant(path, 0)
-    sess = ep.InferenceSession(data, providers=[entry, "cpu"])
-    assert_all_on_cuda(sess)
-    got = sess.run(None, feed)
-    want = ep.InferenceSession(data, providers=["cpu"]).run(None, feed)
-    for g, w in zip(got, want):
-        scale = float(np.max(np.abs(w))) or 1.0
-        np.testing.assert_allclose(g / scale, w / scale, rtol=1e-4, atol=1e-5)
+    sess = ep.InferenceSession(path, providers=[entry, "cpu"])
+    assert_all_on(sess, CUDA)
+    want = ep.InferenceSession(path, providers=["cpu"]).run(None, feed)
+    for got, ref in zip(sess.run(None, feed), want):
+        assert got.shape == ref.shape and got.dtype == ref.dtype and np.isfinite(got).all()
+    check_randomized_weights(path, feed, entry, CUDA, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", FAST)
+@pytest.mark.parametrize("name", light_model_params(FAST, SLOW))
 def test_light_model(cuda, name):
     _light(name, cuda)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", SLOW)
-def test_light_model_slow(cuda, name):
-    _light(name, cuda)
-
-
 def test_transformer_encoder_block_is_one_subgraph(cuda):
-    model = transformer_block()
-    x = np.random.default_rng(1).standard_normal((2, 7, 32)).astype(np.float32)
-    sess = run_and_compare(model, {"x": x}, cuda, rtol=1e-4, atol=1e-5)
-    assert len(sess.get_partition().subgraphs) == 1
+    check_transformer_block(cuda, CUDA, rtol=1e-4, atol=1e-5)
