@@ -12,46 +12,25 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .graph import Node
 
+#: Input positions that are host values -> the ONNX ops (default domain) that have them (for any opset
+#: version; an opset without the input never has it).
+_HOST_POSITIONS: dict[tuple[int, ...], tuple[str, ...]] = {
+    (0,): ("ConstantOfShape", "BlackmanWindow", "HannWindow", "HammingWindow"),
+    (1,): ("Reshape", "Expand", "Tile", "Upsample", "Squeeze", "Unsqueeze", "Split", "TopK", "OneHot",
+           "CenterCropPad", "Trilu", "CumSum", "SplitToSequence", "ReduceSum", "ReduceMean", "ReduceMax",
+           "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"),
+    (2,): ("MaxUnpool",),
+    (1, 2): ("DFT", "Col2Im"),
+    (1, 2, 3): ("Pad", "Resize", "STFT"),
+    (1, 2, 3, 4): ("Slice",),
+    (0, 1, 2): ("Range",),
+    (2, 3, 4): ("NonMaxSuppression",),
+    (0, 1, 2, 3, 4): ("MelWeightMatrix",),
+}
+
 #: (domain, op_type) -> input positions that are host values (for any opset version).
 HOST_INPUTS: dict[tuple[str, str], tuple[int, ...]] = {
-    ("", "Reshape"): (1,),
-    ("", "Expand"): (1,),
-    ("", "Tile"): (1,),
-    ("", "ConstantOfShape"): (0,),
-    ("", "Slice"): (1, 2, 3, 4),
-    ("", "Pad"): (1, 2, 3),
-    ("", "Resize"): (1, 2, 3),
-    ("", "Upsample"): (1,),
-    ("", "Squeeze"): (1,),
-    ("", "Unsqueeze"): (1,),
-    ("", "Split"): (1,),
-    ("", "TopK"): (1,),
-    ("", "OneHot"): (1,),
-    ("", "Range"): (0, 1, 2),
-    ("", "CenterCropPad"): (1,),
-    ("", "Trilu"): (1,),
-    ("", "ReduceSum"): (1,),
-    ("", "ReduceMean"): (1,),
-    ("", "ReduceMax"): (1,),
-    ("", "ReduceMin"): (1,),
-    ("", "ReduceProd"): (1,),
-    ("", "ReduceL1"): (1,),
-    ("", "ReduceL2"): (1,),
-    ("", "ReduceLogSum"): (1,),
-    ("", "ReduceLogSumExp"): (1,),
-    ("", "ReduceSumSquare"): (1,),
-    ("", "NonMaxSuppression"): (2, 3, 4),
-    ("", "CumSum"): (1,),
-    ("", "SplitToSequence"): (1,),
-    ("", "STFT"): (1, 2, 3),
-    ("", "DFT"): (1, 2),
-    ("", "MaxUnpool"): (2,),
-    ("", "Col2Im"): (1, 2),
-    ("", "BlackmanWindow"): (0,),
-    ("", "HannWindow"): (0,),
-    ("", "HammingWindow"): (0,),
-    ("", "MelWeightMatrix"): (0, 1, 2, 3, 4),
-}
+    ("", op): positions for positions, ops in _HOST_POSITIONS.items() for op in ops}
 
 #: Ops that compute on shapes: when all their inputs are shape values (int64 of rank <= 1 from
 #: Shape/Size or constants) they stay on the CPU, so a device provider does not ping-pong them.

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import contextlib
 
-import numpy as np
 import pytest
 
 import ep_runtime as ep
 from ep_runtime.plugins import get_plugin_manager
 from providers.cuda import ARRAY_MODULE_ENV, CUDAExecutionProvider
 from providers.cuda import plugin as cuda_plugin_module
+from tests.helpers import devices
 
 CUDA = CUDAExecutionProvider.name
 
@@ -71,27 +71,10 @@ def provider_of(sess: ep.InferenceSession) -> CUDAExecutionProvider:
 
 
 def assert_all_on_cuda(sess: ep.InferenceSession) -> None:
-    part = sess.get_partition()
-    off = {n: p for n, p in part.assignment().items() if p != CUDA}
-    assert not off, f"not on CUDA: {off}\n{part.explain()}"
+    devices.assert_all_on(sess, CUDA)
 
 
 def run_and_compare(model, feed, entry, *, rtol=1e-4, atol=1e-5, all_on_cuda=True):
     """Run `model` with [cuda, cpu] and with [cpu]; assert equal outputs (and, by default, that
     CUDA took every node). Returns the CUDA session."""
-    sess = ep.InferenceSession(model, providers=[entry, "cpu"])
-    ref = ep.InferenceSession(model, providers=["cpu"])
-    if all_on_cuda:
-        assert_all_on_cuda(sess)
-    got = sess.run(None, feed)
-    want = ref.run(None, feed)
-    assert len(got) == len(want)
-    for g, w in zip(got, want):
-        assert isinstance(g, np.ndarray), type(g)
-        assert g.shape == w.shape, (g.shape, w.shape)
-        assert g.dtype == w.dtype, (g.dtype, w.dtype)
-        if g.dtype.kind == "f":
-            np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
-        else:
-            np.testing.assert_array_equal(g, w)
-    return sess
+    return devices.run_and_compare(model, feed, entry, CUDA, rtol=rtol, atol=atol, all_on=all_on_cuda)

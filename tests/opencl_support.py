@@ -3,10 +3,9 @@ run a model on OpenCL and on the CPU provider and compare."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-import ep_runtime as ep
+from tests.helpers import devices
 
 try:
     from providers.opencl.provider import OpenCLExecutionProvider
@@ -36,24 +35,10 @@ def opencl_fixture(request):
     return ("opencl", {"platform_id": p, "device_id": d})
 
 
+OPENCL = "OpenCLExecutionProvider"
+
+
 def run_and_compare(model, feed, opencl_entry, *, rtol=1e-4, atol=1e-5, all_on_opencl=True):
     """Run `model` with [opencl, cpu] and with [cpu]; assert equal outputs (and, by default, that
     OpenCL took every node). Returns the OpenCL session."""
-    sess = ep.InferenceSession(model, providers=[opencl_entry, "cpu"])
-    ref = ep.InferenceSession(model, providers=["cpu"])
-    if all_on_opencl:
-        part = sess.get_partition()
-        where = part.assignment()
-        off = {n: p for n, p in where.items() if p != "OpenCLExecutionProvider"}
-        assert not off, f"not on OpenCL: {off}\n{part.explain()}"
-    got = sess.run(None, feed)
-    want = ref.run(None, feed)
-    assert len(got) == len(want)
-    for g, w in zip(got, want):
-        assert g.shape == w.shape, (g.shape, w.shape)
-        assert g.dtype == w.dtype, (g.dtype, w.dtype)
-        if g.dtype.kind == "f":
-            np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
-        else:
-            np.testing.assert_array_equal(g, w)
-    return sess
+    return devices.run_and_compare(model, feed, opencl_entry, OPENCL, rtol=rtol, atol=atol, all_on=all_on_opencl)

@@ -88,9 +88,47 @@ def test_kernel_attributes_match_the_schema_of_each_version(op):
     ("ReduceMean", 17, "ReduceMean_1"), ("ReduceMean", 18, "ReduceMean"),
     ("Clip", 6, "Clip_6"), ("Clip", 11, "Clip"),
     ("Dropout", 7, "Dropout_7"), ("Dropout", 12, "Dropout"),
-    ("BatchNormalization", 6, "BatchNormalization_6"), ("BatchNormalization", 9, "BatchNormalization_9"),
+    ("BatchNormalization", 6, "BatchNormalization_1"), ("BatchNormalization", 9, "BatchNormalization_1"),
     ("BatchNormalization", 15, "BatchNormalization"),
     ("MaxPool", 7, "MaxPool_1"), ("MaxPool", 8, "MaxPool_8"), ("MaxPool", 12, "MaxPool"),
 ])
 def test_version_dispatch_picks_the_kernel_for_the_model_opset(op, opset, name):
     assert kernel_for(op, opset).fn.__name__ == name
+
+
+def _default_fn(op: str, opset: int, domain: str = ""):
+    """The numpy (default-implementation) function behind the kernel of `op` at `opset`."""
+    k = kernel_for(op, opset, domain)
+    while k.impl != "default":
+        k = k.fallback
+    return k.fn
+
+
+@pytest.mark.parametrize("op,opsets", [
+    ("Relu", (1, 6)), ("Sigmoid", (1, 6)), ("Abs", (1, 6)), ("Elu", (1, 6)), ("LeakyRelu", (1, 6)),
+    ("Selu", (1, 6)), ("HardSigmoid", (1, 6)), ("PRelu", (1, 6)), ("Clip", (1, 6)), ("Add", (1, 6)),
+    ("Sum", (1, 6)), ("Mean", (1, 6)), ("Dropout", (1, 6)), ("InstanceNormalization", (1, 6)),
+    ("BatchNormalization", (1, 6, 7, 9)), ("ArgMax", (11, 12)), ("ArgMin", (11, 12)),
+])
+def test_versions_that_differ_only_in_attributes_run_one_function(op, opsets):
+    assert len({_default_fn(op, v) for v in opsets}) == 1, [_default_fn(op, v).__name__ for v in opsets]
+
+
+@pytest.mark.parametrize("op", ["TreeEnsembleRegressor", "TreeEnsembleClassifier"])
+def test_tree_ensembles_of_ml_1_and_3_run_one_function_with_their_own_attributes(op):
+    old, new = kernel_for(op, 1, "ai.onnx.ml"), kernel_for(op, 3, "ai.onnx.ml")
+    assert old.fn is new.fn
+    assert "nodes_values_as_tensor" in new.attribute_names and "nodes_values_as_tensor" not in old.attribute_names
+
+
+def test_argmax_before_12_declares_its_attributes_and_runs_with_their_defaults():
+    import ep_runtime as ep
+    from tests.helpers.models import F, make_model
+
+    k = kernel_for("ArgMax", 11)
+    assert dict(k.attributes) == {"axis": 0, "keepdims": 1}  # no select_last_index before 12
+    model = make_model([onnx.helper.make_node("ArgMax", ["x"], ["y"], axis=1)], [("x", F, [2, 3])],
+                       [("y", onnx.TensorProto.INT64, None)], opset=11)
+    x = np.array([[1, 3, 3], [2, 2, 0]], np.float32)
+    y = ep.InferenceSession(model.SerializeToString(), providers=["cpu"]).run(None, {"x": x})[0]
+    np.testing.assert_array_equal(y, [[1], [0]])  # keepdims defaults to 1, the first maximum wins

@@ -438,3 +438,20 @@ def test_upsample_and_resize_10(cuda):
           attrs={"mode": "nearest"}, opset=9)
     check(cuda, "Resize", {"x": rand(1, 2, 3, 3)}, {"s": np.array([1, 1, 2, 1.5], np.float32)},
           attrs={"mode": "linear"}, opset=10)
+
+
+@pytest.mark.parametrize("op,attrs", [("Relu", {}), ("Elu", {"alpha": 0.5}), ("LeakyRelu", {"alpha": 0.2}),
+                                      ("Sigmoid", {}), ("HardSigmoid", {"alpha": 0.3, "beta": 0.4})])
+def test_opset_1_forms_with_consumed_inputs_run_the_shared_kernels(cuda, op, attrs):
+    """Version 1's `consumed_inputs` changes nothing: the registry ignores it, so CUDA takes these nodes
+    with the CPU's function of the later version."""
+    check(cuda, op, {"x": rand(3, 4)}, attrs={"consumed_inputs": [0], **attrs}, opset=5)
+
+
+def test_batch_normalization_7_and_instance_normalization_1_run_on_cuda(cuda):
+    c = 3
+    params = {"s": rand(c, low=0.5), "b": rand(c), "m": rand(c), "v": rand(c, low=0.5, high=1.5)}
+    check(cuda, "BatchNormalization", {"x": rand(2, c, 4, 5)}, params, attrs={"epsilon": 1e-3, "spatial": 1},
+          opset=7)
+    check(cuda, "InstanceNormalization", {"x": rand(2, c, 4, 5)}, {"s": params["s"], "b": params["b"]},
+          attrs={"consumed_inputs": [0]}, opset=5)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 
 import numpy as np
 import pytest
@@ -15,6 +14,7 @@ import ep_runtime as ep
 from ep_runtime.errors import ProviderError
 from providers.cuda import ARRAY_MODULE_ENV, CUDAExecutionProvider
 from tests.cuda_support import CUDA, GPU_REASON, cuda, plugin_registered, provider_of, stand_in
+from tests.helpers.devices import assert_concurrent_runs_match
 from tests.helpers.models import F, const, make_model
 
 FIXTURES = (cuda, stand_in)  # the fixtures this module uses, imported from tests.cuda_support
@@ -154,30 +154,16 @@ def test_runs_from_several_threads_do_not_interfere(cuda):
     sess = ep.InferenceSession(model, providers=[cuda, "cpu"])
     ref = ep.InferenceSession(model, providers=["cpu"])
     rng = np.random.default_rng(2)
-    feeds = [rng.standard_normal((2, 5 + k, 32)).astype(np.float32) for k in range(6)]
-    wants = [ref.run(None, {"x": f})[0] for f in feeds]
-    errors: list[BaseException] = []
-
-    def work(k: int) -> None:
-        try:
-            for _ in range(5):
-                np.testing.assert_allclose(sess.run(None, {"x": feeds[k]})[0], wants[k], rtol=1e-4, atol=1e-5)
-        except BaseException as exc:  # reported by the main thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(len(feeds))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors[0]
+    feeds = [{"x": rng.standard_normal((2, 5 + k, 32)).astype(np.float32)} for k in range(6)]
+    assert_concurrent_runs_match(sess, ref, feeds, repeats=5, rtol=1e-4, atol=1e-5)
 
 
 # --------------------------------------------------------------------------- one set of kernels, two array modules
 
 #: CUDA modules whose ops the CPU provider also has: their kernels must be the CPU's (shared) functions
 SHARED_FAMILY_MODULES = ("providers.cuda.elementwise", "providers.cuda.reduce", "providers.cuda.tensor",
-                         "providers.cuda.scatter_gather", "providers.cuda.resize")
+                         "providers.cuda.scatter_gather", "providers.cuda.resize", "providers.cuda.matmul",
+                         "providers.cuda.normalization", "providers.cuda.pool")
 
 
 def test_shared_families_run_the_cpu_kernels_and_only_device_launchers_are_cudas_own():

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ep_runtime.op_shapes import spatial_pads
+from ep_runtime.op_shapes import check_broadcasts_to, spatial_pads
 from providers.cpu import conv
 
 
@@ -25,3 +25,12 @@ def test_cpu_conv_with_zero_strides_is_a_clear_error_not_a_zero_division():
     w = np.ones((1, 1, 3, 3), np.float32)
     with pytest.raises(ValueError, match="strides"):
         conv.Conv(x, w, strides=[0, 0])
+
+
+def test_an_operand_must_broadcast_to_the_result_shape_without_growing_it():
+    check_broadcasts_to((3,), (2, 3), "Gemm")
+    check_broadcasts_to((), (2, 3), "Gemm")
+    with pytest.raises(ValueError, match=r"Gemm: C of shape \(2, 1, 3\) does not broadcast to the result shape"):
+        check_broadcasts_to((2, 1, 3), (2, 3), "Gemm")
+    with pytest.raises(ValueError, match="QGemm: C of shape"):
+        check_broadcasts_to((4,), (2, 3), "QGemm")

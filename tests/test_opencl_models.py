@@ -13,9 +13,10 @@ from onnx import TensorProto, helper, numpy_helper
 
 import ep_runtime as ep
 from bench import bench_models
-from tests.device_support import transformer_block
+from tests.helpers.devices import check_randomized_weights, check_transformer_block, light_model_params
 from tests.helpers.models import F, const, make_model
 from tests.opencl_support import (
+    OPENCL,
     needs_opencl,
     opencl_fixture,  # noqa: F401  (the `opencl` fixture: one per device)
     run_and_compare,
@@ -51,38 +52,21 @@ def _light(name, opencl_entry):
     inputs = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).get_inputs()
     feed = bench_models.random_feed(inputs, np.random.default_rng(0))
     _compare(path, opencl_entry, feed)
-    # the shipped weights are constant (flat outputs): randomized ones cannot hide a wrong kernel;
-    # outputs are compared relative to their scale
-    data = bench_models.randomized_variant(path, 0)
-    import onnxruntime as ort2
-
-    want = ort2.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, feed)
-    got = ep.InferenceSession(data, providers=[opencl_entry, "cpu"]).run(None, feed)
-    for g, w in zip(got, want):
-        scale = float(np.max(np.abs(w))) or 1.0
-        np.testing.assert_allclose(g / scale, w / scale, rtol=1e-3, atol=1e-4)
+    check_randomized_weights(path, feed, opencl_entry, OPENCL, rtol=1e-3, atol=1e-4, reference=lambda data, f:
+                             ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, f))
 
 
-@pytest.mark.parametrize("name", FAST)
+@pytest.mark.parametrize("name", light_model_params(FAST, SLOW))
 def test_light_model(opencl, name):
     _light(name, opencl)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", SLOW)
-def test_light_model_slow(opencl, name):
-    _light(name, opencl)
-
-
 def test_transformer_encoder_block(opencl):
-    model = transformer_block()
-    x = np.random.default_rng(1).standard_normal((2, 7, 32)).astype(np.float32)
-    sess = run_and_compare(model, {"x": x}, opencl, rtol=1e-3, atol=1e-4)
-    assert len(sess.get_partition().subgraphs) == 1
+    sess, model, feed = check_transformer_block(opencl, OPENCL, rtol=1e-3, atol=1e-4)
     import onnxruntime as ort
 
-    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
-    np.testing.assert_allclose(sess.run(None, {"x": x})[0], want[0], rtol=1e-3, atol=1e-4)
+    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feed)
+    np.testing.assert_allclose(sess.run(None, feed)[0], want[0], rtol=1e-3, atol=1e-4)
 
 
 def lstm_model(seq=5, batch=3, inp=6, hidden=8, seed=0):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-import threading
 
 import numpy as np
 import pytest
@@ -14,6 +13,7 @@ from onnx import helper
 
 import ep_runtime as ep
 from ep_runtime.errors import ProviderError
+from tests.helpers.devices import assert_concurrent_runs_match
 from tests.helpers.models import F, const, make_model
 from tests.opencl_support import (
     DEVICES,
@@ -220,24 +220,7 @@ def test_runs_from_several_threads_are_correct(opencl):
     rng = np.random.default_rng(3)
     feeds = [{"x": rng.standard_normal((n, 16)).astype(np.float32),
               "x2": rng.standard_normal((n, 8)).astype(np.float32)} for n in range(1, 9)]
-    wants = [ref.run(None, f) for f in feeds]
-    errors = []
-
-    def worker(k):
-        try:
-            for _ in range(10):
-                got = sess.run(None, feeds[k])
-                for g, w in zip(got, wants[k]):
-                    np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(len(feeds))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors[0]
+    assert_concurrent_runs_match(sess, ref, feeds, repeats=10, rtol=1e-5, atol=1e-6)
 
 
 def test_profiling_records_device_time_per_node(opencl):

@@ -68,23 +68,20 @@ def unary_ufunc(uf: np.ufunc) -> Callable[[np.ndarray], np.ndarray]:
     return run
 
 
-def with_consumed_inputs(fn: Callable[[np.ndarray], np.ndarray]) -> Callable[..., np.ndarray]:
-    """The opset-1 form of a unary kernel: it also declares (and ignores) `consumed_inputs`."""
+def kernel_ranges(op_type: str, starts: Sequence[int], *, until: int | None = None,
+                  **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator registering one kernel function for consecutive version ranges of `op_type`: each of
+    `starts` (schema since_versions) begins a range, the last one running to `until`. For versions whose
+    attributes differ only by those the registry ignores (opset 1's `consumed_inputs`): one function,
+    and the version starts that overrides (native kernels, plugins) are keyed on."""
 
-    def run(x: np.ndarray, *, consumed_inputs: list[int] | None = None) -> np.ndarray:
-        return fn(x)
+    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+        ends = [s - 1 for s in starts[1:]] + [until]
+        for since, end in zip(starts, ends):
+            kernel(op_type, since, until=end, **options)(fn)
+        return fn
 
-    run.__name__ = run.__qualname__ = getattr(fn, "__name__", "unary") + "_1"
-    return run
-
-
-def register_unary(op_type: str, fn: Callable[[np.ndarray], np.ndarray], since: int = 1,
-                   legacy_until: int | None = None) -> None:
-    """Register a one-input, attribute-free op; `legacy_until` is the last version with `consumed_inputs`."""
-    if legacy_until is not None:
-        kernel(op_type, since, until=legacy_until)(with_consumed_inputs(fn))
-        since = legacy_until + 1
-    kernel(op_type, since)(fn)
+    return register
 
 
 def legacy_broadcast(a: np.ndarray, b: np.ndarray, broadcast: int, axis: int | None, op: str) -> np.ndarray:
@@ -105,38 +102,17 @@ def legacy_broadcast(a: np.ndarray, b: np.ndarray, broadcast: int, axis: int | N
 
 
 def register_binary(op_type: str, fn: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                    modern_since: int = 7, legacy_consumed_until: int | None = 5,
-                    first: int = 1) -> None:
-    """Register a broadcasting two-input op: legacy versions `first`..modern_since-1 with the
-    `broadcast`/`axis` attributes (and `consumed_inputs` up to `legacy_consumed_until`), then the
-    numpy-broadcasting versions from `modern_since` on as the bare function."""
-    if modern_since > first:
+                    modern_since: int = 7, legacy_starts: Sequence[int] = (1, 6)) -> None:
+    """Register a broadcasting two-input op: the legacy versions (starting at `legacy_starts`, up to
+    modern_since-1) with the `broadcast`/`axis` attributes, then the numpy-broadcasting versions from
+    `modern_since` on as the bare function."""
+    if legacy_starts:
 
-        def legacy(a: np.ndarray, b: np.ndarray, *, broadcast: int = 0, axis: int | None = None,
-                   consumed_inputs: list[int] | None = None) -> np.ndarray:
+        def legacy(a: np.ndarray, b: np.ndarray, *, broadcast: int = 0, axis: int | None = None) -> np.ndarray:
             return fn(a, legacy_broadcast(a, b, broadcast, axis, op_type))
 
-        def legacy_no_consumed(a: np.ndarray, b: np.ndarray, *, broadcast: int = 0,
-                               axis: int | None = None) -> np.ndarray:
-            return fn(a, legacy_broadcast(a, b, broadcast, axis, op_type))
-
-        if legacy_consumed_until is not None and legacy_consumed_until >= first:
-            kernel(op_type, first, until=legacy_consumed_until)(legacy)
-            if legacy_consumed_until + 1 < modern_since:
-                kernel(op_type, legacy_consumed_until + 1, until=modern_since - 1)(legacy_no_consumed)
-        else:
-            kernel(op_type, first, until=modern_since - 1)(legacy_no_consumed)
+        kernel_ranges(op_type, legacy_starts, until=modern_since - 1)(legacy)
     kernel(op_type, modern_since)(fn)
-
-
-
-
-
-
-
-
-
-
 
 
 class FlatWindows(NamedTuple):

@@ -17,11 +17,11 @@ import ml_dtypes
 import numpy as np
 import onnx
 
-from ep_runtime.graph import Graph, Node
-from ep_runtime.provider import ExecutionProvider, Refusal
-from ep_runtime.subgraph import SubgraphRunner, subgraph_refusal
+from ep_runtime.graph import Graph
+from ep_runtime.provider import ExecutionProvider
+from ep_runtime.subgraph import SubgraphRunner
 
-from .provider import CPUExecutionProvider
+from .control_flow import bodies_supported
 from .registry import kernel
 
 #: TensorProto element types accepted by `softmax_precision`.
@@ -262,18 +262,6 @@ def Attention(q, k, v, attn_mask=None, past_key=None, past_value=None, nonpad_kv
 # FlexAttention (ai.onnx.preview)
 
 
-def _mods_supported(node: Node, graph: Graph) -> Refusal | None:
-    """Both modifier graphs must run entirely on the CPU provider."""
-    provider = CPUExecutionProvider()
-    for name in ("score_mod", "prob_mod"):
-        body = node.attrs.get(name)
-        if isinstance(body, onnx.GraphProto):
-            why = subgraph_refusal(provider, body, graph)
-            if why is not None:
-                return why
-    return None
-
-
 def _run_mod(runner: SubgraphRunner | None, x: np.ndarray, outer: dict[str, Any] | None, name: str) -> np.ndarray:
     if runner is None:
         return x
@@ -286,7 +274,8 @@ def _run_mod(runner: SubgraphRunner | None, x: np.ndarray, outer: dict[str, Any]
     return out.astype(x.dtype, copy=False)
 
 
-@kernel("FlexAttention", since=1, domain="ai.onnx.preview", factory=True, supports=_mods_supported)
+@kernel("FlexAttention", since=1, domain="ai.onnx.preview", factory=True,
+        supports=bodies_supported("score_mod", "prob_mod"))
 def FlexAttention(*, scale: float | None = None, score_mod: onnx.GraphProto | None = None,
                   prob_mod: onnx.GraphProto | None = None, softmax_precision: int | None = None,
                   _graph: Graph, _provider: ExecutionProvider):

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import ml_dtypes
 import numpy as np
 
+from ep_runtime.array_module import get_array_module
 from ep_runtime.op_shapes import (
     check_conv_shapes,
     conv_channels,
@@ -34,10 +35,11 @@ def pad_spatial(x: np.ndarray, begin: Sequence[int], end: Sequence[int], value: 
     nd = len(begin)
     lead = x.shape[: x.ndim - nd]
     shape = lead + tuple(n + b + e for n, b, e in zip(x.shape[x.ndim - nd:], begin, end))
-    xp = np.full(shape, value, dtype=x.dtype) if value != 0 else np.zeros(shape, dtype=x.dtype)
+    am = np if type(x) is np.ndarray else get_array_module(x)
+    padded = am.full(shape, value, dtype=x.dtype) if value != 0 else am.zeros(shape, dtype=x.dtype)
     inner = tuple(slice(b, b + n) for b, n in zip(begin, x.shape[x.ndim - nd:]))
-    xp[(Ellipsis,) + inner] = x
-    return xp
+    padded[(Ellipsis,) + inner] = x
+    return padded
 
 
 #: float16 and bfloat16: products are summed in float32 and rounded once, as the reference does
@@ -186,7 +188,9 @@ def conv_transpose(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, *, auto_p
                    kernel_shape: Sequence[int] | None = None, output_padding: Sequence[int] | None = None,
                    output_shape: Sequence[int] | None = None, pads: Sequence[int] | None = None,
                    strides: Sequence[int] | None = None) -> np.ndarray:
-    """Transposed convolution: per group W^T @ X gives the columns, col2im adds them into place."""
+    """Transposed convolution: per group W^T @ X gives the columns, col2im adds them into place. Written
+    against `xp` (numpy, or CuPy for the CUDA provider, which registers the same kernel)."""
+    xp = np if type(x) is np.ndarray else get_array_module(x, w)
     if x.dtype in HALF_TYPES:
         y = conv_transpose(x.astype(np.float32), w.astype(np.float32), None if b is None else b.astype(np.float32),
                            auto_pad=auto_pad, dilations=dilations, group=group, kernel_shape=kernel_shape,
@@ -205,7 +209,7 @@ def conv_transpose(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, *, auto_p
 
     k = prod(ks)
     wt = w.reshape(g, cg, mg * k).transpose(0, 2, 1)  # (g, mg*k, cg)
-    cols = np.matmul(wt, x.reshape(n, g, cg, prod(ins)))  # (n, g, mg*k, P_in)
+    cols = xp.matmul(wt, x.reshape(n, g, cg, prod(ins)))  # (n, g, mg*k, P_in)
     cols = cols.reshape((n, g, mg) + ks + ins)
     size = tuple(geo.size)
     bias = None if b is None else b.astype(x.dtype, copy=False).reshape((g, mg) + (1,) * nd)
@@ -214,7 +218,7 @@ def conv_transpose(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, *, auto_p
     # tap, so each tap is written in place (with the bias) and nothing is zeroed or accumulated
     tiled = size == tuple(i * st for i, st in zip(ins, geo.strides)) and all(
         st == kk and (d == 1 or kk == 1) for st, kk, d in zip(geo.strides, ks, geo.dilations))
-    buf = np.empty((n, g, mg) + size, dtype=x.dtype) if tiled else np.zeros((n, g, mg) + size, dtype=x.dtype)
+    buf = xp.empty((n, g, mg) + size, dtype=x.dtype) if tiled else xp.zeros((n, g, mg) + size, dtype=x.dtype)
     for offs in np.ndindex(*ks):
         dst = buf[lead + geo.scatter_slices(offs, ins)]
         src = cols[lead + offs]
@@ -223,7 +227,7 @@ def conv_transpose(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, *, auto_p
         elif bias is None:
             dst[...] = src
         else:
-            np.add(src, bias, out=dst)
+            xp.add(src, bias, out=dst)
     crop = geo.crop
     whole = all(c.start == 0 and c.stop == sz for c, sz in zip(crop, size))
     if whole:
@@ -231,8 +235,8 @@ def conv_transpose(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, *, auto_p
             buf += bias
         return buf.reshape((n, m) + tuple(out))
     if bias is None or tiled:
-        return np.ascontiguousarray(buf[lead + crop]).reshape((n, m) + tuple(out))
-    return np.add(buf[lead + crop], bias).reshape((n, m) + tuple(out))
+        return xp.ascontiguousarray(buf[lead + crop]).reshape((n, m) + tuple(out))
+    return xp.add(buf[lead + crop], bias).reshape((n, m) + tuple(out))
 
 
 @kernel("ConvTranspose", since=1)

@@ -4,7 +4,9 @@ Kernels that take `xp = get_array_module(...)` are the shared ones: the CPU regi
 numpy and the CUDA provider registers the same functions over CuPy (providers/cuda/elementwise.py).
 The ops that are one ufunc are tables (`BINARY_UFUNCS`, `UNARY_UFUNCS`): on the CPU each is the bare
 numpy ufunc (`binary_ufunc`, its fast path), on CUDA `xp_ufunc(name)`. Strings (comparisons) and the
-opset < 7 forms stay CPU-only.
+opset < 7 binary forms (`broadcast`/`axis`) stay CPU-only. Versions that differ only by opset 1's
+`consumed_inputs` (which the registry ignores) are one function registered per version range
+(`kernel_ranges`).
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from ._base import (
     UFUNC_OUT_ELLIPSIS,
     as_array,
     binary_ufunc,
+    kernel_ranges,
     register_binary,
-    register_unary,
     unary_ufunc,
 )
 from .registry import kernel
@@ -33,7 +35,8 @@ BINARY_UFUNCS: dict[str, tuple[str, int]] = {
     "And": ("logical_and", 7), "Or": ("logical_or", 7), "Xor": ("logical_xor", 7),
     "BitwiseAnd": ("bitwise_and", 18), "BitwiseOr": ("bitwise_or", 18), "BitwiseXor": ("bitwise_xor", 18),
 }
-#: Unary ops that are one ufunc: op -> (ufunc name, first version without `consumed_inputs`).
+#: Unary ops that are one ufunc: op -> (ufunc name, first version without `consumed_inputs`; the
+#: CPU registers version 1 too, whose `consumed_inputs` the registry ignores).
 UNARY_UFUNCS: dict[str, tuple[str, int]] = {
     "Abs": ("absolute", 6), "Neg": ("negative", 6), "Exp": ("exp", 6), "Log": ("log", 6), "Sqrt": ("sqrt", 6),
     "Floor": ("floor", 6), "Ceil": ("ceil", 6), "Reciprocal": ("reciprocal", 6), "Tanh": ("tanh", 6),
@@ -44,8 +47,9 @@ UNARY_UFUNCS: dict[str, tuple[str, int]] = {
     "Round": ("rint", 11),  # round half to even, as the spec says
     "Not": ("logical_not", 1),
 }
-#: Ops whose versions before 7 (the `broadcast`/`axis` attributes) never had `consumed_inputs`.
-_NO_CONSUMED_INPUTS = frozenset({"Equal", "Less", "Greater", "And", "Or", "Xor"})
+#: Ops whose versions before 7 (the `broadcast`/`axis` attributes) are one schema version (no version 6
+#: dropping `consumed_inputs`).
+_NO_VERSION_6 = frozenset({"Equal", "Less", "Greater", "And", "Or", "Xor"})
 
 # --------------------------------------------------------------------------- binary arithmetic
 
@@ -92,7 +96,7 @@ def Pow(x: Any, y: Any) -> Any:
     return as_array(r, x.dtype)
 
 
-register_binary("Pow", Pow, legacy_consumed_until=None)
+register_binary("Pow", Pow, legacy_starts=(1,))
 
 
 def _mod(a: Any, b: Any, *, fmod: int = 0) -> Any:
@@ -135,13 +139,8 @@ def _variadic(ufunc: str, name: str):
             r = uf(r, x)
         return as_array(r)
 
-    def legacy(*xs: np.ndarray, consumed_inputs: list[int] | None = None) -> np.ndarray:
-        return run(*xs)
-
     run.__name__ = run.__qualname__ = name
-    kernel(name, 1, until=5)(legacy)
-    kernel(name, 6)(run)
-    return run
+    return kernel_ranges(name, (1, 6))(run)
 
 
 Sum = _variadic("add", "Sum")
@@ -149,18 +148,11 @@ Max = _variadic("maximum", "Max")
 Min = _variadic("minimum", "Min")
 
 
+@kernel_ranges("Mean", (1, 6))
 def Mean(*xs: Any) -> Any:
     s = Sum(*xs)
     r = s / len(xs)
     return as_array(r, xs[0].dtype)
-
-
-@kernel("Mean", since=1, until=5)
-def Mean_1(*xs: np.ndarray, consumed_inputs: list[int] | None = None) -> np.ndarray:
-    return Mean(*xs)
-
-
-kernel("Mean", since=6)(Mean)
 
 # --------------------------------------------------------------------------- comparisons, logic
 
@@ -184,7 +176,7 @@ for _op, (_name, _since) in BINARY_UFUNCS.items():
     if _since != 7:
         kernel(_op, since=_since)(_fn)
     else:
-        register_binary(_op, _fn, legacy_consumed_until=None if _op in _NO_CONSUMED_INPUTS else 5)
+        register_binary(_op, _fn, legacy_starts=(1,) if _op in _NO_VERSION_6 else (1, 6))
 kernel("BitwiseNot", since=18)(unary_ufunc(np.invert))
 
 
@@ -197,8 +189,7 @@ def Where(condition: Any, x: Any, y: Any) -> Any:
 # --------------------------------------------------------------------------- unary math
 
 for _op, (_name, _since) in UNARY_UFUNCS.items():
-    register_unary(_op, unary_ufunc(getattr(np, _name)), since=1 if _since == 6 else _since,
-                   legacy_until=5 if _since == 6 else None)
+    kernel_ranges(_op, (1, 6) if _since == 6 else (_since,))(unary_ufunc(getattr(np, _name)))
 
 
 @kernel("IsInf", since=10)
@@ -222,13 +213,14 @@ def erf(x: Any) -> Any:
     return as_array(xp.copysign(r, x), x.dtype)
 
 
-register_unary("Erf", erf, since=9)
+kernel("Erf", since=9)(erf)
 
 # --------------------------------------------------------------------------- activations
 
 _maximum = np.maximum
 
 
+@kernel_ranges("Relu", (1, 6))
 def Relu(x: Any) -> Any:
     """max(x, 0); on numpy the bare ufunc (the CPU's fast path)."""
     if type(x) is not np.ndarray:
@@ -238,9 +230,6 @@ def Relu(x: Any) -> Any:
     return as_array(_maximum(x, 0))
 
 
-register_unary("Relu", Relu, legacy_until=5)
-
-
 def sigmoid(x: Any) -> Any:
     """1 / (1 + exp(-x)), computed without overflow for large |x|, in x's dtype."""
     xp = get_array_module(x)
@@ -248,64 +237,33 @@ def sigmoid(x: Any) -> Any:
     return as_array(xp.where(x >= 0, 1 / (1 + e), e / (1 + e)), x.dtype)
 
 
-Sigmoid = sigmoid
-register_unary("Sigmoid", Sigmoid, legacy_until=5)
+Sigmoid = kernel_ranges("Sigmoid", (1, 6))(sigmoid)
 
 
+@kernel_ranges("Elu", (1, 6))
 def Elu(x: Any, *, alpha: float = 1.0) -> Any:
     xp = get_array_module(x)
     return as_array(xp.where(x > 0, x, alpha * xp.expm1(xp.minimum(x, 0))), x.dtype)
 
 
-@kernel("Elu", since=1, until=5)
-def Elu_1(x: np.ndarray, *, alpha: float = 1.0, consumed_inputs: list[int] | None = None) -> np.ndarray:
-    return Elu(x, alpha=alpha)
-
-
-kernel("Elu", since=6)(Elu)
-
-
+@kernel_ranges("LeakyRelu", (1, 6))
 def LeakyRelu(x: Any, *, alpha: float = 0.01) -> Any:
     return as_array(get_array_module(x).where(x >= 0, x, x * alpha), x.dtype)
-
-
-@kernel("LeakyRelu", since=1, until=5)
-def LeakyRelu_1(x: np.ndarray, *, alpha: float = 0.01, consumed_inputs: list[int] | None = None) -> np.ndarray:
-    return LeakyRelu(x, alpha=alpha)
-
-
-kernel("LeakyRelu", since=6)(LeakyRelu)
 
 #: Selu's default alpha and gamma (the spec's float32 values)
 SELU_ALPHA = 1.67326319217681884765625
 SELU_GAMMA = 1.05070102214813232421875
 
 
+@kernel_ranges("Selu", (1, 6))
 def Selu(x: Any, *, alpha: float = SELU_ALPHA, gamma: float = SELU_GAMMA) -> Any:
     xp = get_array_module(x)
     return as_array(xp.where(x > 0, x * gamma, (gamma * alpha) * xp.expm1(xp.minimum(x, 0))), x.dtype)
 
 
-@kernel("Selu", since=1, until=5)
-def Selu_1(x: np.ndarray, *, alpha: float = SELU_ALPHA, gamma: float = SELU_GAMMA,
-           consumed_inputs: list[int] | None = None) -> np.ndarray:
-    return Selu(x, alpha=alpha, gamma=gamma)
-
-
-kernel("Selu", since=6)(Selu)
-
-
+@kernel_ranges("HardSigmoid", (1, 6))
 def HardSigmoid(x: Any, *, alpha: float = 0.2, beta: float = 0.5) -> Any:
     return as_array(get_array_module(x).clip(x * alpha + beta, 0, 1), x.dtype)
-
-
-@kernel("HardSigmoid", since=1, until=5)
-def HardSigmoid_1(x: np.ndarray, *, alpha: float = 0.2, beta: float = 0.5,
-                  consumed_inputs: list[int] | None = None) -> np.ndarray:
-    return HardSigmoid(x, alpha=alpha, beta=beta)
-
-
-kernel("HardSigmoid", since=6)(HardSigmoid)
 
 
 @kernel("HardSwish", since=14)
@@ -358,19 +316,14 @@ def PRelu(x: Any, slope: Any) -> Any:
     return as_array(get_array_module(x, slope).where(x < 0, x * slope, x), x.dtype)
 
 
-def _prelu_legacy(x: np.ndarray, slope: np.ndarray) -> np.ndarray:
-    # before opset 7 a 1-D slope of C values applies per channel (axis 1)
+@kernel_ranges("PRelu", (1, 6), until=6)
+def PRelu_6(x: np.ndarray, slope: np.ndarray) -> np.ndarray:
+    """Before opset 7 a 1-D slope of C values applies per channel (axis 1)."""
     if slope.ndim == 1 and x.ndim > 2 and slope.size == x.shape[1] and slope.size > 1:
         slope = slope.reshape((-1,) + (1,) * (x.ndim - 2))
     return PRelu(x, slope)
 
 
-@kernel("PRelu", since=1, until=5)
-def PRelu_1(x: np.ndarray, slope: np.ndarray, *, consumed_inputs: list[int] | None = None) -> np.ndarray:
-    return _prelu_legacy(x, slope)
-
-
-kernel("PRelu", since=6, until=6)(_prelu_legacy)
 kernel("PRelu", since=7)(PRelu)
 
 # --------------------------------------------------------------------------- Clip
@@ -386,13 +339,7 @@ def _clip(x: Any, lo: Any, hi: Any) -> Any:
     return as_array(r, x.dtype) if r is not x else x
 
 
-@kernel("Clip", since=1, until=5)
-def Clip_1(x: np.ndarray, *, min: float | None = None, max: float | None = None,
-           consumed_inputs: list[int] | None = None) -> np.ndarray:
-    return _clip(x, min, max)
-
-
-@kernel("Clip", since=6, until=10)
+@kernel_ranges("Clip", (1, 6), until=10)
 def Clip_6(x: Any, *, min: float | None = None, max: float | None = None) -> Any:
     return _clip(x, min, max)
 

@@ -1,13 +1,19 @@
 """Normalizations: BatchNormalization, InstanceNormalization, LRN, LayerNormalization, MeanVarianceNormalization,
-RMSNormalization, LpNormalization, GroupNormalization."""
+RMSNormalization, LpNormalization, GroupNormalization.
+
+BatchNormalization, InstanceNormalization, LRN and LayerNormalization are written against
+`xp = get_array_module(...)`: the CUDA provider registers the same functions over CuPy
+(providers/cuda/normalization.py), LayerNormalization with its fused row kernel as a device primitive.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
+from ep_runtime.array_module import device_primitive, get_array_module
 from ep_runtime.op_shapes import normalize_axes, normalize_axis, prod
 
-from ._base import as_array
+from ._base import as_array, kernel_ranges
 from .registry import kernel
 
 
@@ -28,7 +34,7 @@ def _bn_inference(x, scale, b, mean, var, epsilon):
     op = "BatchNormalization"
     scale, b, mean, var = (_channel_param(p, x, nm, op).astype(x.dtype, copy=False)
                            for p, nm in ((scale, "scale"), (b, "B"), (mean, "mean"), (var, "var")))
-    a = scale / np.sqrt(var + np.asarray(epsilon, x.dtype))
+    a = scale / get_array_module(x).sqrt(var + x.dtype.type(epsilon))
     y = x * a
     y += b - mean * a
     return y
@@ -45,35 +51,17 @@ def _bn_training(x, scale, b, mean, var, epsilon, momentum):
     return y, rm, rv, as_array(bm, x.dtype), as_array(bv, x.dtype)
 
 
-def _bn_old(x, scale, b, mean, var, epsilon, momentum, training, num_outputs):
-    if training and num_outputs > 1:
-        return _bn_training(x, scale, b, mean, var, epsilon, momentum)[:num_outputs]
-    return (_bn_inference(x, scale, b, mean, var, epsilon),)
-
-
-@kernel("BatchNormalization", since=1, until=5, multi_output=True)
-def BatchNormalization_1(x, scale, b, mean, var, *, consumed_inputs: list[int] | None = None,
-                         epsilon: float = 1e-5, is_test: int = 0, momentum: float = 0.9, spatial: int = 1,
-                         _num_outputs: int = 1):
-    return _bn_old(x, scale, b, mean, var, epsilon, momentum, not is_test, _num_outputs)
-
-
-@kernel("BatchNormalization", since=6, until=6, multi_output=True)
-def BatchNormalization_6(x, scale, b, mean, var, *, epsilon: float = 1e-5, is_test: int = 0,
-                         momentum: float = 0.9, spatial: int = 1, _num_outputs: int = 1):
-    return _bn_old(x, scale, b, mean, var, epsilon, momentum, not is_test, _num_outputs)
-
-
-@kernel("BatchNormalization", since=7, until=8, multi_output=True)
-def BatchNormalization_7(x, scale, b, mean, var, *, epsilon: float = 1e-5, momentum: float = 0.9,
+@kernel_ranges("BatchNormalization", (1, 6), until=6, multi_output=True)
+@kernel("BatchNormalization", since=7, until=8, multi_output=True,
+        attributes={"epsilon": 1e-5, "momentum": 0.9, "spatial": 1})
+@kernel("BatchNormalization", since=9, until=13, multi_output=True, attributes={"epsilon": 1e-5, "momentum": 0.9})
+def BatchNormalization_1(x, scale, b, mean, var, *, epsilon: float = 1e-5, is_test: int = 0, momentum: float = 0.9,
                          spatial: int = 1, _num_outputs: int = 1):
-    return _bn_old(x, scale, b, mean, var, epsilon, momentum, True, _num_outputs)
-
-
-@kernel("BatchNormalization", since=9, until=13, multi_output=True)
-def BatchNormalization_9(x, scale, b, mean, var, *, epsilon: float = 1e-5, momentum: float = 0.9,
-                         _num_outputs: int = 1):
-    return _bn_old(x, scale, b, mean, var, epsilon, momentum, True, _num_outputs)
+    """Versions 1-13 (`is_test` until 6, `spatial` until 8): asked for more than one output and not
+    `is_test`, it normalizes with the batch statistics and returns the updated running ones too."""
+    if not is_test and _num_outputs > 1:
+        return _bn_training(x, scale, b, mean, var, epsilon, momentum)[:_num_outputs]
+    return (_bn_inference(x, scale, b, mean, var, epsilon),)
 
 
 @kernel("BatchNormalization", since=14, multi_output=True)
@@ -86,29 +74,22 @@ def BatchNormalization(x, scale, b, input_mean, input_var, *, epsilon: float = 1
     return (_bn_inference(x, scale, b, input_mean, input_var, epsilon),)
 
 
-def _instance_norm(x: np.ndarray, scale: np.ndarray, b: np.ndarray, epsilon: float) -> np.ndarray:
+@kernel_ranges("InstanceNormalization", (1, 6))
+def InstanceNormalization(x: np.ndarray, scale: np.ndarray, b: np.ndarray, *, epsilon: float = 1e-5) -> np.ndarray:
+    """Normalize each (instance, channel) over the spatial axes, then scale and shift per channel."""
     if x.ndim < 3:
         raise ValueError(f"InstanceNormalization: input must have rank >= 3, got shape {x.shape}")
+    xp = get_array_module(x)
     axes = tuple(range(2, x.ndim))
     mean = x.mean(axis=axes, keepdims=True)
     centered = x - mean
-    var = np.mean(np.square(centered), axis=axes, keepdims=True)
+    var = xp.square(centered).mean(axis=axes, keepdims=True)
     op = "InstanceNormalization"
     s = _channel_param(scale, x, "scale", op)
     bb = _channel_param(b, x, "B", op)
-    y = centered * (s / np.sqrt(var + np.asarray(epsilon, x.dtype)))
+    y = centered * (s / xp.sqrt(var + x.dtype.type(epsilon)))
     y += bb
     return as_array(y, x.dtype)
-
-
-@kernel("InstanceNormalization", since=1, until=5)
-def InstanceNormalization_1(x, scale, b, *, consumed_inputs: list[int] | None = None, epsilon: float = 1e-5):
-    return _instance_norm(x, scale, b, epsilon)
-
-
-@kernel("InstanceNormalization", since=6)
-def InstanceNormalization(x: np.ndarray, scale: np.ndarray, b: np.ndarray, *, epsilon: float = 1e-5) -> np.ndarray:
-    return _instance_norm(x, scale, b, epsilon)
 
 
 @kernel("LRN", since=1)
@@ -119,18 +100,18 @@ def LRN(x: np.ndarray, *, alpha: float = 1e-4, beta: float = 0.75, bias: float =
         raise ValueError("LRN: the size attribute is required")
     if x.ndim < 2:
         raise ValueError(f"LRN: input must have rank >= 2 (N, C, ...), got shape {x.shape}")
+    xp = get_array_module(x)
     c = x.shape[1]
     lo = (size - 1) // 2
     hi = size - 1 - lo
-    sq = np.square(x)
-    padded = np.zeros((x.shape[0], c + lo + hi) + x.shape[2:], dtype=x.dtype)
-    padded[:, lo:lo + c] = sq
+    padded = xp.zeros((x.shape[0], c + lo + hi) + x.shape[2:], dtype=x.dtype)
+    xp.square(x, out=padded[:, lo:lo + c])
     acc = padded[:, 0:c].copy()
     for j in range(1, size):
         acc += padded[:, j:j + c]
-    acc *= np.asarray(alpha / size, x.dtype)
-    acc += np.asarray(bias, x.dtype)
-    return as_array(x / np.power(acc, np.asarray(beta, x.dtype)), x.dtype)
+    acc *= x.dtype.type(alpha / size)
+    acc += x.dtype.type(bias)
+    return as_array(x / xp.power(acc, x.dtype.type(beta)), x.dtype)
 
 
 def _stashed(x: np.ndarray, stash_type: int) -> np.ndarray:
@@ -144,32 +125,41 @@ def _stashed(x: np.ndarray, stash_type: int) -> np.ndarray:
 def _row_stats(rows: np.ndarray, epsilon: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For a 2-D (rows, n) array: the row means (rows, 1), the centered rows (a new array) and
     1 / sqrt(var + epsilon) per row (rows, 1). The sum of squares is one einsum pass, no temporary."""
+    xp = np if type(rows) is np.ndarray else get_array_module(rows)
     n = rows.shape[1]
     mean = rows.mean(axis=1, keepdims=True)
     centered = rows - mean
-    var = np.einsum("ij,ij->i", centered, centered)[:, None]
+    var = xp.einsum("ij,ij->i", centered, centered)[:, None]
     var /= max(n, 1)
-    var += np.asarray(epsilon, rows.dtype)
-    inv = np.sqrt(var)
-    np.divide(1, inv, out=inv)
+    var += rows.dtype.type(epsilon)
+    inv = xp.sqrt(var)
+    xp.divide(1, inv, out=inv)
     return mean, centered, inv
 
 
 @kernel("LayerNormalization", since=17, multi_output=True)
 def LayerNormalization(x: np.ndarray, scale: np.ndarray, b: np.ndarray | None = None, *, axis: int = -1,
-                       epsilon: float = 1e-5, stash_type: int = 1, _num_outputs: int = 1):
-    """Normalize over axes axis..rank-1; also returns Mean and InvStdDev when asked for."""
+                       epsilon: float = 1e-5, stash_type: int = 1, _num_outputs: int = 1, _provider=None):
+    """Normalize over axes axis..rank-1; also returns Mean and InvStdDev when asked for. On a device,
+    the provider's primitive "LayerNormalization" ((rows, n) x, scale, B, epsilon -> y, mean, inv or None)
+    may do the work."""
     if x.ndim == 0:
         raise ValueError("LayerNormalization: input must have rank >= 1")
     axis = normalize_axis(axis, x.ndim, "LayerNormalization")
-    xs = _stashed(x, stash_type)
     lead = x.shape[:axis]
-    mean, y, inv = _row_stats(xs.reshape(prod(lead), prod(x.shape[axis:])), epsilon)
-    y *= inv
-    y = y.reshape(x.shape)
-    y *= scale
-    if b is not None:
-        y += b
+    rows = x.reshape(prod(lead), prod(x.shape[axis:]))
+    raw = None if type(x) is np.ndarray else device_primitive(_provider, "LayerNormalization")
+    done = raw(rows, scale, b, epsilon) if raw is not None else None
+    if done is not None:
+        stat_dtype = _stashed(x[:0], stash_type).dtype
+        y, mean, inv = done[0].reshape(x.shape), done[1].astype(stat_dtype), done[2].astype(stat_dtype)
+    else:
+        mean, y, inv = _row_stats(_stashed(rows, stash_type), epsilon)
+        y *= inv
+        y = y.reshape(x.shape)
+        y *= scale
+        if b is not None:
+            y += b
     y = as_array(y, x.dtype)
     if _num_outputs <= 1:
         return (y,)

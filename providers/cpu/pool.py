@@ -1,13 +1,16 @@
 """Pooling: MaxPool, AveragePool, their global forms and LpPool, over strided window views.
 
 A pool is a short loop over kernel offsets (each a strided view of the padded input covering
-all output positions) combined with np.maximum / np.add; never a loop over pixels.
+all output positions) combined with np.maximum / np.add; never a loop over pixels. MaxPool, AveragePool
+and the global pools are written against `xp`: the CUDA provider registers the same kernels over CuPy,
+with its raw 1-D / 2-D pool as the device primitive "pool_2d".
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ep_runtime.array_module import device_primitive, get_array_module
 from ep_runtime.op_shapes import avg_pool_counts, pool_geometry, prod, window_slices
 
 from ._base import as_array, flat_windows
@@ -56,43 +59,56 @@ def _flat_pool(x: np.ndarray, uf: np.ufunc, fill, kernel_shape, strides, dilatio
 
 
 def _flat_ok(x: np.ndarray, kernel_shape, begin) -> bool:
-    return x.ndim == 4 and len(kernel_shape) == 2 and min(begin) >= 0 and x.dtype.kind in "fiu"
+    return (type(x) is np.ndarray and x.ndim == 4 and len(kernel_shape) == 2 and min(begin) >= 0
+            and x.dtype.kind in "fiu")
+
+
+def _device_pool(provider, x, name: str, *geometry) -> np.ndarray | None:
+    """On a device array, the provider's primitive "pool_2d" (x, name, kernel_shape, strides, dilations,
+    begin, end, out, count_include_pad -> y, or None where it does not take the case); None on numpy."""
+    raw = None if type(x) is np.ndarray else device_primitive(provider, "pool_2d")
+    return None if raw is None else raw(x, name, *geometry)
 
 
 def max_pool(x: np.ndarray, *, kernel_shape, strides=None, dilations=None, pads=None, auto_pad="NOTSET",
-             ceil_mode=0, storage_order=0, want_indices=False):
+             ceil_mode=0, storage_order=0, want_indices=False, provider=None):
     """Y, and the flat argmax Indices (row-major, or column-major over the spatial dims with
     storage_order=1) when `want_indices`."""
     strides, dilations, begin, end, end_buf, out = pool_geometry(
         x.shape, "MaxPool", kernel_shape, strides, dilations, pads, auto_pad, ceil_mode)
+    y = None if want_indices else _device_pool(provider, x, "max", kernel_shape, strides, dilations, begin, end,
+                                                out, 0)
+    if y is not None:
+        return y, None
     if not want_indices and _flat_ok(x, kernel_shape, begin):
         return np.ascontiguousarray(_flat_pool(x, np.maximum, _lowest(x.dtype), kernel_shape, strides, dilations,
                                                begin, out)), None
-    xp = pad_spatial(x, begin, end_buf, _lowest(x.dtype))
+    xp = np if type(x) is np.ndarray else get_array_module(x)
+    xpad = pad_spatial(x, begin, end_buf, _lowest(x.dtype))
     lead = (slice(None), slice(None))
     offsets = list(np.ndindex(*kernel_shape))
-    y = xp[lead + window_slices(offsets[0], dilations, strides, out)].copy()
-    best = np.zeros(y.shape, dtype=np.int64) if want_indices else None
+    y = xpad[lead + window_slices(offsets[0], dilations, strides, out)].copy()
+    best = xp.zeros(y.shape, dtype=np.int64) if want_indices else None
     for j, offs in enumerate(offsets[1:], start=1):
-        v = xp[lead + window_slices(offs, dilations, strides, out)]
+        v = xpad[lead + window_slices(offs, dilations, strides, out)]
         if best is None:
-            np.maximum(y, v, out=y)
+            xp.maximum(y, v, out=y)
         else:
             better = v > y
-            np.copyto(y, v, where=better)
+            xp.copyto(y, v, where=better)
             best[better] = j
     if best is None:
         return y, None
     nd = len(kernel_shape)
     ins = x.shape[2:]
-    koffs = np.array(offsets, dtype=np.int64)  # (K, nd)
+    koffs = xp.asarray(np.array(offsets, dtype=np.int64))  # (K, nd)
     n, c = x.shape[:2]
-    flat = np.zeros(y.shape, dtype=np.int64)
+    flat = xp.zeros(y.shape, dtype=np.int64)
     spatial_size = prod(ins)
     # coordinate of the max along each spatial axis, then the flat index
     coords = []
     for i in range(nd):
-        pos = np.arange(out[i], dtype=np.int64) * strides[i] - begin[i]
+        pos = xp.arange(out[i], dtype=np.int64) * strides[i] - begin[i]
         pos = pos.reshape((out[i],) + (1,) * (nd - 1 - i))
         coords.append(pos + koffs[best, i] * dilations[i])
     if storage_order == 0:
@@ -101,16 +117,20 @@ def max_pool(x: np.ndarray, *, kernel_shape, strides=None, dilations=None, pads=
     else:
         for i in reversed(range(nd)):
             flat = flat * ins[i] + coords[i]
-    base = (np.arange(n * c, dtype=np.int64) * spatial_size).reshape((n, c) + (1,) * nd)
+    base = (xp.arange(n * c, dtype=np.int64) * spatial_size).reshape((n, c) + (1,) * nd)
     return y, flat + base
 
 
 def avg_pool(x: np.ndarray, *, kernel_shape, strides=None, dilations=None, pads=None, auto_pad="NOTSET",
-             ceil_mode=0, count_include_pad=0, divide=True) -> np.ndarray:
+             ceil_mode=0, count_include_pad=0, divide=True, provider=None) -> np.ndarray:
     """Mean (or with divide=False the sum) over each window; padded positions count only with
     `count_include_pad` (positions beyond the explicit pads, added by ceil_mode, never count)."""
     strides, dilations, begin, end, end_buf, out = pool_geometry(
         x.shape, "AveragePool", kernel_shape, strides, dilations, pads, auto_pad, ceil_mode)
+    y = None if not divide else _device_pool(provider, x, "avg", kernel_shape, strides, dilations, begin, end, out,
+                                              int(bool(count_include_pad)))
+    if y is not None:
+        return y
     if _flat_ok(x, kernel_shape, begin) and x.dtype.kind == "f":
         wide = _flat_pool(x, np.add, 0, kernel_shape, strides, dilations, begin, out)
         if not divide:
@@ -122,11 +142,11 @@ def avg_pool(x: np.ndarray, *, kernel_shape, strides=None, dilations=None, pads=
         else:
             np.divide(wide, count, out=y)
         return y
-    xp = pad_spatial(x, begin, end_buf)
+    xpad = pad_spatial(x, begin, end_buf)
     lead = (slice(None), slice(None))
     y = None
     for offs in np.ndindex(*kernel_shape):
-        v = xp[lead + window_slices(offs, dilations, strides, out)]
+        v = xpad[lead + window_slices(offs, dilations, strides, out)]
         if y is None:
             y = v.copy()
         else:
@@ -135,9 +155,9 @@ def avg_pool(x: np.ndarray, *, kernel_shape, strides=None, dilations=None, pads=
         return y
     count = _avg_count(x, kernel_shape, strides, dilations, begin, end, out, count_include_pad)
     if count is None:
-        y *= np.asarray(1.0 / prod(kernel_shape), dtype=y.dtype)
+        y *= y.dtype.type(1.0 / prod(kernel_shape))
     else:
-        y /= count
+        y /= count if type(y) is np.ndarray else get_array_module(y).asarray(count)
     return y
 
 
@@ -154,26 +174,27 @@ def _avg_count(x: np.ndarray, kernel_shape, strides, dilations, begin, end, out,
 
 @kernel("MaxPool", since=1, until=7)
 def MaxPool_1(x: np.ndarray, *, auto_pad: str = "NOTSET", kernel_shape: list[int] | None = None,
-              pads: list[int] | None = None, strides: list[int] | None = None) -> np.ndarray:
-    return max_pool(x, kernel_shape=kernel_shape, strides=strides, pads=pads, auto_pad=auto_pad)[0]
+              pads: list[int] | None = None, strides: list[int] | None = None, _provider=None) -> np.ndarray:
+    return max_pool(x, kernel_shape=kernel_shape, strides=strides, pads=pads, auto_pad=auto_pad,
+                    provider=_provider)[0]
 
 
 @kernel("MaxPool", since=8, until=9, multi_output=True)
 def MaxPool_8(x: np.ndarray, *, auto_pad: str = "NOTSET", kernel_shape: list[int] | None = None,
               pads: list[int] | None = None, storage_order: int = 0, strides: list[int] | None = None,
-              _num_outputs: int = 1) -> tuple[np.ndarray, ...]:
+              _num_outputs: int = 1, _provider=None) -> tuple[np.ndarray, ...]:
     y, idx = max_pool(x, kernel_shape=kernel_shape, strides=strides, pads=pads, auto_pad=auto_pad,
-                      storage_order=storage_order, want_indices=_num_outputs > 1)
+                      storage_order=storage_order, want_indices=_num_outputs > 1, provider=_provider)
     return (y,) if idx is None else (y, idx)
 
 
 @kernel("MaxPool", since=10, multi_output=True)
 def MaxPool(x: np.ndarray, *, auto_pad: str = "NOTSET", ceil_mode: int = 0, dilations: list[int] | None = None,
             kernel_shape: list[int] | None = None, pads: list[int] | None = None, storage_order: int = 0,
-            strides: list[int] | None = None, _num_outputs: int = 1) -> tuple[np.ndarray, ...]:
+            strides: list[int] | None = None, _num_outputs: int = 1, _provider=None) -> tuple[np.ndarray, ...]:
     y, idx = max_pool(x, kernel_shape=kernel_shape, strides=strides, dilations=dilations, pads=pads,
                       auto_pad=auto_pad, ceil_mode=ceil_mode, storage_order=storage_order,
-                      want_indices=_num_outputs > 1)
+                      want_indices=_num_outputs > 1, provider=_provider)
     return (y,) if idx is None else (y, idx)
 
 
@@ -182,32 +203,33 @@ def MaxPool(x: np.ndarray, *, auto_pad: str = "NOTSET", ceil_mode: int = 0, dila
 
 @kernel("AveragePool", since=1, until=6)
 def AveragePool_1(x: np.ndarray, *, auto_pad: str = "NOTSET", kernel_shape: list[int] | None = None,
-                  pads: list[int] | None = None, strides: list[int] | None = None) -> np.ndarray:
-    return avg_pool(x, kernel_shape=kernel_shape, strides=strides, pads=pads, auto_pad=auto_pad)
+                  pads: list[int] | None = None, strides: list[int] | None = None, _provider=None) -> np.ndarray:
+    return avg_pool(x, kernel_shape=kernel_shape, strides=strides, pads=pads, auto_pad=auto_pad, provider=_provider)
 
 
 @kernel("AveragePool", since=7, until=9)
 def AveragePool_7(x: np.ndarray, *, auto_pad: str = "NOTSET", count_include_pad: int = 0,
                   kernel_shape: list[int] | None = None, pads: list[int] | None = None,
-                  strides: list[int] | None = None) -> np.ndarray:
+                  strides: list[int] | None = None, _provider=None) -> np.ndarray:
     return avg_pool(x, kernel_shape=kernel_shape, strides=strides, pads=pads, auto_pad=auto_pad,
-                    count_include_pad=count_include_pad)
+                    count_include_pad=count_include_pad, provider=_provider)
 
 
 @kernel("AveragePool", since=10, until=18)
 def AveragePool_10(x: np.ndarray, *, auto_pad: str = "NOTSET", ceil_mode: int = 0, count_include_pad: int = 0,
                    kernel_shape: list[int] | None = None, pads: list[int] | None = None,
-                   strides: list[int] | None = None) -> np.ndarray:
+                   strides: list[int] | None = None, _provider=None) -> np.ndarray:
     return avg_pool(x, kernel_shape=kernel_shape, strides=strides, pads=pads, auto_pad=auto_pad,
-                    ceil_mode=ceil_mode, count_include_pad=count_include_pad)
+                    ceil_mode=ceil_mode, count_include_pad=count_include_pad, provider=_provider)
 
 
 @kernel("AveragePool", since=19)
 def AveragePool(x: np.ndarray, *, auto_pad: str = "NOTSET", ceil_mode: int = 0, count_include_pad: int = 0,
                 dilations: list[int] | None = None, kernel_shape: list[int] | None = None,
-                pads: list[int] | None = None, strides: list[int] | None = None) -> np.ndarray:
+                pads: list[int] | None = None, strides: list[int] | None = None, _provider=None) -> np.ndarray:
     return avg_pool(x, kernel_shape=kernel_shape, strides=strides, dilations=dilations, pads=pads,
-                    auto_pad=auto_pad, ceil_mode=ceil_mode, count_include_pad=count_include_pad)
+                    auto_pad=auto_pad, ceil_mode=ceil_mode, count_include_pad=count_include_pad,
+                    provider=_provider)
 
 
 # --------------------------------------------------------------------------- global and Lp pools

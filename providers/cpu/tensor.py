@@ -32,7 +32,7 @@ from ep_runtime.op_shapes import (
     unsqueeze_shape,
 )
 
-from ._base import as_array
+from ._base import as_array, kernel_ranges
 from .registry import kernel
 from .scatter_gather import wrap_indices
 
@@ -45,8 +45,7 @@ def reshape(data: np.ndarray, shape: Sequence[int], allowzero: int = 0) -> np.nd
 
 
 @kernel("Reshape", since=1, until=4)
-def Reshape_1(data: np.ndarray, *, consumed_inputs: list[int] | None = None,
-              shape: list[int] | None = None) -> np.ndarray:
+def Reshape_1(data: np.ndarray, *, shape: list[int] | None = None) -> np.ndarray:
     return reshape(data, shape or [])
 
 
@@ -407,14 +406,8 @@ def _dropout(x: Any, ratio: float, training: bool, seed: int | None, num_outputs
     return (y, keep.astype(mask_dtype or x.dtype))[:max(num_outputs, 1)]
 
 
-@kernel("Dropout", since=1, until=5, multi_output=True)
-def Dropout_1(x, *, consumed_inputs: list[int] | None = None, is_test: int = 0, ratio: float = 0.5,
-              _num_outputs: int = 1):
-    return _dropout(x, ratio, not is_test, None, _num_outputs, None)
-
-
-@kernel("Dropout", since=6, until=6, multi_output=True)
-def Dropout_6(x, *, is_test: int = 0, ratio: float = 0.5, _num_outputs: int = 1):
+@kernel_ranges("Dropout", (1, 6), until=6, multi_output=True)
+def Dropout_1(x, *, is_test: int = 0, ratio: float = 0.5, _num_outputs: int = 1):
     return _dropout(x, ratio, not is_test, None, _num_outputs, None)
 
 

@@ -3,7 +3,8 @@ written against the array module `xp` (CuPy, or numpy standing in for it in test
 family (`elementwise`, `matmul`, `conv`, `pool`, `normalization`, `reduce`, `tensor`,
 `scatter_gather`, `resize`), with raw CUDA C (the `.cu` files beside them, launched by `raw.py`)
 where CuPy has no primitive. The families the CPU provider shares (elementwise, reduce, tensor,
-scatter_gather, resize) register the CPU's own xp kernels (`registry.share`). Importing this package
+scatter_gather, resize, matmul, normalization with softmax, pool, ConvTranspose) register the CPU's own
+xp kernels (`registry.share`), the raw launchers offered to them as device primitives. Importing this package
 never fails when CuPy is missing.
 """
 

@@ -2,13 +2,12 @@
 // cols is (N, C * KH * KW, OH * OW) row-major; padding reads as zero, no padded copy is made.
 // Launched by conv.py through raw.py: one grid-stride loop over every element of cols.
 
-typedef long long i64;
+#include "grid.cuh"
 
 extern "C" __global__ void im2col_2d(const float* __restrict__ x, float* __restrict__ cols,
                                      i64 planes, i64 h, i64 w, i64 kh, i64 kw, i64 sh, i64 sw,
                                      i64 dh, i64 dw, i64 ph, i64 pw, i64 oh, i64 ow) {
-    const i64 total = planes * kh * kw * oh * ow;
-    for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < total; i += (i64)blockDim.x * gridDim.x) {
+    GRID_STRIDE_LOOP(i, planes * kh * kw * oh * ow) {
         i64 t = i;
         const i64 ox = t % ow; t /= ow;
         const i64 oy = t % oh; t /= oh;

@@ -1,8 +1,13 @@
 """Convolutions. Conv is im2col + one batched GEMM over groups (cuBLAS through `xp.matmul`): on the
 GPU the columns come from the raw kernel `im2col_2d` (conv.cu), which reads padding as zeros
 without a padded copy; its xp form (CI's numpy stand-in, N-D convs) builds them from strided
-views of the padded input, one per kernel offset. 1x1 convs skip im2col. ConvTranspose is
-W^T @ X (GEMM) then col2im as one strided add per kernel offset, in xp.
+views of the padded input, one per kernel offset. 1x1 convs skip im2col. ConvTranspose is the CPU
+provider's kernel (providers/cpu/conv.py, written against `xp`): W^T @ X (GEMM) then col2im as one
+strided add per kernel offset.
+
+Conv stays CUDA's own: the CPU's numpy Conv is built around numpy-only fast paths (flat windows,
+row-blocked im2col sized for the CPU cache) and native overrides, where CUDA's is shaped by its raw
+im2col launcher.
 
 float16 is computed in float32 and rounded once, as the CPU provider does.
 """
@@ -19,28 +24,16 @@ from ep_runtime.array_module import get_array_module, prod, window_slices
 from ep_runtime.op_shapes import (
     check_conv_shapes,
     conv_channels,
-    conv_transpose_channels,
-    conv_transpose_geometry,
     spatial_pads,
 )
+from providers.cpu import conv as cpu
+from providers.cpu.conv import pad_spatial
 
 from . import raw
-from .registry import FLOATS, kernel
+from .registry import FLOATS, kernel, share
 
 #: above this many bytes the column buffer is built and multiplied one image at a time
 COLS_BLOCK_BYTES = 256 << 20
-
-
-def pad_spatial(xp: Any, x: Any, begin: Sequence[int], end: Sequence[int], value: float = 0) -> Any:
-    """`x` with its trailing len(begin) axes padded by a constant (`x` itself if no padding)."""
-    if not any(begin) and not any(end):
-        return x
-    nd = len(begin)
-    lead = x.shape[: x.ndim - nd]
-    shape = lead + tuple(n + b + e for n, b, e in zip(x.shape[x.ndim - nd:], begin, end))
-    out = xp.full(shape, value, dtype=x.dtype)
-    out[(Ellipsis,) + tuple(slice(b, b + n) for b, n in zip(begin, x.shape[x.ndim - nd:]))] = x
-    return out
 
 
 def im2col(xp: Any, x: Any, ks: Sequence[int], strides: Sequence[int], dilations: Sequence[int],
@@ -58,7 +51,7 @@ def im2col(xp: Any, x: Any, ks: Sequence[int], strides: Sequence[int], dilations
             n * c, ins2[0], ins2[1], ks2[0], ks2[1], st2[0], st2[1], dl2[0], dl2[1], bg2[0], bg2[1],
             out2[0], out2[1])))
         return cols
-    xpad = pad_spatial(xp, x, begin, end)
+    xpad = pad_spatial(x, begin, end)
     cols = xp.empty((n, c, k) + tuple(out), dtype=x.dtype)
     for j, offs in enumerate(itertools.product(*(range(s) for s in ks))):
         cols[:, :, j] = xpad[(slice(None), slice(None)) + window_slices(offs, dilations, strides, out)]
@@ -115,45 +108,4 @@ def Conv(x: Any, w: Any, b: Any = None, *, auto_pad: str = "NOTSET", dilations: 
                 pads=pads, strides=strides, provider=_provider)
 
 
-def conv_transpose(x: Any, w: Any, b: Any = None, *, auto_pad: str = "NOTSET",
-                   dilations: Sequence[int] | None = None, group: int = 1,
-                   kernel_shape: Sequence[int] | None = None, output_padding: Sequence[int] | None = None,
-                   output_shape: Sequence[int] | None = None, pads: Sequence[int] | None = None,
-                   strides: Sequence[int] | None = None) -> Any:
-    """Transposed convolution: per group W^T @ X gives the columns, col2im adds them into place."""
-    xp = get_array_module(x, w)
-    if x.dtype == np.float16:
-        y = conv_transpose(x.astype(np.float32), w.astype(np.float32), None if b is None else b.astype(np.float32),
-                           auto_pad=auto_pad, dilations=dilations, group=group, kernel_shape=kernel_shape,
-                           output_padding=output_padding, output_shape=output_shape, pads=pads, strides=strides)
-        return y.astype(np.float16)
-    nd = check_conv_shapes(x.shape, w.shape, group, kernel_shape, "ConvTranspose")
-    n, c = x.shape[:2]
-    m, mg, cg = conv_transpose_channels(x.shape, w.shape, None if b is None else b.shape, group)
-    g = group
-    ks, ins = tuple(w.shape[2:]), tuple(x.shape[2:])
-    geo = conv_transpose_geometry(ins, ks, strides, dilations, output_padding, output_shape, pads, auto_pad)
-    out = geo.out
-    if w.dtype != x.dtype:
-        w = w.astype(x.dtype)
-    k = prod(ks)
-    wt = w.reshape(g, cg, mg * k).transpose(0, 2, 1)  # (g, mg*k, cg)
-    cols = xp.matmul(wt, x.reshape(n, g, cg, prod(ins))).reshape((n, g, mg) + ks + ins)
-    buf = xp.zeros((n, g, mg) + tuple(geo.size), dtype=x.dtype)
-    lead = (slice(None),) * 3
-    for offs in itertools.product(*(range(s) for s in ks)):
-        buf[lead + geo.scatter_slices(offs, ins)] += cols[lead + offs]
-    crop = geo.crop
-    y = buf[(Ellipsis,) + crop].reshape((n, m) + tuple(out))
-    if b is not None:
-        y = y + b.astype(y.dtype).reshape((m,) + (1,) * nd)
-    return xp.ascontiguousarray(y)
-
-
-@kernel("ConvTranspose", since=1, dtypes=FLOATS)
-def ConvTranspose(x: Any, w: Any, b: Any = None, *, auto_pad: str = "NOTSET", dilations: list[int] | None = None,
-                  group: int = 1, kernel_shape: list[int] | None = None, output_padding: list[int] | None = None,
-                  output_shape: list[int] | None = None, pads: list[int] | None = None,
-                  strides: list[int] | None = None) -> Any:
-    return conv_transpose(x, w, b, auto_pad=auto_pad, dilations=dilations, group=group, kernel_shape=kernel_shape,
-                          output_padding=output_padding, output_shape=output_shape, pads=pads, strides=strides)
+share("ConvTranspose", cpu.ConvTranspose, dtypes=FLOATS)

@@ -2,13 +2,12 @@
 // x viewed as (outer, n, inner), indices flat (m values, negative ones counting from the end),
 // y as (outer, m, inner). An index out of [-n, n) writes zero (the host checks indices first).
 
-typedef long long i64;
+#include "grid.cuh"
 
 template <typename T>
 __device__ void gather_axis(const T* __restrict__ x, const i64* __restrict__ idx, T* __restrict__ y,
                             i64 outer, i64 n, i64 inner, i64 m) {
-    const i64 total = outer * m * inner;
-    for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < total; i += (i64)blockDim.x * gridDim.x) {
+    GRID_STRIDE_LOOP(i, outer * m * inner) {
         const i64 k = i % inner;
         const i64 j = (i / inner) % m;
         const i64 o = i / (inner * m);

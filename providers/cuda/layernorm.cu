@@ -3,7 +3,7 @@
 // absent: has_bias 0). Also writes each row's mean and 1 / sqrt(var + eps). One block per row,
 // two passes (mean, then centered sum of squares), reductions in shared memory.
 
-typedef long long i64;
+#include "grid.cuh"
 
 __device__ float block_sum(float v, float* buf) {
     buf[threadIdx.x] = v;

@@ -17,7 +17,8 @@ import numpy as np
 from ._cupy import cp
 
 HERE = pathlib.Path(__file__).resolve().parent
-#: the CUDA C sources of the provider (tests compile each one with nvcc)
+#: the CUDA C sources of the provider (tests compile each one with nvcc); they include grid.cuh, the
+#: grid-stride loop and output-pixel helpers they share
 CU_SOURCES = ("conv.cu", "pool.cu", "softmax.cu", "layernorm.cu", "resize.cu", "gather.cu")
 BLOCK = 256
 #: 32-bit indices are enough below this many elements; the kernels take 64-bit sizes anyway
@@ -31,7 +32,7 @@ def source(filename: str) -> str:
 
 @functools.cache
 def _module(filename: str, device_id: int) -> Any:
-    return cp.RawModule(code=source(filename), options=("-std=c++14",))
+    return cp.RawModule(code=source(filename), options=("-std=c++14", f"-I{HERE}"))
 
 
 def function(filename: str, name: str) -> Any:

@@ -2,7 +2,7 @@
 // (block-stride over rows), max and sum reduced in shared memory (blockDim.x a power of two,
 // blockDim.x floats of dynamic shared memory).
 
-typedef long long i64;
+#include "grid.cuh"
 
 __device__ float block_reduce(float v, float* buf, bool take_max) {
     buf[threadIdx.x] = v;

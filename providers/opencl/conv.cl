@@ -8,6 +8,14 @@
 // into it.
 
 #include "gemm_tile.cl"
+#include "window.clh"
+
+// The arguments of the one-work-item-per-output kernels (conv.py passes them alike to both).
+#define DIRECT_ARGS                                                                                          \
+    const int total, __global const T *X, __global const T *W, __global const T *Bias, const int has_bias,  \
+        __global T *Y, const int C, const int H, const int Wd, const int Mtot, const int OH, const int OW,   \
+        const int Cg, const int Mg, const int KH, const int KW, const int sh, const int sw, const int ph,    \
+        const int pw, const int dh, const int dw
 
 // element (k, p) of the im2col matrix of one image group: k = (c, kh, kw), p = (oh, ow)
 inline float im2col(__global const T* Xn, const int k, const int p, const int H, const int Wd, const int OW,
@@ -49,47 +57,28 @@ void conv_igemm(__global const T* X, __global const T* W, __global const T* Bias
     }
 }
 
-__kernel void conv_direct(const int total, __global const T* X, __global const T* W, __global const T* Bias,
-                          const int has_bias, __global T* Y,
-                          const int C, const int H, const int Wd, const int Mtot, const int OH, const int OW,
-                          const int Cg, const int Mg, const int KH, const int KW, const int sh, const int sw,
-                          const int ph, const int pw, const int dh, const int dw) {
+__kernel void conv_direct(DIRECT_ARGS) {
     const int i = get_global_id(0);
     if (i >= total) return;
-    const int ow = i % OW;
-    const int oh = (i / OW) % OH;
-    const int m = (i / (OW * OH)) % Mtot;
-    const int n = i / (OW * OH * Mtot);
+    const Pixel p = pixel_of(i, OH, OW);
+    const int m = p.outer % Mtot, n = p.outer / Mtot;
     const int g = m / Mg;
     float acc = has_bias ? (float)Bias[m] : 0.0f;
     for (int c = 0; c < Cg; ++c) {
         __global const T* Xc = X + ((long)n * C + g * Cg + c) * H * Wd;
         __global const T* Wc = W + ((long)m * Cg + c) * KH * KW;
-        for (int kh = 0; kh < KH; ++kh) {
-            const int ih = oh * sh - ph + kh * dh;
-            if (ih < 0 || ih >= H) continue;
-            for (int kw = 0; kw < KW; ++kw) {
-                const int iw = ow * sw - pw + kw * dw;
-                if (iw < 0 || iw >= Wd) continue;
-                acc = mad((float)Xc[ih * Wd + iw], (float)Wc[kh * KW + kw], acc);
-            }
-        }
+        FOR_EACH_INPUT_TAP(p, H, Wd, acc = mad((float)Xc[ih * Wd + iw], (float)Wc[kh * KW + kw], acc);)
     }
     Y[i] = (T)acc;
 }
 
 // X (N, C, H, W), W (C, Mg, KH, KW) with C = G * Cg; Y (N, G * Mg, OH, OW)
-__kernel void conv_transpose(const int total, __global const T* X, __global const T* W, __global const T* Bias,
-                             const int has_bias, __global T* Y,
-                             const int C, const int H, const int Wd, const int Mtot, const int OH, const int OW,
-                             const int Cg, const int Mg, const int KH, const int KW, const int sh, const int sw,
-                             const int ph, const int pw, const int dh, const int dw) {
+__kernel void conv_transpose(DIRECT_ARGS) {
     const int i = get_global_id(0);
     if (i >= total) return;
-    const int ow = i % OW;
-    const int oh = (i / OW) % OH;
-    const int m = (i / (OW * OH)) % Mtot;
-    const int n = i / (OW * OH * Mtot);
+    const Pixel p = pixel_of(i, OH, OW);
+    const int oh = p.y, ow = p.x;
+    const int m = p.outer % Mtot, n = p.outer / Mtot;
     const int g = m / Mg, mg = m % Mg;
     float acc = has_bias ? (float)Bias[m] : 0.0f;
     for (int kh = 0; kh < KH; ++kh) {

@@ -7,7 +7,7 @@ convolution as a plain GEMM (matmul.cl), and depthwise convolutions as one work-
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -32,6 +32,35 @@ IM2COL_ELEMS = 4 << 20
 def as_2d(values: Sequence[int], fill: int) -> list[int]:
     """Per-axis parameters of a 1-D op as 2-D ones (a leading axis of size 1)."""
     return [fill] + list(values) if len(values) == 1 else list(values)
+
+
+class Window2d(NamedTuple):
+    """The geometry of a 1-D or 2-D window op (Conv, ConvTranspose, the pools) as the 2-D sizes its
+    OpenCL kernels take: input, output and kernel sizes, strides, begin pads, dilations."""
+
+    H: int
+    W: int
+    OH: int
+    OW: int
+    KH: int
+    KW: int
+    sh: int
+    sw: int
+    ph: int
+    pw: int
+    dh: int
+    dw: int
+
+    @classmethod
+    def of(cls, ins: Sequence[int], out: Sequence[int], kernel: Sequence[int], strides: Sequence[int],
+           dilations: Sequence[int], begin: Sequence[int]) -> Window2d:
+        (h, w), (oh, ow), (kh, kw) = as_2d(ins, 1), as_2d(out, 1), as_2d(kernel, 1)
+        (sh, sw), (dh, dw), (ph, pw) = as_2d(strides, 1), as_2d(dilations, 1), as_2d(begin, 0)
+        return cls(h, w, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw)
+
+    def taps(self) -> tuple[np.int32, ...]:
+        """The window arguments every kernel takes in this order: KH, KW, sh, sw, ph, pw, dh, dw."""
+        return tuple(np.int32(v) for v in (self.KH, self.KW, self.sh, self.sw, self.ph, self.pw, self.dh, self.dw))
 
 
 def _spatial_rank(node: Node, graph: Graph) -> str | None:
@@ -59,16 +88,12 @@ def conv(rt: Launcher, x: Any, w: Any, b: Any, *, auto_pad: str, dilations, grou
     y = rt.empty((n, m) + tuple(out), x.dtype)
     if y.size == 0:
         return y
-    H, W = as_2d(x.shape[2:], 1)
-    OH, OW = as_2d(out, 1)
-    KH, KW = as_2d(ks, 1)
-    sh, sw = as_2d(strides, 1)
-    dh, dw = as_2d(dilations, 1)
-    ph, pw = as_2d(begin, 0)
+    g = Window2d.of(x.shape[2:], out, ks, strides, dilations, begin)
+    H, W, OH, OW, KH, KW, sh, sw, ph, pw = g[:10]
     mg = m // group
     i32 = np.int32
     geom = (i32(c), i32(H), i32(W), i32(m), i32(OH), i32(OW))
-    win = (i32(KH), i32(KW), i32(sh), i32(sw), i32(ph), i32(pw), i32(dh), i32(dw))
+    win = g.taps()
     bias = (b if b is not None else w).data, i32(b is not None)
     if cg * KH * KW < 8:  # depthwise and other tiny reductions: one work-item per output
         knl = rt.kernel(CL, "conv_direct", T=ftype(x.dtype))
@@ -129,16 +154,10 @@ def conv_transpose(rt: Launcher, x: Any, w: Any, b: Any, *, auto_pad: str, dilat
     if y.size == 0:
         return y
     i32 = np.int32
-    H, W = as_2d(ins, 1)
-    OH, OW = as_2d(out, 1)
-    KH, KW = as_2d(ks, 1)
-    sh, sw = as_2d(strides, 1)
-    dh, dw = as_2d(dilations, 1)
-    ph, pw = as_2d(begin, 0)
+    g = Window2d.of(ins, out, ks, strides, dilations, begin)
     knl = rt.kernel(CL, "conv_transpose", T=ftype(x.dtype))
     rt.launch1d(knl, y.size, i32(y.size), x.data, w.data, (b if b is not None else w).data, i32(b is not None),
-                y.data, i32(c), i32(H), i32(W), i32(m), i32(OH), i32(OW), i32(cg), i32(mg),
-                i32(KH), i32(KW), i32(sh), i32(sw), i32(ph), i32(pw), i32(dh), i32(dw))
+                y.data, i32(c), i32(g.H), i32(g.W), i32(m), i32(g.OH), i32(g.OW), i32(cg), i32(mg), *g.taps())
     return y
 
 

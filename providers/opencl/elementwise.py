@@ -1,7 +1,7 @@
 """Elementwise ops: unary, binary with numpy broadcasting, Where, the variadic Sum/Mean/Max/Min.
 
-Each op is one line on top of the `unary` / `binary` factories; the OpenCL C is in
-`elementwise.cl`. Kernels are `factory=True`: bound once per node at compile time.
+Each op is one entry of a table (UNARY_OPS, BINARY_OPS) on top of the `unary` / `binary` factories;
+the OpenCL C is in `elementwise.cl`. Kernels are `factory=True`: bound once per node at compile time.
 """
 
 from __future__ import annotations
@@ -59,37 +59,29 @@ def unary(cl_name: str, **params: float) -> Callable[..., Any]:
     return build
 
 
-def register_unary(op: str, cl_name: str, since: int, legacy_since: int | None = None, **params: float) -> None:
-    """Register `op` from `since` on (from `legacy_since`, when given: the opset-1 form, whose extra
-    `consumed_inputs` the registry ignores); `params` are its attributes and their defaults."""
-    first = min(since, legacy_since or since)
-    kernel(op, first, dtypes=FLOATS, factory=True, attributes=params)(unary(cl_name, **params))
+def register_unary(op: str, cl_name: str, since: int, **params: float) -> None:
+    """Register `op` from version `since` on (version 1's `consumed_inputs` is ignored by the registry);
+    `params` are its attributes and their defaults."""
+    kernel(op, since, dtypes=FLOATS, factory=True, attributes=params)(unary(cl_name, **params))
 
 
-register_unary("Relu", "relu", 6, legacy_since=1)
-register_unary("LeakyRelu", "leaky_relu", 6, legacy_since=1, alpha=0.01)
-register_unary("Sigmoid", "sigmoid", 6, legacy_since=1)
-register_unary("Tanh", "tanh_", 6, legacy_since=1)
-register_unary("Exp", "exp_", 6, legacy_since=1)
-register_unary("Log", "log_", 6, legacy_since=1)
-register_unary("Sqrt", "sqrt_", 6, legacy_since=1)
-register_unary("Abs", "abs_", 6, legacy_since=1)
-register_unary("Neg", "neg", 6, legacy_since=1)
-register_unary("Reciprocal", "reciprocal", 6, legacy_since=1)
-register_unary("Floor", "floor_", 6, legacy_since=1)
-register_unary("Ceil", "ceil_", 6, legacy_since=1)
-register_unary("Erf", "erf_", 9)
-register_unary("Sin", "sin_", 7)
-register_unary("Cos", "cos_", 7)
-register_unary("Sign", "sign_", 9)
-register_unary("Softsign", "softsign", 1)
-register_unary("Softplus", "softplus", 1)
-register_unary("Elu", "elu", 6, legacy_since=1, alpha=1.0)
-register_unary("Selu", "selu", 6, legacy_since=1, alpha=1.67326319217681884765625, gamma=1.05070102214813232421875)
-register_unary("Celu", "celu", 12, alpha=1.0)
-register_unary("ThresholdedRelu", "thresholded_relu", 10, alpha=1.0)
-register_unary("HardSigmoid", "hard_sigmoid", 6, legacy_since=1, alpha=0.2, beta=0.5)
-register_unary("HardSwish", "hard_swish", 14)
+#: One-input ops: op -> (OpenCL function of elementwise.cl, first version), and the attributes of those
+#: that have some (name -> default).
+UNARY_OPS: dict[str, tuple[str, int]] = {
+    "Relu": ("relu", 1), "LeakyRelu": ("leaky_relu", 1), "Sigmoid": ("sigmoid", 1), "Tanh": ("tanh_", 1),
+    "Exp": ("exp_", 1), "Log": ("log_", 1), "Sqrt": ("sqrt_", 1), "Abs": ("abs_", 1), "Neg": ("neg", 1),
+    "Reciprocal": ("reciprocal", 1), "Floor": ("floor_", 1), "Ceil": ("ceil_", 1), "Erf": ("erf_", 9),
+    "Sin": ("sin_", 7), "Cos": ("cos_", 7), "Sign": ("sign_", 9), "Softsign": ("softsign", 1),
+    "Softplus": ("softplus", 1), "Elu": ("elu", 1), "Selu": ("selu", 1), "Celu": ("celu", 12),
+    "ThresholdedRelu": ("thresholded_relu", 10), "HardSigmoid": ("hard_sigmoid", 1), "HardSwish": ("hard_swish", 14),
+}
+UNARY_ATTRIBUTES: dict[str, dict[str, float]] = {
+    "LeakyRelu": {"alpha": 0.01}, "Elu": {"alpha": 1.0}, "Celu": {"alpha": 1.0}, "ThresholdedRelu": {"alpha": 1.0},
+    "Selu": {"alpha": 1.67326319217681884765625, "gamma": 1.05070102214813232421875},
+    "HardSigmoid": {"alpha": 0.2, "beta": 0.5},
+}
+for _op, (_cl_name, _since) in UNARY_OPS.items():
+    register_unary(_op, _cl_name, _since, **UNARY_ATTRIBUTES.get(_op, {}))
 
 
 @kernel("Gelu", since=20, dtypes=FLOATS, factory=True,
@@ -225,17 +217,16 @@ def register_binary(op: str, cl_name: str, since: int, out_dtype: Any = None) ->
     kernel(op, since, dtypes=FLOATS, factory=True, supports=_same_dtypes)(fn)
 
 
-register_binary("Add", "add", 7)
-register_binary("Sub", "sub", 7)
-register_binary("Mul", "mul", 7)
-register_binary("Div", "div_", 7)
-register_binary("Pow", "pow_", 7)
-register_binary("PRelu", "prelu", 7)
-register_binary("Equal", "equal", 7, np.bool_)
-register_binary("Less", "less", 7, np.bool_)
-register_binary("Greater", "greater", 7, np.bool_)
-register_binary("LessOrEqual", "less_equal", 12, np.bool_)
-register_binary("GreaterOrEqual", "greater_equal", 12, np.bool_)
+#: Two-input ops with numpy broadcasting: op -> (OpenCL function, first version, output dtype or None for
+#: the inputs' own).
+BINARY_OPS: dict[str, tuple[str, int, Any]] = {
+    "Add": ("add", 7, None), "Sub": ("sub", 7, None), "Mul": ("mul", 7, None), "Div": ("div_", 7, None),
+    "Pow": ("pow_", 7, None), "PRelu": ("prelu", 7, None), "Equal": ("equal", 7, np.bool_),
+    "Less": ("less", 7, np.bool_), "Greater": ("greater", 7, np.bool_),
+    "LessOrEqual": ("less_equal", 12, np.bool_), "GreaterOrEqual": ("greater_equal", 12, np.bool_),
+}
+for _op, (_cl_name, _since, _out_dtype) in BINARY_OPS.items():
+    register_binary(_op, _cl_name, _since, _out_dtype)
 
 
 def variadic(cl_name: str, last: str | None = None):

@@ -21,6 +21,18 @@
 #define LY (TS_M / WPT_M)
 #define NTHREADS (LX * LY)
 
+// Stage the TS_K x WIDTH tile at (k0, X0) of a K x XN operand in local memory TILE[kk][xx], reading
+// LOAD (an expression of its position gk, gx) inside the operand and 0 outside. Work-items take
+// consecutive elements along k (K_FAST) or along x, whichever is the operand's contiguous axis.
+#define STAGE_TILE(TILE, WIDTH, K_FAST, X0, XN, K, LOAD)                                \
+    for (int l = 0; l < (TS_K * (WIDTH)) / NTHREADS; ++l) {                             \
+        const int e = tid + l * NTHREADS;                                               \
+        const int kk = (K_FAST) ? e % TS_K : e / (WIDTH);                               \
+        const int xx = (K_FAST) ? e / TS_K : e % (WIDTH);                               \
+        const int gx = (X0) + xx, gk = k0 + kk;                                         \
+        TILE[kk][xx] = (gx < (XN) && gk < (K)) ? (LOAD) : 0.0f;                         \
+    }
+
 #define GEMM_TILE_LOOP(M, N, K)                                                         \
     __local float As[TS_K][TS_M];                                                       \
     __local float Bs[TS_K][TS_N];                                                       \
@@ -31,18 +43,8 @@
     for (int i = 0; i < WPT_M; ++i)                                                     \
         for (int j = 0; j < WPT_N; ++j) acc[i][j] = 0.0f;                               \
     for (int k0 = 0; k0 < (K); k0 += TS_K) {                                            \
-        for (int l = 0; l < (TS_K * TS_M) / NTHREADS; ++l) {                            \
-            const int e = tid + l * NTHREADS;                                           \
-            const int kk = e % TS_K, mm = e / TS_K;                                     \
-            const int gm = m0 + mm, gk = k0 + kk;                                       \
-            As[kk][mm] = (gm < (M) && gk < (K)) ? LOAD_A(gm, gk) : 0.0f;                \
-        }                                                                               \
-        for (int l = 0; l < (TS_K * TS_N) / NTHREADS; ++l) {                            \
-            const int e = tid + l * NTHREADS;                                           \
-            const int nn = e % TS_N, kk = e / TS_N;                                     \
-            const int gn = n0 + nn, gk = k0 + kk;                                       \
-            Bs[kk][nn] = (gn < (N) && gk < (K)) ? LOAD_B(gk, gn) : 0.0f;                \
-        }                                                                               \
+        STAGE_TILE(As, TS_M, 1, m0, M, K, LOAD_A(gx, gk))                               \
+        STAGE_TILE(Bs, TS_N, 0, n0, N, K, LOAD_B(gk, gx))                               \
         barrier(CLK_LOCAL_MEM_FENCE);                                                   \
         for (int kk = 0; kk < TS_K; ++kk) {                                             \
             float a[WPT_M], b[WPT_N];                                                   \

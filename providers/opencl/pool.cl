@@ -8,58 +8,46 @@
 #pragma OPENCL EXTENSION cl_khr_fp16 : enable
 #endif
 
-__kernel void max_pool(const int total, __global const T* X, __global T* Y, const int H, const int W,
-                       const int OH, const int OW, const int KH, const int KW, const int sh, const int sw,
-                       const int ph, const int pw, const int dh, const int dw) {
+#include "window.clh"
+
+// The arguments both pools start with (pool.py passes them alike).
+#define POOL_ARGS                                                                                         \
+    const int total, __global const T *X, __global T *Y, const int H, const int W, const int OH,         \
+        const int OW, const int KH, const int KW, const int sh, const int sw, const int ph, const int pw, \
+        const int dh, const int dw
+
+// The taps along one axis of the window at output position o that fall in [lo, hi) (input coordinates).
+inline int counted_taps(const int o, const int k, const int s, const int d, const int pad, const int lo,
+                        const int hi) {
+    int count = 0;
+    for (int t = 0; t < k; ++t) {
+        const int at = o * s - pad + t * d;
+        count += at >= lo && at < hi;
+    }
+    return count;
+}
+
+__kernel void max_pool(POOL_ARGS) {
     const int i = get_global_id(0);
     if (i >= total) return;
-    const int ow = i % OW;
-    const int oh = (i / OW) % OH;
-    const int nc = i / (OW * OH);
-    __global const T* Xc = X + (long)nc * H * W;
+    const Pixel p = pixel_of(i, OH, OW);
+    __global const T* Xc = X + (long)p.outer * H * W;
     float best = -INFINITY;
-    for (int kh = 0; kh < KH; ++kh) {
-        const int ih = oh * sh - ph + kh * dh;
-        if (ih < 0 || ih >= H) continue;
-        for (int kw = 0; kw < KW; ++kw) {
-            const int iw = ow * sw - pw + kw * dw;
-            if (iw < 0 || iw >= W) continue;
-            const float v = (float)Xc[ih * W + iw];
-            best = (v > best || isnan(v)) ? v : best;
-        }
-    }
+    FOR_EACH_INPUT_TAP(p, H, W,
+        const float v = (float)Xc[ih * W + iw];
+        best = (v > best || isnan(v)) ? v : best;)
     Y[i] = (T)best;
 }
 
-__kernel void avg_pool(const int total, __global const T* X, __global T* Y, const int H, const int W,
-                       const int OH, const int OW, const int KH, const int KW, const int sh, const int sw,
-                       const int ph, const int pw, const int dh, const int dw, const int include_pad,
-                       const int pe_h, const int pe_w) {
+__kernel void avg_pool(POOL_ARGS, const int include_pad, const int pe_h, const int pe_w) {
     const int i = get_global_id(0);
     if (i >= total) return;
-    const int ow = i % OW;
-    const int oh = (i / OW) % OH;
-    const int nc = i / (OW * OH);
-    __global const T* Xc = X + (long)nc * H * W;
-    // counted range per axis, in input coordinates
-    const int lo_h = include_pad ? -ph : 0, hi_h = include_pad ? H + pe_h : H;
-    const int lo_w = include_pad ? -pw : 0, hi_w = include_pad ? W + pe_w : W;
+    const Pixel p = pixel_of(i, OH, OW);
+    __global const T* Xc = X + (long)p.outer * H * W;
     float sum = 0.0f;
-    int cnt_h = 0, cnt_w = 0;
-    for (int kw = 0; kw < KW; ++kw) {
-        const int iw = ow * sw - pw + kw * dw;
-        if (iw >= lo_w && iw < hi_w) ++cnt_w;
-    }
-    for (int kh = 0; kh < KH; ++kh) {
-        const int ih = oh * sh - ph + kh * dh;
-        if (ih >= lo_h && ih < hi_h) ++cnt_h;
-        if (ih < 0 || ih >= H) continue;
-        for (int kw = 0; kw < KW; ++kw) {
-            const int iw = ow * sw - pw + kw * dw;
-            if (iw < 0 || iw >= W) continue;
-            sum += (float)Xc[ih * W + iw];
-        }
-    }
-    const int cnt = cnt_h * cnt_w;
+    FOR_EACH_INPUT_TAP(p, H, W, sum += (float)Xc[ih * W + iw];)
+    // counted range per axis, in input coordinates
+    const int cnt = counted_taps(p.y, KH, sh, dh, ph, include_pad ? -ph : 0, include_pad ? H + pe_h : H) *
+                    counted_taps(p.x, KW, sw, dw, pw, include_pad ? -pw : 0, include_pad ? W + pe_w : W);
     Y[i] = (T)(sum / (float)(cnt > 0 ? cnt : 1));
 }

@@ -10,7 +10,7 @@ import numpy as np
 from ep_runtime.graph import Graph, Node
 from ep_runtime.op_shapes import pool_geometry
 
-from .conv import as_2d
+from .conv import Window2d, as_2d
 from .reduce import reduce_middle
 from .registry import FLOATS, kernel
 from .runtime import Launcher, ftype, prod
@@ -39,14 +39,8 @@ def pool(rt: Launcher, x: Any, kind: str, *, kernel_shape, strides=None, dilatio
     if y.size == 0:
         return y
     i32 = np.int32
-    H, W = as_2d(x.shape[2:], 1)
-    OH, OW = as_2d(out, 1)
-    KH, KW = as_2d(kernel_shape, 1)
-    sh, sw = as_2d(strides, 1)
-    dh, dw = as_2d(dilations, 1)
-    ph, pw = as_2d(begin, 0)
-    args = [i32(y.size), x.data, y.data, i32(H), i32(W), i32(OH), i32(OW), i32(KH), i32(KW), i32(sh), i32(sw),
-            i32(ph), i32(pw), i32(dh), i32(dw)]
+    g = Window2d.of(x.shape[2:], out, kernel_shape, strides, dilations, begin)
+    args = [i32(y.size), x.data, y.data, i32(g.H), i32(g.W), i32(g.OH), i32(g.OW), *g.taps()]
     if kind == "MaxPool":
         knl = rt.kernel(CL, "max_pool", T=ftype(x.dtype))
     else:

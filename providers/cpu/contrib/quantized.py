@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ep_runtime.op_shapes import normalize_axis
+from ep_runtime.op_shapes import check_broadcasts_to, normalize_axis
 
 from ..activation import sigmoid
 from ..quantization import DynamicQuantizeLinear
@@ -121,12 +121,7 @@ def QGemm(a: np.ndarray, a_scale: np.ndarray, a_zero_point: np.ndarray, b: np.nd
     if c is not None:
         if c.dtype != np.int32:
             raise ValueError(f"{op}: C must be int32, got {c.dtype}")
-        try:
-            fits = np.broadcast_shapes(c.shape, acc.shape) == acc.shape
-        except ValueError:
-            fits = False
-        if not fits:
-            raise ValueError(f"{op}: C of shape {c.shape} does not broadcast to the result shape {acc.shape}")
+        check_broadcasts_to(c.shape, acc.shape, op)
         acc = acc + c
     multiplier = np.float32(alpha) * float_scale(a_scale, "a_scale", op) * column_param(b_scale, n, "b_scale", op)
     if y_scale is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -223,13 +224,22 @@ def legacy_forest(op: str, nodes_treeids, nodes_nodeids, nodes_featureids, nodes
 # ---- TreeEnsembleRegressor ----
 
 
-def _regressor_factory(*, aggregate_function: str = "SUM", base_values=None, base_values_as_tensor=None,
+def _register_ml_versions(op: str, fn: Callable[..., Any], **options: Any) -> None:
+    """Register the factory kernel `fn` for ai.onnx.ml 3 on, and for versions 1-2 with the attributes they
+    have: all of ml 3's but the `*_as_tensor` forms ml 3 added (the same function serves both)."""
+    kernel(op, 3, domain=ML, factory=True, **options)(fn)
+    legacy = {name: d for name, d in (fn.__kwdefaults__ or {}).items() if not name.endswith("_as_tensor")}
+    kernel(op, 1, until=2, domain=ML, factory=True, attributes=legacy, **options)(fn)
+
+
+def TreeEnsembleRegressor(*, aggregate_function: str = "SUM", base_values=None, base_values_as_tensor=None,
                        n_targets: int | None = None, nodes_falsenodeids=None, nodes_featureids=None,
                        nodes_hitrates=None, nodes_hitrates_as_tensor=None, nodes_missing_value_tracks_true=None,
                        nodes_modes=None, nodes_nodeids=None, nodes_treeids=None, nodes_truenodeids=None,
                        nodes_values=None, nodes_values_as_tensor=None, post_transform: str = "NONE",
                        target_ids=None, target_nodeids=None, target_treeids=None, target_weights=None,
                        target_weights_as_tensor=None):
+    """Sum (or average, min, max) of the leaf weights per target, plus base_values; float32 output."""
     op = "TreeEnsembleRegressor"
     if n_targets is None:
         n_targets = int(max(target_ids)) + 1 if target_ids else 1
@@ -252,38 +262,23 @@ def _regressor_factory(*, aggregate_function: str = "SUM", base_values=None, bas
 
 
 
-@kernel("TreeEnsembleRegressor", 1, until=2, domain=ML, factory=True)
-def TreeEnsembleRegressor_1(*, aggregate_function: str = "SUM", base_values=None, n_targets: int | None = None,
-                            nodes_falsenodeids=None, nodes_featureids=None, nodes_hitrates=None,
-                            nodes_missing_value_tracks_true=None, nodes_modes=None, nodes_nodeids=None,
-                            nodes_treeids=None, nodes_truenodeids=None, nodes_values=None,
-                            post_transform: str = "NONE", target_ids=None, target_nodeids=None,
-                            target_treeids=None, target_weights=None):
-    return _regressor_factory(**locals())
-
-
-@kernel("TreeEnsembleRegressor", 3, domain=ML, factory=True)
-def TreeEnsembleRegressor(*, aggregate_function: str = "SUM", base_values=None, base_values_as_tensor=None,
-                          n_targets: int | None = None, nodes_falsenodeids=None, nodes_featureids=None,
-                          nodes_hitrates=None, nodes_hitrates_as_tensor=None, nodes_missing_value_tracks_true=None,
-                          nodes_modes=None, nodes_nodeids=None, nodes_treeids=None, nodes_truenodeids=None,
-                          nodes_values=None, nodes_values_as_tensor=None, post_transform: str = "NONE",
-                          target_ids=None, target_nodeids=None, target_treeids=None, target_weights=None,
-                          target_weights_as_tensor=None):
-    """Sum (or average, min, max) of the leaf weights per target, plus base_values; float32 output."""
-    return _regressor_factory(**locals())
+_register_ml_versions("TreeEnsembleRegressor", TreeEnsembleRegressor)
 
 
 # ---- TreeEnsembleClassifier ----
 
 
-def _classifier_factory(*, base_values=None, base_values_as_tensor=None, class_ids=None, class_nodeids=None,
+def TreeEnsembleClassifier(*, base_values=None, base_values_as_tensor=None, class_ids=None, class_nodeids=None,
                         class_treeids=None, class_weights=None, class_weights_as_tensor=None,
                         classlabels_int64s=None, classlabels_strings=None, nodes_falsenodeids=None,
                         nodes_featureids=None, nodes_hitrates=None, nodes_hitrates_as_tensor=None,
                         nodes_missing_value_tracks_true=None, nodes_modes=None, nodes_nodeids=None,
                         nodes_treeids=None, nodes_truenodeids=None, nodes_values=None, nodes_values_as_tensor=None,
                         post_transform: str = "NONE"):
+    """Per-class sums of leaf weights plus base_values, post-transformed: (labels, scores).
+
+    With two labels and weights for one class only it is a binary classifier: scores become
+    [1 - s, s] (positive weights, no transform) or [-s, s] before the post_transform."""
     op = "TreeEnsembleClassifier"
     labels = class_labels(classlabels_int64s, classlabels_strings, op)
     if labels is None or not len(labels):
@@ -325,29 +320,7 @@ def _classifier_factory(*, base_values=None, base_values_as_tensor=None, class_i
     return run
 
 
-@kernel("TreeEnsembleClassifier", 1, until=2, domain=ML, multi_output=True, factory=True)
-def TreeEnsembleClassifier_1(*, base_values=None, class_ids=None, class_nodeids=None, class_treeids=None,
-                             class_weights=None, classlabels_int64s=None, classlabels_strings=None,
-                             nodes_falsenodeids=None, nodes_featureids=None, nodes_hitrates=None,
-                             nodes_missing_value_tracks_true=None, nodes_modes=None, nodes_nodeids=None,
-                             nodes_treeids=None, nodes_truenodeids=None, nodes_values=None,
-                             post_transform: str = "NONE"):
-    return _classifier_factory(**locals())
-
-
-@kernel("TreeEnsembleClassifier", 3, domain=ML, multi_output=True, factory=True)
-def TreeEnsembleClassifier(*, base_values=None, base_values_as_tensor=None, class_ids=None, class_nodeids=None,
-                           class_treeids=None, class_weights=None, class_weights_as_tensor=None,
-                           classlabels_int64s=None, classlabels_strings=None, nodes_falsenodeids=None,
-                           nodes_featureids=None, nodes_hitrates=None, nodes_hitrates_as_tensor=None,
-                           nodes_missing_value_tracks_true=None, nodes_modes=None, nodes_nodeids=None,
-                           nodes_treeids=None, nodes_truenodeids=None, nodes_values=None,
-                           nodes_values_as_tensor=None, post_transform: str = "NONE"):
-    """Per-class sums of leaf weights plus base_values, post-transformed: (labels, scores).
-
-    With two labels and weights for one class only it is a binary classifier: scores become
-    [1 - s, s] (positive weights, no transform) or [-s, s] before the post_transform."""
-    return _classifier_factory(**locals())
+_register_ml_versions("TreeEnsembleClassifier", TreeEnsembleClassifier, multi_output=True)
 
 
 # ---- TreeEnsemble (ml opset 5) ----
