@@ -123,6 +123,19 @@ def test_hard_swish_chain_becomes_x_times_hard_sigmoid_before_opset_14():
     assert sess.get_graph().value(gate).dtype == np.float32
 
 
+def test_a_provider_that_claims_by_dtype_takes_the_rewritten_hard_sigmoid_before_opset_14():
+    # the new HardSigmoid writes a value the edit creates: the placement check must see its type, or a
+    # provider that refuses values of unknown dtype (embedded_c) never gets the rewrite
+    pytest.importorskip("providers.embedded_c")
+    from providers.embedded_c import EmbeddedCExecutionProvider
+
+    if not EmbeddedCExecutionProvider.is_available():
+        pytest.skip("no C compiler")
+    sess = check(hard_swish_chain("x*clip/6", opset=13), x_feed(), providers=("embedded_c", "cpu"))
+    assert ops(sess) == Counter({"HardSigmoid": 1, "Mul": 1})
+    assert set(sess.get_partition().assignment().values()) == {"EmbeddedCExecutionProvider"}
+
+
 def test_x_times_hard_sigmoid_of_one_sixth_becomes_hard_swish():
     nodes = [helper.make_node("HardSigmoid", ["x"], ["h"], alpha=1 / 6, beta=0.5),
              helper.make_node("Mul", ["x", "h"], ["y"])]

@@ -7,13 +7,14 @@ Graph (nodes re-sorted topologically), or the same Graph when nothing changed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from ..graph import Graph, Node, decode_attribute, implicit_inputs
+from ..graph import Graph, Node, decode_attribute, implicit_inputs, value_info_from_type
 
 #: decides whether a new node may replace `replaced` (see placement.Placement.allows)
 Allows = Callable[[onnx.NodeProto, Sequence[Node], Graph], bool]
@@ -138,11 +139,26 @@ class GraphEdit:
             self.value_info.append(onnx.helper.make_tensor_value_info(name, info.elem_type, dims))
         return name
 
+    @contextlib.contextmanager
+    def _new_values_typed(self) -> Iterator[None]:
+        """The graph's value table holding, for the span of a placement check, the types of the values
+        this edit created (`new_value`): a provider that claims nodes by dtype sees them, as it will
+        once the edit is committed."""
+        added = [vi for vi in self.value_info if vi.name not in self.graph.values]
+        self.graph.values.update({vi.name: value_info_from_type(vi.name, vi.type) for vi in added})
+        try:
+            yield
+        finally:
+            for vi in added:
+                del self.graph.values[vi.name]
+
     def replace(self, nodes: Sequence[Node], new: Iterable[onnx.NodeProto], opsets: dict[str, int] | None = None
                 ) -> bool:
         """Replace `nodes` by `new` when the placement allows it; returns whether it did."""
         new = list(new)
-        if not all(self._allows(p, nodes, self.graph) for p in new):
+        with self._new_values_typed():
+            allowed = all(self._allows(p, nodes, self.graph) for p in new)
+        if not allowed:
             return False
         self.removed.update(n.index for n in nodes)
         self.added.extend(new)
