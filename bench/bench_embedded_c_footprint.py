@@ -18,6 +18,7 @@ densenet121: alexnet, zfnet512 and vgg19 hold 240-550 MB of weights).
 
     python bench/bench_embedded_c_footprint.py
     python bench/bench_embedded_c_footprint.py --models squeezenet resnet50 --opt -Os --markdown
+    python bench/bench_embedded_c_footprint.py --no-small --no-light   # the TinyML rows only
 
 Nothing here asserts anything; it only measures and prints.
 """
@@ -108,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="*", default=DEFAULT_LIGHT, help="light models (short names) or .onnx paths")
     parser.add_argument("--no-small", action="store_true", help="skip the MLP, LeNet and LSTM built here")
     parser.add_argument("--no-tinyml", action="store_true", help="skip the TFLite Micro example models")
+    parser.add_argument("--no-light", action="store_true", help="skip the ONNX light models")
     parser.add_argument("--opt", default="-O2", help="optimisation flag of the build (default -O2)")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     args = parser.parse_args(argv)
@@ -116,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         models.update({"mlp": mlp_model(), "lenet": lenet_model(), "lstm": lstm_model()})
     if not args.no_tinyml:
         models.update({name: build() for name, build in TINYML.items()})
-    for name, path in pick_models(args.models).items():
+    for name, path in ({} if args.no_light else pick_models(args.models)).items():
         models[name] = onnx.load(path)
     rows = []
     with tempfile.TemporaryDirectory(prefix="ep_footprint_") as tmp:

@@ -90,9 +90,11 @@ def person_detection_model(seed: int = 0) -> onnx.ModelProto:
 def quantized(model: onnx.ModelProto, seed: int = 0, batches: int = 8) -> onnx.ModelProto:
     """`model` quantized to int8 by onnxruntime's quantize_static (QOperator format, int8 activations and
     per-tensor int8 weights, as TFLite Micro's int8 models are), calibrated on random inputs. Conv and
-    MatMul are quantized (QLinearConv, QLinearMatMul; ReLU and ReLU6 fold into their output ranges); the
-    small Add, pooling and Softmax at the end stay float after a DequantizeLinear, since onnxruntime would
-    otherwise write them as com.microsoft ops."""
+    MatMul are quantized (QLinearConv, QLinearMatMul; ReLU and ReLU6 fold into their output ranges), and
+    a Reshape between two of them stays int8 (as in TFLite Micro's models; else onnxruntime leaves a float
+    DequantizeLinear -> Reshape -> QuantizeLinear island there); the small Add, pooling and Softmax at the
+    end stay float after a DequantizeLinear, since onnxruntime would otherwise write them as com.microsoft
+    ops."""
     from onnxruntime import quantization
 
     shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
@@ -112,7 +114,7 @@ def quantized(model: onnx.ModelProto, seed: int = 0, batches: int = 8) -> onnx.M
         quantization.quantize_static(str(src), str(dst), Calibration(), quant_format=quantization.QuantFormat.QOperator,
                                      activation_type=quantization.QuantType.QInt8,
                                      weight_type=quantization.QuantType.QInt8,
-                                     op_types_to_quantize=["Conv", "MatMul", "Relu", "Clip"])
+                                     op_types_to_quantize=["Conv", "MatMul", "Relu", "Clip", "Reshape"])
         return onnx.load(str(dst))
 
 

@@ -88,7 +88,9 @@ def test_quantized_model_exports_builds_and_verifies(tmp_path, capsys):
     path = _quantized_cnn(tmp_path, "QUInt8", True)
     res = export_model(path, tmp_path / "c")
     text = (tmp_path / "c" / "qlinearconv.c").read_text()
-    assert "ep_requantize" in text and "float" not in text.split("int ep_qlinearconv")[1]
+    assert "ep_qconv_run" in text and "float" not in text.split("int ep_qlinearconv")[1]
+    store = (tmp_path / "c" / "ep_quant.c").read_text().split("void ep_qout_store")[1].split("\n}\n")[0]
+    assert "ep_requantize" in store and "float" not in store  # requantized in fixed point
     _, _, got, want = verify(path, res)  # the built program against the cpu provider, on random inputs
     assert np.abs(got[0] - want[0]).max() <= 1.01 * _output_quantum(path)
     assert main(["export-c", path, "-o", str(tmp_path / "cli"), "--verify", "--atol", "0.05"]) == 0

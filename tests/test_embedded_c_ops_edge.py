@@ -43,6 +43,8 @@ CASES = {
     "abs": ("Abs", {"x": (3, 4)}, {}, {}, 17),
     "neg": ("Neg", {"x": (3, 4)}, {}, {}, 17),
     "reciprocal": ("Reciprocal", {"x": (3, 4)}, {}, {}, 17),
+    "floor": ("Floor", {"x": (3, 5)}, {}, {}, 17),
+    "ceil": ("Ceil", {"x": (3, 5)}, {}, {}, 17),
     "pow_const_two": ("Pow", {"x": (2, 5, 3)}, {"e": np.float32(2.0)}, {}, 17),
     "pow_broadcast": ("Pow", {"x": (2, 5, 3), "e": (5, 1)}, {}, {}, 17),
     "pad_constant": ("Pad", {"x": (1, 3, 5, 4)}, {"pads": _i64(0, 0, 1, 2, 0, 0, 2, 1), "v": np.float32(1.5)},
@@ -327,3 +329,20 @@ def test_lstm_with_ragged_lengths_and_layout1_exports_and_runs_clean_under_sanit
     res = export_model(model, tmp_path / "lstm")
     _, _, got, want = verify(model, res, extra_flags=SANITIZE)
     _assert_matches(got, want, "lstm export")
+
+
+@pytest.mark.parametrize("fused", [False, True], ids=["per_node", "fused"])
+@pytest.mark.parametrize("multiplier", [1, 2])
+def test_a_1x1_depthwise_conv_after_a_concat_runs_without_scratch_and_matches(fused, multiplier):
+    # a 1x1 depthwise Conv has no scratch (ep_conv_scratch_size); its direct path used to write the
+    # phase planes anyway: through NULL (a crash) or over the arena (the Concat's output beside it)
+    nodes = [helper.make_node("Concat", ["a", "b"], ["p"], axis=2),
+             helper.make_node("Conv", ["p", "w"], ["c"], group=4), helper.make_node("Relu", ["c"], ["y"])]
+    w = np.random.default_rng(2).standard_normal((4 * multiplier, 1, 1)).astype(np.float32)
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("a", TensorProto.FLOAT, [2, 4, 3]),
+                                           helper.make_tensor_value_info("b", TensorProto.FLOAT, [2, 4, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4 * multiplier, 11])],
+                              [numpy_helper.from_array(w, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    feed = {"a": _x(2, 4, 3), "b": _x(2, 4, 8)}
+    _assert_matches(strict_session(model, fused=fused).run(None, feed), cpu_run(model, feed), "1x1 depthwise")

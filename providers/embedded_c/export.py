@@ -27,8 +27,8 @@ from ep_runtime.graph import Graph
 from ep_runtime.provider import Refusal
 
 from . import build, codegen
-from .lowering import C_DTYPES, SUPPORT_SOURCES, Call, lower
-from .provider import call_dtypes, call_shapes, resolve_kernels
+from .lowering import C_DTYPES, SUPPORT_SOURCES, Call, fuse_conv_activations, lower, walk
+from .provider import call_dtypes, call_shapes, lowered_constants, resolve_kernels, value_bytes
 from .shapes import Shape, Unsupported, propagate
 
 #: bytes of weights per weights_*.c file (several files compile in parallel)
@@ -42,6 +42,9 @@ WEIGHT_MEMBERS = {np.dtype(np.float32): "f", np.dtype(np.int8): "i8", np.dtype(n
                   np.dtype(np.int32): "i32", np.dtype(np.int64): "i64"}
 _MEMBER_TYPES = {"f": ("float", 4), "i8": ("int8_t", 1), "u8": ("uint8_t", 1), "i32": ("int32_t", 4),
                  "i64": ("int64_t", 8)}
+#: the C type of a model input or output of each element type (main.c reads and writes their raw bytes)
+IO_C_TYPES = {np.dtype(np.float32): "float", np.dtype(np.uint8): "uint8_t", np.dtype(np.int8): "int8_t",
+              np.dtype(np.int32): "int32_t", np.dtype(np.int64): "int64_t", np.dtype(np.bool_): "unsigned char"}
 SUPPORT_HEADERS = ("ep_tensor.h", "ep_broadcast.h", "ep_binary.h", "ep_unary.h", "ep_quant.h", "ep_pool.h",
                    "ep_sgemm.h", "ep_window.h")
 
@@ -68,6 +71,8 @@ class ExportResult:
     rows: list[NodeRow] = field(default_factory=list)
     inputs: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)
     outputs: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)
+    #: element type of each input and output (float32 unless said otherwise)
+    dtypes: dict[str, np.dtype] = field(default_factory=dict)
 
     def report(self) -> str:
         lines = [f"exported to {self.outdir}",
@@ -114,8 +119,8 @@ def _check(graph: Graph) -> tuple[list[Call], list[str], dict[str, Shape]]:
     calls, problems = [], []
     shapes: dict[str, Shape] = {}
     for v in graph.inputs:
-        if v.dtype != np.float32:
-            problems.append(f"input {v.name!r}: {v.dtype} not supported (float32 only)")
+        if v.dtype not in IO_C_TYPES:
+            problems.append(f"input {v.name!r}: {v.dtype} not supported ({', '.join(str(d) for d in IO_C_TYPES)})")
         elif v.static_shape is None:
             problems.append(f"input {v.name!r}: shape {list(v.shape or [])} is not static; pin it with --dim NAME=INT")
         else:
@@ -146,21 +151,26 @@ def export_model(model: str | os.PathLike | onnx.ModelProto, outdir: str | os.Pa
     calls, problems, known = _check(graph)
     if problems:
         raise ExportError(f"cannot export to C: {len(problems)} problem(s):\n  " + "\n  ".join(problems))
-    sources, _vendor = resolve_kernels(kernels)
+    sources, vendor = resolve_kernels(kernels)
+    calls, nodes = fuse_conv_activations(calls, graph.nodes, graph, {v.name for v in graph.outputs}, vendor)
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
 
     ins = [v.name for v in graph.inputs]
     outs = [v.name for v in graph.outputs]
-    used = [n for c in calls for n in c.inputs]
-    consts = list(dict.fromkeys(n for n in used if n in graph.initializers))
+    used = [n for c in walk(calls) for n in c.inputs]
+    constants = {**graph.initializers, **lowered_constants(calls)}
+    consts = list(dict.fromkeys(n for n in used if n in constants))
     shapes = call_shapes(graph, calls, known)
-    sizes = {n: int(np.prod(s)) for n, s in shapes.items()}
-    inter = {n for c in calls for n in c.outputs if n not in outs}
+    dtypes = call_dtypes(graph, calls)
+    for v in graph.inputs + graph.outputs:
+        dtypes.setdefault(v.name, np.dtype(v.dtype))
+    sizes = value_bytes(shapes, dtypes)
+    inter = {n for c in walk(calls) for n in c.outputs if n not in outs}
     plan = codegen.plan_arena(calls, inter, sizes)
 
     const_id = {n: k for k, n in enumerate(consts)}
-    tables, placed = _place_weights([graph.initializers[n] for n in consts])
+    tables, placed = _place_weights([constants[n] for n in consts])
     in_id = {n: k for k, n in enumerate(ins)}
     out_id = {n: k for k, n in enumerate(outs)}
 
@@ -172,20 +182,23 @@ def export_model(model: str | os.PathLike | onnx.ModelProto, outdir: str | os.Pa
         if name in const_id:
             table, member, index = placed[const_id[name]]
             return f"ep_weights_{table}.{member} + {index}"
-        return f"model_arena + {plan.offsets[name]}"
+        return f"(unsigned char *)model_arena + {plan.offsets[name]}"
 
-    labels = [n.label for n in graph.nodes]
-    params = [f"const float *in_{k}" for k in range(len(ins))] + [f"float *out_{k}" for k in range(len(outs))]
+    labels = [n.label for n in nodes]
+    params = [f"const {IO_C_TYPES[dtypes[n]]} *in_{k}" for k, n in enumerate(ins)]
+    params += [f"{IO_C_TYPES[dtypes[n]]} *out_{k}" for k, n in enumerate(outs)]
     signature = f"int model_run({', '.join(params)})"
     # model_run checks the weights read back, then runs the nodes (in parts of at most
     # codegen.MAX_CALLS_PER_FUNCTION calls, so that a big model compiles in time linear in its size)
-    nodes_fn = codegen.emit_functions(calls, labels, shapes, locate, lambda k: f"model_arena + {plan.scratch[k]}",
+    nodes_fn = codegen.emit_functions(calls, labels, shapes, locate,
+                                      lambda k: f"(float *)((unsigned char *)model_arena + {plan.scratch[k]})",
                                       "model_run_nodes", ", ".join(params),
                                       dtypes={n: C_DTYPES[d] for n, d in call_dtypes(graph, calls).items()})
     pass_on = ", ".join([f"in_{k}" for k in range(len(ins))] + [f"out_{k}" for k in range(len(outs))])
 
-    weight_bytes = sum(graph.initializers[n].nbytes for n in consts)
+    weight_bytes = sum(constants[n].nbytes for n in consts)
     h = ["/* model.h: generated by ep-runtime export-c. */", "#ifndef MODEL_H", "#define MODEL_H", "",
+         "#include <stdint.h>", "",
          f"#define MODEL_NUM_INPUTS {len(ins)}", f"#define MODEL_NUM_OUTPUTS {len(outs)}"]
     for k, n in enumerate(ins):
         h.append(f"/* input {k}: {codegen.comment(n)} shape {list(known[n])} */")
@@ -193,12 +206,14 @@ def export_model(model: str | os.PathLike | onnx.ModelProto, outdir: str | os.Pa
     for k, n in enumerate(outs):
         h.append(f"/* output {k}: {codegen.comment(n)} shape {list(known[n])} */")
         h.append(f"#define MODEL_OUTPUT_{k}_SIZE {int(np.prod(known[n]))}")
-    h += [f"#define MODEL_ARENA_FLOATS {max(plan.size, 1)}", "#define MODEL_ARENA_BYTES (MODEL_ARENA_FLOATS * 4)",
+    h += [f"#define MODEL_ARENA_FLOATS {-(-max(plan.size, 1) // 4)}",
+          "#define MODEL_ARENA_BYTES (MODEL_ARENA_FLOATS * 4)",
           f"#define MODEL_WEIGHT_BYTES {weight_bytes}",
           "/* model_run's answer on a target that does not read the weights back: they are stored as",
           " * little-endian IEEE 754 bytes (Arm Cortex-M/A, RISC-V, x86 read them so) */",
           f"#define MODEL_ERR_WEIGHT_FORMAT {ERR_WEIGHT_FORMAT}", "",
-          "/* Runs the model: inputs and outputs are contiguous float32 buffers of the sizes above.",
+          "/* Runs the model: inputs and outputs are contiguous buffers of the sizes above (float32 unless",
+          " * the prototype says otherwise).",
           " * Returns 0, MODEL_ERR_WEIGHT_FORMAT, or 16 * (node + 1) + error code of the failing",
           " * operator. Not reentrant: intermediates live in one static arena. */",
           signature + ";", "", "#endif /* MODEL_H */", ""]
@@ -213,10 +228,10 @@ def export_model(model: str | os.PathLike | onnx.ModelProto, outdir: str | os.Pa
          "", *nodes_fn, "", signature, "{", "    if (model_one.f != 1.0f) {", "        return MODEL_ERR_WEIGHT_FORMAT;",
          "    }", f"    return model_run_nodes({pass_on});", "}", ""]
     (out / "model.c").write_text("\n".join(c))
-    _write_weights(out, tables, [(n, graph.initializers[n]) for n in consts], placed)
+    _write_weights(out, tables, [(n, constants[n]) for n in consts], placed)
 
     # operator library sources (vendor replacements included) and the support files
-    needed = set(SUPPORT_SOURCES) | {c.source for c in calls}
+    needed = set(SUPPORT_SOURCES) | {x for c in walk(calls) for x in (c.source, *c.shared) if x}
     for stem in sorted(needed):
         shutil.copyfile(sources[stem], out / f"{stem}.c")
         hdr = build.OPS_DIR / f"{stem}.h"
@@ -224,15 +239,17 @@ def export_model(model: str | os.PathLike | onnx.ModelProto, outdir: str | os.Pa
             shutil.copyfile(hdr, out / f"{stem}.h")
     for hname in sorted({*SUPPORT_HEADERS, *(h.name for h in build.CSRC.glob("*.h"))}):  # shared headers
         shutil.copyfile(build.CSRC / hname, out / hname)
-    (out / "main.c").write_text(_main_c(len(ins), len(outs)))
+    (out / "main.c").write_text(_main_c([IO_C_TYPES[dtypes[n]] for n in ins], [IO_C_TYPES[dtypes[n]] for n in outs]))
 
     rows = []
-    for k, (node, call) in enumerate(zip(graph.nodes, calls)):
-        ram = sum(sizes[o] * 4 for o in call.outputs if o in plan.offsets) + call.scratch * 4
-        wb = sum(graph.initializers[i].size * 4 for i in dict.fromkeys(call.inputs) if i in const_id)
+    for k, (node, call) in enumerate(zip(nodes, calls)):
+        mine = walk([call])
+        ram = sum(sizes[o] for c in mine for o in c.outputs if o in plan.offsets) + sum(4 * c.scratch for c in mine)
+        wb = sum(constants[i].nbytes for i in dict.fromkeys(i for c in mine for i in c.inputs) if i in const_id)
         rows.append(NodeRow(k, node.op_type, node.name, ram, wb))
-    return ExportResult(out, max(plan.size, 1) * 4, weight_bytes, plan.total_intermediate * 4, rows,
-                        [(n, known[n]) for n in ins], [(n, known[n]) for n in outs])
+    return ExportResult(out, -(-max(plan.size, 1) // 4) * 4, weight_bytes, plan.total_intermediate, rows,
+                        [(n, known[n]) for n in ins], [(n, known[n]) for n in outs],
+                        {n: dtypes[n] for n in ins + outs})
 
 
 def _place_weights(arrays: list[np.ndarray]) -> tuple[list[int], list[tuple[int, str, int]]]:
@@ -282,15 +299,17 @@ def _write_weights(out: Path, tables: list[int], consts: list[tuple[str, np.ndar
             f"const ep_weights_{t}_t ep_weights_{t} = {{{{\n{codegen.byte_rows(bytes(data))}\n}}}};\n")
 
 
-def _main_c(n_in: int, n_out: int) -> str:
-    decl = [f"static float in_{k}[MODEL_INPUT_{k}_SIZE];" for k in range(n_in)]
-    decl += [f"static float out_{k}[MODEL_OUTPUT_{k}_SIZE];" for k in range(n_out)]
-    reads = "".join(f"    if (read_all(argv[{1 + k}], in_{k}, MODEL_INPUT_{k}_SIZE)) {{\n        return 1;\n    }}\n"
-                    for k in range(n_in))
-    writes = "".join(f"    if (write_all(argv[{1 + n_in + k}], out_{k}, MODEL_OUTPUT_{k}_SIZE)) {{\n"
-                     f"        return 1;\n    }}\n" for k in range(n_out))
+def _main_c(in_types: list[str], out_types: list[str]) -> str:
+    n_in, n_out = len(in_types), len(out_types)
+    decl = [f"static {t} in_{k}[MODEL_INPUT_{k}_SIZE];" for k, t in enumerate(in_types)]
+    decl += [f"static {t} out_{k}[MODEL_OUTPUT_{k}_SIZE];" for k, t in enumerate(out_types)]
+    reads = "".join(f"    if (transfer(argv[{1 + k}], in_{k}, sizeof in_{k}[0], MODEL_INPUT_{k}_SIZE, 0)) {{\n"
+                    f"        return 1;\n    }}\n" for k in range(n_in))
+    writes = "".join(f"    if (transfer(argv[{1 + n_in + k}], out_{k}, sizeof out_{k}[0], MODEL_OUTPUT_{k}_SIZE, 1))"
+                     f" {{\n        return 1;\n    }}\n" for k in range(n_out))
     args = ", ".join([f"in_{k}" for k in range(n_in)] + [f"out_{k}" for k in range(n_out)])
-    return f"""/* main.c: runs model_run on raw float32 files: ./model in_0.bin ... out_0.bin ...
+    return f"""/* main.c: runs model_run on raw files (each input's and output's elements, little-endian):
+ * ./model in_0.bin ... out_0.bin ...
  * With no arguments it runs on zeros and prints the first output value. */
 #include <stdio.h>
 
@@ -301,7 +320,7 @@ def _main_c(n_in: int, n_out: int) -> str:
 /* model_run returns 16 * (node + 1) + the operator's code (csrc ep_tensor.h); node k is marked in model.c. */
 static void report(int rc)
 {{
-    static const char *const meaning[] = {{"", "a tensor is not float32 (EP_ERR_DTYPE)",
+    static const char *const meaning[] = {{"", "a tensor has an element type the kernel does not take (EP_ERR_DTYPE)",
         "the tensor shapes do not agree (EP_ERR_SHAPE)", "an attribute or parameter is out of range (EP_ERR_ARG)"}};
     int code = rc % 16;
     if (rc == MODEL_ERR_WEIGHT_FORMAT) {{
@@ -312,34 +331,23 @@ static void report(int rc)
             code > 0 && code < 4 ? meaning[code] : "unknown error");
 }}
 
-static int read_all(const char *path, float *buf, size_t n)
+/* Reads (writing 0) or writes n elements of `size` bytes between the file `path` and buf; 0 when all were. */
+static int transfer(const char *path, void *buf, size_t size, size_t n, int writing)
 {{
-    FILE *f = fopen(path, "rb");
-    size_t got;
+    FILE *f = fopen(path, writing ? "wb" : "rb");
+    size_t done;
     if (!f) {{
-        fprintf(stderr, "cannot open %s\\n", path);
+        fprintf(stderr, "cannot %s %s\\n", writing ? "create" : "open", path);
         return 1;
     }}
-    got = fread(buf, sizeof(float), n, f);
+    done = writing ? fwrite(buf, size, n, f) : fread(buf, size, n, f);
     fclose(f);
-    if (got != n) {{
-        fprintf(stderr, "%s: expected %lu floats, read %lu\\n", path, (unsigned long)n, (unsigned long)got);
+    if (done != n) {{
+        fprintf(stderr, "%s: expected %lu elements, %s %lu\\n", path, (unsigned long)n, writing ? "wrote" : "read",
+                (unsigned long)done);
         return 1;
     }}
     return 0;
-}}
-
-static int write_all(const char *path, const float *buf, size_t n)
-{{
-    FILE *f = fopen(path, "wb");
-    size_t put;
-    if (!f) {{
-        fprintf(stderr, "cannot create %s\\n", path);
-        return 1;
-    }}
-    put = fwrite(buf, sizeof(float), n, f);
-    fclose(f);
-    return put != n;
 }}
 
 int main(int argc, char **argv)
@@ -403,38 +411,54 @@ def build_folder(outdir: str | os.PathLike, extra_flags: list[str] | None = None
             shutil.rmtree(objdir, ignore_errors=True)
 
 
-def run_folder(exe: Path, inputs: list[np.ndarray], out_shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
-    """Run an exported model binary on arrays through raw float files."""
+def run_folder(exe: Path, inputs: list[np.ndarray], out_shapes: list[tuple[int, ...]],
+               out_dtypes: list[np.dtype] | None = None) -> list[np.ndarray]:
+    """Run an exported model binary on arrays through raw files (each array's own element type, or float32;
+    `out_dtypes`: the outputs', float32 by default)."""
     with tempfile.TemporaryDirectory(prefix="ep_export_run_") as tmp:
         in_paths = []
         for k, a in enumerate(inputs):
             p = os.path.join(tmp, f"in_{k}.bin")
-            np.ascontiguousarray(a, dtype=np.float32).tofile(p)
+            a = np.asarray(a)
+            np.ascontiguousarray(a, dtype=a.dtype if a.dtype in IO_C_TYPES else np.float32).tofile(p)
             in_paths.append(p)
         out_paths = [os.path.join(tmp, f"out_{k}.bin") for k in range(len(out_shapes))]
         proc = subprocess.run([str(exe), *in_paths, *out_paths], capture_output=True, text=True)
         if proc.returncode:
             raise ExportError(f"the exported model failed (exit {proc.returncode}): {proc.stderr.strip()}")
-        return [np.fromfile(p, dtype=np.float32).reshape(s) for p, s in zip(out_paths, out_shapes)]
+        types = out_dtypes or [np.dtype(np.float32)] * len(out_shapes)
+        return [np.fromfile(p, dtype=t).reshape(s) for p, s, t in zip(out_paths, out_shapes, types)]
 
 
 def verify(model: str | os.PathLike | onnx.ModelProto, result: ExportResult, dims: dict[str, int] | None = None,
-           seed: int = 0, extra_flags: list[str] | None = None) -> tuple[float, float, list[np.ndarray],
-                                                                          list[np.ndarray]]:
-    """Build the folder, run it on random inputs and compare with the cpu provider.
+           seed: int = 0, extra_flags: list[str] | None = None, feed: dict[str, np.ndarray] | None = None
+           ) -> tuple[float, float, list[np.ndarray], list[np.ndarray]]:
+    """Build the folder, run it on `feed` (default: random inputs) and compare with the cpu provider.
 
+    Random inputs are normal floats, integers in [0, 10) and random bools.
     Returns (largest absolute error, largest relative error, C outputs, cpu outputs)."""
     proto = model if isinstance(model, onnx.ModelProto) else onnx.load(os.fspath(model))
     _, sess = _optimized_graph(pin_dims(proto, dims or {}))
     rng = np.random.default_rng(seed)
-    feed = {n: rng.standard_normal(s).astype(np.float32) for n, s in result.inputs}
+    if feed is None:
+        feed = {n: _random_input(rng, s, result.dtypes.get(n, np.dtype(np.float32))) for n, s in result.inputs}
     want = sess.run(None, feed)
     exe = build_folder(result.outdir, extra_flags)
-    got = run_folder(exe, list(feed.values()), [s for _, s in result.outputs])
-    abs_err = max((float(np.max(np.abs(g - w))) if g.size else 0.0) for g, w in zip(got, want))
-    rel_err = max((float(np.max(np.abs(g - w) / np.maximum(np.abs(w), 1e-30))) if g.size else 0.0)
-                  for g, w in zip(got, want))
+    got = run_folder(exe, [feed[n] for n, _ in result.inputs], [s for _, s in result.outputs],
+                     [result.dtypes.get(n, np.dtype(np.float32)) for n, _ in result.outputs])
+    diffs = [np.abs(g.astype(np.float64) - np.asarray(w, dtype=np.float64)) for g, w in zip(got, want)]
+    abs_err = max((float(np.max(d)) if d.size else 0.0) for d in diffs)
+    rel_err = max((float(np.max(d / np.maximum(np.abs(np.asarray(w, dtype=np.float64)), 1e-30))) if d.size else 0.0)
+                  for d, w in zip(diffs, want))
     return abs_err, rel_err, got, want
+
+
+def _random_input(rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    if dtype == np.bool_:
+        return rng.integers(0, 2, size=shape).astype(np.bool_)
+    if dtype.kind in "iu":
+        return rng.integers(0, 10, size=shape).astype(dtype)
+    return rng.standard_normal(shape).astype(dtype)
 
 
 def _parse_kv(items: list[str], what: str, cast: Any) -> dict[str, Any]:

@@ -12,7 +12,7 @@ PROVIDER = "EmbeddedCExecutionProvider"
 
 #: the return codes of csrc/ep_tensor.h
 C_ERRORS = {
-    1: "a tensor is not float32 (EP_ERR_DTYPE)",
+    1: "a tensor has an element type the kernel does not take (EP_ERR_DTYPE)",
     2: "the tensor shapes do not agree with each other or with the attributes (EP_ERR_SHAPE)",
     3: "an attribute or parameter is out of range (EP_ERR_ARG)",
 }

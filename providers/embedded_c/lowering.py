@@ -10,15 +10,16 @@ standalone export.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ep_runtime.graph import Graph, Node
+from ep_runtime.host_inputs import host_input_positions
 from ep_runtime.op_shapes import filter_taps, nearest_taps, source_coordinates
-from ep_runtime.provider import Refusal, schema_version
+from ep_runtime.provider import IGNORED_ATTRIBUTES, Refusal, schema_version
 
 from . import quant, shapes
 from .shapes import Ctx, Unsupported, check_declared
@@ -34,6 +35,9 @@ class Call:
     a tensor array followed by its count, ("i32"|"i64"|"f32", number), ("i64s"|"f32s", non-empty list;
     None: NULL),
     ("conv"|"pool", dict) a parameter struct, ("scratch", None) the scratch buffer.
+    `shared` names the shared sources (csrc/<stem>.c) the kernel needs besides `SUPPORT_SOURCES`;
+    an If's call (`ep_if_cond` on its condition) holds its two branches' calls in `branches`;
+    `constants` are values the lowering made that the call reads (a Constant node's value).
     """
 
     func: str
@@ -42,45 +46,51 @@ class Call:
     scratch: int = 0
     inputs: list[str] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
+    shared: tuple[str, ...] = ()
+    branches: list[Branch] = field(default_factory=list)
+    constants: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-#: op_type -> (source stem of its default kernel, since-versions supported)
-OP_SOURCES: dict[str, str] = {
-    "Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div",
-    "Relu": "relu", "LeakyRelu": "leaky_relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Clip": "clip",
-    "Identity": "identity", "Dropout": "identity", "Reshape": "identity", "Flatten": "identity",
-    "Squeeze": "identity", "Unsqueeze": "identity",
-    "Conv": "conv", "Gemm": "gemm", "MatMul": "matmul", "MaxPool": "maxpool", "AveragePool": "averagepool",
-    "GlobalAveragePool": "globalaveragepool", "BatchNormalization": "batchnormalization",
-    "Softmax": "softmax", "Concat": "concat", "Transpose": "transpose", "Sum": "sum", "LRN": "lrn",
-    "LSTM": "lstm",
-    "HardSigmoid": "hardsigmoid", "HardSwish": "hardswish", "Gelu": "gelu", "Swish": "swish", "QuickGelu": "swish",
-    "Elu": "elu", "Softplus": "softplus", "Erf": "erf", "Sqrt": "sqrt", "Exp": "exp", "Log": "log", "Abs": "abs",
-    "Neg": "neg", "Reciprocal": "reciprocal", "Pow": "pow", "Pad": "pad", "Slice": "slice", "Split": "split",
-    "Gather": "gather", "LayerNormalization": "layernormalization", "Resize": "resize",
-    "QuantizeLinear": "quantizelinear", "DequantizeLinear": "dequantizelinear", "QLinearConv": "qlinearconv",
-    "ConvInteger": "convinteger", "QLinearMatMul": "qlinearmatmul", "MatMulInteger": "matmulinteger",
-    "DynamicQuantizeLinear": "dynamicquantizelinear", "Cast": "cast", "ReduceMean": "reduce", "ReduceSum": "reduce",
-    "ReduceMax": "reduce", "ReduceMin": "reduce", "LogSoftmax": "logsoftmax", "GRU": "gru",
-    "ConvTranspose": "convtranspose",
-}
+@dataclass
+class Branch:
+    """One branch of an If, lowered: its calls (the node each runs, for labels and errors), and
+    the shape, element type and constant value of the values local to it (renamed apart from the
+    outer graph's; the branch's outputs are written straight into the If's outputs)."""
+
+    calls: list[Call]
+    nodes: list[Node]
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    dtypes: dict[str, np.dtype] = field(default_factory=dict)
+    constants: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def flatten(calls: Sequence[Call], nodes: Sequence[Node]) -> list[tuple[Call, Node]]:
+    """Every call in the order the C code lays them out, with its node: an If's call, then its
+    then-branch's calls, then its else-branch's (nested Ifs likewise). The position in this list
+    is a call's step: its scratch slot, and what a failing fused call reports."""
+    out: list[tuple[Call, Node]] = []
+    for call, node in zip(calls, nodes):
+        out.append((call, node))
+        for branch in call.branches:
+            out += flatten(branch.calls, branch.nodes)
+    return out
+
+
+def walk(calls: Sequence[Call]) -> list[Call]:
+    """The calls of `flatten`'s order, without their nodes."""
+    return [c for top in calls for c in (top, *(x for b in top.branches for x in walk(b.calls)))]
+
 
 #: sources every build needs besides the operators
-SUPPORT_SOURCES = ("ep_tensor", "ep_broadcast", "ep_sgemm", "ep_window", "ep_quant", "ep_rnn")
+SUPPORT_SOURCES = ("ep_tensor", "ep_broadcast", "ep_sgemm", "ep_window", "ep_quant", "ep_rnn", "ep_layer")
 
-U8, I8, I32, I64 = np.dtype(np.uint8), np.dtype(np.int8), np.dtype(np.int32), np.dtype(np.int64)
+U8, I8, I32, I64, BOOL = (np.dtype(t) for t in (np.uint8, np.int8, np.int32, np.int64, np.bool_))
 Q8 = frozenset({U8, I8})
 #: C element type of each numpy dtype the kernels take (csrc/ep_tensor.h, ONNX's numbers)
-C_DTYPES: dict[np.dtype, int] = {F32: 1, U8: 2, I8: 3, I32: 6, I64: 7}
-#: element types the data tensors of these ops may have (every other op: float32 only); each
-#: lowering checks the type of every position
-_DTYPES: dict[str, frozenset[np.dtype]] = {
-    "QuantizeLinear": Q8 | {F32}, "DequantizeLinear": Q8 | {F32, I32}, "QLinearConv": Q8 | {I32},
-    "QLinearMatMul": Q8, "MatMulInteger": Q8 | {I32}, "ConvInteger": Q8 | {I32},
-    "DynamicQuantizeLinear": Q8 | {F32}, "Gather": frozenset({F32, I32, I64}), "LSTM": frozenset({F32, I32}),
-    "GRU": frozenset({F32, I32}),
-    **{op: Q8 | {F32, I32} for op in ("Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Cast")},
-}
+C_DTYPES: dict[np.dtype, int] = {F32: 1, U8: 2, I8: 3, I32: 6, I64: 7, BOOL: 9}
+#: element types of the values an If and its branches may carry
+ANY_C = frozenset({F32, U8, I8, I32, I64, BOOL})
+_IDENTITY_DTYPES = Q8 | {F32, I32}
 
 
 def value_dtype(graph: Graph, name: str) -> np.dtype | None:
@@ -94,7 +104,7 @@ def _attr(node: Node, name: str, default: Any = None) -> Any:
 
 def _only_attrs(node: Node, allowed: set[str]) -> None:
     for a in node.attrs:
-        if a not in allowed:
+        if a not in allowed and a not in IGNORED_ATTRIBUTES:
             raise Unsupported("attribute", f"{node.op_type} attribute {a!r} unsupported")
 
 
@@ -139,11 +149,73 @@ def _conv(ctx: Ctx) -> Call:
         raise Unsupported("attribute", f"Conv with {len(xs) - 2} spatial dims unsupported (1-D and 2-D only)")
     p = _window(ctx, xs, ys, list(ws[2:]))
     p["group"] = int(_attr(n, "group", 1))
-    pointwise = p["kernel"] == [1, 1] and p["strides"] == [1, 1] and not any(p["pads"])
-    oh, ow = (ys[2], ys[3]) if len(ys) == 4 else (1, ys[2])
-    scratch = 0 if pointwise else ws[1] * p["kernel"][0] * p["kernel"][1] * oh * ow
     return Call("ep_conv", "conv", [("t", x), ("t", w), ("t", b), ("t", n.outputs[0]), ("conv", p), ("scratch", None)],
-                scratch)
+                conv_scratch(xs, ws, ys, p))
+
+
+#: conv.c's EP_CONV_DIRECT_MAX_MULTIPLIER, EP_CONV_COL_FLOATS and EP_CONV_COL_MIN_COLS
+CONV_DIRECT_MAX_MULTIPLIER, CONV_COL_FLOATS, CONV_COL_MIN_COLS = 4, 262144, 256
+
+
+def conv_scratch(xs: Sequence[int], ws: Sequence[int], ys: Sequence[int], p: dict[str, Any]) -> int:
+    """Floats of scratch ep_conv takes (conv.c's ep_conv_scratch_size): none for a 1x1 Conv with stride
+    1 and no pads; for a depthwise one (one input channel per group, at most 4 outputs), the stride
+    phases of its padded plane and an accumulator; else the im2col columns of a block of output rows."""
+    oh, ow = (ys[2], ys[3]) if len(ys) == 4 else (1, ys[2])
+    if p["kernel"] == [1, 1] and p["strides"] == [1, 1] and not any(p["pads"]):
+        return 0
+    if ws[1] == 1 and ws[0] // max(p["group"], 1) <= CONV_DIRECT_MAX_MULTIPLIER:
+        (sh, sw), (top, left, bottom, right) = p["strides"], p["pads"]
+        ph = -(-((xs[2] if len(xs) == 4 else 1) + top + bottom) // sh)
+        pw = -(-(xs[-1] + left + right) // sw)
+        return sh * sw * ph * pw + oh * pw
+    kdim = ws[1] * p["kernel"][0] * p["kernel"][1]
+    rows = CONV_COL_FLOATS // (kdim * ow) if kdim * ow else oh
+    if ow and rows * ow < CONV_COL_MIN_COLS:
+        rows = -(-CONV_COL_MIN_COLS // ow)
+    return kdim * max(1, min(oh, rows)) * ow
+
+
+#: activation op -> conv.h's EP_CONV_ACT_* kind: ep_conv_act applies it to the Conv's output in cache
+CONV_ACTIVATIONS = {"Relu": 1, "Clip": 2, "LeakyRelu": 3, "HardSigmoid": 4, "HardSwish": 5, "Sigmoid": 6}
+
+
+def fuse_conv_activations(calls: Sequence[Call], nodes: Sequence[Node], graph: Graph, keep: set[str],
+                          vendor: Mapping[str, Any] | None = None) -> tuple[list[Call], list[Node]]:
+    """The calls with each Conv whose output only an activation of `CONV_ACTIVATIONS` reads merged
+    with it into one `ep_conv_act` call (the Conv's node; the activation's node and call dropped).
+
+    A pair is merged only when both run their default kernels (neither op in `vendor`), the Conv's
+    output has that one consumer in the whole graph (no second reader, no If reading it) and is not
+    in `keep` (values read outside these calls, graph outputs). The fused call writes the
+    activation's output; the Conv's output is never materialised. Results are bitwise the pair's."""
+    vendor = vendor or {}
+    if "Conv" in vendor:
+        return list(calls), list(nodes)
+    graph_outputs = {v.name for v in graph.outputs}
+    position = {id(n): k for k, n in enumerate(nodes)}
+    merged: dict[int, Call] = {}
+    dropped: set[int] = set()
+    for k, (call, node) in enumerate(zip(calls, nodes)):
+        if call.func != "ep_conv" or node.op_type != "Conv":
+            continue
+        y = node.outputs[0]
+        readers = graph.consumers.get(y, [])
+        if len(readers) != 1 or y in keep or y in graph_outputs:
+            continue
+        act = readers[0]
+        j = position.get(id(act))
+        kind = CONV_ACTIVATIONS.get(act.op_type)
+        if (j is None or kind is None or act.domain not in ("", "ai.onnx") or act.op_type in vendor
+                or act.inputs[0] != y or calls[j].func != "ep_" + spec_of(act).source or j in dropped):
+            continue
+        params = [v for kind_, v in calls[j].args if kind_ == "f32"] + [0.0, 0.0]
+        args = [(a if a != ("t", y) else ("t", calls[j].outputs[0])) for a in call.args]
+        merged[k] = Call("ep_conv_act", call.source, args + [("i32", kind), ("f32", params[0]), ("f32", params[1])],
+                         call.scratch, list(call.inputs), list(calls[j].outputs), call.shared)
+        dropped.add(j)
+    kept = [k for k in range(len(calls)) if k not in dropped]
+    return [merged.get(k, calls[k]) for k in kept], [nodes[k] for k in kept]
 
 
 def _pool(ctx: Ctx) -> Call:
@@ -176,16 +248,16 @@ def _binary(ctx: Ctx) -> Call:
     n = ctx.node
     if "axis" in n.attrs or _attr(n, "broadcast", 0) and len(ctx.shape(n.inputs[1])) > 1:
         raise Unsupported("attribute", f"legacy {n.op_type} broadcast with axis unsupported")
-    _only_attrs(n, {"broadcast", "consumed_inputs"})
-    src = OP_SOURCES[n.op_type]
+    _only_attrs(n, {"broadcast"})
+    src = spec_of(n).source
     return Call("ep_" + src, src, [("t", n.inputs[0]), ("t", n.inputs[1]), ("t", n.outputs[0])])
 
 
 def _unary(extra: Callable[[Ctx], list[tuple[str, Any]]] | None = None, attrs: frozenset[str] = frozenset()):
     def lower(ctx: Ctx) -> Call:
         n = ctx.node
-        _only_attrs(n, set(attrs) | {"consumed_inputs"})
-        src = OP_SOURCES[n.op_type]
+        _only_attrs(n, set(attrs))
+        src = spec_of(n).source
         args = [("t", n.inputs[0]), ("t", n.outputs[0])] + (extra(ctx) if extra else [])
         return Call("ep_" + src, src, args)
     return lower
@@ -196,17 +268,8 @@ def _clip_bounds(ctx: Ctx) -> list[tuple[str, Any]]:
     if schema_version(n) < 11:
         lo, hi = _attr(n, "min", -np.inf), _attr(n, "max", np.inf)
     else:
-        vals = []
-        for pos, default in ((1, -np.inf), (2, np.inf)):
-            name = n.inputs[pos] if len(n.inputs) > pos else ""
-            if not name:
-                vals.append(default)
-                continue
-            arr = ctx.const(name)
-            if arr is None:
-                raise Unsupported("attribute", "Clip with non-constant min/max unsupported")
-            vals.append(float(arr.reshape(-1)[0]))
-        lo, hi = vals
+        bounds = [shapes.const_input(ctx, k, "bound", "attribute") for k in (1, 2)]
+        lo, hi = (default if b is None else float(b.reshape(-1)[0]) for b, default in zip(bounds, (-np.inf, np.inf)))
     return [("f32", float(lo)), ("f32", float(hi))]
 
 
@@ -233,7 +296,7 @@ def _softmax(ctx: Ctx) -> Call:
     legacy = schema_version(n) < 13
     axis = int(_attr(n, "axis", 1 if legacy else -1))
     axis = axis + rank if axis < 0 else axis
-    src = OP_SOURCES[n.op_type]  # Softmax and LogSoftmax
+    src = spec_of(n).source  # Softmax and LogSoftmax
     return Call("ep_" + src, src, [("t", n.inputs[0]), ("t", n.outputs[0]), ("i32", axis), ("i32", int(legacy))])
 
 
@@ -249,7 +312,7 @@ def _concat(ctx: Ctx) -> Call:
 
 def _sum(ctx: Ctx) -> Call:
     n = ctx.node
-    _only_attrs(n, {"consumed_inputs"})
+    _only_attrs(n, set())
     return Call("ep_sum", "sum", [("ts", [i for i in n.inputs if i]), ("t", n.outputs[0])])
 
 
@@ -271,7 +334,7 @@ def _lrn(ctx: Ctx) -> Call:
 
 def _batchnorm(ctx: Ctx) -> Call:
     n = ctx.node
-    _only_attrs(n, {"epsilon", "momentum", "spatial", "is_test", "consumed_inputs", "training_mode"})
+    _only_attrs(n, {"epsilon", "momentum", "spatial", "is_test", "training_mode"})
     if int(_attr(n, "training_mode", 0)) or len([o for o in n.outputs if o]) > 1:
         raise Unsupported("attribute", "BatchNormalization training mode unsupported")
     if int(_attr(n, "spatial", 1)) != 1:
@@ -347,38 +410,41 @@ def _rnn_common(ctx: Ctx, gates: int) -> tuple[str, int, int, float, int]:
     return direction, dirs, hidden, float(clip or 0.0), layout
 
 
-def _lstm(ctx: Ctx) -> Call:
-    """LSTM (since 7): both layouts, sequence_lens (constant or computed), any activations."""
-    n = ctx.node
-    if schema_version(n) < 7:
-        raise Unsupported("attribute", "LSTM-1 (output_sequence) unsupported")
-    _only_attrs(n, {"activations", "activation_alpha", "activation_beta", "clip", "direction", "hidden_size",
-                    "input_forget", "layout"})
-    direction, dirs, hidden, clip, layout = _rnn_common(ctx, 4)
-    xs = ctx.shape(n.inputs[0])
-    outs = [ctx.node.outputs[k] if len(n.outputs) > k and n.outputs[k] else None for k in range(3)]
-    args = [("t", ctx.input(k)) for k in (0, 1, 2, 3, 4, 5, 6, 7)] + [("t", o) for o in outs]
-    args += [("i32", _RNN_DIRECTIONS[direction]), ("i32", layout), *_rnn_activations(ctx, dirs), ("f32", clip),
-             ("i32", int(_attr(n, "input_forget", 0))), ("scratch", None)]
-    batch = xs[0] if layout else xs[1]
-    return Call("ep_lstm", "lstm", args, 10 * batch * hidden + batch * xs[2])
+#: per recurrent op: gates, data inputs, outputs, its own flag attribute
+_RNN_KINDS = {"LSTM": (4, 8, 3, "input_forget"), "GRU": (3, 6, 2, "linear_before_reset")}
+#: floats one projection block holds at most (csrc/ep_rnn.h's EP_RNN_BLOCK_FLOATS)
+_RNN_BLOCK_FLOATS = 262144
 
 
-def _gru(ctx: Ctx) -> Call:
-    """GRU (since 7): both layouts, sequence_lens, any activations, linear_before_reset."""
+def rnn_scratch(seq: int, batch: int, inputs: int, hidden: int, gates: int) -> int:
+    """Floats of scratch ep_lstm / ep_gru take (ep_rnn.c's ep_rnn_scratch_layout): a block of input rows and
+    their projections, R transposed (from batch 3), one step's recurrent products and two batch x hidden
+    states."""
+    gh = gates * hidden
+    per = batch * (inputs + 2 * gh)
+    rows = min(max(_RNN_BLOCK_FLOATS // per if per > 0 else seq, 1), seq) * batch
+    return rows * (inputs + gh) + (gh * hidden if batch >= 3 else 0) + batch * gh + 2 * batch * hidden
+
+
+def _rnn(ctx: Ctx) -> Call:
+    """LSTM and GRU (since 7): both layouts, sequence_lens (constant or computed), any activations, clip,
+    LSTM's input_forget and peepholes, GRU's linear_before_reset."""
     n = ctx.node
+    gates, n_in, n_out, flag = _RNN_KINDS[n.op_type]
     if schema_version(n) < 7:
-        raise Unsupported("attribute", "GRU before opset 7 unsupported")
+        raise Unsupported("attribute", f"{n.op_type} before opset 7 unsupported")
     _only_attrs(n, {"activations", "activation_alpha", "activation_beta", "clip", "direction", "hidden_size",
-                    "layout", "linear_before_reset"})
-    direction, dirs, hidden, clip, layout = _rnn_common(ctx, 3)
+                    "layout", flag})
+    direction, dirs, hidden, clip, layout = _rnn_common(ctx, gates)
     xs = ctx.shape(n.inputs[0])
-    outs = [ctx.node.outputs[k] if len(n.outputs) > k and n.outputs[k] else None for k in range(2)]
-    args = [("t", ctx.input(k)) for k in (0, 1, 2, 3, 4, 5)] + [("t", o) for o in outs]
+    outs = [n.outputs[k] if len(n.outputs) > k and n.outputs[k] else None for k in range(n_out)]
+    args = [("t", ctx.input(k)) for k in range(n_in)] + [("t", o) for o in outs]
     args += [("i32", _RNN_DIRECTIONS[direction]), ("i32", layout), *_rnn_activations(ctx, dirs), ("f32", clip),
-             ("i32", int(_attr(n, "linear_before_reset", 0))), ("scratch", None)]
+             ("i32", int(_attr(n, flag, 0))), ("scratch", None)]
     batch = xs[0] if layout else xs[1]
-    return Call("ep_gru", "gru", args, 9 * batch * hidden + batch * xs[2])
+    func = "ep_" + spec_of(n).source
+    seq = xs[1] if layout else xs[0]
+    return Call(func, spec_of(n).source, args, rnn_scratch(seq, batch, xs[2], hidden, gates))
 
 
 def _text(value: Any) -> str:
@@ -395,32 +461,32 @@ def _gelu_approximate(ctx: Ctx) -> list[tuple[str, Any]]:
 _PAD_MODES = {"constant": 0, "reflect": 1, "edge": 2, "wrap": 3}
 
 
+def _rows(ctx: Ctx, attrs: set[str]) -> None:
+    """Pad and Slice walk their input's rows: refused on a scalar, or with an attribute not in `attrs`."""
+    _only_attrs(ctx.node, attrs)
+    if not ctx.shape(ctx.node.inputs[0]):
+        raise Unsupported("attribute", f"{ctx.node.op_type} of a scalar unsupported")
+
+
 def _pad(ctx: Ctx) -> Call:
     n = ctx.node
-    _only_attrs(n, {"mode", "pads", "value"})
+    _rows(ctx, {"mode", "pads", "value"})
     begin, end, mode = shapes.pad_begin_end(ctx)
-    if not begin:
-        raise Unsupported("attribute", "Pad of a scalar unsupported")
     if mode != "constant" and any(p < 0 for p in begin + end):
         raise Unsupported("attribute", f"Pad mode={mode} with negative (cropping) pads unsupported")
     if schema_version(n) < 11:
         value = float(_attr(n, "value", 0.0))
     else:
-        name = ctx.input(2)
-        arr = None if name is None else ctx.const(name)
-        if name is not None and arr is None:
-            raise Unsupported("attribute", f"Pad constant_value {name!r} is not a constant")
-        value = 0.0 if arr is None or np.asarray(arr).size == 0 else float(np.asarray(arr).reshape(-1)[0])
+        arr = shapes.const_input(ctx, 2, "constant_value", "attribute")
+        value = 0.0 if arr is None or arr.size == 0 else float(arr.reshape(-1)[0])
     return Call("ep_pad", "pad", [("t", n.inputs[0]), ("t", n.outputs[0]), ("i64s", begin),
                                   ("i32", _PAD_MODES[mode]), ("f32", value)])
 
 
 def _slice(ctx: Ctx) -> Call:
     n = ctx.node
-    _only_attrs(n, {"starts", "ends", "axes"})
+    _rows(ctx, {"starts", "ends", "axes"})
     starts, steps, _ = shapes.slice_plan(ctx)
-    if not starts:
-        raise Unsupported("attribute", "Slice of a scalar unsupported")
     return Call("ep_slice", "slice", [("t", n.inputs[0]), ("t", n.outputs[0]), ("i64s", starts), ("i64s", steps)])
 
 
@@ -702,41 +768,144 @@ def _conv_transpose(ctx: Ctx) -> Call:
                  ("scratch", None)], scratch)
 
 
-LOWERINGS: dict[str, Callable[[Ctx], Call]] = {
-    "Conv": _conv, "MaxPool": _pool, "AveragePool": _pool, "Gemm": _gemm, "MatMul": _matmul,
-    "Add": _binary, "Sub": _binary, "Mul": _binary, "Div": _binary,
-    "Relu": _unary(), "Sigmoid": _unary(), "Tanh": _unary(),
-    "LeakyRelu": _unary(lambda c: [("f32", float(_attr(c.node, "alpha", 0.01)))], frozenset({"alpha"})),
-    "Clip": _unary(_clip_bounds, frozenset({"min", "max"})),
-    "GlobalAveragePool": _unary(),
-    "Identity": _identity, "Dropout": _identity, "Reshape": _identity, "Flatten": _identity,
-    "Squeeze": _identity, "Unsqueeze": _identity,
-    "Softmax": _softmax, "Concat": _concat, "Transpose": _transpose, "Sum": _sum, "LRN": _lrn,
-    "BatchNormalization": _batchnorm, "LSTM": _lstm,
-    "HardSigmoid": _unary(lambda c: [("f32", float(_attr(c.node, "alpha", 0.2))),
-                                     ("f32", float(_attr(c.node, "beta", 0.5)))], frozenset({"alpha", "beta"})),
-    "HardSwish": _unary(), "Gelu": _unary(_gelu_approximate, frozenset({"approximate"})),
-    "Swish": _unary(_alpha(1.0), frozenset({"alpha"})), "QuickGelu": _unary(_alpha(1.702), frozenset({"alpha"})),
-    "Elu": _unary(_alpha(1.0), frozenset({"alpha"})), "Softplus": _unary(), "Erf": _unary(), "Sqrt": _unary(),
-    "Exp": _unary(), "Log": _unary(), "Abs": _unary(), "Neg": _unary(), "Reciprocal": _unary(), "Pow": _binary,
-    "Pad": _pad, "Slice": _slice, "Split": _split, "Gather": _gather, "LayerNormalization": _layernorm,
-    "Resize": _resize,
-    "QuantizeLinear": _quantize_linear, "DequantizeLinear": _quantize_linear, "QLinearConv": _qlinearconv,
-    "ConvInteger": _convinteger, "QLinearMatMul": _qlinearmatmul, "MatMulInteger": _matmulinteger,
-    "DynamicQuantizeLinear": _dynamic_quantize_linear, "Cast": _cast,
-    "ReduceMean": _reduce, "ReduceSum": _reduce, "ReduceMax": _reduce, "ReduceMin": _reduce, "LogSoftmax": _softmax,
-    "GRU": _gru, "ConvTranspose": _conv_transpose,
+_COMPARISONS = {"Equal": 0, "Less": 1, "LessOrEqual": 2, "Greater": 3, "GreaterOrEqual": 4}
+_LOGICAL = {"And": 0, "Or": 1, "Xor": 2}
+
+
+def _compare(ctx: Ctx) -> Call:
+    """Equal, Less, LessOrEqual, Greater, GreaterOrEqual: two inputs of one type, a bool output."""
+    n = ctx.node
+    _only_attrs(n, set())
+    a, b, y = n.inputs[0], n.inputs[1], n.outputs[0]
+    ordered = n.op_type != "Equal"
+    got = _want_dtypes(ctx, A=(a, ANY_C - {BOOL} if ordered else ANY_C), y=(y, frozenset({BOOL})))
+    _want_dtypes(ctx, B=(b, frozenset({got["A"]})))
+    return Call("ep_compare", "compare", [("t", a), ("t", b), ("t", y), ("i32", _COMPARISONS[n.op_type])])
+
+
+def _logical(ctx: Ctx) -> Call:
+    n = ctx.node
+    _only_attrs(n, set())
+    return Call("ep_logical", "logical",
+                [("t", n.inputs[0]), ("t", n.inputs[1]), ("t", n.outputs[0]), ("i32", _LOGICAL[n.op_type])])
+
+
+_CONSTANT_ATTRS = {"value": None, "value_float": np.float32, "value_floats": np.float32, "value_int": np.int64,
+                   "value_ints": np.int64}
+
+
+def _constant(ctx: Ctx) -> Call:
+    """Constant (when the optimizer did not fold it, as in a body graph run unoptimized): its value is a
+    constant of the call, copied into the output."""
+    n = ctx.node
+    _only_attrs(n, set(_CONSTANT_ATTRS))
+    if len(n.attrs) != 1:
+        raise Unsupported("attribute", f"Constant with attributes {sorted(n.attrs)} unsupported (one value)")
+    (attr, raw), = n.attrs.items()
+    arr = np.asarray(raw, dtype=_CONSTANT_ATTRS[attr])
+    if arr.dtype not in C_DTYPES:
+        raise Unsupported("dtype", f"Constant of {arr.dtype} unsupported")
+    name = f"{n.outputs[0]}/value"
+    if name in ctx.graph.values or name in ctx.graph.initializers:
+        raise Unsupported("attribute", f"Constant: the name {name!r} of its value clashes with a value of the model")
+    return Call("ep_identity", "identity", [("t", name), ("t", n.outputs[0])], constants={name: arr})
+
+
+def _if(ctx: Ctx) -> Call:
+    from .branches import lower_if  # the branches are lowered with `lower`, defined below
+
+    return lower_if(ctx)
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """How the library runs one ONNX op, in one place.
+
+    `lower` turns a node into its `Call`; `source` is the stem of its default kernel
+    (`csrc/ops/<source>.c`, what the `kernels` option swaps); `shared` the shared sources
+    (`csrc/<stem>.c`) that kernel needs besides `SUPPORT_SOURCES`; `dtypes` the element types its
+    data tensors may have (each lowering checks every position); `params` the inputs the lowering
+    reads as constants at build time besides the op's host inputs (`ep_runtime.host_inputs`: shapes,
+    axes, pads...). Neither kind is a data tensor of the call.
+    """
+
+    lower: Callable[[Ctx], Call]
+    source: str
+    dtypes: frozenset[np.dtype] = frozenset({F32})
+    params: tuple[int, ...] = ()
+    shared: tuple[str, ...] = ()
+
+
+ROWS = ("ep_rows",)  # the row drivers of csrc/ep_rows.c
+_QPARAMS = (1, 2, 4, 5, 6, 7)  # QLinearConv's and QLinearMatMul's scales and zero points
+
+#: (domain, op_type) -> how the library runs it ("" is the ONNX domain)
+OPS: dict[tuple[str, str], OpSpec] = {
+    **{("", op): OpSpec(_binary, src) for op, src in (("Add", "add"), ("Sub", "sub"), ("Mul", "mul"),
+                                                      ("Div", "div"), ("Pow", "pow"))},
+    **{("", op): OpSpec(_unary(), src) for op, src in (
+        ("Relu", "relu"), ("Sigmoid", "sigmoid"), ("Tanh", "tanh"), ("GlobalAveragePool", "globalaveragepool"),
+        ("HardSwish", "hardswish"), ("Softplus", "softplus"), ("Erf", "erf"), ("Sqrt", "sqrt"), ("Exp", "exp"),
+        ("Log", "log"), ("Abs", "abs"), ("Neg", "neg"), ("Reciprocal", "reciprocal"), ("Floor", "floor"),
+        ("Ceil", "ceil"))},
+    ("", "LeakyRelu"): OpSpec(_unary(lambda c: [("f32", float(_attr(c.node, "alpha", 0.01)))], frozenset({"alpha"})),
+                              "leaky_relu"),
+    ("", "Clip"): OpSpec(_unary(_clip_bounds, frozenset({"min", "max"})), "clip", params=(1, 2)),
+    ("", "HardSigmoid"): OpSpec(_unary(lambda c: [("f32", float(_attr(c.node, "alpha", 0.2))),
+                                                  ("f32", float(_attr(c.node, "beta", 0.5)))],
+                                       frozenset({"alpha", "beta"})), "hardsigmoid"),
+    ("", "Gelu"): OpSpec(_unary(_gelu_approximate, frozenset({"approximate"})), "gelu"),
+    ("com.microsoft", "Gelu"): OpSpec(_unary(lambda c: [("i32", 0)]), "gelu"),
+    ("", "Swish"): OpSpec(_unary(_alpha(1.0), frozenset({"alpha"})), "swish"),
+    ("com.microsoft", "QuickGelu"): OpSpec(_unary(_alpha(1.702), frozenset({"alpha"})), "swish"),
+    ("", "Elu"): OpSpec(_unary(_alpha(1.0), frozenset({"alpha"})), "elu"),
+    **{("", op): OpSpec(_identity, "identity", _IDENTITY_DTYPES | {BOOL}, params=params)
+       for op, params in (("Identity", ()), ("Reshape", ()), ("Flatten", ()), ("Squeeze", ()), ("Unsqueeze", ()),
+                          ("Dropout", (1, 2)))},
+    ("", "Conv"): OpSpec(_conv, "conv"),
+    ("", "ConvTranspose"): OpSpec(_conv_transpose, "convtranspose"),
+    ("", "MaxPool"): OpSpec(_pool, "maxpool"),
+    ("", "AveragePool"): OpSpec(_pool, "averagepool"),
+    ("", "Gemm"): OpSpec(_gemm, "gemm"),
+    ("", "MatMul"): OpSpec(_matmul, "matmul"),
+    ("", "BatchNormalization"): OpSpec(_batchnorm, "batchnormalization"),
+    ("", "Softmax"): OpSpec(_softmax, "softmax", shared=ROWS),
+    ("", "LogSoftmax"): OpSpec(_softmax, "logsoftmax", shared=ROWS),
+    ("", "Concat"): OpSpec(_concat, "concat", shared=ROWS),
+    ("", "Split"): OpSpec(_split, "split", shared=ROWS),
+    ("", "Transpose"): OpSpec(_transpose, "transpose"),
+    ("", "Sum"): OpSpec(_sum, "sum"),
+    ("", "LRN"): OpSpec(_lrn, "lrn"),
+    ("", "LSTM"): OpSpec(_rnn, "lstm", frozenset({F32, I32})),
+    ("", "GRU"): OpSpec(_rnn, "gru", frozenset({F32, I32})),
+    ("", "Pad"): OpSpec(_pad, "pad", shared=ROWS),
+    ("", "Slice"): OpSpec(_slice, "slice", shared=ROWS),
+    ("", "Gather"): OpSpec(_gather, "gather", frozenset({F32, I32, I64})),
+    ("", "LayerNormalization"): OpSpec(_layernorm, "layernormalization"),
+    ("", "Resize"): OpSpec(_resize, "resize"),
+    **{("", op): OpSpec(_reduce, "reduce") for op in _REDUCE_MODES},
+    ("", "QuantizeLinear"): OpSpec(_quantize_linear, "quantizelinear", Q8 | {F32}, params=(1, 2)),
+    ("", "DequantizeLinear"): OpSpec(_quantize_linear, "dequantizelinear", Q8 | {F32, I32}, params=(1, 2)),
+    ("", "DynamicQuantizeLinear"): OpSpec(_dynamic_quantize_linear, "dynamicquantizelinear", Q8 | {F32}),
+    ("", "QLinearConv"): OpSpec(_qlinearconv, "qlinearconv", Q8 | {I32}, params=_QPARAMS),
+    ("", "QLinearMatMul"): OpSpec(_qlinearmatmul, "qlinearmatmul", Q8, params=_QPARAMS),
+    ("", "ConvInteger"): OpSpec(_convinteger, "convinteger", Q8 | {I32}),
+    ("", "MatMulInteger"): OpSpec(_matmulinteger, "matmulinteger", Q8 | {I32}),
+    ("", "Cast"): OpSpec(_cast, "cast", _IDENTITY_DTYPES),
+    **{("", op): OpSpec(_compare, "compare", ANY_C) for op in _COMPARISONS},
+    **{("", op): OpSpec(_logical, "logical", frozenset({BOOL})) for op in _LOGICAL},
+    ("", "Not"): OpSpec(_unary(), "not", frozenset({BOOL})),
+    ("", "If"): OpSpec(_if, "", ANY_C),
+    ("", "Constant"): OpSpec(_constant, "identity", ANY_C),
 }
 
-#: inputs that are not data tensors (shape/axes/bounds read at build time), by op
-_NON_DATA_INPUTS = {"Reshape": {1}, "Squeeze": {1}, "Unsqueeze": {1}, "Clip": {1, 2}, "Dropout": {1, 2},
-                    "Pad": {1, 2, 3}, "Slice": {1, 2, 3, 4}, "Split": {1}, "Resize": {1, 2, 3},
-                    **{op: {1} for op in ("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin")},
-                    "QuantizeLinear": {1, 2}, "DequantizeLinear": {1, 2}, "QLinearConv": {1, 2, 4, 5, 6, 7},
-                    "QLinearMatMul": {1, 2, 4, 5, 6, 7}}
+#: op_type -> the source stem of its default kernel (a view of OPS, for the `kernels` option)
+OP_SOURCES: dict[str, str] = {op: spec.source for (_, op), spec in OPS.items() if spec.source}
 
-#: operators of other domains the library runs, by domain
-_DOMAIN_OPS = {"com.microsoft": {"QuickGelu"}}
+
+def spec_of(node: Node) -> OpSpec:
+    """The table entry of `node`'s op (KeyError when the library does not run it)."""
+    return OPS[("" if node.domain == "ai.onnx" else node.domain, node.op_type)]
 
 
 def lower(node: Node, graph: Graph, shapes: Mapping[str, tuple[int, ...]] | None = None) -> Call | Refusal:
@@ -744,12 +913,12 @@ def lower(node: Node, graph: Graph, shapes: Mapping[str, tuple[int, ...]] | None
 
     `shapes` gives concrete shapes for values whose declared shapes are symbolic (a specialisation,
     `shapes.propagate`); without it every value must have a static declared shape."""
-    if node.domain and node.domain != "ai.onnx" and node.op_type not in _DOMAIN_OPS.get(node.domain, ()):
-        return Refusal("op", f"{node.domain}::{node.op_type} unsupported")
-    fn = LOWERINGS.get(node.op_type)
-    if fn is None:
-        return Refusal("op", f"{node.op_type} unsupported")
-    skip = _NON_DATA_INPUTS.get(node.op_type, set())
+    try:
+        spec = spec_of(node)
+    except KeyError:
+        domain = node.domain if node.domain not in ("", "ai.onnx") else ""
+        return Refusal("op", f"{domain}::{node.op_type} unsupported" if domain else f"{node.op_type} unsupported")
+    skip = set(host_input_positions(node)) | set(spec.params)
     data_in = [i for k, i in enumerate(node.inputs) if i and k not in skip]
     outs = [o for o in node.outputs if o]
     if node.op_type == "Dropout":
@@ -759,19 +928,20 @@ def lower(node: Node, graph: Graph, shapes: Mapping[str, tuple[int, ...]] | None
         dt = graph.initializers[name].dtype if name in graph.initializers else info.dtype
         if dt is None:
             return Refusal("dtype", f"dtype of {name!r} unknown")
-        if dt not in _DTYPES.get(node.op_type, (F32,)):
-            return Refusal("dtype", f"{dt} not supported (float32 only)" if node.op_type not in _DTYPES else
+        if dt not in spec.dtypes:
+            return Refusal("dtype", f"{dt} not supported (float32 only)" if spec.dtypes == {F32} else
                            f"{node.op_type} of {dt} unsupported")
         if name not in graph.initializers and info.static_shape is None and name not in (shapes or {}):
             return Refusal("dynamic_shape", f"shape of {name!r} is not static ({_shape_str(info.shape)})")
     ctx = Ctx(node, graph, shapes)
     try:
         check_declared(ctx, outs)  # attributes in range, declared shapes what the op gives
-        call = fn(ctx)
+        call = spec.lower(ctx)
     except Unsupported as exc:
         return exc.refusal
-    call.inputs = data_in
+    call.inputs = data_in + [i for i in [*node.implicit_inputs, *call.constants] if i not in data_in]
     call.outputs = outs
+    call.shared = spec.shared
     return call
 
 

@@ -8,6 +8,7 @@ generated C function (intermediates in one liveness-planned arena), one foreign 
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import os
 import threading
 from collections import OrderedDict
@@ -22,7 +23,17 @@ from ep_runtime.graph import Graph, Node, SubGraph
 from ep_runtime.provider import HOST, Capability, CompileOptions, ExecutionProvider, Refusal
 
 from . import build, codegen, failures
-from .lowering import C_DTYPES, OP_SOURCES, SUPPORT_SOURCES, Call, lower, value_dtype
+from .lowering import (
+    C_DTYPES,
+    OP_SOURCES,
+    SUPPORT_SOURCES,
+    Call,
+    flatten,
+    fuse_conv_activations,
+    lower,
+    value_dtype,
+    walk,
+)
 from .shapes import TRIAL_DIM, Shape, Unsupported, fits_declared, propagate, trial_shapes
 
 MAX_RANK = 8
@@ -155,7 +166,11 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
         """Nothing to wait for: a foreign call returns when its kernels are done."""
 
     def compile_shapes(self, subgraph: SubGraph, calls: list[Call], shapes: dict[str, Shape]) -> Callable[..., tuple]:
-        """The runner of `subgraph` for one concrete shape of each value (`shapes`)."""
+        """The runner of `subgraph` for one concrete shape of each value (`shapes`); each Conv whose
+        only reader is an activation runs the pair as one call (`lowering.fuse_conv_activations`)."""
+        calls, nodes = fuse_conv_activations(calls, subgraph.nodes, subgraph.graph, set(subgraph.outputs), self.vendor)
+        if len(nodes) != len(subgraph.nodes):
+            subgraph = dataclasses.replace(subgraph, nodes=nodes)
         if self.fused:
             return self._compile_fused(subgraph, calls, shapes)
         return self._compile_per_node(subgraph, calls, shapes)
@@ -165,16 +180,17 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
     def _compile_per_node(self, subgraph: SubGraph, calls: list[Call], shapes: dict[str, Shape]
                           ) -> Callable[..., tuple]:
         lib = self.library.load()
-        consts = {k: np.ascontiguousarray(v) for k, v in subgraph.constants.items() if v.dtype in C_DTYPES}
+        consts = {k: np.ascontiguousarray(v) for k, v in {**subgraph.constants, **lowered_constants(calls)}.items()
+                  if v.dtype in C_DTYPES}
         dtypes = call_dtypes(subgraph.graph, calls)
         inputs, outputs = list(subgraph.inputs), list(subgraph.outputs)
         # Nothing is allocated per run but the outputs handed back: one descriptor per value, the
         # constants, the intermediates (one arena planned by liveness, as in fused mode) and each
         # call's scratch are bound here; a run points the inputs' descriptors at the caller's arrays
         # and the outputs' at fresh arrays (the caller keeps those: they are never reused).
-        produced = {o for c in calls for o in c.outputs}
-        plan = codegen.plan_arena(calls, produced - set(outputs), {n: int(np.prod(s)) for n, s in shapes.items()})
-        arena = np.empty(max(plan.size, 1), dtype=np.float32)
+        produced = {o for c in walk(calls) for o in c.outputs}
+        plan = codegen.plan_arena(calls, produced - set(outputs), value_bytes(shapes, dtypes))
+        arena = np.empty(-(-max(plan.size, 1) // 4), dtype=np.float32)
         base = arena.ctypes.data
         structs: dict[str, EpTensor] = {}
         keep: list[Any] = [arena, consts]
@@ -185,11 +201,12 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
                 if name in consts:
                     t.data = consts[name].ctypes.data
                 elif name in plan.offsets:
-                    t.data = base + 4 * plan.offsets[name]
+                    t.data = base + plan.offsets[name]
             return structs[name]
 
         steps = []
-        for k, (call, node) in enumerate(zip(calls, subgraph.nodes)):
+        flat = flatten(calls, subgraph.nodes)
+        for k, (call, node) in enumerate(flat):
             fn = getattr(lib, call.func)
             fn.restype = ctypes.c_int
             args: list[Any] = []
@@ -229,9 +246,16 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
                     keep.append(p)
                     args.append(ctypes.byref(p))
                 elif kind == "scratch":
-                    args.append(ctypes.c_void_p(base + 4 * plan.scratch[k]) if call.scratch else None)
-            steps.append((fn, args, node, call.func))
-        reader = {n: node for call, node in reversed(list(zip(calls, subgraph.nodes))) for n in call.inputs}
+                    args.append(ctypes.c_void_p(base + plan.scratch[k]) if call.scratch else None)
+            branch = None
+            if call.branches:  # ep_if_cond(cond, &taken): then the taken branch's steps, the other skipped
+                taken = ctypes.c_int(0)
+                keep.append(taken)
+                args.append(ctypes.byref(taken))
+                branch = (taken, len(walk(call.branches[0].calls)), len(walk(call.branches[1].calls)))
+            steps.append((fn, args, node, call.func, branch))
+        steps = _with_jumps(steps)
+        reader = {n: node for call, node in reversed(flat) for n in call.inputs}
         in_bind = [(n, structs[n], shapes[n], reader[n]) if n in structs and n not in consts else None
                    for n in inputs]
         out_bind = [(k, structs[o], shapes[o]) for k, o in enumerate(outputs) if o in produced]
@@ -263,10 +287,18 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
                     if poison:
                         poison_fill(a)
                     st.data = a.ctypes.data
-                for fn, args, node, func in steps:
+                k = 0
+                while k < len(steps):
+                    fn, args, node, func, branch = steps[k]
+                    k += 1
+                    if fn is None:  # the end of a then-branch: skip the else-branch
+                        k += branch
+                        continue
                     rc = fn(*args)
                     if rc != 0:
                         raise failures.kernel_failed(node, func, rc)
+                    if branch is not None and not branch[0].value:
+                        k += branch[1] + 1  # the then-branch's steps and its closing jump
                 for k, src in passed.items():
                     result[k] = values[src] if isinstance(src, int) else src.copy()
                 return tuple(result)
@@ -277,10 +309,11 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
     # ------------------------------------------------------------------ fused
 
     def _compile_fused(self, subgraph: SubGraph, calls: list[Call], shapes: dict[str, Shape]) -> Callable[..., tuple]:
-        used = {i for c in calls for i in c.inputs}
-        consts = [k for k in subgraph.constants if k in used]
+        used = {i for c in walk(calls) for i in c.inputs}
+        constants = {**subgraph.constants, **lowered_constants(calls)}
+        consts = [k for k in constants if k in used]
         dtypes = call_dtypes(subgraph.graph, calls)
-        const_arrays = [np.ascontiguousarray(subgraph.constants[k], dtype=dtypes[k]) for k in consts]
+        const_arrays = [np.ascontiguousarray(constants[k], dtype=dtypes[k]) for k in consts]
         ext_in = [n for n in subgraph.inputs]
         outputs = list(subgraph.outputs)
         io = {}
@@ -288,17 +321,16 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
             io.setdefault(n, k)
         for k, n in enumerate(outputs):
             io[n] = len(ext_in) + len(consts) + k
-        sizes = {n: int(np.prod(s)) for n, s in shapes.items()}
-        inter = {n for c in calls for n in c.outputs if n not in io}
-        plan = codegen.plan_arena(calls, inter, sizes)
+        inter = {n for c in walk(calls) for n in c.outputs if n not in io}
+        plan = codegen.plan_arena(calls, inter, value_bytes(shapes, dtypes))
 
         def locate(name: str) -> str:
             if name in io:
                 return f"io[{io[name]}]"
-            return f"arena + {plan.offsets[name]}"
+            return f"(char *)arena + {plan.offsets[name]}"
 
         definitions = codegen.emit_functions(calls, [n.label for n in subgraph.nodes], shapes, locate,
-                                             lambda k: f"arena + {plan.scratch[k]}", "ep_fused_run",
+                                             lambda k: f"(float *)((char *)arena + {plan.scratch[k]})", "ep_fused_run",
                                              "void *const *io, float *arena",
                                              dtypes={n: C_DTYPES[d] for n, d in dtypes.items()})
         src = "\n".join(codegen.includes(calls) + ["", *definitions, ""])
@@ -313,15 +345,16 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
         in_shapes = [shapes[n] for n in ext_in]
         in_bufs = [np.empty(s, dtype=dtypes[n]) for s, n in zip(in_shapes, ext_in)]
         out_bufs = [np.empty(shapes[o], dtype=dtypes[o]) for o in outputs]
-        arena = np.empty(max(plan.size, 1), dtype=np.float32)
+        arena = np.empty(-(-max(plan.size, 1) // 4), dtype=np.float32)
         table = [a.ctypes.data for a in in_bufs] + [a.ctypes.data for a in const_arrays] + \
                 [a.ctypes.data for a in out_bufs]
         ptrs = (ctypes.c_void_p * max(len(table), 1))(*table)
         arena_ptr = ctypes.c_void_p(arena.ctypes.data)
         keep = (const_arrays, in_bufs, out_bufs, arena, lib)
         fn.argtypes = None
-        nodes, funcs = list(subgraph.nodes), [c.func for c in calls]
-        reader = {n: node for call, node in reversed(list(zip(calls, nodes))) for n in call.inputs}
+        flat = flatten(calls, subgraph.nodes)
+        nodes, funcs = [node for _, node in flat], [c.func for c, _ in flat]
+        reader = {n: node for call, node in reversed(flat) for n in call.inputs}
         poison = self.poison_outputs
         lock = threading.Lock()
         pairs = list(zip(in_bufs, in_shapes, ext_in))
@@ -357,14 +390,67 @@ def poison_fill(array: np.ndarray) -> None:
 
 def call_dtypes(graph: Graph, calls: Sequence[Call]) -> dict[str, np.dtype]:
     """The element type of every value `calls` read or write (float32, or the quantized operators'
-    uint8, int8 and int32)."""
-    return {n: value_dtype(graph, n) for c in calls for n in c.inputs + c.outputs}
+    uint8, int8 and int32, int64 indices, bool), those local to If branches included."""
+    local = {**{k: v.dtype for k, v in lowered_constants(calls).items()}, **_branch_values(calls, "dtypes")}
+    return {n: local[n] if n in local else value_dtype(graph, n) for c in walk(calls) for n in c.inputs + c.outputs}
+
+
+def lowered_constants(calls: Sequence[Call]) -> dict[str, np.ndarray]:
+    """The constants the lowering made: Constant nodes' values, and the If branches' own initializers
+    (renamed apart)."""
+    made = _branch_values(calls, "constants")
+    for c in walk(calls):
+        made.update(c.constants)
+    return made
+
+
+def _branch_values(calls: Sequence[Call], what: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for c in walk(calls):
+        for b in c.branches:
+            out.update(getattr(b, what))
+    return out
+
+
+def value_bytes(shapes: dict[str, Shape], dtypes: dict[str, np.dtype]) -> dict[str, int]:
+    """The size in bytes of each value (its element type's size: a uint8 value takes 1 byte an element)."""
+    return {n: int(np.prod(s)) * dtypes[n].itemsize for n, s in shapes.items() if n in dtypes}
+
+
+def _with_jumps(steps: list[tuple]) -> list[tuple]:
+    """Per-node steps with a jump after each If's then-branch over its else-branch:
+    `(None, None, None, None, else steps)`. An If's step holds (taken, then steps, else steps)."""
+    out: list[tuple] = []
+    k = 0
+
+    def take(count: int) -> None:
+        nonlocal k
+        end = k + count
+        while k < end:
+            step = steps[k]
+            k += 1
+            if step[4] is None:
+                out.append(step)
+                continue
+            taken, then_n, else_n = step[4]
+            out.append((*step[:4], (taken, _grown(steps, k, then_n))))
+            take(then_n)
+            out.append((None, None, None, None, _grown(steps, k, else_n)))
+            take(else_n)
+
+    take(len(steps))
+    return out
+
+
+def _grown(steps: list[tuple], start: int, count: int) -> int:
+    """How many per-node steps `count` flat steps from `start` become once nested Ifs get their jumps."""
+    return count + sum(1 for s in steps[start:start + count] if s[4] is not None)
 
 
 def _static(node: Node, graph: Graph) -> bool:
     """Whether every value `node` reads or writes has a static declared shape."""
     return all(n in graph.initializers or graph.value(n).static_shape is not None
-               for n in list(node.inputs) + list(node.outputs) if n)
+               for n in list(node.inputs) + list(node.implicit_inputs) + list(node.outputs) if n)
 
 
 def claim(node: Node, graph: Graph) -> Call | Refusal:
@@ -378,7 +464,7 @@ def claim(node: Node, graph: Graph) -> Call | Refusal:
     if not isinstance(call, Refusal) or call.kind != "dynamic_shape" or _static(node, graph):
         return call
     try:
-        trial = trial_shapes(node, graph, [i for i in node.inputs if i])
+        trial = trial_shapes(node, graph, [i for i in node.inputs + node.implicit_inputs if i])
     except Unsupported as exc:
         return exc.refusal
     try:
@@ -392,8 +478,12 @@ def call_shapes(graph: Graph, calls: Sequence[Call], shapes: dict[str, Shape] | 
     """The concrete shape of every value `calls` read or write: a constant's own, else the one
     `shapes` gives (a specialisation), else the static declared one."""
     out = {}
-    for n in (n for c in calls for n in c.inputs + c.outputs):
-        out[n] = value_shape(graph, n) if shapes is None or n in graph.initializers else shapes[n]
+    local = {**{k: tuple(v.shape) for k, v in lowered_constants(calls).items()}, **_branch_values(calls, "shapes")}
+    for n in (n for c in walk(calls) for n in c.inputs + c.outputs):
+        if n in local:
+            out[n] = local[n]
+        else:
+            out[n] = value_shape(graph, n) if shapes is None or n in graph.initializers else shapes[n]
     return out
 
 

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from .shapes import Ctx, Unsupported
+from .shapes import Ctx, Unsupported, const_input
 
 #: shift range the kernels accept (csrc/ep_quant.h)
 MIN_SHIFT, MAX_SHIFT = -31, 30
@@ -79,13 +79,7 @@ def zero_point_const(ctx: Ctx, k: int, what: str, dtype: np.dtype, channels: int
 
 
 def _const(ctx: Ctx, k: int, what: str) -> np.ndarray | None:
-    name = ctx.input(k)
-    if name is None:
-        return None
-    arr = ctx.const(name)
-    if arr is None:
-        raise Unsupported("attribute", f"{ctx.node.op_type} {what} {name!r} is not a constant")
-    return np.asarray(arr)
+    return const_input(ctx, k, what, "attribute")
 
 
 def _check_count(ctx: Ctx, arr: np.ndarray, what: str, channels: int | None) -> None:

@@ -15,14 +15,17 @@ gives the stand-in shapes with which a node of symbolic shapes is checked before
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import onnx
 
 from ep_runtime import op_shapes
 from ep_runtime.graph import Graph, Node
 from ep_runtime.provider import Refusal, schema_version
+from ep_runtime.subgraph import nested_graph
 
 Shape = tuple[int, ...]
 
@@ -105,15 +108,21 @@ def _axis(ctx: Ctx, axis: int, rank: int) -> int:
     return axis + rank if axis < 0 else axis
 
 
-def _const_ints(ctx: Ctx, k: int, what: str) -> list[int] | None:
-    """The constant int input k as a list (None when omitted); refused when it is not a constant."""
+def const_input(ctx: Ctx, k: int, what: str, kind: str = "dynamic_shape") -> np.ndarray | None:
+    """Input k's constant value (None when omitted); refused (as `kind`) when it is not a constant."""
     name = ctx.input(k)
     if name is None:
         return None
     arr = ctx.const(name)
     if arr is None:
-        raise Unsupported("dynamic_shape", f"{ctx.node.op_type} {what} {name!r} is not a constant")
-    return [int(v) for v in np.asarray(arr).reshape(-1)]
+        raise Unsupported(kind, f"{ctx.node.op_type} {what} {name!r} is not a constant")
+    return np.asarray(arr)
+
+
+def _const_ints(ctx: Ctx, k: int, what: str) -> list[int] | None:
+    """The constant int input k as a list (None when omitted); refused when it is not a constant."""
+    arr = const_input(ctx, k, what)
+    return None if arr is None else [int(v) for v in arr.reshape(-1)]
 
 
 def _same(ctx: Ctx) -> Shape:
@@ -585,7 +594,65 @@ _RULES: dict[str, Callable[[Ctx], Any]] = {
     "ReduceMax": _reduce, "ReduceMin": _reduce,
     "LogSoftmax": _softmax,
     "MatMulInteger": _matmul, "Cast": _same, "DynamicQuantizeLinear": lambda c: {0: _same(c), 1: (), 2: ()},
+    **{op: _broadcast for op in ("Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual", "And", "Or", "Xor")},
+    "Not": _same, "If": lambda c: _if(c), "Floor": _same, "Ceil": _same,
+    "Constant": lambda c: np.shape(next(iter(c.node.attrs.values()), 0)),
 }
+
+
+#: body graphs built for If branches, per outer graph and branch (a branch is lowered several times)
+_BRANCHES: weakref.WeakKeyDictionary[Graph, dict[int, Graph]] = weakref.WeakKeyDictionary()
+
+
+def branch_graph(ctx: Ctx, attr: str) -> Graph:
+    """If branch `attr` of `ctx.node` as a Graph: its free names typed as in the outer graph, and the
+    outer constants it captures held as its own initializers (so its nodes read them as constants)."""
+    body = ctx.attr(attr)
+    if not isinstance(body, onnx.GraphProto):
+        raise _bad_attr(ctx, f"{attr} is not a graph")
+    cache = _BRANCHES.setdefault(ctx.graph, {})
+    graph = cache.get(id(body))
+    if graph is None or graph.proto is not body:
+        graph = nested_graph(body, ctx.graph)
+        for name in graph.outer_scope:
+            if name in ctx.graph.initializers:
+                graph.initializers.setdefault(name, ctx.graph.initializers[name])
+        cache[id(body)] = graph
+    return graph
+
+
+def branch_shapes(ctx: Ctx, attr: str) -> tuple[Graph, dict[str, Shape]]:
+    """The branch graph and the concrete shape of every value it reads or produces, propagated from
+    the outer shapes (`propagate`); Unsupported names the branch and its node when one does not fit."""
+    graph = branch_graph(ctx, attr)
+    known = {n: ctx.shape(n) for n in graph.outer_scope if n not in graph.initializers}
+    try:
+        shapes = propagate(graph.nodes, graph, known)
+    except Unsupported as exc:
+        where = f" node {exc.node.label}" if exc.node is not None else ""
+        raise Unsupported(exc.refusal.kind, f"If {attr}{where}: {exc.refusal.reason}") from None
+    for name, arr in graph.initializers.items():
+        shapes.setdefault(name, tuple(arr.shape))
+    return graph, shapes
+
+
+def _if(ctx: Ctx) -> dict[int, Shape]:
+    """If's outputs: each branch output's shape, the same in both branches (one buffer serves both)."""
+    got = []
+    for attr in ("then_branch", "else_branch"):
+        graph, shapes = branch_shapes(ctx, attr)
+        outs = [o.name for o in graph.proto.output]
+        if len(outs) != len(ctx.node.outputs):
+            raise _bad_attr(ctx, f"{attr} has {len(outs)} outputs for the node's {len(ctx.node.outputs)}")
+        missing = [o for o in outs if o not in shapes]
+        if missing:
+            raise _bad_shape(ctx, f"{attr} output {missing[0]!r} has no known shape")
+        got.append([shapes[o] for o in outs])
+    for k, (a, b) in enumerate(zip(*got)):
+        if a != b:
+            raise _bad_shape(ctx, f"branches give output {ctx.node.outputs[k]!r} different shapes (then {list(a)}, "
+                                  f"else {list(b)}): the C code has one buffer for both")
+    return dict(enumerate(got[0]))
 
 
 def implied_shapes(ctx: Ctx) -> dict[str, Shape]:

@@ -43,6 +43,9 @@
 #include "qlinearconv.h"
 #include "qlinearmatmul.h"
 #include "quantizelinear.h"
+#include "compare.h"
+#include "logical.h"
+#include "not.h"
 
 /* Exactly as large as the descriptors built below claim, so ASan sees any overrun. */
 static float small[4];
@@ -423,8 +426,41 @@ static void rnn_cases(void)
                                          NULL), EP_ERR_ARG);
 }
 
+static void bool_cases(void)
+{
+    static unsigned char flags[4];
+    static int64_t ids[4];
+    int64_t d3[1] = {3};
+    int64_t d4[1] = {4};
+    int64_t d2[1] = {2};
+    int taken = 0;
+    ep_tensor f4 = t1(small, 4);
+    ep_tensor f3 = t1(small, 3);
+    ep_tensor b4 = ep_make_tensor(flags, EP_BOOL, 1, d4);
+    ep_tensor b3 = ep_make_tensor(flags, EP_BOOL, 1, d3);
+    ep_tensor b1 = ep_make_tensor(flags, EP_BOOL, 0, d4);
+    ep_tensor b2 = ep_make_tensor(flags, EP_BOOL, 1, d2);
+    ep_tensor i4 = ep_make_tensor(ids, EP_INT64, 1, d4);
+    expect("compare valid", ep_compare(&f4, &f4, &b4, EP_CMP_LESS), EP_OK);
+    expect("compare output not broadcast", ep_compare(&f4, &f4, &b3, EP_CMP_LESS), EP_ERR_SHAPE);
+    expect("compare inputs not broadcastable", ep_compare(&f4, &f3, &b4, EP_CMP_EQUAL), EP_ERR_SHAPE);
+    expect("compare float with int64", ep_compare(&f4, &i4, &b4, EP_CMP_EQUAL), EP_ERR_DTYPE);
+    expect("compare float output", ep_compare(&f4, &f4, &f4, EP_CMP_EQUAL), EP_ERR_DTYPE);
+    expect("compare unknown op", ep_compare(&f4, &f4, &b4, 5), EP_ERR_ARG);
+    expect("compare ordering bools", ep_compare(&b4, &b4, &b4, EP_CMP_GREATER), EP_ERR_DTYPE);
+    expect("logical valid", ep_logical(&b4, &b1, &b4, EP_LOGICAL_XOR), EP_OK);
+    expect("logical of floats", ep_logical(&f4, &b4, &b4, EP_LOGICAL_AND), EP_ERR_DTYPE);
+    expect("logical unknown op", ep_logical(&b4, &b4, &b4, 3), EP_ERR_ARG);
+    expect("not shapes differ", ep_not(&b4, &b3), EP_ERR_SHAPE);
+    expect("if cond valid", ep_if_cond(&b1, &taken), EP_OK);
+    expect("if cond of two elements", ep_if_cond(&b2, &taken), EP_ERR_SHAPE);
+    expect("if cond of floats", ep_if_cond(&f4, &taken), EP_ERR_DTYPE);
+    expect("if cond without an answer", ep_if_cond(&b1, NULL), EP_ERR_ARG);
+}
+
 int main(void)
 {
+    bool_cases();
     conv_cases();
     pool_cases();
     batchnorm_cases();

@@ -48,6 +48,56 @@ int ep_broadcast_exact(const ep_tensor *const *ins, int32_t n, const ep_tensor *
     return 1;
 }
 
+void ep_broadcast_walk_init(ep_broadcast_walk *w, const ep_tensor *out, const int64_t *sa, const int64_t *sb)
+{
+    int32_t i, k;
+    int32_t kind_a = -1; /* -1 until the innermost axis longer than 1 says: 1 contiguous, 0 repeated */
+    int32_t kind_b = -1;
+    w->inner = 1;
+    for (i = out->rank - 1; i >= 0; --i) {
+        int32_t ka = sa[i] != 0;
+        int32_t kb = sb[i] != 0;
+        if (out->dims[i] == 1) {
+            continue;
+        }
+        if ((kind_a >= 0 && ka != kind_a) || (kind_b >= 0 && kb != kind_b)) {
+            break;
+        }
+        kind_a = ka;
+        kind_b = kb;
+        w->inner *= out->dims[i];
+    }
+    w->full_a = kind_a == 1;
+    w->full_b = kind_b == 1;
+    w->outer_rank = 0;
+    for (k = 0; k <= i; ++k) {
+        if (out->dims[k] != 1) {
+            w->dims[w->outer_rank] = out->dims[k];
+            w->sa[w->outer_rank] = sa[k];
+            w->sb[w->outer_rank] = sb[k];
+            w->idx[w->outer_rank] = 0;
+            ++w->outer_rank;
+        }
+    }
+    w->oa = 0;
+    w->ob = 0;
+}
+
+void ep_broadcast_walk_next(ep_broadcast_walk *w)
+{
+    int32_t k;
+    for (k = w->outer_rank - 1; k >= 0; --k) {
+        w->oa += w->sa[k];
+        w->ob += w->sb[k];
+        if (++w->idx[k] < w->dims[k]) {
+            return;
+        }
+        w->oa -= w->sa[k] * w->dims[k];
+        w->ob -= w->sb[k] * w->dims[k];
+        w->idx[k] = 0;
+    }
+}
+
 void ep_broadcast_offsets(const ep_tensor *out, int64_t linear, const int64_t *sa, const int64_t *sb,
                           int64_t *oa, int64_t *ob)
 {
@@ -62,4 +112,15 @@ void ep_broadcast_offsets(const ep_tensor *out, int64_t linear, const int64_t *s
     }
     *oa = a;
     *ob = b;
+}
+
+int ep_broadcast_pair(const ep_tensor *a, const ep_tensor *b, const ep_tensor *y, int64_t *sa, int64_t *sb)
+{
+    const ep_tensor *ab[2];
+    ab[0] = a;
+    ab[1] = b;
+    if (!ep_broadcast_exact(ab, 2, y) || !ep_broadcast_strides(a, y, sa) || !ep_broadcast_strides(b, y, sb)) {
+        return EP_ERR_SHAPE;
+    }
+    return EP_OK;
 }

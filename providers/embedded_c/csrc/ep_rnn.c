@@ -1,7 +1,25 @@
 /* ep_rnn.c: recurrent activations, sequence lengths and layouts (see ep_rnn.h). */
 #include <math.h>
+#include <string.h>
 
+#include "ep_exp.h"
 #include "ep_rnn.h"
+#include "ep_sgemm.h"
+
+/* tanh through ep_expf, no branch: Cephes' odd polynomial for |x| <= 0.625, (1 - e) / (1 + e) with
+ * e = exp(-2 |x|) above (no cancellation there: e < 0.29); NaN stays NaN, +-inf gives +-1; the sign
+ * and |x| by comparisons, not copysignf and fabsf (GCC 12 does not vectorize those in C99 mode) */
+static float rnn_tanh(float x)
+{
+    float a = x < 0.0f ? -x : x;
+    float e = ep_expf(-2.0f * a);
+    float big = (1.0f - e) / (1.0f + e);
+    float z = a * a;
+    float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z +
+                    1.33314422036e-1f) * z - 3.33332819422e-1f) * z * a + a;
+    float t = a > 0.625f ? big : small;
+    return x < 0.0f ? -t : (x > 0.0f ? t : x); /* x itself for +-0 and NaN */
+}
 
 float ep_rnn_activation(int64_t kind, float alpha, float beta, float v)
 {
@@ -94,4 +112,253 @@ int64_t ep_rnn_state_at(const ep_rnn_geometry *g, int64_t d, int64_t b)
 int ep_check_optional(const ep_tensor *t)
 {
     return t == NULL ? EP_OK : ep_check(t);
+}
+
+int ep_rnn_setup(const ep_tensor *x, const ep_tensor *w, const ep_tensor *r, const ep_tensor *const *ts, int n,
+                 int32_t direction, int32_t layout, float clip, int64_t gates, ep_rnn_geometry *g)
+{
+    int64_t gh;
+    int k, rc;
+    if (x == NULL || w == NULL || r == NULL) {
+        return EP_ERR_ARG;
+    }
+    for (k = 0; k < n; ++k) {
+        rc = ep_check_optional(ts[k]);
+        if (rc != EP_OK) {
+            return rc;
+        }
+    }
+    if (direction < EP_RNN_FORWARD || direction > EP_RNN_BIDIRECTIONAL || (layout != 0 && layout != 1) ||
+        !(clip >= 0.0f)) {
+        return EP_ERR_ARG;
+    }
+    if (x->rank != 3 || w->rank != 3 || r->rank != 3) {
+        return EP_ERR_SHAPE;
+    }
+    g->layout = layout;
+    g->seq = x->dims[layout ? 1 : 0];
+    g->batch = x->dims[layout ? 0 : 1];
+    g->input = x->dims[2];
+    g->dirs = direction == EP_RNN_BIDIRECTIONAL ? 2 : 1;
+    gh = w->dims[1];
+    g->hidden = gh / gates;
+    if (w->dims[0] != g->dirs || w->dims[2] != g->input || gh != gates * g->hidden || r->dims[0] != g->dirs ||
+        r->dims[1] != gh || r->dims[2] != g->hidden) {
+        return EP_ERR_SHAPE;
+    }
+    return EP_OK;
+}
+
+void ep_rnn_load_state(const ep_tensor *init, const ep_rnn_geometry *g, int64_t d, float *state)
+{
+    int64_t b, j;
+    for (b = 0; b < g->batch; ++b) {
+        int64_t at = ep_rnn_state_at(g, d, b);
+        for (j = 0; j < g->hidden; ++j) {
+            state[b * g->hidden + j] = init ? ((const float *)init->data)[at + j] : 0.0f;
+        }
+    }
+}
+
+void ep_rnn_step_inputs(const ep_tensor *x, const ep_tensor *lens, const ep_rnn_geometry *g, int64_t s,
+                        int reverse, float *xg)
+{
+    int64_t b;
+    for (b = 0; b < g->batch; ++b) {
+        int64_t t = ep_rnn_time(lens, g, s, b, reverse);
+        if (t < 0) {
+            memset(xg + b * g->input, 0, (size_t)g->input * sizeof(float));
+        } else {
+            memcpy(xg + b * g->input, (const float *)x->data + ep_rnn_x_at(g, t, b), (size_t)g->input * sizeof(float));
+        }
+    }
+}
+
+void ep_rnn_store_state(ep_tensor *out, const ep_tensor *lens, const ep_rnn_geometry *g, int64_t d,
+                        const float *state)
+{
+    int64_t b, j;
+    for (b = 0; out != NULL && b < g->batch; ++b) {
+        int64_t at = ep_rnn_state_at(g, d, b);
+        int empty = lens != NULL && ((const int32_t *)lens->data)[b] == 0;
+        for (j = 0; j < g->hidden; ++j) {
+            ((float *)out->data)[at + j] = empty ? 0.0f : state[b * g->hidden + j];
+        }
+    }
+}
+
+int64_t ep_rnn_scratch_layout(const ep_rnn_geometry *g, int64_t gates, float *base, ep_rnn_scratch *sc)
+{
+    int64_t gh = gates * g->hidden, per = g->batch * (g->input + 2 * gh), rows;
+    int64_t sizes[6], k, total = 0;
+    float **parts[6];
+    sc->block = per > 0 ? EP_RNN_BLOCK_FLOATS / per : g->seq;
+    if (sc->block < 1) {
+        sc->block = 1;
+    }
+    if (sc->block > g->seq) {
+        sc->block = g->seq;
+    }
+    rows = sc->block * g->batch;
+    sc->few_rows = rows <= gh;
+    sc->ldp = sc->few_rows ? rows : gh;
+    sizes[0] = rows * g->input;
+    sizes[1] = rows * gh;
+    sizes[2] = ep_rnn_transposes(g->batch) ? gh * g->hidden : 0;
+    sizes[3] = g->batch * gh;
+    sizes[4] = sizes[5] = g->batch * g->hidden;
+    parts[0] = &sc->xbuf;
+    parts[1] = &sc->proj;
+    parts[2] = &sc->rt;
+    parts[3] = &sc->rec;
+    parts[4] = &sc->h;
+    parts[5] = &sc->c;
+    for (k = 0; k < 6; ++k) {
+        *parts[k] = base ? base + total : NULL;
+        total += sizes[k];
+    }
+    return total;
+}
+
+int64_t ep_rnn_scratch_size(int64_t seq, int64_t batch, int64_t input, int64_t hidden, int64_t gates)
+{
+    ep_rnn_geometry g;
+    ep_rnn_scratch sc;
+    g.seq = seq;
+    g.batch = batch;
+    g.input = input;
+    g.hidden = hidden;
+    g.dirs = 1;
+    g.layout = 0;
+    return ep_rnn_scratch_layout(&g, gates, NULL, &sc);
+}
+
+void ep_rnn_add_projection(const ep_rnn_scratch *sc, int64_t row, int64_t from, int64_t n, float *dst)
+{
+    int64_t j;
+    if (sc->few_rows) {
+        const float *p = sc->proj + from * sc->ldp + row;
+        for (j = 0; j < n; ++j) {
+            dst[j] += p[j * sc->ldp];
+        }
+    } else {
+        const float *p = sc->proj + row * sc->ldp + from;
+        for (j = 0; j < n; ++j) {
+            dst[j] += p[j];
+        }
+    }
+}
+
+void ep_rnn_transpose(int64_t rows, int64_t cols, const float *src, float *dst)
+{
+    int64_t i0, j0, i, j;
+    for (i0 = 0; i0 < rows; i0 += 16) {
+        int64_t i1 = rows - i0 < 16 ? rows : i0 + 16;
+        for (j0 = 0; j0 < cols; j0 += 16) {
+            int64_t j1 = cols - j0 < 16 ? cols : j0 + 16;
+            for (j = j0; j < j1; ++j) {
+                for (i = i0; i < i1; ++i) {
+                    dst[j * rows + i] = src[i * cols + j];
+                }
+            }
+        }
+    }
+}
+
+int ep_rnn_transposes(int64_t batch)
+{
+    return batch >= 3;
+}
+
+void ep_rnn_recur(int64_t m, int64_t n, int64_t k, const float *a, const float *r, const float *rt, int64_t ldt,
+                  float *c, int64_t ldc)
+{
+    if (ep_rnn_transposes(m)) { /* the blocked product's register tiles over rows of R^T */
+        ep_sgemm_nn(m, n, k, a, k, 1, rt, ldt, c, ldc);
+    } else { /* a GEMV or two: dot products over R's rows, as fast, and R needs no transpose */
+        ep_sgemm_nt(m, n, k, a, k, r, k, c, ldc);
+    }
+}
+
+/* b1[j] + b2[j] (either NULL: none; b2 only below n2) */
+static float rnn_bias(const float *b1, const float *b2, int64_t n2, int64_t j)
+{
+    return (b1 ? b1[j] : 0.0f) + (b2 && j < n2 ? b2[j] : 0.0f);
+}
+
+void ep_rnn_project(const ep_tensor *x, const ep_tensor *lens, const ep_rnn_geometry *g, int64_t s0, int64_t steps,
+                    int reverse, const float *wd, int64_t gh, const float *b1, const float *b2, int64_t n2,
+                    const ep_rnn_scratch *sc)
+{
+    int64_t rows = steps * g->batch, s, bi, j, q;
+    float *xbuf = sc->xbuf, *proj = sc->proj;
+    const float *a = xbuf;
+    if (sc->few_rows) {
+        /* proj^T = W X^T, W read in place as the left operand (X W^T would pack all of W^T for a
+         * handful of rows), X^T gathered into xbuf */
+        for (s = 0; s < steps; ++s) {
+            for (bi = 0; bi < g->batch; ++bi) {
+                int64_t t = ep_rnn_time(lens, g, s0 + s, bi, reverse), r = s * g->batch + bi;
+                const float *xr = (const float *)x->data + (t < 0 ? 0 : ep_rnn_x_at(g, t, bi));
+                for (q = 0; q < g->input; ++q) {
+                    xbuf[q * rows + r] = t < 0 ? 0.0f : xr[q];
+                }
+            }
+        }
+        ep_sgemm_nn(gh, rows, g->input, wd, g->input, 1, xbuf, rows, proj, sc->ldp);
+        for (j = 0; j < gh; ++j) {
+            float bias = rnn_bias(b1, b2, n2, j);
+            for (s = 0; s < rows; ++s) {
+                proj[j * sc->ldp + s] += bias;
+            }
+        }
+        return;
+    }
+    if (lens == NULL && g->layout == 0 && !reverse) { /* the steps' rows already lie in order in X */
+        a = (const float *)x->data + s0 * g->batch * g->input;
+    } else {
+        for (s = 0; s < steps; ++s) {
+            ep_rnn_step_inputs(x, lens, g, s0 + s, reverse, xbuf + s * g->batch * g->input);
+        }
+    }
+    ep_sgemm_nt(rows, gh, g->input, a, g->input, wd, g->input, proj, gh);
+    for (s = 0; s < rows; ++s) {
+        for (j = 0; j < gh; ++j) {
+            proj[s * gh + j] += rnn_bias(b1, b2, n2, j);
+        }
+    }
+}
+
+void ep_rnn_apply(int64_t kind, float alpha, float beta, float clip, float *v, int64_t n)
+{
+    int64_t i;
+    if (clip > 0.0f) {
+        for (i = 0; i < n; ++i) {
+            v[i] = v[i] > clip ? clip : (v[i] < -clip ? -clip : v[i]);
+        }
+    }
+    switch (kind) {
+    case EP_ACT_SIGMOID:
+        for (i = 0; i < n; ++i) {
+            v[i] = 1.0f / (1.0f + ep_expf(-v[i]));
+        }
+        break;
+    case EP_ACT_TANH:
+    case EP_ACT_SCALEDTANH: /* one inlined rnn_tanh per function: GCC 12 vectorizes no loop of two */
+        for (i = 0; kind == EP_ACT_SCALEDTANH && i < n; ++i) {
+            v[i] *= beta;
+        }
+        for (i = 0; i < n; ++i) {
+            v[i] = rnn_tanh(v[i]);
+        }
+        for (i = 0; kind == EP_ACT_SCALEDTANH && i < n; ++i) {
+            v[i] *= alpha;
+        }
+        break;
+    default:
+        for (i = 0; i < n; ++i) {
+            v[i] = ep_rnn_activation(kind, alpha, beta, v[i]);
+        }
+        break;
+    }
 }

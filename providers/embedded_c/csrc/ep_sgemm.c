@@ -3,8 +3,147 @@
 
 #include "ep_sgemm.h"
 
-#define EP_NR 16   /* columns of c per register block */
 #define EP_KC 256  /* depth of one cache block of b */
+
+#if defined(__GNUC__) && defined(__AVX__) && !defined(EP_NO_VECTOR_EXT)
+/* GCC / Clang vector extensions: loads and stores through memcpy (any alignment). Other compilers
+ * take the plain C99 loops further down, which compute the same thing. */
+#if !defined(__clang__)
+/* the helpers below are static and inlined: no vector crosses an ABI boundary */
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+#define EP_VEC 1
+typedef float ep_v8 __attribute__((vector_size(32)));
+
+static ep_v8 ld8(const float *p)
+{
+    ep_v8 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* the register block: EP_MR rows of c by EP_NR columns, two vectors of EP_VL floats per row (12
+ * accumulators; 16-float vectors where the target has AVX-512, as its 32 registers allow) */
+#if defined(__AVX512F__)
+#define EP_VL 16
+#else
+#define EP_VL 8
+#endif
+#define EP_MR 6
+#define EP_NR (2 * EP_VL)
+typedef float ep_vf __attribute__((vector_size(EP_VL * 4)));
+
+static ep_vf ldv(const float *p)
+{
+    ep_vf v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static void stv(float *p, ep_vf v)
+{
+    memcpy(p, &v, sizeof v);
+}
+
+/* c[0..MR) x [0..NV * EP_VL) (+)= a block * b strip over kc steps; `acc_in` adds to what c holds */
+#define EP_KERNEL_V(MR, NV)                                                                              \
+    static void kernel_v_##MR##_##NV(int64_t kc, const float *a, int64_t sam, int64_t sak, const float *b, \
+                                     int64_t ldb, float *c, int64_t ldc, int acc_in)                     \
+    {                                                                                                    \
+        ep_vf acc[MR][NV];                                                                               \
+        int64_t q;                                                                                       \
+        int r, v;                                                                                        \
+        for (r = 0; r < MR; ++r) {                                                                       \
+            for (v = 0; v < NV; ++v) {                                                                   \
+                acc[r][v] = acc_in ? ldv(c + r * ldc + v * EP_VL) : (ep_vf){0};                          \
+            }                                                                                            \
+        }                                                                                                \
+        for (q = 0; q < kc; ++q) {                                                                       \
+            const float *bq = b + q * ldb;                                                               \
+            ep_vf bv[NV];                                                                                \
+            for (v = 0; v < NV; ++v) {                                                                   \
+                bv[v] = ldv(bq + v * EP_VL);                                                             \
+            }                                                                                            \
+            for (r = 0; r < MR; ++r) {                                                                   \
+                float x = a[r * sam + q * sak];                                                          \
+                for (v = 0; v < NV; ++v) {                                                               \
+                    acc[r][v] += bv[v] * x;                                                              \
+                }                                                                                        \
+            }                                                                                            \
+        }                                                                                                \
+        for (r = 0; r < MR; ++r) {                                                                       \
+            for (v = 0; v < NV; ++v) {                                                                   \
+                stv(c + r * ldc + v * EP_VL, acc[r][v]);                                                 \
+            }                                                                                            \
+        }                                                                                                \
+    }
+
+EP_KERNEL_V(1, 1)
+EP_KERNEL_V(2, 1)
+EP_KERNEL_V(3, 1)
+EP_KERNEL_V(4, 1)
+EP_KERNEL_V(5, 1)
+EP_KERNEL_V(6, 1)
+EP_KERNEL_V(1, 2)
+EP_KERNEL_V(2, 2)
+EP_KERNEL_V(3, 2)
+EP_KERNEL_V(4, 2)
+EP_KERNEL_V(5, 2)
+EP_KERNEL_V(6, 2)
+
+/* dst (kc rows of `width` floats) = the kc x nr block of b at `b` (element (q, j) at
+ * b[q * sbk + j * sbn]), zero-padded to `width` columns: the kernels then read it as one stream
+ * with unit stride, whatever b's layout (rows far apart, as im2col's are, or b transposed) */
+static void pack_block(const float *b, int64_t sbk, int64_t sbn, int64_t kc, int64_t nr, int64_t width, float *dst)
+{
+    int64_t q, j;
+    for (q = 0; q < kc; ++q) {
+        float *row = dst + q * width;
+        if (sbn == 1) {
+            memcpy(row, b + q * sbk, (size_t)nr * sizeof(float));
+        } else {
+            for (j = 0; j < nr; ++j) {
+                row[j] = b[q * sbk + j * sbn];
+            }
+        }
+        memset(row + nr, 0, (size_t)(width - nr) * sizeof(float));
+    }
+}
+
+typedef void (*kernel_fn)(int64_t, const float *, int64_t, int64_t, const float *, int64_t, float *, int64_t, int);
+
+/* mr <= EP_MR rows by nv (1 or 2) vectors of columns */
+static void kernel_block(int64_t mr, int nv, int64_t kc, const float *a, int64_t sam, int64_t sak,
+                         const float *b, int64_t ldb, float *c, int64_t ldc, int acc_in)
+{
+    static const kernel_fn table[2][EP_MR] = {
+        {kernel_v_1_1, kernel_v_2_1, kernel_v_3_1, kernel_v_4_1, kernel_v_5_1, kernel_v_6_1},
+        {kernel_v_1_2, kernel_v_2_2, kernel_v_3_2, kernel_v_4_2, kernel_v_5_2, kernel_v_6_2},
+    };
+    table[nv - 1][mr - 1](kc, a, sam, sak, b, ldb, c, ldc, acc_in);
+}
+
+/* the ragged right edge: mr <= EP_MR rows by the last nr < EP_VL columns, from b's tail padded to
+ * one vector (pack_block, ldb = EP_VL): the one-vector kernel into a block on the stack, of which
+ * the nr real columns are copied out */
+static void kernel_nn_edge(int64_t mr, int64_t nr, int64_t kc, const float *a, int64_t sam, int64_t sak,
+                           const float *b, int64_t ldb, float *c, int64_t ldc, int acc_in)
+{
+    float block[EP_MR * EP_VL];
+    int64_t r;
+    memset(block, 0, sizeof block);
+    for (r = 0; acc_in && r < mr; ++r) {
+        memcpy(block + r * EP_VL, c + r * ldc, (size_t)nr * sizeof(float));
+    }
+    kernel_block(mr, 1, kc, a, sam, sak, b, ldb, block, EP_VL, acc_in);
+    for (r = 0; r < mr; ++r) {
+        memcpy(c + r * ldc, block + r * EP_VL, (size_t)nr * sizeof(float));
+    }
+}
+#else
+#define EP_MR 4
+#define EP_NR 16
+#define EP_VL EP_NR
 
 /* c[0..MR) x [0..EP_NR) (+)= a block * b strip over kc steps; `acc_in` adds to what c holds. */
 #define EP_KERNEL_NN(MR)                                                                              \
@@ -34,80 +173,16 @@
         }                                                                                             \
     }
 
-#if defined(__GNUC__) && defined(__AVX__) && !defined(EP_NO_VECTOR_EXT)
-/* GCC / Clang vector extensions: eight floats per value, loads and stores through memcpy (any
- * alignment). Other compilers take the plain C99 loops below, which compute the same thing. */
-typedef float ep_v8 __attribute__((vector_size(32)));
-#if !defined(__clang__)
-/* the helpers below are static and inlined: no vector crosses an ABI boundary */
-#pragma GCC diagnostic ignored "-Wpsabi"
-#endif
-#define EP_VEC 1
-
-static ep_v8 ld8(const float *p)
-{
-    ep_v8 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static void st8(float *p, ep_v8 v)
-{
-    memcpy(p, &v, sizeof v);
-}
-
-static void kernel_nn_4(int64_t kc, const float *a, int64_t sam, int64_t sak, const float *b, int64_t ldb,
-                        float *c, int64_t ldc, int acc_in)
-{
-    ep_v8 c00, c01, c10, c11, c20, c21, c30, c31;
-    const float *a0 = a, *a1 = a + sam, *a2 = a + 2 * sam, *a3 = a + 3 * sam;
-    int64_t q;
-    if (acc_in) {
-        c00 = ld8(c); c01 = ld8(c + 8);
-        c10 = ld8(c + ldc); c11 = ld8(c + ldc + 8);
-        c20 = ld8(c + 2 * ldc); c21 = ld8(c + 2 * ldc + 8);
-        c30 = ld8(c + 3 * ldc); c31 = ld8(c + 3 * ldc + 8);
-    } else {
-        c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = (ep_v8){0};
-    }
-    for (q = 0; q < kc; ++q) {
-        const float *bq = b + q * ldb;
-        ep_v8 b0 = ld8(bq), b1 = ld8(bq + 8);
-        float x0 = a0[q * sak], x1 = a1[q * sak], x2 = a2[q * sak], x3 = a3[q * sak];
-        c00 += b0 * x0; c01 += b1 * x0;
-        c10 += b0 * x1; c11 += b1 * x1;
-        c20 += b0 * x2; c21 += b1 * x2;
-        c30 += b0 * x3; c31 += b1 * x3;
-    }
-    st8(c, c00); st8(c + 8, c01);
-    st8(c + ldc, c10); st8(c + ldc + 8, c11);
-    st8(c + 2 * ldc, c20); st8(c + 2 * ldc + 8, c21);
-    st8(c + 3 * ldc, c30); st8(c + 3 * ldc + 8, c31);
-}
-
-EP_KERNEL_NN(1)
-
-static void kernel_nn_rows(int64_t mr, int64_t kc, const float *a, int64_t sam, int64_t sak, const float *b,
-                           int64_t ldb, float *c, int64_t ldc, int acc_in)
-{
-    int64_t r;
-    if (mr == 4) {
-        kernel_nn_4(kc, a, sam, sak, b, ldb, c, ldc, acc_in);
-        return;
-    }
-    for (r = 0; r < mr; ++r) {
-        kernel_nn_1(kc, a + r * sam, sam, sak, b, ldb, c + r * ldc, ldc, acc_in);
-    }
-}
-#else
 EP_KERNEL_NN(1)
 EP_KERNEL_NN(2)
 EP_KERNEL_NN(3)
 EP_KERNEL_NN(4)
 
-static void kernel_nn_rows(int64_t mr, int64_t kc, const float *a, int64_t sam, int64_t sak, const float *b,
-                           int64_t ldb, float *c, int64_t ldc, int acc_in)
+/* mr <= EP_MR rows by EP_NR columns (nv is always 1 here: one "vector" of EP_NR) */
+static void kernel_block(int64_t mr, int nv, int64_t kc, const float *a, int64_t sam, int64_t sak,
+                         const float *b, int64_t ldb, float *c, int64_t ldc, int acc_in)
 {
+    (void)nv;
     if (mr == 4) {
         kernel_nn_4(kc, a, sam, sak, b, ldb, c, ldc, acc_in);
     } else if (mr == 3) {
@@ -118,13 +193,12 @@ static void kernel_nn_rows(int64_t mr, int64_t kc, const float *a, int64_t sam, 
         kernel_nn_1(kc, a, sam, sak, b, ldb, c, ldc, acc_in);
     }
 }
-#endif
 
-/* the ragged right edge: mr <= 4 rows, nr < EP_NR columns */
+/* the ragged right edge: mr <= EP_MR rows, nr < EP_NR columns */
 static void kernel_nn_edge(int64_t mr, int64_t nr, int64_t kc, const float *a, int64_t sam, int64_t sak,
                            const float *b, int64_t ldb, float *c, int64_t ldc, int acc_in)
 {
-    float acc[4][EP_NR];
+    float acc[EP_MR][EP_VL];
     int64_t r, q, jj;
     for (r = 0; r < mr; ++r) {
         for (jj = 0; jj < nr; ++jj) {
@@ -146,11 +220,17 @@ static void kernel_nn_edge(int64_t mr, int64_t nr, int64_t kc, const float *a, i
         }
     }
 }
+#endif
 
-void ep_sgemm_nn(int64_t m, int64_t n, int64_t k, const float *a, int64_t sam, int64_t sak,
-                 const float *b, int64_t ldb, float *c, int64_t ldc)
+/* c (m x n) = a (m x k) * b (k x n): element (i, q) of a at a[i * sam + q * sak], (q, j) of b at
+ * b[q * sbk + j * sbn] (sbn is 1 unless the vector kernels pack b) */
+static void sgemm_blocked(int64_t m, int64_t n, int64_t k, const float *a, int64_t sam, int64_t sak,
+                          const float *b, int64_t sbk, int64_t sbn, float *c, int64_t ldc)
 {
     int64_t p0, j, i;
+#ifdef EP_VEC
+    float packed[EP_KC * EP_NR]; /* one strip of b: 16 KiB (32 KiB with AVX-512) of stack */
+#endif
     if (k == 0) {
         for (i = 0; i < m; ++i) {
             memset(c + i * ldc, 0, (size_t)n * sizeof(float));
@@ -160,23 +240,44 @@ void ep_sgemm_nn(int64_t m, int64_t n, int64_t k, const float *a, int64_t sam, i
     for (p0 = 0; p0 < k; p0 += EP_KC) {
         int64_t kc = k - p0 < EP_KC ? k - p0 : EP_KC;
         int acc_in = p0 > 0;
-        for (j = 0; j < n; j += EP_NR) {
-            int64_t nr = n - j < EP_NR ? n - j : EP_NR;
-            const float *bs = b + p0 * ldb + j;
-            for (i = 0; i < m; i += 4) {
-                int64_t mr = m - i < 4 ? m - i : 4;
+        for (j = 0; j < n;) {
+            /* a strip of columns: EP_NR wide, else one vector wide, else the narrow rest */
+            int nv = n - j >= EP_NR ? EP_NR / EP_VL : n - j >= EP_VL ? 1 : 0;
+            int64_t nr = nv ? nv * EP_VL : n - j;
+            const float *bs = b + p0 * sbk + j * sbn;
+            int64_t lds = sbk;
+#ifdef EP_VEC
+            /* packed once, read by every block of rows: always for a transposed b or the tail (the
+             * kernels need whole vectors of unit stride), else when there are many blocks of rows */
+            if (!nv || sbn != 1 || m >= 16 * EP_MR) {
+                int64_t width = nv ? nr : EP_VL;
+                pack_block(bs, sbk, sbn, kc, nr, width, packed);
+                bs = packed;
+                lds = width;
+            }
+#endif
+            for (i = 0; i < m; i += EP_MR) {
+                int64_t mr = m - i < EP_MR ? m - i : EP_MR;
                 const float *as = a + i * sam + p0 * sak;
                 float *cs = c + i * ldc + j;
-                if (nr < EP_NR) {
-                    kernel_nn_edge(mr, nr, kc, as, sam, sak, bs, ldb, cs, ldc, acc_in);
+                if (nv) {
+                    kernel_block(mr, nv, kc, as, sam, sak, bs, lds, cs, ldc, acc_in);
                 } else {
-                    kernel_nn_rows(mr, kc, as, sam, sak, bs, ldb, cs, ldc, acc_in);
+                    kernel_nn_edge(mr, nr, kc, as, sam, sak, bs, lds, cs, ldc, acc_in);
                 }
             }
+            j += nr;
         }
     }
 }
 
+
+
+void ep_sgemm_nn(int64_t m, int64_t n, int64_t k, const float *a, int64_t sam, int64_t sak,
+                 const float *b, int64_t ldb, float *c, int64_t ldc)
+{
+    sgemm_blocked(m, n, k, a, sam, sak, b, ldb, 1, c, ldc);
+}
 
 #ifdef EP_VEC
 /* one row of a against `nb` (<= 4) rows of b: dot products in eight-lane partial sums */
@@ -279,6 +380,12 @@ void ep_sgemm_nt(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, c
     /* rows of b per block: about 128 KiB of b stays in cache while every row of a passes */
     int64_t jb = k > 0 ? (32768 / k) / 4 * 4 : n;
     int64_t i, j, j0;
+#ifdef EP_VEC
+    if (m >= 2 * EP_MR && n >= EP_VL) { /* b^T packed into the blocked product's strips */
+        sgemm_blocked(m, n, k, a, lda, 1, b, 1, ldb, c, ldc);
+        return;
+    }
+#endif
     if (jb < 4) {
         jb = 4;
     }

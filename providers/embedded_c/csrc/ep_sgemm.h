@@ -1,8 +1,9 @@
 /* ep_sgemm.h: the float32 matrix product shared by Gemm, MatMul and Conv.
  *
  * Register-blocked and cache-blocked loop nests written so that a C99 compiler vectorizes them
- * (no intrinsics, no allocation, no packing buffers). Summation order differs from a naive loop,
- * so results agree with it to rounding, not bit for bit.
+ * (no intrinsics, no allocation; with GCC/Clang vector extensions, strips of b are packed into a
+ * 16-32 KiB buffer on the stack). Summation order differs from a naive loop, so results agree
+ * with it to rounding, not bit for bit.
  */
 #ifndef EP_SGEMM_H
 #define EP_SGEMM_H

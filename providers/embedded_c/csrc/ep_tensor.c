@@ -106,6 +106,7 @@ size_t ep_dtype_size(int32_t dtype)
         return 4;
     case EP_UINT8:
     case EP_INT8:
+    case EP_BOOL:
         return 1;
     case EP_INT64:
         return 8;
@@ -130,5 +131,18 @@ int ep_axis_extents(const ep_tensor *t, int32_t axis, int32_t flatten, int64_t *
             *inner *= t->dims[d];
         }
     }
+    return EP_OK;
+}
+
+int ep_if_cond(const ep_tensor *cond, int *taken)
+{
+    int rc = taken == NULL ? EP_ERR_ARG : ep_check_dtype(cond, EP_BOOL);
+    if (rc != EP_OK) {
+        return rc;
+    }
+    if (ep_numel(cond) != 1) {
+        return EP_ERR_SHAPE;
+    }
+    *taken = ((const unsigned char *)cond->data)[0] != 0;
     return EP_OK;
 }

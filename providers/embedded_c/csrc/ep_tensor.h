@@ -18,6 +18,7 @@
 #define EP_INT8 3
 #define EP_INT32 6
 #define EP_INT64 7
+#define EP_BOOL 9 /* one byte, 0 or 1 */
 
 /* Return codes of every operator. */
 #define EP_OK 0
@@ -57,6 +58,10 @@ int ep_axis_extents(const ep_tensor *t, int32_t axis, int32_t flatten, int64_t *
 
 /* Bytes per element of an element type (0 for an unknown one). */
 size_t ep_dtype_size(int32_t dtype);
+
+/* The branch an If takes: EP_OK and *taken = 0 or 1 when `cond` is a bool tensor of one element
+ * (EP_ERR_DTYPE for another type, EP_ERR_SHAPE for another size, EP_ERR_ARG for a NULL). */
+int ep_if_cond(const ep_tensor *cond, int *taken);
 
 /* Whether `a` and `b` have the same rank and dims. */
 int ep_same_shape(const ep_tensor *a, const ep_tensor *b);

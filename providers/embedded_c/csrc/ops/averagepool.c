@@ -1,59 +1,8 @@
-/* averagepool.c: default ONNX AveragePool kernel. */
-#include "ep_window.h"
+/* averagepool.c: default ONNX AveragePool kernel: the window loop of ep_layer.c. */
 #include "averagepool.h"
+#include "ep_layer.h"
 
 int ep_averagepool(const ep_tensor *x, ep_tensor *y, const ep_pool_params *p)
 {
-    const float *px;
-    float *py;
-    int64_t planes, ih, iw, oh, ow;
-    int64_t c, oy, ox, ki, kj;
-    int rc = ep_check(x);
-    if (rc == EP_OK) {
-        rc = ep_check(y);
-    }
-    if (rc == EP_OK && p == NULL) {
-        rc = EP_ERR_ARG;
-    }
-    if (rc == EP_OK) {
-        rc = ep_window_check(x, y, p->kernel, p->strides, p->pads, p->dilations, 1);
-    }
-    if (rc != EP_OK) {
-        return rc;
-    }
-    if (y->dims[1] != x->dims[1]) {
-        return EP_ERR_SHAPE;
-    }
-    px = (const float *)x->data;
-    py = (float *)y->data;
-    planes = x->dims[0] * x->dims[1];
-    ep_window_spatial(x, &ih, &iw);
-    ep_window_spatial(y, &oh, &ow);
-    for (c = 0; c < planes; ++c) {
-        const float *xp = px + c * ih * iw;
-        float *yp = py + c * oh * ow;
-        for (oy = 0; oy < oh; ++oy) {
-            for (ox = 0; ox < ow; ++ox) {
-                float acc = 0.0f;
-                int64_t count = 0;
-                for (ki = 0; ki < p->kernel[0]; ++ki) {
-                    int64_t yy = oy * p->strides[0] - p->pads[0] + ki * p->dilations[0];
-                    int in_y = yy >= 0 && yy < ih;
-                    int pad_y = yy >= -p->pads[0] && yy < ih + p->pads[2];
-                    for (kj = 0; kj < p->kernel[1]; ++kj) {
-                        int64_t xx = ox * p->strides[1] - p->pads[1] + kj * p->dilations[1];
-                        int in_x = xx >= 0 && xx < iw;
-                        if (in_y && in_x) {
-                            acc += xp[yy * iw + xx];
-                            ++count;
-                        } else if (p->count_include_pad && pad_y && xx >= -p->pads[1] && xx < iw + p->pads[3]) {
-                            ++count;
-                        }
-                    }
-                }
-                yp[oy * ow + ox] = count ? acc / (float)count : 0.0f;
-            }
-        }
-    }
-    return EP_OK;
+    return ep_pool(x, y, p, EP_POOL_AVERAGE);
 }

@@ -1,7 +1,13 @@
-/* conv.c: default ONNX Conv kernel: im2col into caller scratch, then a row-major GEMM per group. */
+/* conv.c: default ONNX Conv kernel. A group with one input channel (depthwise) is a direct loop
+ * over the taps on its zero-padded plane; any other group is im2col (none for a 1x1 Conv with
+ * stride 1 and no pads) followed by the blocked GEMM of ep_sgemm.h. Both use caller scratch.
+ * ep_conv_act also applies an activation (Relu, Clip...) to each block of outputs as the bias is
+ * added, while the block is still in cache. */
 #include <string.h>
 
 #include "conv.h"
+#include "ep_exp.h"
+#include "ep_layer.h"
 #include "ep_sgemm.h"
 #include "ep_window.h"
 
@@ -11,21 +17,91 @@ static int is_pointwise(const ep_conv_params *p)
            p->pads[0] == 0 && p->pads[1] == 0 && p->pads[2] == 0 && p->pads[3] == 0;
 }
 
+/* Largest channel multiplier (outputs per group) that a one-input-channel group runs as a direct
+ * loop over its zero-padded plane; beyond it, one im2col shared by all the group's outputs and a
+ * GEMM cost less. */
+#define EP_CONV_DIRECT_MAX_MULTIPLIER 4
+
+/* the group has one input channel and at most EP_CONV_DIRECT_MAX_MULTIPLIER outputs: the direct
+ * loop (lowering.py's scratch size follows the same rule) */
+static int is_depthwise(const ep_tensor *w, const ep_conv_params *p)
+{
+    return w->dims[1] == 1 && p->group > 0 && w->dims[0] / p->group <= EP_CONV_DIRECT_MAX_MULTIPLIER;
+}
+
+/* The direct (depthwise) path works on the zero-padded input plane, split by stride into
+ * sh x sw phase planes: padded pixel (r, c) goes to phase (r % sh, c % sw) at (r / sh, c / sw),
+ * each phase plane being ph x pw. Output (oy, ox)'s tap (ki, kj) then reads phase
+ * ((ki * dh) % sh, (kj * dw) % sw) at (oy + ki * dh / sh, ox + kj * dw / sw): stride 1 in ox and
+ * in oy, whatever the stride. Scratch: the phase planes, then an accumulator of oh rows of pw. */
+static void phase_extents(int64_t ih, int64_t iw, const ep_conv_params *p, int64_t *ph, int64_t *pw)
+{
+    *ph = (ih + p->pads[0] + p->pads[2] + p->strides[0] - 1) / p->strides[0];
+    *pw = (iw + p->pads[1] + p->pads[3] + p->strides[1] - 1) / p->strides[1];
+}
+
+static int64_t direct_scratch(int64_t ih, int64_t iw, int64_t oh, const ep_conv_params *p)
+{
+    int64_t ph, pw;
+    phase_extents(ih, iw, p, &ph, &pw);
+    return p->strides[0] * p->strides[1] * ph * pw + oh * pw;
+}
+
+/* im2col columns are built a block of whole output rows at a time: about EP_CONV_COL_FLOATS floats
+ * (1 MiB), so they are still in cache when the GEMM reads them, but at least EP_CONV_COL_MIN_COLS
+ * outputs wide, so the GEMM's strips stay full (lowering.py sizes the scratch by the same rule). */
+#define EP_CONV_COL_FLOATS 262144
+#define EP_CONV_COL_MIN_COLS 256
+/* a pointwise (1x1) Conv runs its GEMM this many output columns at a time, so the bias and
+ * activation epilogue reads them while they are still in cache */
+#define EP_CONV_POINTWISE_COLS 1024
+
+/* output rows per im2col block, for kdim = cg * kh * kw column rows */
+static int64_t col_block_rows(int64_t kdim, int64_t oh, int64_t ow)
+{
+    int64_t rows = kdim * ow > 0 ? EP_CONV_COL_FLOATS / (kdim * ow) : oh;
+    if (ow > 0 && rows * ow < EP_CONV_COL_MIN_COLS) {
+        rows = (EP_CONV_COL_MIN_COLS + ow - 1) / ow;
+    }
+    if (rows > oh) {
+        rows = oh;
+    }
+    return rows < 1 ? 1 : rows;
+}
+
 int64_t ep_conv_scratch_size(const ep_tensor *x, const ep_tensor *w, const ep_tensor *y, const ep_conv_params *p)
 {
     int64_t oh;
     int64_t ow;
     int64_t cg = w->dims[1];
-    (void)x;
     if (is_pointwise(p)) {
         return 0;
     }
     ep_window_spatial(y, &oh, &ow);
-    return cg * p->kernel[0] * p->kernel[1] * oh * ow;
+    if (is_depthwise(w, p)) {
+        int64_t ih, iw;
+        ep_window_spatial(x, &ih, &iw);
+        return direct_scratch(ih, iw, oh, p);
+    }
+    return cg * p->kernel[0] * p->kernel[1] * col_block_rows(cg * p->kernel[0] * p->kernel[1], oh, ow) * ow;
 }
 
-/* col (cg*kh*kw x oh*ow): row (ci, ki, kj) holds the input pixel under tap (ki, kj) of every output */
-static void im2col(const float *xg, int64_t cg, int64_t ih, int64_t iw, int64_t oh, int64_t ow,
+/* [*lo, *hi): the outputs ox whose tap at column offset `off` (input column ox * sw + off) lies
+ * inside a row of iw columns; the others read padding */
+static void tap_span(int64_t off, int64_t sw, int64_t iw, int64_t ow, int64_t *lo, int64_t *hi)
+{
+    int64_t l = off >= 0 ? 0 : (-off + sw - 1) / sw;
+    int64_t h = iw - off <= 0 ? 0 : (iw - off + sw - 1) / sw;
+    if (h > ow) {
+        h = ow;
+    }
+    *lo = l > h ? h : l;
+    *hi = h;
+}
+
+/* col (cg*kh*kw x rows*ow): row (ci, ki, kj) holds the input pixel under tap (ki, kj) of every output
+ * of output rows oy0 .. oy0 + rows - 1 */
+static void im2col(const float *xg, int64_t cg, int64_t ih, int64_t iw, int64_t oy0, int64_t rows, int64_t ow,
                    const ep_conv_params *p, float *dst)
 {
     int64_t ci, ki, kj, oy, ox;
@@ -33,17 +109,10 @@ static void im2col(const float *xg, int64_t cg, int64_t ih, int64_t iw, int64_t 
     for (ci = 0; ci < cg; ++ci) {
         for (ki = 0; ki < p->kernel[0]; ++ki) {
             for (kj = 0; kj < p->kernel[1]; ++kj) {
-                /* outputs ox in [lo, hi) read inside the row: xx = ox * sw + off */
                 int64_t off = kj * p->dilations[1] - p->pads[1];
-                int64_t lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
-                int64_t hi = iw - off <= 0 ? 0 : (iw - off + sw - 1) / sw;
-                if (hi > ow) {
-                    hi = ow;
-                }
-                if (lo > hi) {
-                    lo = hi;
-                }
-                for (oy = 0; oy < oh; ++oy) {
+                int64_t lo, hi;
+                tap_span(off, sw, iw, ow, &lo, &hi);
+                for (oy = oy0; oy < oy0 + rows; ++oy) {
                     int64_t yy = oy * sh - p->pads[0] + ki * p->dilations[0];
                     const float *row;
                     if (yy < 0 || yy >= ih) {
@@ -74,21 +143,168 @@ static void im2col(const float *xg, int64_t cg, int64_t ih, int64_t iw, int64_t 
     }
 }
 
+/* dst: the phase planes (ph x pw each) of the plane xp (ih x iw); the pads are not written (every
+ * plane puts its pixels in the same places, so they are zeroed once, before the first) */
+static void split_plane(const float *xp, int64_t ih, int64_t iw, const ep_conv_params *p, int64_t ph, int64_t pw,
+                        float *dst)
+{
+    int64_t sh = p->strides[0], sw = p->strides[1], yy, phase;
+    for (yy = 0; yy < ih; ++yy) {
+        int64_t r = yy + p->pads[0];
+        float *prow = dst + ((r % sh) * sw * ph + r / sh) * pw;
+        const float *xr = xp + yy * iw;
+        if (sw == 1) {
+            memcpy(prow + p->pads[1], xr, (size_t)iw * sizeof(float));
+            continue;
+        }
+        for (phase = 0; phase < sw; ++phase) { /* the columns xx with (xx + left pad) % sw == phase */
+            int64_t first = ((phase - p->pads[1]) % sw + sw) % sw;
+            float *dst_col = prow + phase * ph * pw + (first + p->pads[1]) / sw;
+            int64_t count = first < iw ? (iw - first + sw - 1) / sw : 0, k;
+            if (sw == 2) { /* a constant stride vectorizes */
+                for (k = 0; k < count; ++k) {
+                    dst_col[k] = xr[first + 2 * k];
+                }
+            } else {
+                for (k = 0; k < count; ++k) {
+                    dst_col[k] = xr[first + k * sw];
+                }
+            }
+        }
+    }
+}
+
+/* Taps gathered for one pass over the accumulator: acc[q] (+)= sum of w[t] * src[t][q]. */
+#define EP_TAP_BATCH 9
+typedef struct tap_batch {
+    const float *src[EP_TAP_BATCH];
+    float w[EP_TAP_BATCH];
+    int count;
+    int first; /* no pass has written acc yet: the next one sets it */
+} tap_batch;
+
+/* one pass of the gathered taps over acc[0..n): nine at once (a 3x3 kernel), else by threes */
+static void taps_flush(tap_batch *b, float *acc, int64_t n)
+{
+    const float *const *s = b->src;
+    const float *w = b->w;
+    int t = 0;
+    int64_t q;
+    if (b->count == 9) {
+        for (q = 0; q < n; ++q) {
+            float v = w[0] * s[0][q] + w[1] * s[1][q] + w[2] * s[2][q] + w[3] * s[3][q] + w[4] * s[4][q] +
+                      w[5] * s[5][q] + w[6] * s[6][q] + w[7] * s[7][q] + w[8] * s[8][q];
+            acc[q] = b->first ? v : acc[q] + v;
+        }
+        t = 9;
+        b->first = 0;
+    }
+    for (; t + 3 <= b->count; t += 3) {
+        const float *s0 = s[t], *s1 = s[t + 1], *s2 = s[t + 2];
+        float w0 = w[t], w1 = w[t + 1], w2 = w[t + 2];
+        for (q = 0; q < n; ++q) {
+            float v = w0 * s0[q] + w1 * s1[q] + w2 * s2[q];
+            acc[q] = b->first ? v : acc[q] + v;
+        }
+        b->first = 0;
+    }
+    for (; t < b->count; ++t) {
+        const float *s0 = s[t];
+        float w0 = w[t];
+        for (q = 0; q < n; ++q) {
+            acc[q] = b->first ? w0 * s0[q] : acc[q] + w0 * s0[q];
+        }
+        b->first = 0;
+    }
+    b->count = 0;
+}
+
+/* dst[q] = act(src[q] + bias) for q < n (dst may be src): the same float operations, in the same
+ * order, as the conv's bias add followed by the activation's own kernel (relu.c, clip.c,
+ * leaky_relu.c, hardsigmoid.c, hardswish.c, sigmoid.c), so a fused pair is bitwise the separate
+ * ops; selects rather than fminf / fmaxf, so NaN passes through as those kernels let it. */
+#define EP_CONV_EPILOGUE_LOOP(EXPR)                  \
+    if (bias == NULL) {                              \
+        for (q = 0; q < n; ++q) {                    \
+            float v = src[q];                        \
+            dst[q] = (EXPR);                         \
+        }                                            \
+    } else {                                         \
+        float bv = *bias;                            \
+        for (q = 0; q < n; ++q) {                    \
+            float v = src[q] + bv;                   \
+            dst[q] = (EXPR);                         \
+        }                                            \
+    }                                                \
+    break;
+
+/* the activation a Conv's output goes through before it is stored (conv.h's EP_CONV_ACT_*) */
+typedef struct conv_epilogue {
+    int32_t kind;
+    float alpha; /* Clip's min, LeakyRelu's and HardSigmoid's alpha */
+    float beta;  /* Clip's max, HardSigmoid's beta */
+} conv_epilogue;
+
+/* bias: NULL for none (so -0 stays -0, as when no bias is added) */
+static void epilogue(float *dst, const float *src, int64_t n, const float *bias, const conv_epilogue *a)
+{
+    float lo = a->alpha, hi = a->beta;
+    int64_t q;
+    switch (a->kind) {
+    case EP_CONV_ACT_RELU:
+        EP_CONV_EPILOGUE_LOOP(v < 0.0f ? 0.0f : v)
+    case EP_CONV_ACT_CLIP:
+        EP_CONV_EPILOGUE_LOOP(v < lo ? lo : (v > hi ? hi : v))
+    case EP_CONV_ACT_LEAKY_RELU:
+        EP_CONV_EPILOGUE_LOOP(v < 0.0f ? v * lo : v)
+    case EP_CONV_ACT_HARD_SIGMOID:
+        EP_CONV_EPILOGUE_LOOP(lo * v + hi < 0.0f ? 0.0f : (lo * v + hi > 1.0f ? 1.0f : lo * v + hi))
+    case EP_CONV_ACT_HARD_SWISH:
+        EP_CONV_EPILOGUE_LOOP(v * (v / 6.0f + 0.5f < 0.0f ? 0.0f : (v / 6.0f + 0.5f > 1.0f ? 1.0f : v / 6.0f + 0.5f)))
+    case EP_CONV_ACT_SIGMOID:
+        EP_CONV_EPILOGUE_LOOP(v >= 0.0f ? 1.0f / (1.0f + ep_expf(-v)) : ep_expf(v) / (1.0f + ep_expf(v)))
+    default:
+        EP_CONV_EPILOGUE_LOOP(v)
+    }
+}
+#undef EP_CONV_EPILOGUE_LOOP
+
+/* One output plane yp (oh x ow) of a group with one input channel, from the phase planes of its
+ * padded input and its kernel wk: no test for padding anywhere, unit-stride loads whatever the
+ * stride. The plane is computed as one long row of oh * pw outputs (output (oy, ox) at
+ * oy * pw + ox; the pw - ow past each row are never copied out), so short rows vectorize as well as
+ * long ones. */
+static void direct_plane(const float *phases, int64_t ph, int64_t pw, const float *wk, float bias, float *yp,
+                         int64_t oh, int64_t ow, const ep_conv_params *p, float *acc, const conv_epilogue *a)
+{
+    int64_t sh = p->strides[0], sw = p->strides[1], dh = p->dilations[0], dw = p->dilations[1];
+    int64_t n = (oh - 1) * pw + ow;
+    int64_t oy, ki, kj;
+    tap_batch b;
+    b.count = 0;
+    b.first = 1;
+    for (ki = 0; ki < p->kernel[0]; ++ki) {
+        for (kj = 0; kj < p->kernel[1]; ++kj) {
+            int64_t r = ki * dh, c = kj * dw;
+            b.src[b.count] = phases + (((r % sh) * sw + c % sw) * ph + r / sh) * pw + c / sw;
+            b.w[b.count] = wk[ki * p->kernel[1] + kj];
+            if (++b.count == EP_TAP_BATCH) {
+                taps_flush(&b, acc, n);
+            }
+        }
+    }
+    taps_flush(&b, acc, n);
+    for (oy = 0; oy < oh; ++oy) {
+        epilogue(yp + oy * ow, acc + oy * pw, ow, &bias, a);
+    }
+}
+
 /* EP_OK when every descriptor and parameter agrees with the others (see conv.h). */
 static int check_conv(const ep_tensor *x, const ep_tensor *w, const ep_tensor *b, const ep_tensor *y,
                       const ep_conv_params *p)
 {
-    int rc = ep_check(x);
+    int rc = ep_check_operands(x, w, y, b);
     int64_t c, m;
-    if (rc == EP_OK) {
-        rc = ep_check(w);
-    }
-    if (rc == EP_OK) {
-        rc = ep_check(y);
-    }
-    if (rc == EP_OK && b) {
-        rc = ep_check(b);
-    }
     if (rc == EP_OK && p == NULL) {
         rc = EP_ERR_ARG;
     }
@@ -114,20 +330,36 @@ static int check_conv(const ep_tensor *x, const ep_tensor *w, const ep_tensor *b
 int ep_conv(const ep_tensor *x, const ep_tensor *w, const ep_tensor *b, ep_tensor *y,
             const ep_conv_params *p, float *scratch)
 {
+    return ep_conv_act(x, w, b, y, p, scratch, EP_CONV_ACT_NONE, 0.0f, 0.0f);
+}
+
+int ep_conv_act(const ep_tensor *x, const ep_tensor *w, const ep_tensor *b, ep_tensor *y,
+                const ep_conv_params *p, float *scratch, int32_t act, float alpha, float beta)
+{
     int64_t n_batch, c, m, cg, mg, ih, iw, oh, ow, kh, kw, kdim, npix, nb, g;
     const float *px;
     const float *pw;
     const float *pb;
     float *py;
-    int pointwise;
+    int needs_scratch;
+    int direct;
+    conv_epilogue a;
     int rc = check_conv(x, w, b, y, p);
     if (rc != EP_OK) {
         return rc;
     }
-    pointwise = is_pointwise(p);
-    if (!pointwise && scratch == NULL) {
+    if (act < EP_CONV_ACT_NONE || act > EP_CONV_ACT_SIGMOID) {
         return EP_ERR_ARG;
     }
+    a.kind = act;
+    a.alpha = alpha;
+    a.beta = beta;
+    needs_scratch = !is_pointwise(p);
+    if (needs_scratch && scratch == NULL) {
+        return EP_ERR_ARG;
+    }
+    /* a 1x1 depthwise Conv (no scratch, as ep_conv_scratch_size says) is a GEMM per group */
+    direct = needs_scratch && is_depthwise(w, p);
     n_batch = x->dims[0];
     c = x->dims[1];
     m = w->dims[0];
@@ -144,25 +376,50 @@ int ep_conv(const ep_tensor *x, const ep_tensor *w, const ep_tensor *b, ep_tenso
     ep_window_spatial(y, &oh, &ow);
     npix = oh * ow;
 
+    if (direct) { /* the pads of the phase planes: zero once, split_plane leaves them */
+        int64_t phase_h, phase_w;
+        phase_extents(ih, iw, p, &phase_h, &phase_w);
+        memset(scratch, 0, (size_t)(p->strides[0] * p->strides[1] * phase_h * phase_w) * sizeof(float));
+    }
     for (nb = 0; nb < n_batch; ++nb) {
         for (g = 0; g < p->group; ++g) {
             const float *xg = px + (nb * c + g * cg) * ih * iw;
-            const float *col = xg;
             float *yg = py + (nb * m + g * mg) * npix;
             const float *wg = pw + g * mg * kdim;
-            int64_t i, q;
-            if (!pointwise) {
-                im2col(xg, cg, ih, iw, oh, ow, p, scratch);
-                col = scratch;
-            }
-            /* yg (mg x npix) = wg (mg x kdim) * col (kdim x npix), then the bias */
-            ep_sgemm_nn(mg, npix, kdim, wg, kdim, 1, col, npix, yg, npix);
-            if (pb) {
+            int64_t i;
+            if (direct) {
+                int64_t phase_h, phase_w;
+                phase_extents(ih, iw, p, &phase_h, &phase_w);
+                split_plane(xg, ih, iw, p, phase_h, phase_w, scratch);
                 for (i = 0; i < mg; ++i) {
-                    float *row = yg + i * npix;
-                    float bias = pb[g * mg + i];
-                    for (q = 0; q < npix; ++q) {
-                        row[q] += bias;
+                    direct_plane(scratch, phase_h, phase_w, wg + i * kdim, pb ? pb[g * mg + i] : 0.0f,
+                                 yg + i * npix, oh, ow, p, scratch + p->strides[0] * p->strides[1] * phase_h * phase_w, &a);
+                }
+                continue;
+            }
+            if (needs_scratch) { /* by blocks of output rows: yg's columns = wg (mg x kdim) * col */
+                int64_t block = col_block_rows(kdim, oh, ow), oy0;
+                for (oy0 = 0; oy0 < oh; oy0 += block) {
+                    int64_t rows = oh - oy0 < block ? oh - oy0 : block;
+                    im2col(xg, cg, ih, iw, oy0, rows, ow, p, scratch);
+                    ep_sgemm_nn(mg, rows * ow, kdim, wg, kdim, 1, scratch, rows * ow, yg + oy0 * ow, npix);
+                    if (pb || a.kind != EP_CONV_ACT_NONE) { /* bias and activation while the block is in cache */
+                        for (i = 0; i < mg; ++i) {
+                            float *row = yg + i * npix + oy0 * ow;
+                            epilogue(row, row, rows * ow, pb ? pb + g * mg + i : NULL, &a);
+                        }
+                    }
+                }
+            } else { /* yg (mg x npix) = wg (mg x cg) * xg (cg x npix), by blocks of columns */
+                int64_t q0;
+                for (q0 = 0; q0 < npix; q0 += EP_CONV_POINTWISE_COLS) {
+                    int64_t cols = npix - q0 < EP_CONV_POINTWISE_COLS ? npix - q0 : EP_CONV_POINTWISE_COLS;
+                    ep_sgemm_nn(mg, cols, kdim, wg, kdim, 1, xg + q0, npix, yg + q0, npix);
+                    if (pb || a.kind != EP_CONV_ACT_NONE) {
+                        for (i = 0; i < mg; ++i) {
+                            float *row = yg + i * npix + q0;
+                            epilogue(row, row, cols, pb ? pb + g * mg + i : NULL, &a);
+                        }
                     }
                 }
             }

@@ -16,4 +16,19 @@ int64_t ep_conv_scratch_size(const ep_tensor *x, const ep_tensor *w, const ep_te
 int ep_conv(const ep_tensor *x, const ep_tensor *w, const ep_tensor *b, ep_tensor *y,
             const ep_conv_params *p, float *scratch);
 
+/* The activations ep_conv_act applies to the Conv's output (alpha and beta as noted; unused: 0). */
+#define EP_CONV_ACT_NONE 0
+#define EP_CONV_ACT_RELU 1
+#define EP_CONV_ACT_CLIP 2         /* alpha = min, beta = max */
+#define EP_CONV_ACT_LEAKY_RELU 3   /* alpha */
+#define EP_CONV_ACT_HARD_SIGMOID 4 /* alpha, beta */
+#define EP_CONV_ACT_HARD_SWISH 5
+#define EP_CONV_ACT_SIGMOID 6
+
+/* y = act(conv(x, w) + b): ep_conv followed by the activation `act` (EP_CONV_ACT_*), applied to
+ * each block of outputs while it is in cache; the results are bitwise those of ep_conv followed by
+ * the activation's own kernel (relu.c, clip.c, ...). EP_ERR_ARG for an unknown `act`, else as ep_conv. */
+int ep_conv_act(const ep_tensor *x, const ep_tensor *w, const ep_tensor *b, ep_tensor *y,
+                const ep_conv_params *p, float *scratch, int32_t act, float alpha, float beta);
+
 #endif

@@ -1,6 +1,7 @@
 /* convtranspose.c: default ONNX ConvTranspose kernel: per group, columns = W^T X (one GEMM into
  * caller scratch), then each column is added into the output (col2im). */
 #include "convtranspose.h"
+#include "ep_layer.h"
 #include "ep_sgemm.h"
 
 #define EP_CT_PAD_LIMIT ((int64_t)1 << 30)
@@ -16,16 +17,7 @@ static int check(const ep_tensor *x, const ep_tensor *w, const ep_tensor *b, con
                  const ep_conv_params *p)
 {
     int a;
-    int rc = ep_check(x);
-    if (rc == EP_OK) {
-        rc = ep_check(w);
-    }
-    if (rc == EP_OK) {
-        rc = ep_check(y);
-    }
-    if (rc == EP_OK && b) {
-        rc = ep_check(b);
-    }
+    int rc = ep_check_operands(x, w, y, b);
     if (rc != EP_OK) {
         return rc;
     }

@@ -1,4 +1,5 @@
 /* gemm.c: default ONNX Gemm kernel. */
+#include "ep_layer.h"
 #include "ep_sgemm.h"
 #include "gemm.h"
 
@@ -11,16 +12,7 @@ int ep_gemm(const ep_tensor *a, const ep_tensor *b, const ep_tensor *c, ep_tenso
     float *py;
     int64_t m, k, n, sam, sak, scm = 0, scn = 0;
     int64_t i, j, q;
-    int rc = ep_check(a);
-    if (rc == EP_OK) {
-        rc = ep_check(b);
-    }
-    if (rc == EP_OK) {
-        rc = ep_check(y);
-    }
-    if (rc == EP_OK && c) {
-        rc = ep_check(c);
-    }
+    int rc = ep_check_operands(a, b, y, c);
     if (rc != EP_OK) {
         return rc;
     }

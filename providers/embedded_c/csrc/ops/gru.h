@@ -5,8 +5,8 @@
 #include "ep_rnn.h"
 #include "ep_tensor.h"
 
-/* Floats of scratch memory ep_gru needs: 9 * batch * hidden + batch * input. */
-int64_t ep_gru_scratch_size(int64_t batch, int64_t hidden, int64_t input);
+/* Floats of scratch memory ep_gru needs: ep_rnn_scratch_size with 3 gates. */
+int64_t ep_gru_scratch_size(int64_t seq, int64_t batch, int64_t hidden, int64_t input);
 
 /* Layouts, seq_lens, initial_h, y and y_h as ep_lstm's (lstm.h). w: dirs x 3H x input; r: dirs x
  * 3H x H (gates z, r, h); b: dirs x 6H (Wb then Rb) or NULL. `acts`, `alpha`, `beta`: 2

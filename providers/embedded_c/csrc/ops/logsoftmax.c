@@ -1,40 +1,8 @@
-/* logsoftmax.c: default ONNX LogSoftmax kernel (max-subtracted, double accumulation). */
-#include <math.h>
-
+/* logsoftmax.c: default ONNX LogSoftmax kernel (max-subtracted, double accumulation; ep_rows.c's row driver). */
 #include "logsoftmax.h"
+#include "ep_rows.h"
 
 int ep_logsoftmax(const ep_tensor *x, ep_tensor *y, int32_t axis, int32_t flatten)
 {
-    const float *px;
-    float *py;
-    int64_t outer, len, inner, o, i, j;
-    int rc = ep_check_same(x, y);
-    if (rc == EP_OK) {
-        rc = ep_axis_extents(x, axis, flatten, &outer, &len, &inner);
-    }
-    if (rc != EP_OK) {
-        return rc;
-    }
-    px = (const float *)x->data;
-    py = (float *)y->data;
-    for (o = 0; o < outer; ++o) {
-        for (j = 0; j < inner; ++j) {
-            const float *xs = px + o * len * inner + j;
-            float *ys = py + o * len * inner + j;
-            float mx = -INFINITY;
-            double sum = 0.0;
-            for (i = 0; i < len; ++i) {
-                if (xs[i * inner] > mx) {
-                    mx = xs[i * inner];
-                }
-            }
-            for (i = 0; i < len; ++i) {
-                sum += exp((double)xs[i * inner] - (double)mx);
-            }
-            for (i = 0; i < len; ++i) {
-                ys[i * inner] = (float)((double)xs[i * inner] - (double)mx - log(sum));
-            }
-        }
-    }
-    return EP_OK;
+    return ep_softmax_rows(x, y, axis, flatten, 1);
 }

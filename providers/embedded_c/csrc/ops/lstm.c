@@ -1,30 +1,54 @@
-/* lstm.c: default ONNX LSTM kernel: one direction at a time, gates for the whole batch per step. */
-#include <math.h>
+/* lstm.c: default ONNX LSTM kernel, one direction at a time: the input projection of a block of steps
+ * as one GEMM (biases folded in), then per step H R^T (ep_rnn_recur), and the gates in vectorized
+ * passes over the hidden units. */
 #include <string.h>
 
-#include "ep_sgemm.h"
 #include "lstm.h"
 
-static float clipped(float v, float clip)
+int64_t ep_lstm_scratch_size(int64_t seq, int64_t batch, int64_t hidden, int64_t input)
 {
-    if (clip > 0.0f) {
-        if (v > clip) {
-            return clip;
-        }
-        if (v < -clip) {
-            return -clip;
-        }
-    }
-    return v;
-}
-
-int64_t ep_lstm_scratch_size(int64_t batch, int64_t hidden, int64_t input)
-{
-    return 10 * batch * hidden + batch * input;
+    return ep_rnn_scratch_size(seq, batch, input, hidden, 4);
 }
 
 static const int64_t default_acts[3] = {EP_ACT_SIGMOID, EP_ACT_TANH, EP_ACT_TANH};
 static const float no_params[3] = {0.0f, 0.0f, 0.0f};
+
+/* One entry's cell: `gb` (4H: i, o, f, c pre-activations; overwritten), `cb` becomes C_t, `hb` H_t. */
+static void lstm_cell(float *gb, float *cb, float *hb, int64_t hid, const float *pd, const int64_t *act,
+                      const float *al, const float *be, float clip, int32_t input_forget)
+{
+    float *gi = gb, *go = gb + hid, *gf = gb + 2 * hid, *gc = gb + 3 * hid;
+    int64_t j;
+    if (pd) {
+        for (j = 0; j < hid; ++j) {
+            gi[j] += pd[j] * cb[j];
+            gf[j] += pd[2 * hid + j] * cb[j];
+        }
+    }
+    ep_rnn_apply(act[0], al[0], be[0], clip, gi, hid);
+    if (input_forget) {
+        for (j = 0; j < hid; ++j) {
+            gf[j] = 1.0f - gi[j];
+        }
+    } else {
+        ep_rnn_apply(act[0], al[0], be[0], clip, gf, hid);
+    }
+    ep_rnn_apply(act[1], al[1], be[1], clip, gc, hid);
+    for (j = 0; j < hid; ++j) {
+        cb[j] = gf[j] * cb[j] + gi[j] * gc[j];
+    }
+    if (pd) {
+        for (j = 0; j < hid; ++j) {
+            go[j] += pd[hid + j] * cb[j];
+        }
+    }
+    ep_rnn_apply(act[0], al[0], be[0], clip, go, hid);
+    memcpy(gc, cb, (size_t)hid * sizeof(float));
+    ep_rnn_apply(act[2], al[2], be[2], 0.0f, gc, hid);
+    for (j = 0; j < hid; ++j) {
+        hb[j] = go[j] * gc[j];
+    }
+}
 
 int ep_lstm(const ep_tensor *x, const ep_tensor *w, const ep_tensor *r, const ep_tensor *b, const ep_tensor *seq_lens,
             const ep_tensor *initial_h, const ep_tensor *initial_c, const ep_tensor *p,
@@ -33,53 +57,20 @@ int ep_lstm(const ep_tensor *x, const ep_tensor *w, const ep_tensor *r, const ep
             float *scratch)
 {
     ep_rnn_geometry g;
-    int64_t g4, d, s, bi, j, state;
-    float *gates;
-    float *rec;
-    float *hs;
-    float *cs;
-    float *xg;
-    const ep_tensor *all[9];
-    int k, rc;
-    all[0] = x;
-    all[1] = w;
-    all[2] = r;
-    all[3] = b;
-    all[4] = initial_h;
-    all[5] = initial_c;
-    all[6] = p;
-    all[7] = y;
-    all[8] = y_h;
-    if (x == NULL || w == NULL || r == NULL) {
-        return EP_ERR_ARG;
+    ep_rnn_scratch sc;
+    int64_t g4, d, s, s0, steps, bi, state;
+    float *rec, *hs, *cs;
+    const ep_tensor *all[] = {b, initial_h, initial_c, p, y, y_h, y_c, x, w, r};
+    int rc = ep_rnn_setup(x, w, r, all, 10, direction, layout, clip, 4, &g);
+    if (rc == EP_OK && input_forget != 0 && input_forget != 1) {
+        rc = EP_ERR_ARG;
     }
-    for (k = 0; k < 9; ++k) {
-        rc = ep_check_optional(all[k]);
-        if (rc != EP_OK) {
-            return rc;
-        }
-    }
-    rc = ep_check_optional(y_c);
     if (rc != EP_OK) {
         return rc;
     }
-    if (direction < 0 || direction > 2 || (layout != 0 && layout != 1) || !(clip >= 0.0f) ||
-        (input_forget != 0 && input_forget != 1)) {
-        return EP_ERR_ARG;
-    }
-    if (x->rank != 3 || w->rank != 3 || r->rank != 3) {
-        return EP_ERR_SHAPE;
-    }
-    g.layout = layout;
-    g.seq = x->dims[layout ? 1 : 0];
-    g.batch = x->dims[layout ? 0 : 1];
-    g.input = x->dims[2];
-    g.dirs = direction == EP_LSTM_BIDIRECTIONAL ? 2 : 1;
-    g4 = w->dims[1];
-    g.hidden = g4 / 4;
+    g4 = 4 * g.hidden;
     state = g.dirs * g.batch * g.hidden;
-    if (w->dims[0] != g.dirs || w->dims[2] != g.input || g4 != 4 * g.hidden || r->dims[0] != g.dirs ||
-        r->dims[1] != g4 || r->dims[2] != g.hidden || (b && ep_numel(b) != g.dirs * 8 * g.hidden) ||
+    if ((b && ep_numel(b) != g.dirs * 8 * g.hidden) ||
         (p && ep_numel(p) != g.dirs * 3 * g.hidden) || (initial_h && ep_numel(initial_h) != state) ||
         (initial_c && ep_numel(initial_c) != state) || (y && ep_numel(y) != g.seq * state) ||
         (y_h && ep_numel(y_h) != state) || (y_c && ep_numel(y_c) != state)) {
@@ -90,98 +81,54 @@ int ep_lstm(const ep_tensor *x, const ep_tensor *w, const ep_tensor *r, const ep
         return rc;
     }
     if ((acts != NULL && (alpha == NULL || beta == NULL || !ep_rnn_kinds_ok(acts, 3 * g.dirs))) ||
-        (scratch == NULL && ep_lstm_scratch_size(g.batch, g.hidden, g.input) > 0)) {
+        (scratch == NULL && ep_rnn_scratch_layout(&g, 4, NULL, &sc) > 0)) {
         return EP_ERR_ARG;
     }
-    gates = scratch;
-    rec = scratch + 4 * g.batch * g.hidden;
-    hs = rec + 4 * g.batch * g.hidden;
-    cs = hs + g.batch * g.hidden;
-    xg = cs + g.batch * g.hidden;
-    if (y) {
+    ep_rnn_scratch_layout(&g, 4, scratch, &sc);
+    rec = sc.rec;
+    hs = sc.h;
+    cs = sc.c;
+    if (y && seq_lens) { /* steps past an entry's length stay zero */
         memset(y->data, 0, (size_t)(g.seq * state) * sizeof(float));
     }
 
     for (d = 0; d < g.dirs; ++d) {
         const float *wd = (const float *)w->data + d * g4 * g.input;
-        const float *rd = (const float *)r->data + d * g4 * g.hidden;
         const float *wb = b ? (const float *)b->data + d * 8 * g.hidden : NULL;
         const float *pd = p ? (const float *)p->data + d * 3 * g.hidden : NULL;
         const int64_t *act = acts ? acts + 3 * d : default_acts;
         const float *al = acts ? alpha + 3 * d : no_params;
         const float *be = acts ? beta + 3 * d : no_params;
         int reverse = direction == EP_LSTM_REVERSE || d == 1;
-        for (bi = 0; bi < g.batch; ++bi) {
-            int64_t at = ep_rnn_state_at(&g, d, bi);
-            for (j = 0; j < g.hidden; ++j) {
-                hs[bi * g.hidden + j] = initial_h ? ((const float *)initial_h->data)[at + j] : 0.0f;
-                cs[bi * g.hidden + j] = initial_c ? ((const float *)initial_c->data)[at + j] : 0.0f;
-            }
+        const float *rd = (const float *)r->data + d * g4 * g.hidden;
+        if (ep_rnn_transposes(g.batch)) {
+            ep_rnn_transpose(g4, g.hidden, rd, sc.rt);
         }
-        for (s = 0; s < g.seq; ++s) {
-            /* the step's input rows: each entry's own time index (reverse runs within its length) */
-            for (bi = 0; bi < g.batch; ++bi) {
-                int64_t t = ep_rnn_time(seq_lens, &g, s, bi, reverse);
-                if (t < 0) {
-                    memset(xg + bi * g.input, 0, (size_t)g.input * sizeof(float));
-                } else {
-                    memcpy(xg + bi * g.input, (const float *)x->data + ep_rnn_x_at(&g, t, bi),
-                           (size_t)g.input * sizeof(float));
-                }
-            }
-            /* gates (batch x 4H) = x_t W^T + h R^T + Wb + Rb */
-            ep_sgemm_nt(g.batch, g4, g.input, xg, g.input, wd, g.input, gates, g4);
-            ep_sgemm_nt(g.batch, g4, g.hidden, hs, g.hidden, rd, g.hidden, rec, g4);
-            for (bi = 0; bi < g.batch; ++bi) {
-                float *gb = gates + bi * g4;
-                const float *rb = rec + bi * g4;
-                float *hb = hs + bi * g.hidden;
-                float *cb = cs + bi * g.hidden;
-                int64_t t = ep_rnn_time(seq_lens, &g, s, bi, reverse);
-                if (t < 0) {
-                    continue;
-                }
-                for (j = 0; j < g4; ++j) {
-                    gb[j] += rb[j] + (wb ? wb[j] + wb[g4 + j] : 0.0f);
-                }
-                for (j = 0; j < g.hidden; ++j) {
-                    float c_prev = cb[j];
-                    float gi = gb[j];
-                    float go = gb[g.hidden + j];
-                    float gf = gb[2 * g.hidden + j];
-                    float gc = gb[3 * g.hidden + j];
-                    float it, ft, ot, cn;
-                    if (pd) {
-                        gi += pd[j] * c_prev;
-                        gf += pd[2 * g.hidden + j] * c_prev;
+        ep_rnn_load_state(initial_h, &g, d, hs);
+        ep_rnn_load_state(initial_c, &g, d, cs);
+        for (s0 = 0; s0 < g.seq; s0 += sc.block) {
+            steps = g.seq - s0 < sc.block ? g.seq - s0 : sc.block;
+            /* proj (steps * batch x 4H) = X W^T + Wb + Rb */
+            ep_rnn_project(x, seq_lens, &g, s0, steps, reverse, wd, g4, wb, wb ? wb + g4 : NULL, g4, &sc);
+            for (s = s0; s < s0 + steps; ++s) {
+                ep_rnn_recur(g.batch, g4, g.hidden, hs, rd, sc.rt, g4, rec, g4);
+                for (bi = 0; bi < g.batch; ++bi) {
+                    float *gb = rec + bi * g4;
+                    float *hb = hs + bi * g.hidden;
+                    int64_t t = ep_rnn_time(seq_lens, &g, s, bi, reverse);
+                    if (t < 0) {
+                        continue;
                     }
-                    it = ep_rnn_activation(act[0], al[0], be[0], clipped(gi, clip));
-                    ft = input_forget ? 1.0f - it : ep_rnn_activation(act[0], al[0], be[0], clipped(gf, clip));
-                    cn = ft * c_prev + it * ep_rnn_activation(act[1], al[1], be[1], clipped(gc, clip));
-                    if (pd) {
-                        go += pd[g.hidden + j] * cn;
+                    ep_rnn_add_projection(&sc, (s - s0) * g.batch + bi, 0, g4, gb);
+                    lstm_cell(gb, cs + bi * g.hidden, hb, g.hidden, pd, act, al, be, clip, input_forget);
+                    if (y) {
+                        memcpy((float *)y->data + ep_rnn_y_at(&g, t, d, bi), hb, (size_t)g.hidden * sizeof(float));
                     }
-                    ot = ep_rnn_activation(act[0], al[0], be[0], clipped(go, clip));
-                    cb[j] = cn;
-                    hb[j] = ot * ep_rnn_activation(act[2], al[2], be[2], cn);
-                }
-                if (y) {
-                    memcpy((float *)y->data + ep_rnn_y_at(&g, t, d, bi), hb, (size_t)g.hidden * sizeof(float));
                 }
             }
         }
-        for (bi = 0; bi < g.batch; ++bi) {
-            int64_t at = ep_rnn_state_at(&g, d, bi);
-            int empty = seq_lens != NULL && ((const int32_t *)seq_lens->data)[bi] == 0;
-            for (j = 0; j < g.hidden; ++j) {
-                if (y_h) {
-                    ((float *)y_h->data)[at + j] = empty ? 0.0f : hs[bi * g.hidden + j];
-                }
-                if (y_c) {
-                    ((float *)y_c->data)[at + j] = empty ? 0.0f : cs[bi * g.hidden + j];
-                }
-            }
-        }
+        ep_rnn_store_state(y_h, seq_lens, &g, d, hs);
+        ep_rnn_store_state(y_c, seq_lens, &g, d, cs);
     }
     return EP_OK;
 }

@@ -9,9 +9,9 @@
 #define EP_LSTM_REVERSE EP_RNN_REVERSE
 #define EP_LSTM_BIDIRECTIONAL EP_RNN_BIDIRECTIONAL
 
-/* Floats of scratch memory ep_lstm needs: 10 * batch * hidden + batch * input (gates, recurrent
- * products, h and c of one direction, and the step's input rows). */
-int64_t ep_lstm_scratch_size(int64_t batch, int64_t hidden, int64_t input);
+/* Floats of scratch memory ep_lstm needs: ep_rnn_scratch_size with 4 gates (a block of input rows and
+ * their projections, R transposed from batch 3, the step's recurrent products, h and c of one direction). */
+int64_t ep_lstm_scratch_size(int64_t seq, int64_t batch, int64_t hidden, int64_t input);
 
 /* Layout 0: x seq x batch x input, y seq x dirs x batch x H, states dirs x batch x H; layout 1:
  * x batch x seq x input, y batch x seq x dirs x H, states batch x dirs x H.

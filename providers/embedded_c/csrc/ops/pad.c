@@ -1,7 +1,6 @@
 /* pad.c: default ONNX Pad kernel: each output row is copied from its input row (or filled). */
-#include <string.h>
-
 #include "pad.h"
+#include "ep_rows.h"
 
 #define EP_PAD_LIMIT ((int64_t)1 << 40)
 
@@ -38,10 +37,7 @@ int ep_pad(const ep_tensor *x, ep_tensor *y, const int64_t *begin, int32_t mode,
     int64_t idx[EP_MAX_RANK];
     int64_t rows, row, last_n, last_in, j;
     int32_t r, d;
-    int rc = ep_check(x);
-    if (rc == EP_OK) {
-        rc = ep_check(y);
-    }
+    int rc = ep_check_same_rank(x, y);
     if (rc != EP_OK) {
         return rc;
     }
@@ -49,9 +45,6 @@ int ep_pad(const ep_tensor *x, ep_tensor *y, const int64_t *begin, int32_t mode,
         return EP_ERR_ARG;
     }
     r = x->rank;
-    if (y->rank != r) {
-        return EP_ERR_SHAPE;
-    }
     for (d = 0; d < r; ++d) {
         int64_t end = y->dims[d] - x->dims[d] - begin[d];
         if (begin[d] < -EP_PAD_LIMIT || begin[d] > EP_PAD_LIMIT || end < -EP_PAD_LIMIT || end > EP_PAD_LIMIT) {
@@ -65,19 +58,12 @@ int ep_pad(const ep_tensor *x, ep_tensor *y, const int64_t *begin, int32_t mode,
     }
     px = (const float *)x->data;
     py = (float *)y->data;
-    if (ep_numel(y) == 0) {
-        return EP_OK;
-    }
-    if (r == 0) {
-        py[0] = px[0];
+    rows = ep_rows_start(x, y, idx);
+    if (rows == 0) {
         return EP_OK;
     }
     last_n = y->dims[r - 1];
     last_in = x->dims[r - 1];
-    rows = ep_numel(y) / last_n;
-    for (d = 0; d < r; ++d) {
-        idx[d] = 0;
-    }
     for (row = 0; row < rows; ++row) {
         float *dst = py + row * last_n;
         int64_t off = 0;
@@ -101,12 +87,7 @@ int ep_pad(const ep_tensor *x, ep_tensor *y, const int64_t *begin, int32_t mode,
                 dst[j] = s < 0 ? value : src[s];
             }
         }
-        for (d = r - 2; d >= 0; --d) {
-            if (++idx[d] < y->dims[d]) {
-                break;
-            }
-            idx[d] = 0;
-        }
+        ep_next_row(idx, y);
     }
     return EP_OK;
 }

@@ -1,5 +1,5 @@
-/* qlinearconv.c: default ONNX QLinearConv kernel (direct loops, int64 accumulation, fixed-point
- * requantization). */
+/* qlinearconv.c: default ONNX QLinearConv kernel (ep_qconv_run: direct loops, int32 runs folded into
+ * int64, fixed-point requantization). */
 #include "qlinearconv.h"
 #include "ep_quant.h"
 
@@ -7,7 +7,8 @@ int ep_qlinearconv(const ep_tensor *x, int64_t x_zp, const ep_tensor *w, const i
                    const ep_tensor *bias, ep_tensor *y, int64_t y_zp, const int64_t *mult, const int64_t *shift,
                    int64_t n_q, const ep_conv_params *p)
 {
-    int64_t nb, m, oy, ox, oh, ow, k, chans;
+    int64_t chans;
+    ep_qout q;
     int rc = ep_check_q8(x);
     if (rc == EP_OK) {
         rc = ep_check_q8(w);
@@ -28,35 +29,10 @@ int ep_qlinearconv(const ep_tensor *x, int64_t x_zp, const ep_tensor *w, const i
     if (bias != NULL && (bias->rank != 1 || bias->dims[0] != chans)) {
         return EP_ERR_SHAPE;
     }
-    if (!ep_qparams_ok(w_zp, n_w, chans) || !ep_qparams_ok(mult, n_q, chans) || shift == NULL ||
-        !ep_zero_point_ok(x, x_zp) || !ep_zero_point_ok(y, y_zp)) {
-        return EP_ERR_ARG;
+    rc = ep_qout_requant(&q, x, x_zp, w, w_zp, n_w, y, y_zp, mult, shift, n_q, bias, chans);
+    if (rc != EP_OK) {
+        return rc;
     }
-    for (k = 0; k < n_w; ++k) {
-        if (!ep_zero_point_ok(w, w_zp[k])) {
-            return EP_ERR_ARG;
-        }
-    }
-    for (k = 0; k < n_q; ++k) {
-        if (!ep_requant_ok(mult[k], shift[k])) {
-            return EP_ERR_ARG;
-        }
-    }
-    ep_window_spatial(y, &oh, &ow);
-    for (nb = 0; nb < x->dims[0]; ++nb) {
-        for (m = 0; m < chans; ++m) {
-            int64_t cq = n_q > 1 ? m : 0;
-            int32_t zw = (int32_t)w_zp[n_w > 1 ? m : 0];
-            int64_t b = bias ? ep_q_load(bias, m) : 0;
-            int64_t base = (nb * chans + m) * oh * ow;
-            for (oy = 0; oy < oh; ++oy) {
-                for (ox = 0; ox < ow; ++ox) {
-                    int64_t acc = b + ep_qconv_acc(x, (int32_t)x_zp, w, zw, p, nb, m, oy, ox);
-                    ep_q_store(y, base + oy * ow + ox,
-                               (int64_t)ep_requantize(acc, (int32_t)mult[cq], (int32_t)shift[cq]) + y_zp);
-                }
-            }
-        }
-    }
+    ep_qconv_run(x, (int32_t)x_zp, w, y, p, &q);
     return EP_OK;
 }

@@ -8,29 +8,16 @@ int ep_quantizelinear(const ep_tensor *x, ep_tensor *y, int32_t axis, const floa
                       int64_t n)
 {
     const float *px;
-    int64_t total, inner = 1, channels = 1, i, k;
-    int32_t d;
+    int64_t total, inner, channels, i, k;
     int rc = ep_check(x);
     if (rc == EP_OK) {
         rc = ep_check_q8(y);
     }
+    if (rc == EP_OK) {
+        rc = ep_quant_axis(x, y, axis, scale, zero_point, n, &inner, &channels);
+    }
     if (rc != EP_OK) {
         return rc;
-    }
-    if (!ep_same_shape(x, y)) {
-        return EP_ERR_SHAPE;
-    }
-    if (scale == NULL || zero_point == NULL || n < 1 || (n > 1 && (axis < 0 || axis >= x->rank))) {
-        return EP_ERR_ARG;
-    }
-    if (n > 1) {
-        channels = x->dims[axis];
-        for (d = axis + 1; d < x->rank; ++d) {
-            inner *= x->dims[d];
-        }
-        if (n != channels) {
-            return EP_ERR_ARG;
-        }
     }
     for (k = 0; k < n; ++k) {
         if (!(scale[k] > 0.0f && scale[k] <= 3.4e38f) || !ep_zero_point_ok(y, zero_point[k])) {

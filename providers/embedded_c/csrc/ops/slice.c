@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "slice.h"
+#include "ep_rows.h"
 
 int ep_slice(const ep_tensor *x, ep_tensor *y, const int64_t *starts, const int64_t *steps)
 {
@@ -10,10 +11,7 @@ int ep_slice(const ep_tensor *x, ep_tensor *y, const int64_t *starts, const int6
     int64_t idx[EP_MAX_RANK];
     int64_t base = 0, rows, row, last, j, lstep;
     int32_t r, d;
-    int rc = ep_check(x);
-    if (rc == EP_OK) {
-        rc = ep_check(y);
-    }
+    int rc = ep_check_same_rank(x, y);
     if (rc != EP_OK) {
         return rc;
     }
@@ -21,9 +19,6 @@ int ep_slice(const ep_tensor *x, ep_tensor *y, const int64_t *starts, const int6
         return EP_ERR_ARG;
     }
     r = x->rank;
-    if (y->rank != r) {
-        return EP_ERR_SHAPE;
-    }
     for (d = 0; d < r; ++d) {
         int64_t n = x->dims[d];
         if (steps[d] == 0) {
@@ -42,19 +37,12 @@ int ep_slice(const ep_tensor *x, ep_tensor *y, const int64_t *starts, const int6
     }
     px = (const float *)x->data;
     py = (float *)y->data;
-    if (ep_numel(y) == 0) {
-        return EP_OK;
-    }
-    if (r == 0) {
-        py[0] = px[0];
+    rows = ep_rows_start(x, y, idx);
+    if (rows == 0) {
         return EP_OK;
     }
     last = y->dims[r - 1];
     lstep = steps[r - 1];
-    rows = ep_numel(y) / last;
-    for (d = 0; d < r; ++d) {
-        idx[d] = 0;
-    }
     for (row = 0; row < rows; ++row) {
         const float *src = px + base;
         float *dst = py + row * last;
@@ -68,12 +56,7 @@ int ep_slice(const ep_tensor *x, ep_tensor *y, const int64_t *starts, const int6
                 dst[j] = src[j * lstep];
             }
         }
-        for (d = r - 2; d >= 0; --d) {
-            if (++idx[d] < y->dims[d]) {
-                break;
-            }
-            idx[d] = 0;
-        }
+        ep_next_row(idx, y);
     }
     return EP_OK;
 }

@@ -1,0 +1,181 @@
+"""The integer kernels of the embedded C provider against an exact integer reference.
+
+MatMulInteger and ConvInteger must equal the int64 sums of products (saturated to int32); QLinearMatMul and
+QLinearConv must equal those sums requantized with the same Q31 multipliers and shifts as the C code
+(`quant.quantize_multiplier`, gemmlowp's rounding), bit for bit. The kernels accumulate in int32 over
+blocks short enough never to overflow, so these hold for long reductions too (K and C*kh*kw past 33,000).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from providers.embedded_c import EmbeddedCExecutionProvider
+from providers.embedded_c.quant import quantize_multiplier
+from tests.embedded_c_helpers import strict_session
+
+pytestmark = pytest.mark.skipif(not EmbeddedCExecutionProvider.is_available(), reason="no C compiler")
+
+_TYPES = {np.uint8: TensorProto.UINT8, np.int8: TensorProto.INT8}
+
+
+def _sat32(v: np.ndarray) -> np.ndarray:
+    return np.clip(v, -(1 << 31), (1 << 31) - 1)
+
+
+def _requantize(acc: np.ndarray, mult: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """gemmlowp's SaturatingRoundingDoublingHighMul then RoundingDivideByPOT, on int64 arrays (ep_quant.c)."""
+    x = _sat32(acc)
+    left, right = np.maximum(shift, 0), np.minimum(np.maximum(-shift, 0), 31)
+    x = _sat32(x * (1 << left))
+    ab = x * mult
+    nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    v = ab + nudge  # |v| < 2^62: exact in int64
+    high = np.where(v >= 0, v // (1 << 31), -((-v) // (1 << 31)))  # C's division truncates toward zero
+    mask = (np.int64(1) << right) - 1
+    rem = high & mask
+    floor_q = (high - rem) >> right
+    threshold = (mask >> 1) + (high < 0)
+    return floor_q + (rem > threshold)
+
+
+def _model(op: str, x: tuple[np.dtype, tuple], consts: dict[str, np.ndarray], out: tuple[int, tuple],
+           opset: int, **attrs) -> onnx.ModelProto:
+    node = helper.make_node(op, ["x", *consts], ["y"], **attrs)
+    g = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", _TYPES[x[0]], x[1])],
+                          [helper.make_tensor_value_info("y", *out)],
+                          [numpy_helper.from_array(np.asarray(v), n) for n, v in consts.items()])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def _run(model: onnx.ModelProto, x: np.ndarray) -> list[np.ndarray]:
+    return [strict_session(model, fused=fused).run(None, {"x": x})[0] for fused in (False, True)]
+
+
+def _conv_sums(x: np.ndarray, w: np.ndarray, zx: int, zw: np.ndarray, group: int, strides, pads, dil) -> np.ndarray:
+    """int64 sums of (x - zx) * (w - zw) over each window (padding holds the zero point: contributes 0)."""
+    n, c, h, wd = x.shape
+    m, cg, kh, kw = w.shape
+    xp = np.pad(x.astype(np.int64) - zx, ((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])))
+    oh = (h + pads[0] + pads[2] - ((kh - 1) * dil[0] + 1)) // strides[0] + 1
+    ow = (wd + pads[1] + pads[3] - ((kw - 1) * dil[1] + 1)) // strides[1] + 1
+    wz = w.astype(np.int64) - zw.reshape(-1, 1, 1, 1)
+    out = np.zeros((n, m, oh, ow), np.int64)
+    per = m // group
+    for mm in range(m):
+        g = mm // per
+        for i in range(kh):
+            for j in range(kw):
+                patch = xp[:, g * cg:(g + 1) * cg, i * dil[0]:i * dil[0] + strides[0] * (oh - 1) + 1:strides[0],
+                           j * dil[1]:j * dil[1] + strides[1] * (ow - 1) + 1:strides[1]]
+                out[:, mm] += np.einsum("nchw,c->nhw", patch, wz[mm, :, i, j])
+    return out
+
+
+CONVS = [  # x shape, w shape, group, strides, pads, dilations
+    ((1, 4, 9, 11), (6, 4, 3, 3), 1, (1, 1), (1, 1, 1, 1), (1, 1)),
+    ((2, 4, 8, 7), (4, 2, 3, 2), 2, (2, 1), (1, 0, 2, 1), (1, 2)),
+    ((1, 8, 70, 5), (8, 1, 3, 3), 8, (1, 1), (1, 1, 1, 1), (1, 1)),  # depthwise, rows wider than one tile
+    ((1, 3, 1, 130), (5, 3, 1, 5), 1, (1, 3), (0, 2, 0, 2), (1, 1)),  # 1-D shaped, strided
+]
+
+
+@pytest.mark.parametrize("xt", [np.uint8, np.int8])
+@pytest.mark.parametrize("case", range(len(CONVS)))
+def test_convinteger_and_qlinearconv_equal_the_exact_integer_reference(xt, case):
+    xs, ws, group, strides, pads, dil = CONVS[case]
+    rng = np.random.default_rng(case)
+    info = np.iinfo(xt)
+    x = rng.integers(info.min, info.max + 1, xs).astype(xt)
+    w = rng.integers(-128, 128, ws).astype(np.int8)
+    zx = int(rng.integers(info.min, info.max + 1))
+    zw = rng.integers(-5, 6, ws[0]).astype(np.int8)
+    attrs = dict(group=group, strides=list(strides), pads=list(pads), dilations=list(dil))
+    sums = _conv_sums(x, w, zx, zw, group, strides, pads, dil)
+    ci = _model("ConvInteger", (xt, xs), {"w": w, "xz": np.asarray(zx, xt), "wz": zw}, (TensorProto.INT32, sums.shape),
+                10, **attrs)
+    for got in _run(ci, x):
+        np.testing.assert_array_equal(got, _sat32(sums))
+    bias = rng.integers(-5000, 5000, ws[0]).astype(np.int32)
+    ws_scale = rng.uniform(0.002, 0.02, ws[0]).astype(np.float32)
+    x_scale, y_scale, yz = np.float32(0.03), np.float32(0.5), int(rng.integers(info.min, info.max + 1))
+    mult, shift = zip(*(quantize_multiplier(float(np.float32(x_scale * s) / y_scale)) for s in ws_scale))
+    acc = sums + bias.reshape(1, -1, 1, 1)
+    want = np.clip(_requantize(acc, np.asarray(mult).reshape(1, -1, 1, 1), np.asarray(shift).reshape(1, -1, 1, 1))
+                   + yz, info.min, info.max).astype(xt)
+    ql = _model("QLinearConv", (xt, xs), {"xs": x_scale, "xz": np.asarray(zx, xt), "w": w, "ws": ws_scale, "wz": zw,
+                                          "ys": y_scale, "yz": np.asarray(yz, xt), "b": bias},
+                (_TYPES[xt], sums.shape), 10, **attrs)
+    for got in _run(ql, x):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("at, bt", [(np.uint8, np.int8), (np.int8, np.int8), (np.uint8, np.uint8)])
+@pytest.mark.parametrize("shape", [(3, 9, 4), (2, 70, 133), (5, 1, 1)])
+def test_matmulinteger_and_qlinearmatmul_equal_the_exact_integer_reference(at, bt, shape):
+    m, k, n = shape
+    rng = np.random.default_rng(k)
+    ai, bi = np.iinfo(at), np.iinfo(bt)
+    a = rng.integers(ai.min, ai.max + 1, (2, m, k)).astype(at)
+    b = rng.integers(bi.min, bi.max + 1, (k, n)).astype(bt)
+    za = int(rng.integers(ai.min, ai.max + 1))
+    zb = rng.integers(bi.min, bi.max + 1, n).astype(bt)
+    sums = (a.astype(np.int64) - za) @ (b.astype(np.int64) - zb.astype(np.int64))
+    mi = _model("MatMulInteger", (at, a.shape), {"b": b, "az": np.asarray(za, at), "bz": zb},
+                (TensorProto.INT32, sums.shape), 10)
+    for got in _run(mi, a):
+        np.testing.assert_array_equal(got, _sat32(sums))
+    b_scale = rng.uniform(0.001, 0.01, n).astype(np.float32)
+    a_scale, y_scale, yz = np.float32(0.02), np.float32(0.7), int(rng.integers(ai.min, ai.max + 1))
+    mult, shift = zip(*(quantize_multiplier(float(np.float32(a_scale * s) / y_scale)) for s in b_scale))
+    want = np.clip(_requantize(sums, np.asarray(mult), np.asarray(shift)) + yz, ai.min, ai.max).astype(at)
+    ql = _model("QLinearMatMul", (at, a.shape), {"as": a_scale, "az": np.asarray(za, at), "b": b, "bs": b_scale,
+                                                 "bz": zb, "ys": y_scale, "yz": np.asarray(yz, at)},
+                (_TYPES[at], sums.shape), 21)
+    for got in _run(ql, a):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_long_reductions_past_the_int32_block_stay_exact():
+    """K = 40,000 products of 255 * 255 overflow an int32 accumulator; the kernels fold blocks into int64."""
+    k = 40_000
+    a = np.full((1, 1, k), 255, np.uint8)
+    b = np.full((k, 2), 255, np.uint8)
+    mi = _model("MatMulInteger", (np.uint8, a.shape), {"b": b, "az": np.uint8(0), "bz": np.uint8(0)},
+                (TensorProto.INT32, (1, 1, 2)), 10)
+    for got in _run(mi, a):
+        np.testing.assert_array_equal(got, np.full((1, 1, 2), (1 << 31) - 1))  # 2.6e9 saturates
+    half = np.full((1, 1, k), 200, np.uint8)
+    b2 = np.full((k, 2), 200, np.uint8)
+    b2[:, 1] = 0
+    mi2 = _model("MatMulInteger", (np.uint8, half.shape), {"b": b2, "az": np.uint8(0), "bz": np.uint8(100)},
+                 (TensorProto.INT32, (1, 1, 2)), 10)
+    for got in _run(mi2, half):  # 200 * 100 * 40000 = 8e8 and -8e8: exact, through several blocks
+        np.testing.assert_array_equal(got, [[[800_000_000, -800_000_000]]])
+
+
+def test_uint8_intermediates_take_one_byte_a_element_in_the_arena(tmp_path):
+    """x -> QuantizeLinear -> QLinearConv (1x1) -> DequantizeLinear: the two uint8 intermediates of 4,096
+    elements, alive together, take 8 KiB of arena (4-byte slots took 32 KiB); the results do not change."""
+    from providers.embedded_c.export import export_model, verify
+
+    rng = np.random.default_rng(0)
+    consts = {"s": np.float32(0.05), "z": np.uint8(128), "w": rng.integers(-20, 20, (4, 4, 1, 1)).astype(np.int8),
+              "ws": np.float32(0.01), "wz": np.int8(0), "ys": np.float32(0.02), "yz": np.uint8(120)}
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"]),
+             helper.make_node("QLinearConv", ["q", "s", "z", "w", "ws", "wz", "ys", "yz"], ["q2"]),
+             helper.make_node("DequantizeLinear", ["q2", "ys", "yz"], ["y"])]
+    g = helper.make_graph(nodes, "q", [helper.make_tensor_value_info("x", TensorProto.FLOAT, (1, 4, 32, 32))],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, (1, 4, 32, 32))],
+                          [numpy_helper.from_array(np.asarray(v), n) for n, v in consts.items()])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    res = export_model(model, tmp_path / "out")
+    assert res.intermediate_bytes == 2 * 4096 and res.arena_bytes == 2 * 4096
+    x = rng.standard_normal((1, 4, 32, 32)).astype(np.float32)
+    _, _, got, want = verify(model, res, feed={"x": x})
+    np.testing.assert_allclose(got[0], want[0], atol=0.02 + 1e-6)  # the cpu provider: within one output step
+    for fused in (False, True):  # the provider's arena is planned the same way: the same bytes come out
+        np.testing.assert_array_equal(strict_session(model, fused=fused).run(None, {"x": x})[0], got[0])
