@@ -37,7 +37,8 @@ setup(
         Extension(
             "providers.cpu.native._ep_native",
             sources=[f"{CSRC}/module.c", f"{CSRC}/parallel.c", f"{CSRC}/activation.c", f"{CSRC}/conv.c",
-                     f"{CSRC}/pool.c"],
+                     f"{CSRC}/sgemm.c", f"{CSRC}/pool.c", f"{CSRC}/softmax.c",
+                     f"{CSRC}/qgemm.c", f"{CSRC}/rnn.c"],
             include_dirs=[CSRC],
             depends=[f"{CSRC}/ep_native.h"],
             optional=True,

@@ -62,6 +62,22 @@ CASES = {
     "group3x3 cg4 [1,128,56,56]": (lambda: conv_case([1, 128, 56, 56], [128, 4, 3, 3], 32, pads=[1, 1, 1, 1]), 36),
     "stft k256 s128 [1,1,16000]": (lambda: conv_case([1, 1, 16000], [258, 1, 256], 1, strides=[128],
                                                      pads=[128, 128]), 256),
+    # dense convolutions: the packed GEMM of csrc/sgemm.c (3x3, stem, 1x1 pointwise, SE-block 1x1 on one pixel)
+    "dense3x3 [1,64,56,56]->64": (lambda: conv_case([1, 64, 56, 56], [64, 64, 3, 3], 1, pads=[1, 1, 1, 1]), 576),
+    "dense3x3 s2 [1,32,160,160]->64": (lambda: conv_case([1, 32, 160, 160], [64, 32, 3, 3], 1, pads=[1, 1, 1, 1],
+                                                         strides=[2, 2]), 288),
+    "dense3x3 [1,128,28,28]->128": (lambda: conv_case([1, 128, 28, 28], [128, 128, 3, 3], 1, pads=[1, 1, 1, 1]),
+                                    1152),
+    "dense3x3 [1,16,80,80]->32": (lambda: conv_case([1, 16, 80, 80], [32, 16, 3, 3], 1, pads=[1, 1, 1, 1]), 144),
+    "dense3x3 [1,512,7,7]->512": (lambda: conv_case([1, 512, 7, 7], [512, 512, 3, 3], 1, pads=[1, 1, 1, 1]), 4608),
+    "stem3x3 s2 [1,3,224,224]->16": (lambda: conv_case([1, 3, 224, 224], [16, 3, 3, 3], 1, pads=[1, 1, 1, 1],
+                                                       strides=[2, 2]), 27),
+    "1x1 [1,32,112,112]->16": (lambda: conv_case([1, 32, 112, 112], [16, 32, 1, 1], 1), 32),
+    "1x1 [1,24,56,56]->144": (lambda: conv_case([1, 24, 56, 56], [144, 24, 1, 1], 1), 24),
+    "1x1 [1,64,80,80]->64": (lambda: conv_case([1, 64, 80, 80], [64, 64, 1, 1], 1), 64),
+    "1x1 [1,384,14,14]->64": (lambda: conv_case([1, 384, 14, 14], [64, 384, 1, 1], 1), 384),
+    "1x1 [1,576,7,7]->96": (lambda: conv_case([1, 576, 7, 7], [96, 576, 1, 1], 1), 576),
+    "1x1 SE [1,200,1,1]->50": (lambda: conv_case([1, 200, 1, 1], [50, 200, 1, 1], 1), 200),
     "SiLU(Swish) [1,64,160,160]": (lambda: (model("Swish", [1, 64, 160, 160], opset=24), [1, 64, 160, 160]), None),
     "Sigmoid [1,64,160,160]": (lambda: (model("Sigmoid", [1, 64, 160, 160]), [1, 64, 160, 160]), None),
     "HardSwish [1,64,160,160]": (lambda: (model("HardSwish", [1, 64, 160, 160]), [1, 64, 160, 160]), None),
@@ -88,6 +104,16 @@ CASES = {
                                         [1, 544, 7, 7]), None),
     "GlobalAvgPool [1,1280,7,7]": (lambda: (model("GlobalAveragePool", [1, 1280, 7, 7]), [1, 1280, 7, 7]), None),
 }
+
+
+def dw_case(c: int, h: int, k: int, s: int):
+    """A depthwise k x k convolution of stride s, "same" pads, on [1, c, h, h]."""
+    return conv_case([1, c, h, h], [c, 1, k, k], c, pads=[k // 2] * 4, strides=[s, s])
+
+
+# the depthwise shapes of mobilenet_v2/v3 and ppocr_cls (small maps: per-plane overhead dominates)
+CASES.update({f"dwsweep {k}x{k} s{s} [1,{c},{h},{h}]": ((lambda c=c, h=h, k=k, s=s: dw_case(c, h, k, s)), k * k)
+              for c, h in ((240, 28), (576, 14), (576, 7), (96, 56), (144, 56)) for k in (3, 5) for s in (1, 2)})
 
 
 def ep_single_thread() -> ep.SessionOptions:

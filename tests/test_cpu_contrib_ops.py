@@ -178,10 +178,13 @@ def test_dynamic_quantize_lstm_weights_fed_as_inputs_are_read_on_every_run():
 
 def test_dynamic_quantize_lstm_converts_initializer_weights_once_per_session(tmp_path, monkeypatch):
     from providers.cpu.contrib import quantized_lstm
+    from providers.cpu.native import rnn as native_rnn
 
     built = []
-    real = quantized_lstm._IntegerWeights
+    real, real_native = quantized_lstm._IntegerWeights, native_rnn.PackedWeights
     monkeypatch.setattr(quantized_lstm, "_IntegerWeights", lambda *a: built.append(a[2]) or real(*a))
+    # the native kernel (when built) packs its own int8 weights instead
+    monkeypatch.setattr(native_rnn, "PackedWeights", lambda *a: built.append(a[2]) or real_native(*a))
     rng = np.random.default_rng(17)
     q = quantize_dynamic(lstm_model(rng, "bidirectional", 4, 2, 5, 3, False), tmp_path, op_types_to_quantize=["LSTM"])
     sess = ep_runtime.InferenceSession(q.SerializeToString(), providers=["cpu"])

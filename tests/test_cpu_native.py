@@ -22,6 +22,7 @@ from providers.cpu.native import conv as nat_conv
 from providers.cpu.native import library
 from providers.cpu.native import pool as nat_pool
 from tests.helpers.models import F, const, make_model
+from tests.helpers.native import build_driver, run_driver
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # numpy on NaN / inf inputs
 needs_native = pytest.mark.skipif(library.LIB is None, reason=f"native kernels not built: {library.UNAVAILABLE_REASON}")
@@ -164,6 +165,17 @@ CONV_CASES = {
     "dw3x3_wide_map_no_pad": conv_case(1, 2, 4, 2, (6, 80), (3, 3)),
     "dw5x5_wide_map": conv_case(1, 2, 2, 2, (7, 71), (5, 5), pads=[2, 1, 2, 3]),
     "dw3x3_wide_map_dilated": conv_case(1, 2, 2, 2, (7, 75), (3, 3), pads=[2, 2, 2, 2], dilations=[2, 2]),
+    # depthwise at stride 2 or on narrow maps: blocks of 16 channels as the vector lanes (csrc/conv.c
+    # dw_run), channel counts that leave a partial block, asymmetric pads, dilation, 7x7 (generic taps)
+    "dw3x3_small_map_17ch": conv_case(1, 17, 17, 17, (7, 7), (3, 3), pads=[1, 1, 1, 1]),
+    "dw3x3_s2_small_map_33ch_batch": conv_case(2, 33, 33, 33, (14, 15), (3, 3), pads=[1, 0, 0, 1], strides=[2, 2]),
+    "dw5x5_small_map_16ch": conv_case(1, 16, 16, 16, (14, 14), (5, 5), pads=[2, 2, 2, 2]),
+    "dw5x5_s2_40ch_asym": conv_case(2, 40, 40, 40, (13, 12), (5, 5), pads=[2, 1, 1, 2], strides=[2, 2]),
+    "dw5x5_s2_wide_map": conv_case(1, 5, 5, 5, (9, 90), (5, 5), pads=[2, 2, 2, 2], strides=[2, 2]),
+    "dw3x3_dil2_small_map_20ch": conv_case(1, 20, 20, 20, (9, 10), (3, 3), pads=[2, 1, 2, 3], dilations=[2, 2]),
+    "dw3x3_s2x1_small_map_18ch": conv_case(1, 18, 18, 18, (10, 11), (3, 3), pads=[1, 1, 1, 1], strides=[2, 1]),
+    "dw7x7_small_map_19ch": conv_case(1, 19, 19, 19, (8, 9), (7, 7), pads=[3, 3, 3, 3]),
+    "dw3x3_one_pixel_24ch": conv_case(1, 24, 24, 24, (1, 1), (3, 3), pads=[1, 1, 1, 1]),
     "dense3x3": conv_case(1, 16, 12, 1, (11, 9), (3, 3), pads=[1, 1, 1, 1]),
     "dense3x3_s2_batch": conv_case(2, 10, 7, 1, (13, 12), (3, 3), pads=[1, 0, 1, 2], strides=[2, 2]),
     "dense_dilated_s3": conv_case(1, 9, 5, 1, (17, 16), (3, 2), pads=[2, 3, 1, 0], strides=[3, 2],
@@ -186,15 +198,6 @@ def test_native_conv_matches_the_numpy_kernel(case):
 
 
 @needs_native
-@pytest.mark.parametrize("case", ["dense3x3", "dense3x3_s2_batch", "group_cg12", "dense_1d"])
-def test_im2col_in_many_row_blocks_matches(case, monkeypatch):
-    monkeypatch.setattr(nat_conv, "IM2COL_BLOCK_BYTES", 1000)  # a block of one or a few output rows
-    monkeypatch.setattr(nat_conv, "IM2COL_MIN_SPAN", 1)
-    x, w, b, attrs = CONV_CASES[case]
-    close(nat_conv.Conv(x, w, b, **attrs), ref_conv.conv(x, w, b, **attrs), rtol=1e-4, atol=1e-4)
-
-
-@needs_native
 def test_native_conv_propagates_nan_and_inf():
     x, w, b, attrs = CONV_CASES["dw3x3"]
     x = x.copy()
@@ -206,10 +209,24 @@ def test_native_conv_propagates_nan_and_inf():
 
 
 @needs_native
-def test_1x1_and_3d_convolutions_are_left_to_numpy():
+@pytest.mark.parametrize("case", ["dw3x3_s2_small_map_33ch_batch", "dw5x5_s2_40ch_asym", "dw3x3_small_map_17ch"])
+def test_depthwise_channel_blocks_propagate_nan_and_inf(case):
+    x, w, b, attrs = CONV_CASES[case]
+    x, w = x.copy(), w.copy()
+    x[0, 16, 3, 4] = np.nan  # the first lane of the second block
+    x[-1, -1, 0, 0] = np.inf  # the last lane of the partial block
+    w[5, 0, 1, 1] = np.nan  # a NaN weight makes its whole output plane NaN
+    got = nat_conv.Conv(x, w, b, **attrs)
+    close(got, ref_conv.conv(x, w, b, **attrs), rtol=1e-4, atol=1e-4)
+    assert np.isnan(got[:, 5]).all()
+    assert np.isnan(got[0, 16]).any() and not np.isnan(got[0, 15]).any()
+
+
+@needs_native
+def test_3d_convolutions_are_left_to_numpy_and_1x1_ones_run_natively():
     x, w, b, attrs = conv_case(1, 32, 16, 1, (6, 6), (1, 1))
-    assert nat_conv.conv(x, w, b, **attrs) is None
-    close(nat_conv.Conv(x, w, b, **attrs), ref_conv.conv(x, w, b, **attrs))
+    assert nat_conv.conv(x, w, b, **attrs) is not None
+    close(nat_conv.Conv(x, w, b, **attrs), ref_conv.conv(x, w, b, **attrs), rtol=1e-4, atol=1e-4)
     x, w, b, attrs = conv_case(1, 2, 2, 2, (4, 4, 4), (3, 3, 3), pads=[1] * 6)
     assert nat_conv.conv(x, w, b, **attrs) is None
     close(nat_conv.Conv(x, w, b, **attrs), ref_conv.conv(x, w, b, **attrs))
@@ -245,7 +262,8 @@ def test_native_conv_reports_bad_shapes_as_the_reference_does():
 
 @needs_native
 @pytest.mark.parametrize("case", ["dw3x3", "dw3x3_s2", "group_cg2", "stft_1d", "dw_1d", "dense3x3_s2_batch",
-                                  "dense_1d", "dw3x3_wide_map_odd_rows", "dw5x5_wide_map"])
+                                  "dense_1d", "dw3x3_wide_map_odd_rows", "dw5x5_wide_map", "dw3x3_small_map_17ch",
+                                  "dw5x5_s2_40ch_asym"])
 @pytest.mark.parametrize("activation", ["", "Relu"])
 @pytest.mark.parametrize("residual", ["none", "same", "broadcast"])
 def test_native_fused_conv_matches_the_numpy_fused_conv(case, activation, residual):
@@ -257,12 +275,11 @@ def test_native_fused_conv_matches_the_numpy_fused_conv(case, activation, residu
 
 
 @needs_native
-@pytest.mark.parametrize("case", ["dense3x3_s2_batch", "group_cg12", "dense_1d"])
+@pytest.mark.parametrize("case", ["dense3x3_s2_batch", "group_cg12", "dense_1d", "dw3x3_s2_small_map_33ch_batch",
+                                  "dw5x5_small_map_16ch"])
 @pytest.mark.parametrize("activation", ["Swish", "HardSwish", "LeakyRelu"])
-def test_dense_conv_epilogue_per_row_block_matches_the_numpy_fused_conv(case, activation, monkeypatch):
-    """The im2col path adds bias and residual and applies the activation block by block, in C."""
-    monkeypatch.setattr(nat_conv, "IM2COL_BLOCK_BYTES", 1000)
-    monkeypatch.setattr(nat_conv, "IM2COL_MIN_SPAN", 1)
+def test_dense_conv_epilogue_per_tile_matches_the_numpy_fused_conv(case, activation):
+    """The GEMM path (csrc/sgemm.c) adds bias and residual and applies the activation per output tile, in C."""
     x, w, b, attrs = CONV_CASES[case]
     z = randn(*ref_conv.conv(x, w, b, **attrs).shape)
     params = {"activation_alpha": 0.3} if activation == "LeakyRelu" else {"activation_alpha": 1.0}
@@ -379,7 +396,7 @@ def test_the_partition_shows_native_kernels_and_results_match_onnxruntime():
 
     model = mobile_block()
     sess = ep.InferenceSession(model, providers=["cpu"])
-    assert native_nodes(sess) == {"dw", "hswish", "pool", "sig", "gap"}  # the dense 1x1 conv stays numpy
+    assert native_nodes(sess) == {"dw", "hswish", "pool", "pw", "sig", "gap"}
     assert "kernel native" in sess.get_partition().explain()
     x = randn(1, 6, 15, 13)
     want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
@@ -527,9 +544,11 @@ int main(void) {
         const int64_t ph = h + p0 + p1 - ((kh - 1) * d + 1), pw = w + p1 + p0 - ((kw - 1) * d + 1);
         if (ph < 0 || pw < 0) continue;
         const int64_t ho = ph / s + 1, wo = pw / (s == 3 ? 1 : s) + 1, sw = s == 3 ? 1 : s;
-        for (int grouped = 0; grouped < 3; grouped++) {
-            /* depthwise; two groups; one group (a single image x group: the rows are split) */
-            const int64_t c = grouped ? 4 : 3, m = grouped ? 6 : 3, g = grouped == 1 ? 2 : grouped ? 1 : 3;
+        for (int grouped = 0; grouped < 4; grouped++) {
+            /* depthwise; two groups; one group (a single image x group: the rows are split); depthwise over
+             * 20 channels (a full block of 16 lanes and an overlapping last one) */
+            const int64_t c = grouped == 3 ? 20 : grouped ? 4 : 3, m = grouped == 3 ? 20 : grouped ? 6 : 3;
+            const int64_t g = grouped == 3 ? 20 : grouped == 1 ? 2 : grouped ? 1 : 3;
             const int64_t cg = c / g, ny = 2 * m * ho * wo, nb = grouped == 2 ? 1 : 2;
             float *x = filled(2 * c * h * w), *wt = filled(m * cg * kh * kw), *b = filled(m);
             float *res = filled(ny), *y = filled(ny), *y3 = filled(ny);
@@ -539,17 +558,30 @@ int main(void) {
                                            kw, s, sw, d, d, p0, p1, ho, wo, act, 0.1f, 0.9f, 1),
                       ep_conv2d_direct_f32(x, wt, act % 2 ? b : NULL, act % 3 ? res : NULL, y3, nb, c, h, w, m, g, kh,
                                            kw, s, sw, d, d, p0, p1, ho, wo, act, 0.1f, 0.9f, 3));
-            const int64_t ncols = c * kh * kw * ho * wo;
-            float *cols = filled(ncols), *cols3 = filled(ncols);
-            for (int64_t r0 = 0; r0 < ho; r0++)
-                TWICE(cols, cols3, c * kh * kw * (ho - r0) * wo,
-                      ep_im2col_f32(x, cols, c, h, w, kh, kw, s, sw, d, d, p0, p1, wo, r0, ho, 1),
-                      ep_im2col_f32(x, cols3, c, h, w, kh, kw, s, sw, d, d, p0, p1, wo, r0, ho, 3));
+            /* the packed GEMM of dense and grouped convolutions, with every micro-kernel this CPU runs,
+             * in its usual form (nr 0) and its transposed form (weights in panels of the kernel's nr) */
+            for (int level = 1; ep_sgemm_force_kernel(level) == level; level++)
+                for (int64_t nr = 0; nr <= ep_sgemm_nr(); nr += ep_sgemm_nr()) {
+                    const int64_t kk = cg * kh * kw;
+                    float *packed = filled(nr ? ep_sgemm_packed_b_size(g, m / g, kk, nr)
+                                              : ep_sgemm_packed_size(g, m / g, kk));
+                    if (nr) ep_sgemm_pack_b_f32(wt, g, m / g, kk, nr, packed);
+                    else ep_sgemm_pack_a_f32(wt, g, m / g, kk, packed);
+                    const int64_t shape[16] = {nb, c, h, w, m, g, kh, kw, s, sw, d, d, p0, p1, ho, wo};
+                    for (int act = 0; act < EP_ACT_COUNT; act += 5)
+                        TWICE(y, y3, ny,
+                              ep_conv2d_gemm_f32(x, packed, nr, act % 2 ? b : NULL, act % 3 ? res : NULL, y, shape,
+                                                 act, 0.1f, 0.9f, 1),
+                              ep_conv2d_gemm_f32(x, packed, nr, act % 2 ? b : NULL, act % 3 ? res : NULL, y3, shape,
+                                                 act, 0.1f, 0.9f, 3));
+                    free(packed);
+                }
+            ep_sgemm_force_kernel(0);
             for (int mode = 0; mode < 3; mode++)
                 TWICE(y, y3, 2 * c * ho * wo,
                       ep_pool2d_f32(x, y, 2 * c, h, w, kh, kw, s, sw, d, d, p0, p1, p1, p0, ho, wo, mode, 1),
                       ep_pool2d_f32(x, y3, 2 * c, h, w, kh, kw, s, sw, d, d, p0, p1, p1, p0, ho, wo, mode, 3));
-            free(x); free(wt); free(b); free(res); free(y); free(y3); free(cols); free(cols3);
+            free(x); free(wt); free(b); free(res); free(y); free(y3);
         }
     }
     float *x = filled(3000), *y = filled(3000), *y3 = filled(3000);
@@ -578,27 +610,9 @@ int main(void) {
 def build_and_run_driver(tmp_path, sanitizers: str) -> None:
     """Build SANITIZER_DRIVER with the kernels (every call split over threads) and the sanitizers;
     it must compile with -pedantic -Wall -Wextra -Werror and run clean."""
-    import shutil
-    import subprocess
-    from pathlib import Path
-
-    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
-    if cc is None:
-        pytest.skip("no C compiler")
-    csrc = Path(library.__file__).parent / "csrc"
-    driver = tmp_path / "driver.c"
-    driver.write_text(SANITIZER_DRIVER)
-    sources = [str(csrc / f) for f in ("parallel.c", "activation.c", "conv.c", "pool.c")]
-    exe = tmp_path / "driver"
-    cmd = [cc, "-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-O1", "-DEP_NO_CLONES", "-DEP_TINY_GRAIN",
-           "-pthread", f"-fsanitize={sanitizers}", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer",
-           f"-I{csrc}", str(driver), *sources, "-lm", "-o", str(exe)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0 and sanitizers == "thread" and "sanitizer" in proc.stderr.lower():
-        pytest.skip(f"ThreadSanitizer unavailable: {proc.stderr[-300:]}")
-    assert proc.returncode == 0, proc.stderr
-    run = subprocess.run([str(exe)], capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0 and "sanitizers OK" in run.stdout, run.stdout + run.stderr[-4000:]
+    exe = build_driver(tmp_path, SANITIZER_DRIVER, ["parallel.c", "activation.c", "conv.c", "sgemm.c", "pool.c"],
+                       sanitizers=sanitizers)
+    run_driver(exe, "sanitizers OK")
 
 
 def test_the_c_kernels_run_clean_under_sanitizers(tmp_path):
@@ -626,7 +640,18 @@ def _thread_cases() -> dict[str, object]:
     dw, db, dw5 = randn(8, 1, 3, 3), randn(8), randn(16, 1, 5, 5)
     w_rgb, b_rgb, w_rgb_dil = randn(8, 3, 3, 3), randn(8), randn(6, 3, 3, 3)
     w_dense, b_dense = randn(16, 8, 3, 3), randn(16)
+    x_dw, w_dw5, w_dw3, b_dw = with_specials(randn(2, 72, 28, 28)), randn(72, 1, 5, 5), randn(72, 1, 3, 3), randn(72)
+    residual_dw = with_specials(randn(2, 72, 16, 16))
     return {
+        # depthwise channel blocks (csrc/conv.c dw_run): over images x blocks of 16 channels (72: a partial
+        # block); 20 channels of one image: 2 blocks, fewer than the parts, so the rows are split too
+        "depthwise_blocks_5x5_s2": lambda: nat_conv.Conv(x_dw, w_dw5, b_dw, group=72, pads=[2, 1, 1, 2],
+                                                         strides=[2, 2]),
+        "depthwise_blocks_3x3_residual_hardswish": lambda: nat_conv.conv(
+            x_dw[:, :, :16, :16], w_dw3, b_dw, residual_dw, library.ACT_HARD_SWISH, 1.0, group=72,
+            pads=[1, 1, 1, 1]),
+        "depthwise_blocks_rows_split": lambda: nat_conv.Conv(x_dw[:1, :20], w_dw5[:20], None, group=20,
+                                                             pads=[2, 2, 2, 2]),
         "depthwise_3x3": lambda: nat_conv.Conv(x, dw, db, group=8, pads=[1, 1, 1, 1]),
         "depthwise_3x3_s2_residual_swish": lambda: nat_conv.conv(
             x, dw, db, residual, library.ACT_SWISH, 1.0, group=8, pads=[1, 1, 1, 1], strides=[2, 2]),
@@ -635,7 +660,7 @@ def _thread_cases() -> dict[str, object]:
         "one_group_rows": lambda: nat_conv.Conv(x_rgb, w_rgb, b_rgb, pads=[1, 1, 1, 1]),
         "one_group_rows_s2_dilated": lambda: nat_conv.Conv(x_rgb, w_rgb_dil, None, pads=[2, 1, 2, 0],
                                                            strides=[2, 1], dilations=[2, 2]),
-        "dense_im2col": lambda: nat_conv.Conv(x[:, :, :60], w_dense, b_dense, pads=[1, 1, 1, 1]),
+        "dense_gemm": lambda: nat_conv.Conv(x[:, :, :60], w_dense, b_dense, pads=[1, 1, 1, 1]),
         "max_pool": lambda: nat_pool.MaxPool(x, kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])[0],
         "average_pool_stride_1": lambda: nat_pool.AveragePool(x, kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
         "global_average_pool": lambda: nat_pool.GlobalAveragePool(x_gap),

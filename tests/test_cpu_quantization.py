@@ -23,7 +23,7 @@ def call(op: str, *inputs, opset: int = 25, **attrs):
     args = list(inputs)
     while args and args[-1] is None:
         args.pop()
-    return k.fn(*args, **attrs)
+    return k.fn(**attrs)(*args) if k.factory else k.fn(*args, **attrs)
 
 
 def f32(*values) -> np.ndarray:

@@ -283,10 +283,14 @@ def _scale_ratio(x_scale: np.ndarray, w_scale: np.ndarray, y_scale: np.ndarray) 
     return _f64(np.asarray(x_scale) * np.asarray(w_scale) / np.asarray(y_scale))
 
 
-def _qlinear_matmul(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point) -> np.ndarray:
+def _qlinear_matmul(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point,
+                    acc: np.ndarray | None = None) -> np.ndarray:
+    """QLinearMatMul; `acc`, when given, is the exact integer product (A - a_zp) @ (B - b_zp) as float64
+    (a native kernel's), requantized as this kernel's own would be."""
     op = "QLinearMatMul"
-    acc = _int_matmul(a, b, _row_param(a_zero_point, a, op, "a_zero_point"),
-                      _col_param(b_zero_point, b, op, "b_zero_point"), op)
+    if acc is None:
+        acc = _int_matmul(a, b, _row_param(a_zero_point, a, op, "a_zero_point"),
+                          _col_param(b_zero_point, b, op, "b_zero_point"), op)
     a_s = np.asarray(a_scale)
     a_s = a_s.reshape(()) if a_s.size == 1 else a_s.reshape(a_s.shape + (1,) * (a_s.ndim == 1))
     b_s = np.asarray(b_scale)
@@ -361,6 +365,15 @@ def QLinearConv(x: np.ndarray, x_scale: np.ndarray, x_zero_point: np.ndarray, w:
     acc = _int_conv(x, w, _x_zero(x_zero_point, op), _per_channel(w_zero_point, m, w.ndim, op, "w_zero_point"),
                     b, op, auto_pad=auto_pad, dilations=dilations, group=group, kernel_shape=kernel_shape,
                     pads=pads, strides=strides)
+    return qlinear_conv_requantize(acc, x, w, x_scale, w_scale, y_scale, y_zero_point)
+
+
+def qlinear_conv_requantize(acc: np.ndarray, x: np.ndarray, w: np.ndarray, x_scale: np.ndarray, w_scale: np.ndarray,
+                            y_scale: np.ndarray, y_zero_point: np.ndarray | None) -> np.ndarray:
+    """QLinearConv's output from the exact integer convolution plus bias `acc` (float64): requantized by
+    x_scale * w_scale / y_scale (w_scale may be per output channel) to y_zero_point's type."""
+    op = "QLinearConv"
+    m = w.shape[0] if w.ndim else 0
     ws = np.asarray(w_scale)
     if ws.size != 1:
         if ws.ndim != 1 or ws.shape[0] != m:

@@ -51,8 +51,20 @@ _ACTIVATIONS: dict[str, tuple[Callable[[np.ndarray, float, float], np.ndarray], 
 
 def _activations(op: str, names: Sequence[str] | None, alphas: Sequence[float] | None,
                  betas: Sequence[float] | None, defaults: Sequence[str], num_dirs: int) -> list[list[Activation]]:
-    """The activation functions of each direction. `activation_alpha`/`activation_beta` are
-    consumed in order by the functions that take an alpha / a beta (missing ones: defaults)."""
+    """The activation functions of each direction (see activation_specs)."""
+    def bind(name: str, a: float, b: float) -> Activation:
+        fn = _ACTIVATIONS[name][0]
+        return lambda x: fn(x, a, b)
+
+    return [[bind(*spec) for spec in specs] for specs in activation_specs(op, names, alphas, betas, defaults, num_dirs)]
+
+
+def activation_specs(op: str, names: Sequence[str | bytes] | None, alphas: Sequence[float] | None,
+                     betas: Sequence[float] | None, defaults: Sequence[str],
+                     num_dirs: int) -> list[list[tuple[str, float, float]]]:
+    """(lower-case name, alpha, beta) of each direction's activation functions. `activation_alpha`/
+    `activation_beta` are consumed in order by the functions that take an alpha / a beta (missing
+    ones: defaults); a function without one gets 0.0."""
     if names is None or len(names) == 0:
         names = list(defaults) * num_dirs
     names = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
@@ -63,20 +75,16 @@ def _activations(op: str, names: Sequence[str] | None, alphas: Sequence[float] |
         raise ValueError(f"{op}: expected {per * num_dirs} activations ({per} per direction), got {names}")
     alpha_it = iter(alphas or ())
     beta_it = iter(betas or ())
-    funcs: list[Activation] = []
+    specs: list[tuple[str, float, float]] = []
     for name in names:
         entry = _ACTIVATIONS.get(name.lower())
         if entry is None:
             raise ValueError(f"{op}: unknown activation {name!r}; known: {sorted(_ACTIVATIONS)}")
-        fn, da, db = entry
+        _, da, db = entry
         a = next(alpha_it, da) if da is not None else 0.0
         b = next(beta_it, db) if db is not None else 0.0
-
-        def act(x: np.ndarray, fn=fn, a=float(a), b=float(b)) -> np.ndarray:
-            return fn(x, a, b)
-
-        funcs.append(act)
-    return [funcs[d * per:(d + 1) * per] for d in range(num_dirs)]
+        specs.append((name.lower(), float(a), float(b)))
+    return [specs[d * per:(d + 1) * per] for d in range(num_dirs)]
 
 
 class _Setup:

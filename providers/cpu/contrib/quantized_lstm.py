@@ -17,6 +17,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ep_runtime.graph import Graph, Node
+
 from ..registry import kernel
 from ..rnn import _LSTM_ACTIVATIONS, _activations, _default_activations, _lstm_direction, _LstmCell, _Setup
 from ._common import MS
@@ -55,13 +57,7 @@ class _IntegerWeights:
     its int32 sums)."""
 
     def __init__(self, w: np.ndarray, zero: np.ndarray, what: str, op: str) -> None:
-        zs = np.asarray(zero).reshape(-1)
-        if zs.size > 1:
-            if w.dtype == np.int8 and np.any(zs != 0):
-                raise ValueError(f"{op}: per-channel {what}_zero_point of int8 weights must be all zero")
-            if np.any(zs != zs[0]):
-                raise ValueError(f"{op}: per-channel {what}_zero_point must hold one value per direction")
-        z = int(zs[0])
+        z = weight_zero(w, zero, what, op)
         self.w = w.astype(np.float32)
         if z:
             self.w -= np.float32(z)
@@ -77,6 +73,18 @@ class _IntegerWeights:
             acc += np.matmul(a[..., k0:k1], self.w[k0:k1])
         out[...] = acc
         return out
+
+
+def weight_zero(w: np.ndarray, zero: np.ndarray, what: str, op: str) -> int:
+    """One direction's weight zero point, the one value a direction has (per-channel ones must agree,
+    and be zero for int8 weights)."""
+    zs = np.asarray(zero).reshape(-1)
+    if zs.size > 1:
+        if w.dtype == np.int8 and np.any(zs != 0):
+            raise ValueError(f"{op}: per-channel {what}_zero_point of int8 weights must be all zero")
+        if np.any(zs != zs[0]):
+            raise ValueError(f"{op}: per-channel {what}_zero_point must hold one value per direction")
+    return int(zs[0])
 
 
 def _uint8_params(v: np.ndarray) -> tuple[np.float32, np.float32]:
@@ -153,18 +161,28 @@ class _WeightCache:
         return weights
 
 
+def constant_weights(node: Node | None, graph: Graph | None) -> bool:
+    """Whether a DynamicQuantizeLSTM node's W, R and their zero points are initializers (then their
+    converted forms may be kept between runs)."""
+    names = list(node.inputs) if node is not None else []
+    return graph is not None and len(names) > 11 and all(names[i] and names[i] in graph.initializers
+                                                         for i in (1, 2, 9, 11))
+
+
+def zeros_finished_states(node: Node | None) -> bool:
+    """Whether a finished sequence's H_{t-1} is quantized as zeros: onnxruntime reads it so (its Y
+    rows) when the node outputs Y, else it reads the last H."""
+    return node is None or bool(node.outputs and node.outputs[0])
+
+
 @kernel("DynamicQuantizeLSTM", 1, domain=MS, multi_output=True, factory=True)
 def DynamicQuantizeLSTM(*, activation_alpha=None, activation_beta=None, activations=None, clip=None,
                         direction="forward", hidden_size=None, input_forget=0, _node=None, _graph=None,
                         _num_outputs=1):
     """LSTM over quantized weights; outputs Y [seq, dirs, batch, hidden], Y_h and Y_c. When W, R and
     their zero points are initializers, their float32 forms are made on the first run only."""
-    names = list(_node.inputs) if _node is not None else []
-    constant = _graph is not None and len(names) > 11 and all(
-        names[i] and names[i] in _graph.initializers for i in (1, 2, 9, 11))
-    cache = _WeightCache(constant)
-    # with Y requested, onnxruntime reads a finished sequence's H_{t-1} as zeros (its Y rows); else its last H
-    zero_finished = _node is None or bool(_node.outputs and _node.outputs[0])
+    cache = _WeightCache(constant_weights(_node, _graph))
+    zero_finished = zeros_finished_states(_node)
 
     def run(x, w, r, b=None, sequence_lens=None, initial_h=None, initial_c=None, p=None, w_scale=None,
             w_zero_point=None, r_scale=None, r_zero_point=None):

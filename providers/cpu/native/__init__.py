@@ -4,14 +4,18 @@ They are registered as `impl="native"` overrides of the numpy kernels, which sta
 and the fallback (other dtypes, a missing library, shapes the C code does not cover); the
 partition notes "kernel native" on the nodes they run. Families: depthwise and small-group 2-D
 (and 1-D) convolution with a fused bias / residual / activation epilogue (`Conv` and the CPU
-provider's `FusedConv`), one-input-channel convolution as one GEMM over strided frames,
-elementwise activations, and max / average / global pooling. See docs/cpu-native.md.
+provider's `FusedConv`), one-input-channel convolution as one GEMM over strided frames, dense and 1x1
+convolution and MatMul with a constant B and few rows (`gemm`) by the packed SGEMM of csrc/sgemm.c,
+elementwise activations, max / average / global pooling, Softmax / LogSoftmax, and the integer GEMM of the quantized
+operators (`quantized`: MatMulInteger, ConvInteger, QLinearMatMul, QLinearConv, DynamicQuantizeLinear,
+MatMulIntegerToFloat, DynamicQuantizeMatMul), and the LSTM recurrences (`rnn`: LSTM and
+DynamicQuantizeLSTM, every time step of a direction in one C call). See docs/cpu-native.md.
 """
 
 from __future__ import annotations
 
-from . import activation, conv, pool
+from . import activation, conv, gemm, pool, quantized, rnn, softmax
 from .activation import silu
 from .library import unavailable_reason
 
-__all__ = ["activation", "conv", "pool", "silu", "unavailable_reason"]
+__all__ = ["activation", "conv", "gemm", "pool", "quantized", "rnn", "silu", "softmax", "unavailable_reason"]

@@ -17,8 +17,9 @@ The C kernels split their work over the running session's intra-op threads (libr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -39,15 +40,83 @@ DIRECT_MAX_TAPS = 64
 DIRECT_MAX_GROUP_CHANNELS = 8
 
 
-def conv_path(c: int, cg: int, mg: int, group: int, taps: int) -> str | None:
-    """Which native path serves a convolution: "direct", "frames", "im2col", or None (numpy's kernel)."""
+def conv_path(c: int, cg: int, mg: int, group: int, taps: int) -> str:
+    """Which native path serves a convolution: "direct", "frames" or "gemm"."""
     if taps <= DIRECT_MAX_TAPS and (cg == 1 or (cg <= DIRECT_MAX_GROUP_CHANNELS and mg <= DIRECT_MAX_GROUP_CHANNELS)):
         return "direct"
     if c == 1 and group == 1:
         return "frames"
-    if taps > 1:
-        return "im2col"
-    return None
+    return "gemm"
+
+
+class PackedWeights:
+    """One node's weights packed for the GEMM micro-kernels (csrc/sgemm.c), kept while the same weight
+    array comes in, when they are an initializer (`constant`): the session hands the same array to every
+    run. Compared by identity (the entry holds the array, so its id cannot be reused); replacing the entry
+    is one assignment, so concurrent runs of a session at worst pack twice. Weights computed at run time
+    are packed on every call."""
+
+    def __init__(self, constant: bool = True, pack: Callable[..., np.ndarray] | None = None) -> None:
+        self.constant = constant
+        self.pack = pack
+        self._entry: tuple[np.ndarray, tuple[int, ...], np.ndarray] | None = None
+
+    def get(self, w: np.ndarray, *how: int) -> np.ndarray:
+        """The packed form of the weights `w`: `pack(w, *how)` (by default pack_weights(w, group, nr))."""
+        entry = self._entry
+        if entry is not None and entry[0] is w and entry[1] == how:
+            return entry[2]
+        packed = (self.pack or pack_weights)(w, *how)
+        if self.constant:
+            self._entry = (w, how, packed)
+        return packed
+
+    @staticmethod
+    def for_node(node: Node | None, graph: Graph | None, pack: Callable[..., np.ndarray] | None = None
+                 ) -> PackedWeights:
+        """The cache of a node whose input 1 is the weights: kept only when those are a constant (an
+        initializer, or one the CPU fusion made) that no node computes and the caller cannot feed."""
+        name = node.inputs[1] if node is not None and len(node.inputs) > 1 else ""
+        constant = bool(name) and graph is not None and name not in graph.producer \
+            and name not in graph.outer_scope and all(i.name != name for i in graph.proto.input)
+        return PackedWeights(constant, pack)
+
+
+def pack_weights(w: np.ndarray, group: int, nr: int = 0) -> np.ndarray:
+    """The weights (m, c / group, kernel...) packed for the micro-kernels: per group, the (m / group,
+    c / group * taps) matrix in panels of rows (ep_sgemm_pack_a_f32), or with `nr` > 0 transposed into
+    panels of nr columns (ep_sgemm_pack_b_f32, for the transposed form). 64-byte aligned."""
+    lib = library.LIB
+    m, k = w.shape[0], prod(w.shape[1:])
+    mg = m // group
+    size = lib.ep_sgemm_packed_b_size(group, mg, k, nr) if nr else lib.ep_sgemm_packed_size(group, mg, k)
+    if size < 0:
+        raise MemoryError(f"Conv: the packed form of weights of shape {w.shape} does not fit in memory")
+    wc = np.ascontiguousarray(w, dtype=np.float32)
+    raw = np.empty(size + 16, dtype=np.float32)
+    skip = (-raw.ctypes.data % 64) // 4
+    packed = raw[skip:skip + size]
+    if nr:
+        lib.ep_sgemm_pack_b_f32(wc.ctypes.data, group, mg, k, nr, packed.ctypes.data)
+    else:
+        lib.ep_sgemm_pack_a_f32(wc.ctypes.data, group, mg, k, packed.ctypes.data)
+    return packed
+
+
+#: the transposed form (positions broadcast, output channels as vectors) runs when it computes at most
+#: this fraction of the padded multiply-adds of the usual form (it stores less efficiently)
+TRANSPOSED_MAX_WORK = 0.9
+
+
+def weights_layout(plan: _Plan, group: int, nr: int) -> int:
+    """The panel width to pack the weights for (0: the usual form): the transposed form when the output
+    positions fill few vectors of nr (small maps) and it wastes much less of the tiles."""
+    kw, sw, dw, wo = plan.geometry[3], plan.geometry[5], plan.geometry[7], plan.geometry[11]
+    q = (plan.geometry[10] - 1) * (wo + (kw - 1) * dw // sw) + wo  # wide positions, as csrc/sgemm.c counts
+    mg = plan.m // group
+    usual = -(-q // nr) * nr * -(-mg // 8) * 8
+    transposed = -(-q // 8) * 8 * -(-mg // nr) * nr
+    return nr if transposed <= TRANSPOSED_MAX_WORK * usual else 0
 
 
 def _supports(node: Node, graph: Graph) -> str | None:
@@ -59,55 +128,98 @@ def _supports(node: Node, graph: Graph) -> str | None:
         return f"native convolutions are 1-D and 2-D; this one is {len(shape) - 2}-D"
     group = int(node.attrs.get("group", 1))
     m, cg = shape[:2]
-    if group < 1 or m % group or conv_path(cg * group, cg, m // group, group, prod(shape[2:])) is None:
-        return "a 1x1 convolution is one numpy matmul already"
+    if group < 1 or m % group:
+        return f"group={group} does not divide the {m} output channels"
     return None
+
+
+#: convolutions with fewer output positions per image (a squeeze-excite block's 1x1 convolutions on a
+#: pooled 1x1 map) run numpy's matmul: a matrix-vector product, where the GEMM's tiles would be mostly
+#: padding (measured 1.3x slower)
+GEMM_MIN_POSITIONS = 2
+
+
+class _Plan(NamedTuple):
+    """What conv() does with one geometry: its path, output shape and window geometry."""
+    path: str
+    m: int
+    y_shape: tuple[int, ...]
+    geometry: tuple[int, ...]  # _geometry_2d's
+    begin: tuple[int, ...]
+    end: tuple[int, ...]
+    out: tuple[int, ...]
+    strides: tuple[int, ...]
+    dilations: tuple[int, ...]
+    #: (n, c, h, wd, m, group, kh, kw, sh, sw, dh, dw, pt, pl, ho, wo) for ep_conv2d_gemm_f32, and its address
+    shape: np.ndarray
+    shape_ptr: int
+
+
+@functools.lru_cache(maxsize=4096)
+def _plan(x_shape: tuple[int, ...], w_shape: tuple[int, ...], b_shape: tuple[int, ...] | None, group: int,
+          kernel_shape: tuple[int, ...] | None, strides: tuple[int, ...] | None, dilations: tuple[int, ...] | None,
+          pads: tuple[int, ...] | None, auto_pad: str) -> _Plan | None:
+    """The plan of a convolution (None: no native path), computed once per geometry (a model runs the
+    same few geometries on every run). Bad shapes raise the reference kernel's errors, every time."""
+    nd = check_conv_shapes(x_shape, w_shape, group, kernel_shape, "Conv")
+    m, cg = conv_channels(x_shape, w_shape, b_shape, group)
+    ks = list(w_shape[2:])
+    st = list(strides) if strides is not None else [1] * nd
+    dil = list(dilations) if dilations is not None else [1] * nd
+    begin, end, out = spatial_pads(x_shape[2:], ks, st, dil, pads, auto_pad, "Conv")
+    if min(begin) < 0 or min(end) < 0 or min(st) < 1 or min(dil) < 1 or not extents_fit(out, ks, st, dil):
+        return None
+    path = conv_path(x_shape[1], cg, m // group, group, prod(ks))
+    if path == "gemm" and prod(out) < GEMM_MIN_POSITIONS:
+        return None
+    geometry = _geometry_2d(x_shape, ks, st, dil, begin, out)
+    shape = np.array([x_shape[0], x_shape[1], *geometry[:2], m, group, *geometry[2:]], dtype=np.int64)
+    return _Plan(path, m, (x_shape[0], m) + tuple(out), geometry, tuple(begin), tuple(end), tuple(out), tuple(st),
+                 tuple(dil), shape, shape.ctypes.data)
+
+
+def _ints(v: Sequence[int] | None) -> tuple[int, ...] | None:
+    return None if v is None else tuple(v)
 
 
 def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, residual: np.ndarray | None = None,
          act: int = library.ACT_NONE, alpha: float = 0.0, beta: float = 0.0, *, auto_pad: str = "NOTSET",
          dilations: Sequence[int] | None = None, group: int = 1, kernel_shape: Sequence[int] | None = None,
-         pads: Sequence[int] | None = None, strides: Sequence[int] | None = None) -> np.ndarray | None:
+         pads: Sequence[int] | None = None, strides: Sequence[int] | None = None,
+         packed: PackedWeights | None = None) -> np.ndarray | None:
     """act(Conv(x, w, b) + residual) by a native path, or None when none applies (the caller then
-    runs the numpy kernel). The residual broadcasts as in numpy; activation codes are library.ACT_*."""
+    runs the numpy kernel). The residual broadcasts as in numpy; activation codes are library.ACT_*.
+    `packed` keeps a node's weights packed for the GEMM path between runs (else they are packed per call)."""
     lib = library.LIB
-    if lib is None or not is_f32_array(x) or type(w) is not np.ndarray or x.ndim not in (3, 4) or x.size == 0:
+    if lib is None or not is_f32_array(x) or type(w) is not np.ndarray or x.ndim not in (3, 4) or x.size == 0 \
+            or w.size == 0:
         return None
     if b is not None and type(b) is not np.ndarray:
         return None
-    nd = check_conv_shapes(x.shape, w.shape, group, kernel_shape, "Conv")
-    m, cg = conv_channels(x.shape, w.shape, None if b is None else b.shape, group)
-    ks = list(w.shape[2:])
-    st = list(strides) if strides is not None else [1] * nd
-    dil = list(dilations) if dilations is not None else [1] * nd
-    begin, end, out = spatial_pads(x.shape[2:], ks, st, dil, pads, auto_pad, "Conv")
-    path = conv_path(x.shape[1], cg, m // group, group, prod(ks))
-    if path is None or min(begin) < 0 or min(end) < 0 or min(st) < 1 or min(dil) < 1 \
-            or not extents_fit(out, ks, st, dil):
+    plan = _plan(x.shape, w.shape, None if b is None else b.shape, group, _ints(kernel_shape), _ints(strides),
+                 _ints(dilations), _ints(pads), auto_pad)
+    if plan is None or (residual is not None and not is_f32_array(residual)):
         return None
-    if residual is not None and not is_f32_array(residual):
-        return None
-    w = np.ascontiguousarray(w, dtype=np.float32)
     b = None if b is None else np.ascontiguousarray(b, dtype=np.float32).reshape(-1)
-    n = x.shape[0]
-    y_shape = (n, m) + tuple(out)
     # a residual of the output's shape is added inside the kernel; one that broadcasts, after it
-    inner = residual is None or residual.shape == y_shape
-    if path == "frames":
-        y = _frames_conv(x, w, b, begin, end, out, st, dil)
+    inner = residual is None or residual.shape == plan.y_shape
+    res = np.ascontiguousarray(residual) if inner and residual is not None else None
+    code = act if inner else library.ACT_NONE
+    if plan.path == "frames":
+        y = _frames_conv(x, np.ascontiguousarray(w, dtype=np.float32), b, plan.begin, plan.end, plan.out,
+                         plan.strides, plan.dilations)
         inner = False
-    elif path == "im2col":
-        res = np.ascontiguousarray(residual) if inner and residual is not None else None
-        y = _im2col_conv(lib, np.ascontiguousarray(x), w, b, group, _geometry_2d(x.shape, ks, st, dil, begin, out),
-                         res, act if inner else library.ACT_NONE, alpha, beta)
+    elif plan.path == "gemm":
+        nr = weights_layout(plan, group, lib.ep_sgemm_nr())
+        ap = packed.get(w, group, nr) if packed is not None else pack_weights(w, group, nr)
+        y = _gemm_conv(lib, np.ascontiguousarray(x), ap, nr, b, plan, res, code, alpha, beta)
     else:
-        y = np.empty(y_shape, dtype=np.float32)
+        y = np.empty(plan.y_shape, dtype=np.float32)
         x = np.ascontiguousarray(x)
-        res = np.ascontiguousarray(residual) if inner and residual is not None else None
-        h, wd, kh, kw, sh, sw, dh, dw, pt, pl, ho, wo = _geometry_2d(x.shape, ks, st, dil, begin, out)
-        rc = lib.ep_conv2d_direct_f32(x.ctypes.data, w.ctypes.data, ptr(b), ptr(res), y.ctypes.data, n, x.shape[1],
-                                      h, wd, m, group, kh, kw, sh, sw, dh, dw, pt, pl, ho, wo,
-                                      act if inner else library.ACT_NONE, alpha, beta, library.threads())
+        w = np.ascontiguousarray(w, dtype=np.float32)
+        rc = lib.ep_conv2d_direct_f32(x.ctypes.data, w.ctypes.data, ptr(b), ptr(res), y.ctypes.data, x.shape[0],
+                                      x.shape[1], *plan.geometry[:2], plan.m, group, *plan.geometry[2:], code, alpha,
+                                      beta, library.threads())
         if rc != 0:
             raise MemoryError("Conv: the native kernel could not allocate its padded input")
     if not inner:
@@ -126,46 +238,20 @@ def _geometry_2d(x_shape: Sequence[int], ks: Sequence[int], st: Sequence[int], d
     return (*x_shape[2:], *ks, *st, *dil, *begin, *out)
 
 
-#: the im2col path builds its columns in blocks of output rows of about this many bytes, so that the
-#: GEMM reads them from L2 (1 MiB: 17-28% faster than one block for 3x3 convolutions of 56x56 to
-#: 160x160 maps, notes in docs/cpu-native.md) ...
-IM2COL_BLOCK_BYTES = 1 << 20
-#: ... but of at least this many output positions (a narrower GEMM loses more than the cache gains)
-IM2COL_MIN_SPAN = 384
-
-
-def _im2col_conv(lib: Any, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, group: int,
-                 geometry: tuple[int, ...], residual: np.ndarray | None = None, act: int = library.ACT_NONE,
-                 alpha: float = 0.0, beta: float = 0.0) -> np.ndarray:
-    """A dense (or large-group) convolution: the C im2col fills one block of columns at a time
-    (all groups at once: group g's rows are a contiguous run), numpy's batched GEMM multiplies
-    it by each group's weights straight into the output, and the C epilogue adds the bias and the
-    residual (C-contiguous, of the output's shape) and applies the activation to that block while
-    it is in cache."""
-    h, wd, kh, kw, sh, sw, dh, dw, pt, pl, ho, wo = geometry
-    n, c = x.shape[:2]
-    m = w.shape[0]
-    cg, mg, k, plane = c // group, m // group, kh * kw, ho * wo
-    y = np.empty((n, group, mg, plane), dtype=np.float32)
-    rows = max(1, min(ho, max(IM2COL_BLOCK_BYTES // (c * k * wo * 4), -(-IM2COL_MIN_SPAN // wo))))
-    buf = np.empty(c * k * rows * wo, dtype=np.float32)
-    wm = w.reshape(group, mg, cg * k)
-    threads = library.threads()
-    epilogue = b is not None or residual is not None or act != library.ACT_NONE
-    for i in range(n):
-        for r0 in range(0, ho, rows):
-            r1 = min(ho, r0 + rows)
-            span = (r1 - r0) * wo
-            cols = buf[:c * k * span].reshape(group, cg * k, span)
-            lib.ep_im2col_f32(x[i].ctypes.data, cols.ctypes.data, c, h, wd, kh, kw, sh, sw, dh, dw, pt, pl, wo, r0, r1,
-                              threads)
-            np.matmul(wm, cols, out=y[i, :, :, r0 * wo:r1 * wo])
-            if epilogue:
-                offset = (i * m * plane + r0 * wo) * 4  # bytes: image i, first column of the block
-                res = None if residual is None else residual.ctypes.data + offset
-                lib.ep_bias_act_f32(y.ctypes.data + offset, plane, ptr(b), res, plane, m, span, act, alpha, beta,
-                                    threads)
-    return y.reshape((n, m) + ((wo,) if len(x.shape) == 3 else (ho, wo)))
+def _gemm_conv(lib: Any, x: np.ndarray, ap: np.ndarray, nr: int, b: np.ndarray | None, plan: _Plan,
+               residual: np.ndarray | None = None, act: int = library.ACT_NONE, alpha: float = 0.0,
+               beta: float = 0.0) -> np.ndarray:
+    """A dense (or grouped) convolution by the packed GEMM of csrc/sgemm.c (weights packed by pack_weights
+    for panel width nr), with bias, residual (C-contiguous, of the output's shape) and activation applied
+    to each tile of the output while it is in cache."""
+    y = np.empty(plan.y_shape, dtype=np.float32)
+    rc = lib.ep_conv2d_gemm_f32(x.ctypes.data, ap.ctypes.data, nr, ptr(b), ptr(residual), y.ctypes.data,
+                                plan.shape_ptr, act, alpha, beta, library.threads())
+    if rc == -1:
+        raise MemoryError("Conv: the native GEMM could not allocate its buffers")
+    if rc != 0:
+        raise RuntimeError(f"Conv: the native GEMM refused its arguments (code {rc})")
+    return y
 
 
 def _frames_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, begin: Sequence[int], end: Sequence[int],
@@ -186,14 +272,31 @@ def _frames_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, begin: Sequ
     return y.reshape((n, m) + tuple(out))
 
 
-@native_kernel("Conv", 1, supports=_supports)
 def Conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, *, auto_pad: str = "NOTSET",
          dilations: list[int] | None = None, group: int = 1, kernel_shape: list[int] | None = None,
-         pads: list[int] | None = None, strides: list[int] | None = None) -> np.ndarray:
+         pads: list[int] | None = None, strides: list[int] | None = None,
+         packed: PackedWeights | None = None) -> np.ndarray:
+    """Conv by a native path, or numpy's kernel where none applies."""
     geometry: dict[str, Any] = dict(auto_pad=auto_pad, dilations=dilations, group=group, kernel_shape=kernel_shape,
                                     pads=pads, strides=strides)
-    y = conv(x, w, b, **geometry)
+    y = conv(x, w, b, packed=packed, **geometry)
     return reference.conv(x, w, b, **geometry) if y is None else y
+
+
+@native_kernel("Conv", 1, supports=_supports, factory=True)
+def conv_node(*, auto_pad: str = "NOTSET", dilations: list[int] | None = None, group: int = 1,
+              kernel_shape: list[int] | None = None, pads: list[int] | None = None,
+              strides: list[int] | None = None, _node: Node | None = None,
+              _graph: Graph | None = None) -> Callable[..., np.ndarray]:
+    """The kernel of one Conv node: Conv with the node's constant weights kept packed between runs."""
+    packed = PackedWeights.for_node(_node, _graph)
+    geometry: dict[str, Any] = dict(auto_pad=auto_pad, dilations=dilations, group=group, kernel_shape=kernel_shape,
+                                    pads=pads, strides=strides)
+
+    def run(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+        return Conv(x, w, b, packed=packed, **geometry)
+
+    return run
 
 
 #: fusion.FusedConv's activation names -> the C library's codes (alpha / beta passed as they are)
@@ -204,16 +307,15 @@ _EPILOGUE_CODES = {
 }
 
 
-@native_kernel("FusedConv", 1, domain=fusion.DOMAIN)
 def FusedConv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, z: np.ndarray | None = None,
               lo: np.ndarray | None = None, hi: np.ndarray | None = None, *, activation: str = "",
               activation_alpha: float = 0.0, activation_beta: float = 0.0,
               auto_pad: str = "NOTSET", dilations: list[int] | None = None, group: int = 1,
               kernel_shape: list[int] | None = None, pads: list[int] | None = None,
-              strides: list[int] | None = None) -> np.ndarray:
+              strides: list[int] | None = None, packed: PackedWeights | None = None) -> np.ndarray:
     """The native form of fusion.FusedConv: the input clip as numpy does it, then Conv + residual +
     activation (any of fusion.EPILOGUES) in one native pass; a convolution no native path serves
-    (1x1, 3-D) runs numpy's Conv + residual, then the native activation in place."""
+    (3-D) runs numpy's Conv + residual, then the native activation in place."""
     geometry: dict[str, Any] = dict(auto_pad=auto_pad, dilations=dilations, group=group, kernel_shape=kernel_shape,
                                     pads=pads, strides=strides)
     y = None
@@ -225,10 +327,30 @@ def FusedConv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, z: np.n
             xc = np.maximum(x, lo)
         elif hi is not None:
             xc = np.minimum(x, hi)
-        y = conv(xc, w, b, z, _EPILOGUE_CODES[activation], activation_alpha, activation_beta, **geometry)
+        y = conv(xc, w, b, z, _EPILOGUE_CODES[activation], activation_alpha, activation_beta, packed=packed,
+                 **geometry)
     if y is None:
         y = fusion.FusedConv(x, w, b, z, lo, hi, **geometry)
         code = _EPILOGUE_CODES.get(activation)
         if activation and (code is None or not activation_inplace(y, code, activation_alpha, activation_beta)):
             y = fusion.EPILOGUES[activation](y, activation_alpha, activation_beta)
     return y
+
+
+@native_kernel("FusedConv", 1, domain=fusion.DOMAIN, factory=True)
+def fused_conv_node(*, activation: str = "", activation_alpha: float = 0.0, activation_beta: float = 0.0,
+                    auto_pad: str = "NOTSET", dilations: list[int] | None = None, group: int = 1,
+                    kernel_shape: list[int] | None = None, pads: list[int] | None = None,
+                    strides: list[int] | None = None, _node: Node | None = None,
+                    _graph: Graph | None = None) -> Callable[..., np.ndarray]:
+    """The kernel of one FusedConv node: FusedConv with the node's constant weights kept packed between runs."""
+    packed = PackedWeights.for_node(_node, _graph)
+    attrs: dict[str, Any] = dict(activation=activation, activation_alpha=activation_alpha,
+                                 activation_beta=activation_beta, auto_pad=auto_pad, dilations=dilations, group=group,
+                                 kernel_shape=kernel_shape, pads=pads, strides=strides)
+
+    def run(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, z: np.ndarray | None = None,
+            lo: np.ndarray | None = None, hi: np.ndarray | None = None) -> np.ndarray:
+        return FusedConv(x, w, b, z, lo, hi, packed=packed, **attrs)
+
+    return run

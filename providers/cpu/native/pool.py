@@ -3,6 +3,7 @@ GlobalAveragePool over 1-D and 2-D windows of float32 tensors."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -136,9 +137,11 @@ def global_pool(x: np.ndarray, mode: int) -> np.ndarray | None:
     lib = library.LIB
     if lib is None or not is_f32_array(x) or x.ndim < 3 or x.size == 0:
         return None
-    x = np.ascontiguousarray(x)
-    y = np.empty(x.shape[:2] + (1,) * (x.ndim - 2), dtype=np.float32)
-    lib.ep_global_pool_f32(x.ctypes.data, y.ctypes.data, x.shape[0] * x.shape[1], x[0, 0].size, mode,
+    if not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x)
+    shape = x.shape
+    y = np.empty(shape[:2] + (1,) * (len(shape) - 2), dtype=np.float32)
+    lib.ep_global_pool_f32(x.ctypes.data, y.ctypes.data, shape[0] * shape[1], math.prod(shape[2:]), mode,
                            library.threads())
     return y
 

@@ -53,15 +53,56 @@ int ep_conv2d_direct_f32(const float *x, const float *w, const float *bias, cons
                          int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t dh, int64_t dw,
                          int64_t pt, int64_t pl, int64_t ho, int64_t wo, int act, float alpha, float beta,
                          int64_t threads);
-int ep_im2col_f32(const float *x, float *cols, int64_t c, int64_t h, int64_t wd, int64_t kh, int64_t kw,
-                  int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t pt, int64_t pl, int64_t wo,
-                  int64_t row0, int64_t row1, int64_t threads);
 int ep_pool2d_f32(const float *x, float *y, int64_t planes, int64_t h, int64_t w, int64_t kh, int64_t kw,
                   int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t pt, int64_t pl, int64_t pb, int64_t pr,
                   int64_t ho, int64_t wo, int mode, int64_t threads);
 int ep_global_pool_f32(const float *x, float *y, int64_t planes, int64_t size, int mode, int64_t threads);
 int ep_bias_act_f32(float *y, int64_t ldy, const float *bias, const float *residual, int64_t ldr, int64_t rows,
                     int64_t cols, int kind, float alpha, float beta, int64_t threads);
+int64_t ep_sgemm_packed_size(int64_t groups, int64_t m, int64_t k);
+int ep_sgemm_pack_a_f32(const float *a, int64_t groups, int64_t m, int64_t k, float *ap);
+int ep_sgemm_force_kernel(int level);
+int64_t ep_sgemm_nr(void);
+int64_t ep_sgemm_packed_b_size(int64_t groups, int64_t m, int64_t k, int64_t nr);
+int ep_sgemm_pack_b_f32(const float *a, int64_t groups, int64_t m, int64_t k, int64_t nr, float *bp);
+int ep_conv2d_gemm_f32(const float *x, const float *ap, int64_t weights_nr, const float *bias, const float *residual,
+                       float *y, const int64_t *shape, int act, float alpha, float beta, int64_t threads);
+int ep_sgemm_pack_b_rows_f32(const float *b, int64_t k, int64_t n, int64_t nr, float *bp);
+int ep_sgemm_f32(const float *a, const float *bp, int64_t nr, const float *bias, float *c, int64_t m, int64_t n,
+                 int64_t k, int64_t threads);
+int ep_softmax_f32(const float *x, float *y, int64_t outer, int64_t n, int64_t inner, int log_softmax,
+                   int64_t threads);
+/* integer GEMM and helpers of the quantized operators (qgemm.c) */
+int ep_qgemm_u8s8(const uint8_t *u, int64_t ldu, const int8_t *s, int64_t m, int64_t n, int64_t k, int64_t kp,
+                  const int32_t *usum, const int32_t *ssum, const int32_t *uzero, int64_t uzero_step,
+                  const int32_t *szero, int64_t szero_step, void *c, int64_t ldc, const float *mult,
+                  const float *bias, int64_t threads);
+int ep_qgemm_force_kernel(int level);
+int ep_qpack_panels(const int8_t *rows, int64_t n, int64_t k, int64_t ld, int64_t kp, int8_t *panels, int32_t *sums,
+                    int64_t threads);
+int ep_qrow_sums(const void *x, int64_t rows, int64_t k, int64_t ld, int is_signed, int32_t *sums, int64_t threads);
+int ep_qpad_hwc(const uint8_t *x, uint8_t *dst, int64_t c, int64_t h, int64_t w, int64_t pt, int64_t pl, int64_t eh,
+                int64_t ew, int flip, int pad, int64_t threads);
+int ep_qconv_panels(const uint8_t *hwc, int8_t *panels, int32_t *sums, int64_t c, int64_t ew, int64_t c0, int64_t cg,
+                    int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t ho, int64_t wo,
+                    int64_t kp, int64_t threads);
+int ep_dynamic_quantize_u8(const float *x, int64_t n, uint8_t *y, float *scale_out, uint8_t *zero_out,
+                           int64_t threads);
+/* LSTM recurrences, one direction a call (rnn.c) */
+int ep_lstm_f32(const float *xw, const float *r, const float *p, const float *h0, const float *c0, const int64_t *lens,
+                float *y, float *h_out, float *c_out, int64_t seq, int64_t batch, int64_t n, const int32_t *acts,
+                const float *alpha, const float *beta, float clip, int64_t has_clip, int64_t input_forget,
+                int64_t threads);
+int64_t ep_qlstm_packed_size(int64_t cols, int64_t k);
+int ep_qlstm_pack(const int8_t *w, int64_t cols, int64_t k, int8_t *packed);
+int ep_qlstm_project_f32(const float *x, int64_t rows, int64_t k, float x_scale, int32_t x_zero, const int8_t *w,
+                         const int8_t *w_packed, const int32_t *w_sums, int32_t w_zero, int64_t cols,
+                         const float *scale, float *y, int64_t threads);
+int ep_qlstm_f32(const float *xw, const int8_t *r, const int8_t *r_packed, const int32_t *r_sums, int32_t r_zero,
+                 const float *r_scale, const float *bias, const float *p, const float *h0, const float *c0, const int64_t *lens,
+                 int64_t zero_finished, float *y, float *h_out, float *c_out, int64_t seq, int64_t batch, int64_t n,
+                 const int32_t *acts, const float *alpha, const float *beta, float clip, int64_t has_clip,
+                 int64_t input_forget, int64_t threads);
 
 /* ------------------------------------------------------------------ the thread pool (parallel.c) */
 

@@ -71,7 +71,30 @@ typedef struct {
     int mode;
     const float *cy, *cx; /* the average's divisors along y and x */
     int64_t planes, parts;
+    int two_by_two; /* a 2x2 window at stride 2 inside the input: pool_2x2 */
 } pool_job;
+
+/* The common 2x2 stride-2 window with every tap inside the input (no pads, or ceil_mode rounding that
+ * adds none): each output from its four inputs directly, without the padded copy and the two folds.
+ * Same arithmetic as the folds: rows first, (x00 op x01) op (x10 op x11), then the mean's / 4. */
+EP_INLINE void pool_2x2(const float *restrict src, float *restrict out, int64_t w, int64_t ho, int64_t wo,
+                        int mode) {
+    for (int64_t oy = 0; oy < ho; oy++) {
+        const float *r0 = src + 2 * oy * w, *r1 = r0 + w;
+        float *o = out + oy * wo;
+        if (mode == EP_POOL_MAX) {
+            for (int64_t ox = 0; ox < wo; ox++) {
+                const float a0 = r0[2 * ox], a1 = r0[2 * ox + 1], b0 = r1[2 * ox], b1 = r1[2 * ox + 1];
+                const float a = (a1 > a0 || a1 != a1) ? a1 : a0; /* a NaN tap gives NaN, as the folds do */
+                const float b = (b1 > b0 || b1 != b1) ? b1 : b0;
+                o[ox] = (b > a || b != b) ? b : a;
+            }
+        } else {
+            for (int64_t ox = 0; ox < wo; ox++)
+                o[ox] = ((r0[2 * ox] + r0[2 * ox + 1]) + (r1[2 * ox] + r1[2 * ox + 1])) / 4.0f;
+        }
+    }
+}
 
 /* planes [p0, p1) of one part, with its own scratch */
 EP_DISPATCH
@@ -83,6 +106,10 @@ static int pool_part(void *ctx, int64_t part) {
     int64_t p0, p1;
     ep_part_range(j->planes, j->parts, part, 1, &p0, &p1);
     if (p0 >= p1) return 0;
+    if (j->two_by_two) {
+        for (int64_t pi = p0; pi < p1; pi++) pool_2x2(j->x + pi * h * w, j->y + pi * ho * wo, w, ho, wo, mode);
+        return 0;
+    }
     /* the padded plane, the plane pooled along rows (hp x wp at most), the wide output of stride 1 (ho x wp) */
     const int unit = sh == 1 && sw == 1;
     float *scratch = (float *)malloc((size_t)(2 * hp * wp + (unit ? ho * wp : 0)) * sizeof(float));
@@ -158,7 +185,9 @@ int ep_pool2d_f32(const float *x, float *y, int64_t planes, int64_t h, int64_t w
         for (int64_t oy = 0; oy < ho; oy++) cy[oy] = (float)taps_inside(oy, sh, kh, dh, ylo, yhi);
         for (int64_t ox = 0; ox < wo; ox++) cx[ox] = (float)taps_inside(ox, sw, kw, dw, xlo, xhi);
     }
-    pool_job j = {x, y, h, w, kh, kw, sh, sw, dh, dw, pt, pl, ho, wo, hp, wp, mode, cy, cx, planes, 1};
+    const int two_by_two = kh == 2 && kw == 2 && sh == 2 && sw == 2 && dh == 1 && dw == 1 && pt == 0 && pl == 0 &&
+                           hp <= h && wp <= w;
+    pool_job j = {x, y, h, w, kh, kw, sh, sw, dh, dw, pt, pl, ho, wo, hp, wp, mode, cy, cx, planes, 1, two_by_two};
     const double work = (double)planes * (double)hp * (double)wp * (double)(kh + kw);
     const int64_t parts = ep_parts_for(threads, work > 9.0e15 ? (int64_t)9.0e15 : (int64_t)work, EP_POOL_GRAIN);
     j.parts = parts < planes ? parts : planes;
@@ -166,6 +195,9 @@ int ep_pool2d_f32(const float *x, float *y, int64_t planes, int64_t h, int64_t w
     free(divisors);
     return rc;
 }
+
+/* planes of fewer values than this take the mean's short-plane loop */
+#define EP_SMALL_PLANE 256
 
 /* y[p] = max or mean of x[p * size .. (p + 1) * size); mean sums in double. Returns 0, or -2 for
  * an unknown mode. An empty plane gives NaN for the mean and -inf for the max, as numpy does. */
@@ -200,6 +232,22 @@ static int global_pool_part(void *ctx, int64_t part) {
             for (int j = 0; j < L; j++) best = (acc[j] > best || acc[j] != acc[j]) ? acc[j] : best;
             for (; i < size; i++) best = (p[i] > best || p[i] != p[i]) ? p[i] : best;
             y[pi] = best;
+        } else if (size < EP_SMALL_PLANE) {
+            /* small planes (7x7, 14x14: squeeze-excite blocks): 8 double lanes, one vector add a
+             * step, folded pairwise, so the fixed cost per plane stays small */
+            enum { S = 8 };
+            double acc[S];
+            for (int j = 0; j < S; j++) acc[j] = 0.0;
+            for (; i + S <= size; i += S) {
+#pragma GCC unroll 1
+                for (int j = 0; j < S; j++) {
+                    const double u = (double)p[i + j], v = acc[j];
+                    acc[j] = v + u;
+                }
+            }
+            double total = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+            for (; i < size; i++) total += (double)p[i];
+            y[pi] = (float)(total / (double)size);
         } else {
             double acc[L];
             for (int j = 0; j < L; j++) acc[j] = 0.0;
