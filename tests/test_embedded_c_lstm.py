@@ -13,7 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 from ep_runtime import InferenceSession
 from providers.embedded_c import EmbeddedCExecutionProvider
 from providers.embedded_c.export import export_model, verify
-from tests.embedded_c_helpers import ATOL, RTOL, cpu_run, strict_session
+from tests.embedded_c_helpers import ATOL, RTOL, assert_matches_cpu, cpu_run, strict_session
 
 pytestmark = pytest.mark.skipif(not EmbeddedCExecutionProvider.is_available(), reason="no C compiler")
 
@@ -103,12 +103,7 @@ CASES = {
 def test_lstm_matches_cpu_provider(case, fused):
     model = lstm_model(**CASES[case])
     feed = {"x": np.random.default_rng(1).standard_normal((SEQ, BATCH, INPUT)).astype(np.float32)}
-    got = strict_session(model, fused=fused).run(None, feed)
-    want = cpu_run(model, feed)
-    assert len(got) == len(want)
-    for g, w in zip(got, want):
-        assert g.shape == w.shape
-        np.testing.assert_allclose(g, w, rtol=RTOL, atol=ATOL)
+    assert_matches_cpu(model, feed, fused=fused)
 
 
 @pytest.mark.parametrize("fused", [False, True], ids=["per_node", "fused"])

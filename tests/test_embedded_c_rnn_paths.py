@@ -15,7 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from providers.embedded_c import EmbeddedCExecutionProvider
 from providers.embedded_c.lowering import rnn_scratch
-from tests.embedded_c_helpers import ATOL, RTOL, cpu_run, strict_session
+from tests.embedded_c_helpers import assert_matches_cpu
 
 pytestmark = pytest.mark.skipif(not EmbeddedCExecutionProvider.is_available(), reason="no C compiler")
 
@@ -97,12 +97,7 @@ def _case_model(op: str, kwargs: dict) -> onnx.ModelProto:
 def _assert_matches_cpu(model: onnx.ModelProto, fused: bool) -> None:
     shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
     feed = {"x": np.random.default_rng(1).standard_normal(shape).astype(np.float32)}
-    got = strict_session(model, fused=fused).run(None, feed)
-    want = cpu_run(model, feed)
-    assert len(got) == len(want)
-    for g, w in zip(got, want):
-        assert g.shape == w.shape
-        np.testing.assert_allclose(g, w, rtol=RTOL, atol=ATOL)
+    assert_matches_cpu(model, feed, fused=fused)
 
 
 @pytest.mark.parametrize("fused", [False, True], ids=["per_node", "fused"])

@@ -51,6 +51,15 @@ EPILOGUES: dict[str, Any] = {
 }
 
 
+def clamp(x: np.ndarray, lo: np.ndarray | None, hi: np.ndarray | None) -> np.ndarray:
+    """x clipped to [lo, hi] (per channel when the bounds are); a missing bound clips nothing on its side."""
+    if lo is not None and hi is not None:
+        return np.clip(x, lo, hi)
+    if lo is not None:
+        return np.maximum(x, lo)
+    return np.minimum(x, hi) if hi is not None else x
+
+
 @kernel("FusedConv", since=1, domain=DOMAIN)
 def FusedConv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, z: np.ndarray | None = None,
               lo: np.ndarray | None = None, hi: np.ndarray | None = None, *, activation: str = "",
@@ -60,12 +69,7 @@ def FusedConv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, z: np.n
               strides: list[int] | None = None) -> np.ndarray:
     """x clipped to [lo, hi] per channel when given (a folded pre-activation), Conv, then `+ z` (a
     residual) when given, then `activation` (one of EPILOGUES, with its alpha / beta, or none)."""
-    if lo is not None and hi is not None:
-        x = np.clip(x, lo, hi)
-    elif lo is not None:
-        x = np.maximum(x, lo)
-    elif hi is not None:
-        x = np.minimum(x, hi)
+    x = clamp(x, lo, hi)
     y = conv(x, w, b, auto_pad=auto_pad, dilations=dilations, group=group, kernel_shape=kernel_shape,
              pads=pads, strides=strides)
     if not y.flags.writeable or np.may_share_memory(y, x):

@@ -118,34 +118,17 @@ def quantize_linear(x: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | N
     return saturate_to(y, dtype, bool(saturate))
 
 
-@kernel("QuantizeLinear", since=10, until=12)
-def QuantizeLinear_10(x: np.ndarray, y_scale: np.ndarray, y_zero_point: np.ndarray | None = None) -> np.ndarray:
-    return quantize_linear(x, y_scale, y_zero_point)
-
-
-@kernel("QuantizeLinear", since=13, until=18)
-def QuantizeLinear_13(x: np.ndarray, y_scale: np.ndarray, y_zero_point: np.ndarray | None = None, *,
-                      axis: int = 1) -> np.ndarray:
-    return quantize_linear(x, y_scale, y_zero_point, axis=axis)
-
-
-@kernel("QuantizeLinear", since=19, until=20)
-def QuantizeLinear_19(x: np.ndarray, y_scale: np.ndarray, y_zero_point: np.ndarray | None = None, *,
-                      axis: int = 1, saturate: int = 1) -> np.ndarray:
-    return quantize_linear(x, y_scale, y_zero_point, axis=axis, saturate=saturate)
-
-
-@kernel("QuantizeLinear", since=21, until=22)
-def QuantizeLinear_21(x: np.ndarray, y_scale: np.ndarray, y_zero_point: np.ndarray | None = None, *,
-                      axis: int = 1, block_size: int = 0, output_dtype: int = 0, saturate: int = 1) -> np.ndarray:
-    return quantize_linear(x, y_scale, y_zero_point, axis=axis, saturate=saturate, block_size=block_size,
-                           output_dtype=output_dtype)
-
-
+@kernel("QuantizeLinear", since=10, until=12, attributes={})
+@kernel("QuantizeLinear", since=13, until=18, attributes={"axis": 1})
+@kernel("QuantizeLinear", since=19, until=20, attributes={"axis": 1, "saturate": 1})
+@kernel("QuantizeLinear", since=21, until=22,
+        attributes={"axis": 1, "block_size": 0, "output_dtype": 0, "saturate": 1})
 @kernel("QuantizeLinear", since=23)
 def QuantizeLinear(x: np.ndarray, y_scale: np.ndarray, y_zero_point: np.ndarray | None = None, *,
                    axis: int = 1, block_size: int = 0, output_dtype: int = 0, precision: int = 0,
                    saturate: int = 1) -> np.ndarray:
+    """Each version's attributes are declared at its registration; the ones it lacks keep their defaults
+    (per-tensor scales before 13, saturation before 19)."""
     return quantize_linear(x, y_scale, y_zero_point, axis=axis, saturate=saturate, block_size=block_size,
                            output_dtype=output_dtype, precision=precision)
 
@@ -176,26 +159,13 @@ def dequantize_linear(x: np.ndarray, scale: np.ndarray, zero_point: np.ndarray |
     return np.asarray(y.astype(out))
 
 
-@kernel("DequantizeLinear", since=10, until=12)
-def DequantizeLinear_10(x: np.ndarray, x_scale: np.ndarray, x_zero_point: np.ndarray | None = None) -> np.ndarray:
-    return dequantize_linear(x, x_scale, x_zero_point)
-
-
-@kernel("DequantizeLinear", since=13, until=20)
-def DequantizeLinear_13(x: np.ndarray, x_scale: np.ndarray, x_zero_point: np.ndarray | None = None, *,
-                        axis: int = 1) -> np.ndarray:
-    return dequantize_linear(x, x_scale, x_zero_point, axis=axis)
-
-
-@kernel("DequantizeLinear", since=21, until=22)
-def DequantizeLinear_21(x: np.ndarray, x_scale: np.ndarray, x_zero_point: np.ndarray | None = None, *,
-                        axis: int = 1, block_size: int = 0) -> np.ndarray:
-    return dequantize_linear(x, x_scale, x_zero_point, axis=axis, block_size=block_size)
-
-
+@kernel("DequantizeLinear", since=10, until=12, attributes={})
+@kernel("DequantizeLinear", since=13, until=20, attributes={"axis": 1})
+@kernel("DequantizeLinear", since=21, until=22, attributes={"axis": 1, "block_size": 0})
 @kernel("DequantizeLinear", since=23)
 def DequantizeLinear(x: np.ndarray, x_scale: np.ndarray, x_zero_point: np.ndarray | None = None, *,
                      axis: int = 1, block_size: int = 0, output_dtype: int = 0) -> np.ndarray:
+    """Each version's attributes are declared at its registration; the ones it lacks keep their defaults."""
     return dequantize_linear(x, x_scale, x_zero_point, axis=axis, block_size=block_size, output_dtype=output_dtype)
 
 

@@ -320,15 +320,8 @@ def FusedConv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, z: np.n
                                     pads=pads, strides=strides)
     y = None
     if activation in _EPILOGUE_CODES:
-        xc = x
-        if lo is not None and hi is not None:
-            xc = np.clip(x, lo, hi)
-        elif lo is not None:
-            xc = np.maximum(x, lo)
-        elif hi is not None:
-            xc = np.minimum(x, hi)
-        y = conv(xc, w, b, z, _EPILOGUE_CODES[activation], activation_alpha, activation_beta, packed=packed,
-                 **geometry)
+        y = conv(fusion.clamp(x, lo, hi), w, b, z, _EPILOGUE_CODES[activation], activation_alpha, activation_beta,
+                 packed=packed, **geometry)
     if y is None:
         y = fusion.FusedConv(x, w, b, z, lo, hi, **geometry)
         code = _EPILOGUE_CODES.get(activation)

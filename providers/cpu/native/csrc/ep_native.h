@@ -138,14 +138,9 @@ EP_INLINE int ep_sizes_fit(int64_t count, int64_t a, int64_t b) {
 
 EP_INLINE float ep_bits_to_float(int32_t i) { float f; memcpy(&f, &i, sizeof f); return f; }
 
-/* exp(x) to about 2 ulp: Cody-Waite reduction by ln 2, degree-5 polynomial, 2^n from the exponent
- * bits. 0 below -87.3 (no denormal results) and saturates to about 3.4e38 above 88.7; NaN stays NaN. */
-EP_INLINE float ep_expf(float x) {
-    float v = x > 88.3762626647949f ? 88.3762626647949f : x;
-    v = v < -87.3365478515625f ? -87.3365478515625f : v;
-    /* round to nearest with the 1.5 * 2^23 trick (vectorises without SSE4.1's roundps) */
-    float fn = (v * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    fn = fn == fn ? fn : 0.0f; /* NaN: keep the integer conversion defined; the result is NaN anyway */
+/* e^(v - fn ln 2) for fn = round(v / ln 2): the Cody-Waite reduction by ln 2 (in two parts) and the
+ * degree-5 polynomial that ep_expf and the softmax's exponential share; the caller scales by 2^fn. */
+EP_INLINE float ep_exp_reduced(float v, float fn) {
     float r = v - fn * 0.693359375f;
     r = r - fn * -2.12194440e-4f;
     float p = 1.9875691500E-4f;
@@ -154,7 +149,18 @@ EP_INLINE float ep_expf(float x) {
     p = p * r + 4.1665795894E-2f;
     p = p * r + 1.6666665459E-1f;
     p = p * r + 5.0000001201E-1f;
-    p = p * r * r + r + 1.0f;
+    return p * r * r + r + 1.0f;
+}
+
+/* exp(x) to about 2 ulp: Cody-Waite reduction by ln 2, degree-5 polynomial, 2^n from the exponent
+ * bits. 0 below -87.3 (no denormal results) and saturates to about 3.4e38 above 88.7; NaN stays NaN. */
+EP_INLINE float ep_expf(float x) {
+    float v = x > 88.3762626647949f ? 88.3762626647949f : x;
+    v = v < -87.3365478515625f ? -87.3365478515625f : v;
+    /* round to nearest with the 1.5 * 2^23 trick (vectorises without SSE4.1's roundps) */
+    float fn = (v * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    fn = fn == fn ? fn : 0.0f; /* NaN: keep the integer conversion defined; the result is NaN anyway */
+    float p = ep_exp_reduced(v, fn);
     int32_t n = (int32_t)fn;
     float r2 = p * ep_bits_to_float((n + 127) << 23);
     return x < -87.3365478515625f ? 0.0f : r2;

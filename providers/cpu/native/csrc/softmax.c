@@ -25,15 +25,7 @@ EP_INLINE float exp_nonpositive(float x) {
     const float v = x < -87.3365478515625f ? -87.3365478515625f : x;
     const float t = v * 1.44269504088896341f + 12582912.0f; /* 1.5 * 2^23 + round(v / ln 2) */
     const float fn = t - 12582912.0f;
-    float r = v - fn * 0.693359375f;
-    r = r - fn * -2.12194440e-4f;
-    float p = 1.9875691500E-4f;
-    p = p * r + 1.3981999507E-3f;
-    p = p * r + 8.3334519073E-3f;
-    p = p * r + 4.1665795894E-2f;
-    p = p * r + 1.6666665459E-1f;
-    p = p * r + 5.0000001201E-1f;
-    p = p * r * r + r + 1.0f;
+    const float p = ep_exp_reduced(v, fn);
     uint32_t bits;
     memcpy(&bits, &t, sizeof bits);
     const uint32_t scale_bits = (bits - 0x4B400000u + 127u) << 23; /* (n + 127) << 23 for n in [-126, 0] */
