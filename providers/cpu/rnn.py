@@ -392,92 +392,35 @@ def lstm(x, w, r, b=None, sequence_lens=None, initial_h=None, initial_c=None, p=
     return s.outputs(ys, [hs, cs], num_outputs)
 
 
-# ---- registrations: opset 1 has `output_sequence` (Y is produced whenever it is asked for), GRU 1
-# has no linear_before_reset, `layout` arrives in 14; 22 only widens the types.
+# ---- registrations: opset 1 has `output_sequence` (Y is produced whenever it is asked for, so it changes
+# nothing), GRU 1 has no linear_before_reset, `layout` arrives in 14; 22 only widens the types. One function
+# per op serves every version; each registration declares its version's attributes.
+
+#: the attributes every version of RNN, GRU and LSTM has, with their defaults
+_RECURRENT = {"activation_alpha": None, "activation_beta": None, "activations": None, "clip": None,
+              "direction": "forward", "hidden_size": None}
 
 
-@kernel("RNN", since=1, until=6, multi_output=True)
-def RNN_1(x, w, r, b=None, sequence_lens=None, initial_h=None, *, activation_alpha=None, activation_beta=None,
-          activations=None, clip=None, direction="forward", hidden_size=None, output_sequence=0, _num_outputs=1):
-    return rnn(x, w, r, b, sequence_lens, initial_h, activation_alpha=activation_alpha,
-               activation_beta=activation_beta, activations=activations, clip=clip, direction=direction,
-               hidden_size=hidden_size, num_outputs=_num_outputs)
+@kernel("RNN", since=1, until=6, multi_output=True, attributes={**_RECURRENT, "output_sequence": 0})
+@kernel("RNN", since=7, until=13, multi_output=True, attributes=_RECURRENT)
+@kernel("RNN", since=14, multi_output=True, attributes={**_RECURRENT, "layout": 0})
+def RNN(x, w, r, b=None, sequence_lens=None, initial_h=None, *, output_sequence=0, _num_outputs=1, **attributes):
+    return rnn(x, w, r, b, sequence_lens, initial_h, num_outputs=_num_outputs, **attributes)
 
 
-@kernel("RNN", since=7, until=13, multi_output=True)
-def RNN_7(x, w, r, b=None, sequence_lens=None, initial_h=None, *, activation_alpha=None, activation_beta=None,
-          activations=None, clip=None, direction="forward", hidden_size=None, _num_outputs=1):
-    return rnn(x, w, r, b, sequence_lens, initial_h, activation_alpha=activation_alpha,
-               activation_beta=activation_beta, activations=activations, clip=clip, direction=direction,
-               hidden_size=hidden_size, num_outputs=_num_outputs)
+@kernel("GRU", since=1, until=2, multi_output=True, attributes={**_RECURRENT, "output_sequence": 0})
+@kernel("GRU", since=3, until=6, multi_output=True,
+        attributes={**_RECURRENT, "linear_before_reset": 0, "output_sequence": 0})
+@kernel("GRU", since=7, until=13, multi_output=True, attributes={**_RECURRENT, "linear_before_reset": 0})
+@kernel("GRU", since=14, multi_output=True, attributes={**_RECURRENT, "layout": 0, "linear_before_reset": 0})
+def GRU(x, w, r, b=None, sequence_lens=None, initial_h=None, *, output_sequence=0, _num_outputs=1, **attributes):
+    return gru(x, w, r, b, sequence_lens, initial_h, num_outputs=_num_outputs, **attributes)
 
 
-@kernel("RNN", since=14, multi_output=True)
-def RNN(x, w, r, b=None, sequence_lens=None, initial_h=None, *, activation_alpha=None, activation_beta=None,
-        activations=None, clip=None, direction="forward", hidden_size=None, layout=0, _num_outputs=1):
-    return rnn(x, w, r, b, sequence_lens, initial_h, activation_alpha=activation_alpha,
-               activation_beta=activation_beta, activations=activations, clip=clip, direction=direction,
-               hidden_size=hidden_size, layout=layout, num_outputs=_num_outputs)
-
-
-@kernel("GRU", since=1, until=2, multi_output=True)
-def GRU_1(x, w, r, b=None, sequence_lens=None, initial_h=None, *, activation_alpha=None, activation_beta=None,
-          activations=None, clip=None, direction="forward", hidden_size=None, output_sequence=0, _num_outputs=1):
-    return gru(x, w, r, b, sequence_lens, initial_h, activation_alpha=activation_alpha,
-               activation_beta=activation_beta, activations=activations, clip=clip, direction=direction,
-               hidden_size=hidden_size, num_outputs=_num_outputs)
-
-
-@kernel("GRU", since=3, until=6, multi_output=True)
-def GRU_3(x, w, r, b=None, sequence_lens=None, initial_h=None, *, activation_alpha=None, activation_beta=None,
-          activations=None, clip=None, direction="forward", hidden_size=None, linear_before_reset=0,
-          output_sequence=0, _num_outputs=1):
-    return gru(x, w, r, b, sequence_lens, initial_h, activation_alpha=activation_alpha,
-               activation_beta=activation_beta, activations=activations, clip=clip, direction=direction,
-               hidden_size=hidden_size, linear_before_reset=linear_before_reset, num_outputs=_num_outputs)
-
-
-@kernel("GRU", since=7, until=13, multi_output=True)
-def GRU_7(x, w, r, b=None, sequence_lens=None, initial_h=None, *, activation_alpha=None, activation_beta=None,
-          activations=None, clip=None, direction="forward", hidden_size=None, linear_before_reset=0,
-          _num_outputs=1):
-    return gru(x, w, r, b, sequence_lens, initial_h, activation_alpha=activation_alpha,
-               activation_beta=activation_beta, activations=activations, clip=clip, direction=direction,
-               hidden_size=hidden_size, linear_before_reset=linear_before_reset, num_outputs=_num_outputs)
-
-
-@kernel("GRU", since=14, multi_output=True)
-def GRU(x, w, r, b=None, sequence_lens=None, initial_h=None, *, activation_alpha=None, activation_beta=None,
-        activations=None, clip=None, direction="forward", hidden_size=None, layout=0, linear_before_reset=0,
-        _num_outputs=1):
-    return gru(x, w, r, b, sequence_lens, initial_h, activation_alpha=activation_alpha,
-               activation_beta=activation_beta, activations=activations, clip=clip, direction=direction,
-               hidden_size=hidden_size, layout=layout, linear_before_reset=linear_before_reset,
-               num_outputs=_num_outputs)
-
-
-@kernel("LSTM", since=1, until=6, multi_output=True)
-def LSTM_1(x, w, r, b=None, sequence_lens=None, initial_h=None, initial_c=None, p=None, *, activation_alpha=None,
-           activation_beta=None, activations=None, clip=None, direction="forward", hidden_size=None,
-           input_forget=0, output_sequence=0, _num_outputs=1):
-    return lstm(x, w, r, b, sequence_lens, initial_h, initial_c, p, activation_alpha=activation_alpha,
-                activation_beta=activation_beta, activations=activations, clip=clip, direction=direction,
-                hidden_size=hidden_size, input_forget=input_forget, num_outputs=_num_outputs)
-
-
-@kernel("LSTM", since=7, until=13, multi_output=True)
-def LSTM_7(x, w, r, b=None, sequence_lens=None, initial_h=None, initial_c=None, p=None, *, activation_alpha=None,
-           activation_beta=None, activations=None, clip=None, direction="forward", hidden_size=None,
-           input_forget=0, _num_outputs=1):
-    return lstm(x, w, r, b, sequence_lens, initial_h, initial_c, p, activation_alpha=activation_alpha,
-                activation_beta=activation_beta, activations=activations, clip=clip, direction=direction,
-                hidden_size=hidden_size, input_forget=input_forget, num_outputs=_num_outputs)
-
-
-@kernel("LSTM", since=14, multi_output=True)
-def LSTM(x, w, r, b=None, sequence_lens=None, initial_h=None, initial_c=None, p=None, *, activation_alpha=None,
-         activation_beta=None, activations=None, clip=None, direction="forward", hidden_size=None, input_forget=0,
-         layout=0, _num_outputs=1):
-    return lstm(x, w, r, b, sequence_lens, initial_h, initial_c, p, activation_alpha=activation_alpha,
-                activation_beta=activation_beta, activations=activations, clip=clip, direction=direction,
-                hidden_size=hidden_size, input_forget=input_forget, layout=layout, num_outputs=_num_outputs)
+@kernel("LSTM", since=1, until=6, multi_output=True,
+        attributes={**_RECURRENT, "input_forget": 0, "output_sequence": 0})
+@kernel("LSTM", since=7, until=13, multi_output=True, attributes={**_RECURRENT, "input_forget": 0})
+@kernel("LSTM", since=14, multi_output=True, attributes={**_RECURRENT, "input_forget": 0, "layout": 0})
+def LSTM(x, w, r, b=None, sequence_lens=None, initial_h=None, initial_c=None, p=None, *, output_sequence=0,
+         _num_outputs=1, **attributes):
+    return lstm(x, w, r, b, sequence_lens, initial_h, initial_c, p, num_outputs=_num_outputs, **attributes)
