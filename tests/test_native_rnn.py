@@ -166,6 +166,14 @@ def test_quantized_lstm_with_a_nan_in_the_initial_state_gives_the_numpy_kernels_
     assert np.isnan(got[0]).all()
 
 
+def assert_handed_to_numpy(args, **attrs) -> None:
+    """The C recurrence declines these inputs (returns None) and the kernel gives the numpy kernel's bits."""
+    assert nat.native_dynamic_quantize_lstm(*args, **attrs) is None
+    run = nat.DynamicQuantizeLSTM(**attrs, _num_outputs=3)
+    for g, w in zip(run(*args), ref_q.dynamic_quantize_lstm(*args, **attrs)):
+        np.testing.assert_array_equal(g, w)
+
+
 def test_quantized_lstm_whose_state_overflows_is_rerun_by_the_numpy_kernel():
     # Affine with a huge slope drives H to infinity: its quantization is no longer what the C code
     # reproduces, so the C call says so and the node runs on numpy
@@ -173,25 +181,16 @@ def test_quantized_lstm_whose_state_overflows_is_rerun_by_the_numpy_kernel():
     args = quantized_inputs(rng, 6, 2, 5, 4, 1)
     acts = ["Affine", "Affine", "Affine"]
     attrs = dict(activations=acts, activation_alpha=[1e15, 1e15, 1e15], activation_beta=[0.0, 0.0, 0.0])
-    assert nat.native_dynamic_quantize_lstm(*args, **attrs) is None
-    run = nat.DynamicQuantizeLSTM(**attrs, _num_outputs=3)
-    for g, w in zip(run(*args), ref_q.dynamic_quantize_lstm(*args, **attrs)):
-        np.testing.assert_array_equal(g, w)
+    assert_handed_to_numpy(args, **attrs)
 
 
 def test_quantized_lstm_with_an_empty_sequence_or_softplus_runs_on_numpy():
     rng = np.random.default_rng(13)
     empty = quantized_inputs(rng, 0, 2, 5, 4, 1)
-    assert nat.native_dynamic_quantize_lstm(*empty) is None
-    run = nat.DynamicQuantizeLSTM(_num_outputs=3)
-    for g, w in zip(run(*empty), ref_q.dynamic_quantize_lstm(*empty)):
-        np.testing.assert_array_equal(g, w)
+    assert_handed_to_numpy(empty)
     args = quantized_inputs(rng, 3, 2, 5, 4, 1)
     attrs = dict(activations=["Sigmoid", "Softplus", "Tanh"])
-    assert nat.native_dynamic_quantize_lstm(*args, **attrs) is None
-    run = nat.DynamicQuantizeLSTM(**attrs, _num_outputs=3)
-    for g, w in zip(run(*args), ref_q.dynamic_quantize_lstm(*args, **attrs)):
-        np.testing.assert_array_equal(g, w)
+    assert_handed_to_numpy(args, **attrs)
 
 
 def test_quantized_lstm_bad_inputs_raise_the_numpy_kernels_errors():
