@@ -6,7 +6,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from ep_runtime import InferenceSession, SessionOptions
+from ep_runtime import GraphOptimizationLevel, InferenceSession, SessionOptions
 
 RTOL, ATOL = 1e-4, 1e-5
 
@@ -71,10 +71,13 @@ def lenet_model(seed: int = 0, names: dict[str, str] | None = None) -> onnx.Mode
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
 
 
-def strict_session(model, **options) -> InferenceSession:
-    """A session that must run every node on the embedded C provider."""
+def strict_session(model, *, optimization_level: GraphOptimizationLevel | None = None, **options) -> InferenceSession:
+    """A session that must run every node on the embedded C provider (graph optimizations at
+    `optimization_level` when given, else the session default)."""
     so = SessionOptions()
     so.disable_cpu_ep_fallback = True
+    if optimization_level is not None:
+        so.graph_optimization_level = optimization_level
     return InferenceSession(model, so, providers=[("embedded_c", options)])
 
 
