@@ -39,8 +39,7 @@ from .session import (
     get_available_providers,
 )
 from .session_options import ExecutionMode, ExecutionOrder
-
-__version__ = "0.1.0"
+from .version import __version__  # noqa: F401  (ep_runtime.__version__)
 
 __all__ = [
     "Capability", "EPRuntimeError", "ExecutionProvider", "Graph", "GraphOptimizationLevel", "InferenceSession",

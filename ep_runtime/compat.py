@@ -27,7 +27,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from . import ort_api
+from . import capi, ort_api
 from .errors import ProviderError
 from .ort_api import ORT_API_VERSION
 from .registry import find_provider_class
@@ -97,10 +97,7 @@ def _parse_choice(providers: Sequence[str] | str | None) -> list[str] | None:
 
 
 def _onnxruntime_module() -> types.ModuleType:
-    import ep_runtime
-
-    from . import capi
-
+    ep_runtime = sys.modules[__package__]  # the package's public names (it imports this module)
     module = types.ModuleType("onnxruntime", "onnxruntime's Python API answered by ep-runtime "
                                              "(installed by ep_runtime.install_as_onnxruntime()).")
     for name in ep_runtime.__all__:
@@ -123,8 +120,6 @@ def install_as_onnxruntime(providers: Sequence[str] | str | None = None) -> type
     session uses, whatever the application asks; without either the application's list is used.
     """
     global _chosen
-    from . import capi
-
     previous = sys.modules.get("onnxruntime")
     if previous is not None and not getattr(previous, "__ep_runtime_shim__", False):
         warnings.warn("install_as_onnxruntime: the real onnxruntime was already imported; modules that imported "

@@ -5,7 +5,6 @@ CPU provider's compile-time fusions (providers/cpu/fusion.py) use them too."""
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -13,6 +12,8 @@ import numpy as np
 import onnx
 
 from .graph import Graph, Node
+from .optimization_level import GraphOptimizationLevel
+from .rewrites import rewrite
 
 if TYPE_CHECKING:
     from .provider import ExecutionProvider
@@ -28,17 +29,6 @@ _NOT_FOLDABLE = frozenset({
 _MAX_FOLD_BYTES = 1 << 31
 
 
-class GraphOptimizationLevel(enum.IntEnum):
-    """onnxruntime's optimization levels: BASIC and above fold constants (inside bodies too), BatchNorm
-    into Conv, constant Ifs and redundant nodes; EXTENDED and above also fuse (ep_runtime.rewrites)."""
-
-    ORT_DISABLE_ALL = 0
-    ORT_ENABLE_BASIC = 1
-    ORT_ENABLE_EXTENDED = 2
-    ORT_ENABLE_LAYOUT = 3  # onnxruntime's layout transformations; ep-runtime's passes are those of EXTENDED
-    ORT_ENABLE_ALL = 99
-
-
 def optimize(graph: Graph, level: int, evaluate: NodeEvaluator | None,
              providers: Sequence[ExecutionProvider] | None = None) -> Graph:
     """Return a graph with constants folded (when `evaluate` is given), BatchNorm folded into Conv,
@@ -46,8 +36,6 @@ def optimize(graph: Graph, level: int, evaluate: NodeEvaluator | None,
     `providers` claims the fused node)."""
     if level <= GraphOptimizationLevel.ORT_DISABLE_ALL:
         return graph
-    from .rewrites import rewrite  # the rewrites call back into fold_constants
-
     return rewrite(fold_constants(graph, evaluate), level, lambda g: fold_constants(g, evaluate), providers)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from .ort_logging import set_default_logger_callback, set_default_logger_severity, set_default_logger_verbosity
 from .registry import available_providers
 from .seed import set_seed
+from .version import __version__
 
 #: the onnxruntime Python API level ep-runtime follows (what get_version_string() answers)
 ORT_API_VERSION = "1.20.0"
@@ -30,8 +31,6 @@ def get_version_string() -> str:
 
 def get_build_info() -> str:
     """Which ep-runtime this is and the onnxruntime API level it follows."""
-    from . import __version__  # here: the package defines it after importing this module
-
     return f"ep-runtime {__version__}, onnxruntime API {ORT_API_VERSION}"
 
 

@@ -363,6 +363,17 @@ class KernelRegistry:
             for k in lst:
                 self.add(k)
 
+    def defaults(self) -> KernelRegistry:
+        """This registry with every named implementation (`impl` other than "default", e.g. the CPU
+        provider's native kernels) replaced by the default kernel it overrides, where there is one."""
+        out = KernelRegistry()
+        for lst in self._kernels.values():
+            for k in lst:
+                while k.impl != "default" and k.fallback is not None:
+                    k = k.fallback
+                out.add(k)
+        return out
+
     def copy(self) -> KernelRegistry:
         new = KernelRegistry()
         new.update(self)

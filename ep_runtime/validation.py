@@ -419,9 +419,7 @@ def _shape_stand_in(value: Any) -> Any:
 def reference_for_validation() -> ExecutionProvider:
     """The reference CPU provider with its default (numpy) kernels: no plugin kernels, no named
     implementations (as the provider developer kit's reference)."""
-    from .testing.runner import default_kernels  # here: testing.runner imports the session, which imports us
-
     provider = reference_provider()
     if isinstance(provider, KernelProvider):
-        provider.kernels = default_kernels(provider.kernels)
+        provider.kernels = provider.kernels.defaults()
     return provider

@@ -6,12 +6,12 @@ import argparse
 import importlib.util
 from typing import Any
 
+from ..cli_providers import add_provider_arguments, provider_list
 from ..errors import InvalidArgument
 
 
 def cmd_run_batch(args: argparse.Namespace) -> int:
     """Run the batch job; exit code 0 when every row of the output has results, 1 when some rows failed."""
-    from ..cli import provider_list
     from .api import predict
     from .writer import read_errors
 
@@ -39,8 +39,6 @@ def cmd_run_batch(args: argparse.Namespace) -> int:
 
 def add_batch_command(subparsers: Any) -> None:
     """Add the `run-batch` subcommand to the `ep-runtime` parser."""
-    from ..cli import add_provider_arguments
-
     rb = subparsers.add_parser(
         "run-batch", help="run a model over a dataset (.npy, .npz, .arrow, .parquet, a folder of .parquet / .npy / "
                           "images) into a resumable folder of Parquet files; exit code 1 when some rows failed")

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from ..graph import Graph
-from ..optimize import GraphOptimizationLevel
+from ..optimization_level import GraphOptimizationLevel
 from ..provider import ExecutionProvider
 from .activations import fuse_gelu, fuse_hard_swish, fuse_silu
 from .control_flow import fold_bodies, inline_constant_ifs

@@ -6,6 +6,10 @@ import argparse
 import sys
 from typing import Any
 
+from ..cli_providers import add_provider_arguments
+from ..errors import InvalidArgument
+from .runner import run_selftest
+
 
 def _names(values: list[str]) -> list[str]:
     return [n.strip() for v in values for n in v.split(",") if n.strip()]
@@ -13,9 +17,6 @@ def _names(values: list[str]) -> list[str]:
 
 def cmd_selftest(args: argparse.Namespace) -> int:
     """Run the kit on the one provider given with -p; exit code 1 when a case or a model failed."""
-    from ..errors import InvalidArgument
-    from .runner import run_selftest
-
     if len(args.provider) != 1:
         raise InvalidArgument(f"selftest checks one provider: give exactly one -p (got {len(args.provider)})")
     name, options = args.provider[0]
@@ -44,8 +45,6 @@ def cmd_selftest(args: argparse.Namespace) -> int:
 
 def add_selftest_command(subparsers: Any) -> None:
     """Add the `selftest` subcommand to the `ep-runtime` parser."""
-    from ..cli import add_provider_arguments
-
     st = subparsers.add_parser(
         "selftest", help="check a provider: onnx's node cases and edge cases against the reference CPU provider, "
                          "CPU fallback off; the light models with the provider first")

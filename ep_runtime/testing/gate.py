@@ -29,11 +29,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..cli_providers import add_provider_arguments
 from ..errors import InvalidArgument, ProviderError
 from ..plugins import get_plugin_manager, hookimpl
 from ..provider import ExecutionProvider, KernelProvider, KernelRegistry
 from ..registry import find_provider_class, provider_classes, unavailable_reason
 from .cases import Case, edge_cases, onnx_cases
+from .command import _names
 from .report import CaseResult, SelftestReport
 from .runner import Selftest
 
@@ -213,7 +215,6 @@ def _keep(case: Case, since: int | None, dtypes: Sequence[str] | None) -> bool:
 
 class _GatePlugin:
     """The kernel under test, served through `ep_runtime_kernels` as a plugin's would be."""
-
     def __init__(self, provider_name: str, kernels: KernelRegistry) -> None:
         self.provider_name, self.kernels = provider_name, kernels
 
@@ -224,8 +225,6 @@ class _GatePlugin:
 
 def cmd_check_kernel(args: argparse.Namespace) -> int:
     """`ep-runtime check-kernel OP[=KERNEL]`: exit code 0 when the gate passes, 1 otherwise."""
-    from .command import _names
-
     op, sep, kernel = args.kernel.partition("=")
     if not op or (sep and not kernel):
         raise InvalidArgument(f"check-kernel expects OP=KERNEL or OP, got {args.kernel!r}")
@@ -243,8 +242,6 @@ def cmd_check_kernel(args: argparse.Namespace) -> int:
 
 def add_check_kernel_command(subparsers: Any) -> None:
     """Add the `check-kernel` subcommand to the `ep-runtime` parser."""
-    from ..cli import add_provider_arguments
-
     p = subparsers.add_parser(
         "check-kernel", help="gate one kernel (OP=FILE.c, OP=module:function, or OP for the installed one) on "
                              "the kit's cases against the reference CPU provider")

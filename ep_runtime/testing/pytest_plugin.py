@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from ..cli_providers import parse_option_value
+
 _STATE = pytest.StashKey[dict[str, Any]]()
 
 
@@ -37,7 +39,6 @@ def _names(values: list[str]) -> list[str]:
 
 
 def _options(items: list[str]) -> dict[str, Any]:
-    from ..cli import parse_option_value
 
     options = {}
     for item in items:

@@ -18,7 +18,7 @@ from ..graph import Graph
 from ..model import load_model, prepare_model
 from ..optimize import GraphOptimizationLevel
 from ..partition import HOST, assign, partition
-from ..provider import ExecutionProvider, KernelProvider, KernelRegistry
+from ..provider import ExecutionProvider, KernelProvider
 from ..registry import create_provider, find_provider_class, reference_provider
 from ..session import InferenceSession, SessionOptions
 from . import cases as case_sources
@@ -46,18 +46,6 @@ def graph_of(model: onnx.ModelProto) -> Graph:
     return Graph(prepared.graph, opsets, functions=functions)
 
 
-def default_kernels(registry: KernelRegistry) -> KernelRegistry:
-    """The registry with every named implementation (`impl` other than "default", e.g. the CPU
-    provider's native kernels) replaced by the default kernel it overrides, where there is one."""
-    out = KernelRegistry()
-    for domain, op in registry.ops():
-        for k in registry.versions(op, domain):
-            while k.impl != "default" and k.fallback is not None:
-                k = k.fallback
-            out.add(k)
-    return out
-
-
 class Reference:
     """Runs models on the reference: the built-in CPU provider's default (numpy) kernels, without plugin
     kernels (registry.reference_provider) or the provider's own named implementations (native ones)."""
@@ -65,7 +53,7 @@ class Reference:
     def __init__(self) -> None:
         self.provider = reference_provider()
         if isinstance(self.provider, KernelProvider):
-            self.provider.kernels = default_kernels(self.provider.kernels)
+            self.provider.kernels = self.provider.kernels.defaults()
 
     def run(self, model: onnx.ModelProto, inputs: Sequence[Any]) -> list[Any]:
         """The outputs of `model` on `inputs` (in graph input order)."""
