@@ -10,9 +10,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 import ep_runtime as ep
 from providers.embedded_c import EmbeddedCExecutionProvider
+from providers.embedded_c.calls import Call
 from providers.embedded_c.codegen import ALIGN, plan_arena
 from providers.embedded_c.export import export_model, verify
-from providers.embedded_c.lowering import Call
 from tests.embedded_c_helpers import ATOL, RTOL
 from tests.test_embedded_c_csrc import SANITIZE
 

@@ -25,7 +25,7 @@ from onnx import TensorProto, helper
 
 from ep_runtime.errors import ProviderError
 from providers.embedded_c import EmbeddedCExecutionProvider, build, codegen
-from providers.embedded_c.lowering import Call
+from providers.embedded_c.calls import Call
 from tests.embedded_c_helpers import ATOL, RTOL, cpu_run, strict_session
 
 pytestmark = pytest.mark.skipif(not EmbeddedCExecutionProvider.is_available(), reason="no C compiler")

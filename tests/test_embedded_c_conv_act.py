@@ -12,8 +12,9 @@ from ep_runtime import InferenceSession
 from ep_runtime.graph import Graph
 from providers.embedded_c import EmbeddedCExecutionProvider
 from providers.embedded_c import provider as provider_module
+from providers.embedded_c.calls import Call
 from providers.embedded_c.export import export_model, verify
-from providers.embedded_c.lowering import Call, fuse_conv_activations, lower
+from providers.embedded_c.lowering import fuse_conv_activations, lower
 from tests.embedded_c_helpers import ATOL, RTOL, lenet_model, strict_session
 
 pytestmark = pytest.mark.skipif(not EmbeddedCExecutionProvider.is_available(), reason="no C compiler")

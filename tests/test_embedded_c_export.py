@@ -13,9 +13,9 @@ from onnx import TensorProto, helper
 
 from ep_runtime.cli import main
 from providers.embedded_c import EmbeddedCExecutionProvider, build, codegen
+from providers.embedded_c.calls import Call
 from providers.embedded_c.codegen import plan_arena
 from providers.embedded_c.export import ExportError, build_folder, export_model, run_folder, verify
-from providers.embedded_c.lowering import Call
 from tests.embedded_c_helpers import ATOL, RTOL, lenet_model, mlp_model, single_node_model
 from tests.test_embedded_c_models import DATA, ILL_CONDITIONED_SOFTMAX, LIGHT
 

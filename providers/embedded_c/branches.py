@@ -10,18 +10,25 @@ produces (an outer value, a constant, or an output listed twice) is copied in by
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
+from ep_runtime.graph import Graph, Node
 from ep_runtime.provider import Refusal
 
-from .lowering import ANY_C, BOOL, Branch, Call, flatten, lower, value_dtype, walk
+from .calls import ANY_C, BOOL, Branch, Call, flatten, value_dtype, walk
 from .shapes import Ctx, Unsupported, branch_shapes
+
+#: lowering.lower: a node (with concrete shapes) to its library call, or why not
+Lower = Callable[[Node, Graph, dict[str, tuple[int, ...]]], "Call | Refusal"]
 
 BRANCHES = ("then_branch", "else_branch")
 
 
-def lower_if(ctx: Ctx) -> Call:
-    """The call of an If node: its condition checked, and both branches lowered."""
+def lower_if(ctx: Ctx, lower: Lower) -> Call:
+    """The call of an If node: its condition checked, and both branches lowered, each node by `lower`
+    (lowering.lower, which calls this for an If: the recursion goes through the argument, not an import)."""
     n = ctx.node
     if set(n.attrs) - set(BRANCHES):
         raise Unsupported("attribute", f"If attribute {sorted(set(n.attrs) - set(BRANCHES))[0]!r} unsupported")
@@ -33,11 +40,11 @@ def lower_if(ctx: Ctx) -> Call:
                                            "one element")
     if not all(n.outputs):
         raise Unsupported("attribute", "If with an omitted output unsupported")
-    taken = [_lower_branch(ctx, attr) for attr in BRANCHES]
+    taken = [_lower_branch(ctx, attr, lower) for attr in BRANCHES]
     return Call("ep_if_cond", "", [("t", cond)], branches=taken)
 
 
-def _lower_branch(ctx: Ctx, attr: str) -> Branch:
+def _lower_branch(ctx: Ctx, attr: str, lower: Lower) -> Branch:
     n = ctx.node
     graph, shapes = branch_shapes(ctx, attr)
     prefix = f"{n.outputs[0]}/{attr}/"

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .lowering import Call, walk
+from .calls import Call, walk
 
 #: arena offsets are multiples of this many bytes
 ALIGN = 64
@@ -72,7 +72,7 @@ def byte_rows(data: bytes) -> str:
 class ArenaPlan:
     """Offsets (in bytes) of intermediates and per-call scratch inside one arena, and its size in bytes.
 
-    `scratch` is keyed by step (the position in `lowering.flatten`'s order)."""
+    `scratch` is keyed by step (the position in `calls.flatten`'s order)."""
 
     offsets: dict[str, int] = field(default_factory=dict)
     scratch: dict[int, int] = field(default_factory=dict)
@@ -97,7 +97,7 @@ def plan_arena(calls: list[Call], intermediates: set[str], sizes: dict[str, int]
     scratch is `4 * scratch` bytes (floats). Each block starts at a multiple of `ALIGN` bytes.
     A value lives from the first call producing it (both branches of an If write its outputs) to
     its last consumer; call k's scratch lives during call k only, k counting the calls of If
-    branches in `lowering.flatten`'s order. Greedy best-fit, largest first. A copy (`ep_identity`:
+    branches in `calls.flatten`'s order. Greedy best-fit, largest first. A copy (`ep_identity`:
     Reshape, Flatten, Squeeze, ...) whose input dies at it writes in place: its output takes the
     input's block (see `_in_place_copies`).
     """
@@ -179,7 +179,7 @@ def emit_body(calls: list[Call], labels: list[str], shapes: dict[str, tuple[int,
     """Declarations of one descriptor per value and one checked call per node, as C lines.
 
     `calls` are steps `first`, `first + 1`, ... of the whole sequence (an If's branches count their
-    calls, `lowering.flatten`): that number is what a failing call returns (`16 * (step + 1) + rc`)
+    calls, `calls.flatten`): that number is what a failing call returns (`16 * (step + 1) + rc`)
     and what `scratch_expr` receives. `dtypes` gives the C element type of values that are not
     float32. An If becomes `ep_if_cond` on its condition, then `if (taken) {...} else {...}`.
     """

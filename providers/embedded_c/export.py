@@ -24,10 +24,14 @@ import onnx
 
 from ep_runtime.errors import EPRuntimeError
 from ep_runtime.graph import Graph
+from ep_runtime.optimization_level import GraphOptimizationLevel
 from ep_runtime.provider import Refusal
+from ep_runtime.session import InferenceSession
+from ep_runtime.session_options import SessionOptions
 
 from . import build, codegen
-from .lowering import C_DTYPES, SUPPORT_SOURCES, Call, fuse_conv_activations, lower, walk
+from .calls import C_DTYPES, SUPPORT_SOURCES, Call, walk
+from .lowering import fuse_conv_activations, lower
 from .provider import call_dtypes, call_shapes, lowered_constants, resolve_kernels, value_bytes
 from .shapes import Shape, Unsupported, propagate
 
@@ -100,8 +104,6 @@ def pin_dims(model: onnx.ModelProto, dims: dict[str, int]) -> onnx.ModelProto:
 
 
 def _optimized_graph(model: onnx.ModelProto) -> tuple[Graph, Any]:
-    from ep_runtime import GraphOptimizationLevel, InferenceSession, SessionOptions
-
     # BASIC: constants folded, no fusions: the CPU-only fused ops (com.microsoft QuickGelu, ...) that the
     # EXTENDED rewrites may write for a CPU session have no C lowering
     opts = SessionOptions()

@@ -9,6 +9,7 @@ from typing import Any
 
 from ep_runtime.plugins import hookimpl
 
+from . import export
 from .provider import EmbeddedCExecutionProvider
 
 
@@ -22,6 +23,4 @@ def ep_runtime_providers() -> list[type]:
 def ep_runtime_add_commands(subparsers: Any) -> None:
     """`ep-runtime export-c model.onnx -o outdir/` (`ep-runtime check-kernel OP=FILE.c`, the C kernel gate, is
     the core's: ep_runtime.testing.gate, with providers.embedded_c.gate for the ops sharing a kernel)."""
-    from . import export
-
     export.add_command(subparsers)

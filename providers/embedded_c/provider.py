@@ -23,17 +23,8 @@ from ep_runtime.graph import Graph, Node, SubGraph
 from ep_runtime.provider import HOST, Capability, CompileOptions, ExecutionProvider, Refusal
 
 from . import build, codegen, failures
-from .lowering import (
-    C_DTYPES,
-    OP_SOURCES,
-    SUPPORT_SOURCES,
-    Call,
-    flatten,
-    fuse_conv_activations,
-    lower,
-    value_dtype,
-    walk,
-)
+from .calls import C_DTYPES, SUPPORT_SOURCES, Call, flatten, value_dtype, walk
+from .lowering import OP_SOURCES, fuse_conv_activations, lower
 from .shapes import TRIAL_DIM, Shape, Unsupported, fits_declared, propagate, trial_shapes
 
 MAX_RANK = 8
