@@ -341,32 +341,45 @@ EP_INLINE void pack_b(const gemm_job *j, float *restrict bp, const float *base, 
     }
 }
 
+/* The output rows a block of wide positions [q0, q0 + n) covers are walked as runs: row oy's run is the
+ * positions [*lo, *hi) (output column *ox on), empty (0) where the block holds none of that row. Without
+ * discarded columns (wph == wo) the block is one run of the output plane. */
+EP_INLINE int64_t run_row_len(const gemm_job *j) { return j->wph == j->wo ? j->ho * j->wo : j->wph; }
+
+EP_INLINE int row_run(const gemm_job *j, int64_t oy, int64_t q0, int64_t n, int64_t *lo, int64_t *hi, int64_t *ox) {
+    const int64_t row_len = run_row_len(j), rs = oy * row_len;
+    const int64_t end = j->wph == j->wo ? rs + j->ho * j->wo : rs + j->wo;
+    *lo = rs > q0 ? rs : q0;
+    *hi = end < q0 + n ? end : q0 + n;
+    *ox = *lo - rs;
+    return *lo < *hi;
+}
+
+/* d (len outputs holding sum + bias) + the residual run rr (NULL: none), then the activation */
+EP_INLINE void finish_run(const gemm_job *j, float *d, const float *rr, int64_t len) {
+    if (rr) {
+        for (int64_t i = 0; i < len; i++) d[i] += rr[i];
+    }
+    if (j->act != EP_ACT_NONE) ep_act_run(d, d, len, j->act, j->alpha, j->beta);
+}
+
 /* act(strip + bias + residual) of a block of panels (wide positions [q0, q0 + n); channel r's sums at
  * strip + r * ld) into the output of group g */
 EP_INLINE void store_panel(const gemm_job *j, const float *strip, int64_t ld, int64_t g, int64_t q0, int64_t n) {
-    const int64_t wph = j->wph, wo = j->wo, plane = j->ho * wo;
+    const int64_t wo = j->wo, plane = j->ho * wo;
     float *y = j->y + (j->image * j->m + g * j->mg) * plane;
     const float *res = j->residual ? j->residual + (j->image * j->m + g * j->mg) * plane : NULL;
     const float *bias = j->bias ? j->bias + g * j->mg : NULL;
-    /* without discarded columns (wph == wo) the panel is one run of the output plane */
-    const int64_t row_len = wph == wo ? plane : wph;
-    for (int64_t oy = q0 / row_len; oy * row_len < q0 + n; oy++) {
-        /* the run of output row oy: wide positions [lo, hi) */
-        const int64_t rs = oy * row_len, end = wph == wo ? rs + plane : rs + wo;
-        const int64_t lo = rs > q0 ? rs : q0, hi = end < q0 + n ? end : q0 + n;
-        if (lo >= hi) continue;
-        const int64_t len = hi - lo, ox = lo - rs;
+    for (int64_t oy = q0 / run_row_len(j); oy * run_row_len(j) < q0 + n; oy++) {
+        int64_t lo, hi, ox;
+        if (!row_run(j, oy, q0, n, &lo, &hi, &ox)) continue;
+        const int64_t len = hi - lo;
         for (int64_t r = 0; r < j->mg; r++) {
             const float *t = strip + r * ld + (lo - q0);
             float *d = y + r * plane + oy * wo + ox;
             const float bv = bias ? bias[r] : 0.0f;
-            if (res) {
-                const float *rr = res + r * plane + oy * wo + ox;
-                for (int64_t i = 0; i < len; i++) d[i] = (t[i] + bv) + rr[i];
-            } else {
-                for (int64_t i = 0; i < len; i++) d[i] = t[i] + bv;
-            }
-            if (j->act != EP_ACT_NONE) ep_act_run(d, d, len, j->act, j->alpha, j->beta);
+            for (int64_t i = 0; i < len; i++) d[i] = t[i] + bv;
+            finish_run(j, d, res ? res + r * plane + oy * wo + ox : NULL, len);
         }
     }
 }
@@ -494,16 +507,14 @@ EP_INLINE void pack_positions(const gemm_job *j, float *restrict ap, const float
  * strip + (jc * panels + i) * MR * nr, position row r, channel column cc */
 EP_INLINE void store_transposed(const gemm_job *j, const float *strip, int64_t g, int64_t q0, int64_t n,
                                 int64_t panels) {
-    const int64_t wph = j->wph, wo = j->wo, plane = j->ho * wo, nr = j->nr;
+    const int64_t wo = j->wo, plane = j->ho * wo, nr = j->nr;
     float *y = j->y + (j->image * j->m + g * j->mg) * plane;
     const float *res = j->residual ? j->residual + (j->image * j->m + g * j->mg) * plane : NULL;
     const float *bias = j->bias ? j->bias + g * j->mg : NULL;
-    const int64_t row_len = wph == wo ? plane : wph;
-    for (int64_t oy = q0 / row_len; oy * row_len < q0 + n; oy++) {
-        const int64_t rs = oy * row_len, end = wph == wo ? rs + plane : rs + wo;
-        const int64_t lo = rs > q0 ? rs : q0, hi = end < q0 + n ? end : q0 + n;
-        if (lo >= hi) continue;
-        const int64_t len = hi - lo, ox = lo - rs;
+    for (int64_t oy = q0 / run_row_len(j); oy * run_row_len(j) < q0 + n; oy++) {
+        int64_t lo, hi, ox;
+        if (!row_run(j, oy, q0, n, &lo, &hi, &ox)) continue;
+        const int64_t len = hi - lo;
         for (int64_t ch = 0; ch < j->mg; ch++) {
             const float *t = strip + (ch / nr) * panels * EP_GEMM_MR * nr + ch % nr;
             float *d = y + ch * plane + oy * wo + ox;
@@ -512,11 +523,7 @@ EP_INLINE void store_transposed(const gemm_job *j, const float *strip, int64_t g
                 const int64_t q = lo - q0 + i; /* position in the block: panel q / MR, row q % MR */
                 d[i] = t[(q / EP_GEMM_MR) * EP_GEMM_MR * nr + (q % EP_GEMM_MR) * nr] + bv;
             }
-            if (res) {
-                const float *rr = res + ch * plane + oy * wo + ox;
-                for (int64_t i = 0; i < len; i++) d[i] += rr[i];
-            }
-            if (j->act != EP_ACT_NONE) ep_act_run(d, d, len, j->act, j->alpha, j->beta);
+            finish_run(j, d, res ? res + ch * plane + oy * wo + ox : NULL, len);
         }
     }
 }
