@@ -35,7 +35,6 @@ _SIGNATURES = {
     "ep_conv2d_direct_f32": ([_P, _P, _P, _P, _P] + [_I64] * 16 + [_INT, _F, _F, _I64], ctypes.c_int),
     "ep_pool2d_f32": ([_P, _P] + [_I64] * 15 + [_INT, _I64], ctypes.c_int),
     "ep_global_pool_f32": ([_P, _P, _I64, _I64, _INT, _I64], ctypes.c_int),
-    "ep_bias_act_f32": ([_P, _I64, _P, _P, _I64, _I64, _I64, _INT, _F, _F, _I64], ctypes.c_int),
     "ep_sgemm_packed_size": ([_I64, _I64, _I64], _I64),
     "ep_sgemm_pack_a_f32": ([_P, _I64, _I64, _I64, _P], ctypes.c_int),
     "ep_sgemm_force_kernel": ([_INT], ctypes.c_int),

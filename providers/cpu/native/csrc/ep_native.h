@@ -57,8 +57,6 @@ int ep_pool2d_f32(const float *x, float *y, int64_t planes, int64_t h, int64_t w
                   int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t pt, int64_t pl, int64_t pb, int64_t pr,
                   int64_t ho, int64_t wo, int mode, int64_t threads);
 int ep_global_pool_f32(const float *x, float *y, int64_t planes, int64_t size, int mode, int64_t threads);
-int ep_bias_act_f32(float *y, int64_t ldy, const float *bias, const float *residual, int64_t ldr, int64_t rows,
-                    int64_t cols, int kind, float alpha, float beta, int64_t threads);
 int64_t ep_sgemm_packed_size(int64_t groups, int64_t m, int64_t k);
 int ep_sgemm_pack_a_f32(const float *a, int64_t groups, int64_t m, int64_t k, float *ap);
 int ep_sgemm_force_kernel(int level);
