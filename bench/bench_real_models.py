@@ -65,6 +65,7 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
+import onnx  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 
 if not __package__:  # run as a script: the repository root makes `bench` and `tools` importable
@@ -295,14 +296,43 @@ def op_family(op: str) -> str:
     return OP_FAMILY.get(op, op)
 
 
-def _trace_events(sess: Any, who: str) -> list[tuple[str, float, float]]:
+#: the CPU fusion's ops named after the chain of nodes they replace ("a+b+c"); their time is charged to
+#: the op type of the chain's first node, so they are compared with the same nodes in onnxruntime (a
+#: FusedAffine built from Mul and Add is elementwise work there, one built from BatchNormalization is not)
+CHAIN_OPS = ("FusedAffine",)
+
+
+def _chain_op(label: str, chains: dict[str, str]) -> str:
+    """The op type of a profile label, with a CHAIN_OPS node replaced by its chain's first node's op type."""
+    op = _ep_op(label)
+    if op in CHAIN_OPS:
+        first = label.rsplit(" (", 1)[0].split("+", 1)[0]
+        return chains.get(first, op)
+    return op
+
+
+def _node_op_types(model: bytes | str | None) -> dict[str, str]:
+    """Node name -> op type over the model's main graph and its subgraphs."""
+    proto = onnx.load_from_string(model) if isinstance(model, bytes) else onnx.load(model, load_external_data=False)
+    types: dict[str, str] = {}
+    stack = [proto.graph]
+    while stack:
+        graph = stack.pop()
+        for node in graph.node:
+            types[node.name] = node.op_type
+            stack.extend(a.g for a in node.attribute if a.HasField("g"))
+            stack.extend(g for a in node.attribute for g in a.graphs)
+    return types
+
+
+def _trace_events(sess: Any, who: str, chains: dict[str, str]) -> list[tuple[str, float, float]]:
     """(op type, start us, duration us) of every node event of a finished profiling session."""
     trace = sess.end_profiling()
     with open(trace, encoding="utf-8") as fh:
         events = json.load(fh)
     os.remove(trace)
     if who == "ep":
-        return [(_ep_op(ev["name"]), float(ev["ts"]), float(ev["dur"])) for ev in events
+        return [(_chain_op(ev["name"], chains), float(ev["ts"]), float(ev["dur"])) for ev in events
                 if ev.get("cat", "Node") == "Node" and not _ep_op(ev["name"]).startswith("<")]
     return [(ev["args"].get("op_name", "?"), float(ev["ts"]), float(ev["dur"])) for ev in events
             if ev.get("cat") == "Node" and ev.get("name", "").endswith("_kernel_time")]
@@ -333,12 +363,13 @@ def profile_families(bm: BenchModel, threads: int, runs: int) -> dict[str, Any]:
     """
     runs = max(1, runs)
     result: dict[str, Any] = {}
+    chains = _node_op_types(bm.model)
     sessions = {"ep": ep_session(bm.model, threads, profiling=True),
                 "ort": ort_session(bm.model, threads, spinning=False, profiling=True)}
     for who, sess in sessions.items():
         for _ in range(runs + 1):
             sess.run(None, bm.feed)
-        pairs, nested = _without_nesting(_trace_events(sess, who))
+        pairs, nested = _without_nesting(_trace_events(sess, who, chains))
         per_op = _per_op(_split_runs(pairs, runs))
         fam: dict[str, float] = defaultdict(float)
         for op, v in per_op.items():

@@ -99,6 +99,23 @@ def test_profile_families_count_control_flow_body_nodes_once():
     assert bench_real_models.op_family("SomeNewOp") == "SomeNewOp"
 
 
+def test_profile_charges_a_fused_affine_chain_to_its_first_nodes_family():
+    from onnx import helper
+
+    bn = helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"], name="bn")
+    loop_body = helper.make_graph([helper.make_node("Mul", ["p", "q"], ["r"], name="body_mul")], "body", [], [])
+    loop = helper.make_node("Loop", ["n", "c"], ["o"], name="loop", body=loop_body)
+    model = helper.make_model(helper.make_graph([bn, loop], "g", [], [])).SerializeToString()
+    types = bench_real_models._node_op_types(model)
+    assert types == {"bn": "BatchNormalization", "loop": "Loop", "body_mul": "Mul"}
+    affine = "ep_runtime.cpu.FusedAffine"
+    family = bench_real_models.op_family
+    assert bench_real_models._chain_op(f"body_mul+add_1 ({affine})", types) == "Mul"
+    assert family(bench_real_models._chain_op(f"body_mul+add_1 ({affine})", types)) == "elementwise"
+    assert family(bench_real_models._chain_op(f"bn+relu ({affine})", types)) == "normalization"
+    assert bench_real_models._chain_op("conv1 (Conv)", types) == "Conv"
+
+
 def _fake_wheel(path: pathlib.Path, members: dict[str, bytes]) -> pathlib.Path:
     with zipfile.ZipFile(path, "w") as zf:
         for name, data in members.items():
