@@ -38,7 +38,7 @@ setup(
             "providers.cpu.native._ep_native",
             sources=[f"{CSRC}/module.c", f"{CSRC}/parallel.c", f"{CSRC}/activation.c", f"{CSRC}/conv.c",
                      f"{CSRC}/sgemm.c", f"{CSRC}/pool.c", f"{CSRC}/softmax.c",
-                     f"{CSRC}/qgemm.c", f"{CSRC}/rnn.c"],
+                     f"{CSRC}/qgemm.c", f"{CSRC}/qmatmul.c", f"{CSRC}/rnn.c", f"{CSRC}/resize.c", f"{CSRC}/norm.c"],
             include_dirs=[CSRC],
             depends=[f"{CSRC}/ep_native.h"],
             optional=True,

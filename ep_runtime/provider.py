@@ -151,6 +151,9 @@ class ExecutionProvider:
     device: str = HOST
     #: option names the provider understands; None accepts any
     known_options: ClassVar[frozenset[str] | None] = None
+    #: whether its kernels may call the host BLAS that numpy uses (a run holds the BLAS pools at
+    #: intra_op_num_threads only when some node of the session is on such a provider)
+    uses_host_blas: ClassVar[bool] = True
 
     def __init__(self, **options: Any) -> None:
         if self.known_options is not None:

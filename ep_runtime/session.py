@@ -174,6 +174,8 @@ class InferenceSession:
         self._providers, self._graph, self._partition = providers_made, graph, part
         self._validation = report
         self._compiled, self._plan = compiled, plan
+        on = {d.provider for d in part.decisions}
+        self._run_uses_blas = any(p.uses_host_blas for p in providers_made if p.name in on)
         self._placed_plans: dict[tuple, Callable[..., tuple]] = {}
         self._output_names = [o.name for o in graph.outputs]
         self._output_index = {n: i for i, n in enumerate(self._output_names)}
@@ -436,7 +438,7 @@ class InferenceSession:
         try:
             # like onnxruntime: domain errors give NaN/inf, not warnings
             with np.errstate(all="ignore"), cancellable(run_options), \
-                    intra_op_thread_limit(self._options.intra_op_num_threads):
+                    intra_op_thread_limit(self._options.intra_op_num_threads, self._run_uses_blas):
                 return plan(*args)
         except RunCancelled as exc:
             if run_options is None or run_options.log_severity_level < 3:

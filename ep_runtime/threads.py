@@ -267,17 +267,19 @@ def intra_op_threads() -> int:
 
 class intra_op_thread_limit:  # noqa: N801 (used as a context manager, like contextlib's)
     """A run's thread settings: intra_op_threads() answers `threads` inside it (0: the default) and,
-    for threads > 0, the BLAS pools are held at `threads` (blas_thread_limit)."""
+    for threads > 0 and `blas` (the run may call the host BLAS), the BLAS pools are held at `threads`
+    (blas_thread_limit)."""
 
-    __slots__ = ("_threads", "_token", "_blas")
+    __slots__ = ("_threads", "_token", "_blas", "_hold_blas")
 
-    def __init__(self, threads: int) -> None:
+    def __init__(self, threads: int, blas: bool = True) -> None:
         self._threads = max(0, int(threads))
+        self._hold_blas = blas
         self._token: Token[int] | None = None
         self._blas: contextlib.AbstractContextManager[Any] | None = None
 
     def __enter__(self) -> None:
-        if self._threads > 0:
+        if self._threads > 0 and self._hold_blas:
             self._blas = blas_thread_limit(self._threads)
             self._blas.__enter__()
         self._token = _INTRA_OP_THREADS.set(self._threads)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ep_runtime.threads import intra_op_thread_limit
 from providers.cpu import conv as conv_module
 from tests.helpers.kernels import check, run_kernel
 
@@ -115,3 +116,40 @@ def test_conv_transpose_tiled_gapped_and_overlapping_taps_match_onnxruntime(kern
     attrs = {"kernel_shape": kernel, "strides": strides, "dilations": dilations, "pads": pads,
              "output_padding": output_padding, "group": group}
     check("ConvTranspose", [x, w, randn(3 * group) if bias else None], attrs, rtol=1e-4, atol=1e-4, opset=22)
+
+
+# depthwise convolutions on maps of 17 to 64 output columns, which the native kernel (csrc/conv.c) runs in blocks
+# of 16 channels as vector lanes where the CPU has AVX-512 (16 x 16 transposes into and out of the lanes, in
+# chunks of 16 columns, the last one partial): stride 1 and 2, 3x3 and 5x5, channel counts that leave a partial
+# block, a residual and an activation, NaN and inf
+DEPTHWISE_WIDE_CASES = [
+    (1, 32, 28, 28, (3, 3), [1, 1], [1, 1, 1, 1]),
+    (2, 40, 9, 45, (3, 3), [1, 1], [1, 0, 2, 1]),
+    (1, 17, 6, 64, (3, 3), [1, 1], [1, 1, 1, 1]),
+    (1, 48, 11, 112, (3, 3), [2, 2], [1, 1, 1, 1]),
+    (1, 19, 8, 61, (5, 5), [1, 2], [2, 2, 2, 2]),
+]
+
+
+@pytest.mark.parametrize("n, c, h, w, kernel, strides, pads", DEPTHWISE_WIDE_CASES)
+def test_native_depthwise_on_maps_up_to_64_columns_matches_the_numpy_kernel(n, c, h, w, kernel, strides, pads):
+    nat_conv = pytest.importorskip("providers.cpu.native.conv")
+    from providers.cpu import fusion
+    from providers.cpu.native import library
+    if library.LIB is None:
+        pytest.skip(f"native kernels not built: {library.UNAVAILABLE_REASON}")
+    x, wt, b = randn(n, c, h, w), randn(c, 1, *kernel), randn(c)
+    x[0, c - 1, 2, 3], x[-1, 16 % c, 0, w - 1] = np.nan, np.inf
+    attrs = {"group": c, "strides": strides, "pads": pads}
+    want = conv_module.conv(x, wt, b, **attrs)
+    got = nat_conv.Conv(x, wt, b, **attrs)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4, equal_nan=True)
+    z = randn(*want.shape)
+    want = fusion.FusedConv(x, wt, b, z, activation="Relu", **attrs)
+    outs = []
+    for threads in (1, 2, 3):  # split over channel blocks and rows: the same bits whatever the split
+        with intra_op_thread_limit(threads):
+            outs.append(nat_conv.FusedConv(x, wt, b, z, activation="Relu", **attrs))
+    np.testing.assert_allclose(outs[0], want, rtol=1e-4, atol=1e-4, equal_nan=True)
+    assert outs[0].tobytes() == outs[1].tobytes() == outs[2].tobytes()

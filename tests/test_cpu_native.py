@@ -821,3 +821,27 @@ def test_a_forked_child_runs_split_kernels_with_a_fresh_pool():
                 os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_runs_hold_the_blas_pools_only_when_a_node_is_on_a_provider_that_calls_blas(monkeypatch):
+    """A session whose nodes all run on embedded_c (own C kernels) skips the per-run BLAS hold; on cpu it holds."""
+    from ep_runtime import InferenceSession, SessionOptions
+    from ep_runtime import threads as threads_module
+    from providers.embedded_c import EmbeddedCExecutionProvider
+    from tests.embedded_c_helpers import mlp_model
+
+    if not EmbeddedCExecutionProvider.is_available():
+        pytest.skip("no C compiler for the embedded_c provider")
+    holds = []
+    real = threads_module.blas_thread_limit
+    monkeypatch.setattr(threads_module, "blas_thread_limit", lambda n: holds.append(n) or real(n))
+    model = mlp_model()
+    x = model.graph.input[0]
+    feed = {x.name: randn(*[d.dim_value or 1 for d in x.type.tensor_type.shape.dim])}
+    so = SessionOptions()
+    so.intra_op_num_threads = 1
+    so.disable_cpu_ep_fallback = True
+    embedded = InferenceSession(model, so, providers=[("embedded_c", {"fused": True})])
+    cpu = InferenceSession(model, so, providers=["cpu"])
+    np.testing.assert_allclose(embedded.run(None, feed)[0], cpu.run(None, feed)[0], rtol=1e-5, atol=1e-5)
+    assert holds == [1]  # the cpu run only

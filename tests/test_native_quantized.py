@@ -6,6 +6,8 @@ and the per-node cache of packed constant weights."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from onnx import TensorProto, helper
@@ -208,6 +210,66 @@ def test_dynamic_quantize_matmul_equals_numpy_bit_for_bit(gemm_kernel, monkeypat
         assert nat._float_matmul(qa, b, a_scale, b_scale, za, zb, bias, nat.WeightCache(False), "test") is not None
         same(kernel(a, b, b_scale, zb, bias), ref_contrib.DynamicQuantizeMatMul(a, b, b_scale, zb, bias))
         same(kernel(a, b, b_scale), ref_contrib.DynamicQuantizeMatMul(a, b, b_scale))
+
+
+def test_dynamic_quantize_matmul_with_constant_weights_takes_the_plan_and_gives_numpys_bits(gemm_kernel,
+                                                                                             monkeypatch):
+    node = SimpleNamespace(inputs=["A", "B", "B_scale", "B_zero", "bias"])
+    graph = SimpleNamespace(initializers={"B", "B_scale", "B_zero", "bias"})
+    general = []
+    monkeypatch.setattr(nat, "dynamic_quantize", lambda x: general.append(1) or ref.DynamicQuantizeLinear(x))
+    for b_type in BYTE_TYPES:
+        # K a multiple of 4 (the plan; tiny products numpy ran before, large ones) and not (the general path)
+        for lead, k, n in [((50,), 64, 1), ((1, 3), 8, 5), ((2, 5), 68, 33), ((129,), 128, 17), ((), 12, 7),
+                           ((33,), 67, 64)]:
+            b = rand_bytes(b_type, k, n)
+            b_scale = np.abs(RNG.standard_normal(n)).astype(np.float32) + 0.01 if n % 2 else np.array(0.02, np.float32)
+            zb, bias = rand_bytes(b_type, n) if n > 5 else rand_bytes(b_type), RNG.standard_normal(n).astype(np.float32)
+            for args in [(zb, bias), (None, None)]:
+                kernel = nat.DynamicQuantizeMatMul(_node=node, _graph=graph)
+                general.clear()
+                outs = []
+                for _ in range(2):
+                    a = RNG.standard_normal(lead + (k,)).astype(np.float32)
+                    outs.append((kernel(a, b, b_scale, *args), a))
+                for got, a in outs:  # the second run did not overwrite the first one's output
+                    same(got, ref_contrib.DynamicQuantizeMatMul(a, b, b_scale, *args))
+                assert not general if k % 4 == 0 else general, (lead, k, n)
+    kernel = nat.DynamicQuantizeMatMul(_node=node, _graph=graph)
+    b, b_scale = rand_bytes(np.int8, 8, 3), np.array(0.5, np.float32)
+    a = RNG.standard_normal((2, 8)).astype(np.float32)
+    a[1, 2] = np.nan  # the numpy kernel's semantics
+    same(kernel(a, b, b_scale), ref_contrib.DynamicQuantizeMatMul(a, b, b_scale))
+
+
+def test_matmul_integer_to_float_with_constant_weights_takes_the_plan_and_gives_numpys_bits(gemm_kernel,
+                                                                                            monkeypatch):
+    node = SimpleNamespace(inputs=["A", "B", "a_scale", "b_scale", "a_zero", "b_zero", "bias"])
+    graph = SimpleNamespace(initializers={"B", "b_scale", "b_zero", "bias"})
+    general, unsigned_rows = [], nat.unsigned_rows
+    monkeypatch.setattr(nat, "unsigned_rows", lambda *a: general.append(1) or unsigned_rows(*a))
+    for b_type in BYTE_TYPES:
+        # K a multiple of 4 (the plan; small products numpy ran before, large ones) and not (the general path)
+        for lead, k, n in [((128,), 512, 1), ((1, 3), 8, 5), ((64,), 256, 16), ((), 12, 7), ((33,), 67, 64)]:
+            b = rand_bytes(b_type, k, n)
+            b_scale = np.abs(RNG.standard_normal(n)).astype(np.float32) + 0.01 if n % 2 else np.array(0.02, np.float32)
+            zb, bias = rand_bytes(b_type, n) if n > 5 else rand_bytes(b_type), RNG.standard_normal(n).astype(np.float32)
+            for za, b_args in [(rand_bytes(np.uint8), (zb, bias)), (None, (None, None))]:
+                kernel = nat.MatMulIntegerToFloat(_node=node, _graph=graph)
+                general.clear()
+                outs = []
+                for _ in range(2):
+                    a, a_scale = rand_bytes(np.uint8, *lead, k), np.array(RNG.uniform(0.01, 0.1), np.float32)
+                    args = (a, b, a_scale, b_scale, za, *b_args)
+                    outs.append((kernel(*args), args))
+                for got, args in outs:  # the second run did not overwrite the first one's output
+                    same(got, ref_contrib.MatMulIntegerToFloat(*args))
+                assert not general if k % 4 == 0 else general, (lead, k, n)
+    # an int8 A is the general path's
+    kernel = nat.MatMulIntegerToFloat(_node=node, _graph=graph)
+    args = (rand_bytes(np.int8, 40, 64), rand_bytes(np.int8, 64, 64), np.array(0.1, np.float32),
+            np.array(0.2, np.float32), rand_bytes(np.int8))
+    same(kernel(*args), ref_contrib.MatMulIntegerToFloat(*args))
 
 
 def test_small_products_run_on_numpy_and_large_ones_natively():
@@ -443,6 +505,32 @@ int main(void) {
         if (memcmp(y1, y3, (size_t)n) || sc1 != sc3 || z1 != z3) { printf("dql threads differ\n"); return 2; }
         free(x); free(y1); free(y3);
     }
+    /* ep_qmatmul_f32 (qmatmul.c) against its steps called one by one: the same bits, float and uint8 A */
+    for (int64_t m = 1; m <= 9; m += 4) for (int64_t k = 4; k <= 68; k += 32) for (int64_t n = 1; n <= 33; n += 16) {
+        const int64_t kp = k;
+        float *x = malloc((size_t)(m * k) * 4), *bs = malloc((size_t)n * 4), *mult = malloc((size_t)n * 4);
+        float *bias = malloc((size_t)n * 4), *y1 = malloc((size_t)(m * n) * 4), *y2 = malloc((size_t)(m * n) * 4);
+        int8_t *rows = malloc((size_t)(n * k)), *pan = malloc((size_t)((n + 15) / 16 * kp * 16));
+        uint8_t *q = malloc((size_t)(m * k)), z8;
+        int32_t *ssum = malloc((size_t)n * 4), *usum = malloc((size_t)m * 4), sz = 3, uz;
+        float sc;
+        for (int64_t i = 0; i < m * k; i++) x[i] = (float)((int32_t)(rnd() % 2001) - 900) / 37.0f;
+        for (int64_t i = 0; i < n * k; i++) rows[i] = (int8_t)rnd();
+        for (int64_t j = 0; j < n; j++) { bs[j] = 0.001f * (float)(1 + rnd() % 9); bias[j] = 0.5f; }
+        if (ep_qpack_panels(rows, n, k, k, kp, pan, ssum, 1)) return 1;
+        if (ep_dynamic_quantize_u8(x, m * k, q, &sc, &z8, 1) || ep_qrow_sums(q, m, k, k, 0, usum, 1)) return 1;
+        uz = z8;
+        for (int64_t j = 0; j < n; j++) mult[j] = sc * bs[j];
+        if (ep_qgemm_u8s8(q, k, pan, m, n, k, kp, usum, ssum, &uz, 0, &sz, 0, y1, n, mult, bias, 1)) return 1;
+        if (ep_qmatmul_f32(x, NULL, 0.0f, 0, m, k, pan, ssum, &sz, 0, n, bs, bias, y2, 3)) return 1;
+        if (memcmp(y1, y2, (size_t)(m * n) * 4)) { printf("qmatmul (float A) differs\n"); return 2; }
+        if (ep_qmatmul_f32(NULL, q, sc, uz, m, k, pan, ssum, &sz, 0, n, bs, bias, y2, 3)) return 1;
+        if (memcmp(y1, y2, (size_t)(m * n) * 4)) { printf("qmatmul (uint8 A) differs\n"); return 2; }
+        if (ep_qmatmul_f32(NULL, q, sc, uz, m, k + 1, pan, ssum, &sz, 0, n, bs, bias, y2, 3) != -2) return 3;
+        checks++;
+        free(x); free(bs); free(mult); free(bias); free(y1); free(y2); free(rows); free(pan); free(q); free(ssum);
+        free(usum);
+    }
     printf("qgemm OK (%ld checks)\n", checks);
     return 0;
 }
@@ -450,6 +538,7 @@ int main(void) {
 
 
 def test_the_integer_kernels_run_clean_under_sanitizers(tmp_path):
-    """csrc/qgemm.c built with AddressSanitizer and UndefinedBehaviorSanitizer (and -pedantic -Werror):
-    no out-of-bounds access or undefined arithmetic on small geometries, and the results are exact."""
-    run_driver(build_driver(tmp_path, SANITIZER_DRIVER, ["parallel.c", "qgemm.c"], no_clones=False), "qgemm OK")
+    """csrc/qgemm.c and csrc/qmatmul.c built with AddressSanitizer and UndefinedBehaviorSanitizer (and -pedantic
+    -Werror): no out-of-bounds access or undefined arithmetic on small geometries, and the results are exact."""
+    run_driver(build_driver(tmp_path, SANITIZER_DRIVER, ["parallel.c", "qgemm.c", "qmatmul.c"], no_clones=False),
+               "qgemm OK")

@@ -9,6 +9,8 @@ own order. What the C code does not cover must come out of the numpy kernel unch
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
@@ -280,6 +282,65 @@ def test_float_lstm_with_an_empty_sequence_runs_on_numpy():
         np.testing.assert_array_equal(g, w)
 
 
+def constant_lstm_node(args, **attrs):
+    """The function a session runs for an LSTM node whose W, R, B and P are initializers (as the factory
+    sees them: the node's input names, the graph's initializer names)."""
+    names = ["X", "W", "R", "B", "", "H0", "C0", "P"][:len(args)]
+    names = [name if args[i] is not None else "" for i, name in enumerate(names)]
+    node = SimpleNamespace(inputs=names)
+    graph = SimpleNamespace(initializers={"W", "R", "B", "P"})
+    return nat.LSTM(**attrs, _node=node, _graph=graph, _num_outputs=3)
+
+
+@pytest.mark.parametrize("direction", ["forward", "reverse", "bidirectional"])
+@pytest.mark.parametrize("variant", ["plain", "initial states", "peepholes and clip", "strided x"])
+def test_lstm_node_with_constant_weights_gives_native_lstms_bits_on_every_run(direction, variant, monkeypatch):
+    rng = np.random.default_rng(51)
+    dirs = 2 if direction == "bidirectional" else 1
+    x, w, r, b, _, h0, c0, p = float_inputs(rng, 3, 2, 5, 17, dirs, initial=variant == "initial states",
+                                            peepholes=variant == "peepholes and clip")
+    attrs = dict(direction=direction, hidden_size=17, clip=1.5 if variant == "peepholes and clip" else None)
+    run = constant_lstm_node((x, w, r, b, None, h0, c0, p), **attrs)
+    full = nat.native_lstm
+    calls = []
+    monkeypatch.setattr(nat, "native_lstm", lambda *a, **k: calls.append(1) or full(*a, **k))
+    kept = []
+    for step in range(3):
+        xs = rng.standard_normal(x.shape).astype(np.float32)
+        if variant == "strided x":
+            xs = rng.standard_normal((3, 2, 10)).astype(np.float32)[:, :, ::2]
+        states = [None if s is None else (s + step).astype(np.float32) for s in (h0, c0)]
+        got = run(xs, w, r, b, None, *states, p)
+        want = full(xs, w, r, b, None, *states, p, **attrs, num_outputs=3)
+        same_bits(got, want)
+        for g, v in zip(got, ref_rnn.lstm(xs, w, r, b, None, *states, p, **attrs, num_outputs=3)):
+            np.testing.assert_allclose(g, v, rtol=1e-5, atol=1e-6)
+        kept.append((got, [g.copy() for g in got]))
+    assert len(calls) == 1, "runs after the first should skip native_lstm's setup"
+    for got, copy in kept:  # no run overwrote the outputs of an earlier one
+        same_bits(got, copy)
+
+
+def test_lstm_node_with_constant_weights_follows_new_shapes_and_new_weights():
+    rng = np.random.default_rng(52)
+    x, w, r, b, _, h0, c0, _ = float_inputs(rng, 4, 3, 6, 9, 1, initial=True)
+    run = constant_lstm_node((x, w, r, b, None, h0, c0), hidden_size=9)
+    for seq, batch, weights in ((4, 3, (w, r, b)), (4, 3, (w, r, b)), (2, 1, (w, r, b)), (2, 1, (w * 0.5, r, b))):
+        xs = rng.standard_normal((seq, batch, 6)).astype(np.float32)
+        states = [np.ascontiguousarray(s[:, :batch]) for s in (h0, c0)]
+        got = run(xs, *weights, None, *states)
+        same_bits(got, nat.native_lstm(xs, *weights, None, *states, hidden_size=9, num_outputs=3))
+
+
+def test_lstm_node_with_constant_weights_still_raises_the_numpy_kernels_errors():
+    rng = np.random.default_rng(53)
+    x, w, r, b, _, h0, c0, _ = float_inputs(rng, 4, 3, 6, 9, 1, initial=True)
+    run = constant_lstm_node((x, w, r, b, None, h0, c0), hidden_size=9)
+    run(x, w, r, b, None, h0, c0)
+    with pytest.raises(ValueError, match="initial state must have shape"):
+        run(x, w, r, b, None, h0[:, :2], c0)
+
+
 # --------------------------------------------------------------------------- threads, sessions
 
 
@@ -446,7 +507,46 @@ static void check_recurrence(int64_t seq, int64_t batch, int64_t n, int with_len
     free(packed);
 }
 
+/* ep_lstm_x_f32 (X projected in C, forward and reverse) against ep_lstm_f32 given the projection */
+static void check_x_projection(int64_t seq, int64_t batch, int64_t k, int64_t n) {
+    const int64_t cols = 4 * n, rows = seq * batch, out = rows * n + 2 * batch * n;
+    float *x = malloc(sizeof(float) * rows * k), *wt = malloc(sizeof(float) * k * cols);
+    float *bias = malloc(sizeof(float) * cols), *rf = malloc(sizeof(float) * n * cols);
+    float *h0 = malloc(sizeof(float) * batch * n), *c0 = malloc(sizeof(float) * batch * n);
+    float *xw = malloc(sizeof(float) * rows * cols);
+    float *got = malloc(sizeof(float) * out), *want = malloc(sizeof(float) * out);
+    for (int64_t i = 0; i < rows * k; i++) x[i] = rndf();
+    for (int64_t i = 0; i < k * cols; i++) wt[i] = rndf() * 0.3f;
+    for (int64_t i = 0; i < n * cols; i++) rf[i] = rndf() * 0.2f;
+    for (int64_t j = 0; j < cols; j++) bias[j] = rndf() * 0.1f;
+    for (int64_t i = 0; i < batch * n; i++) { h0[i] = rndf(); c0[i] = rndf(); }
+    const int32_t acts[3] = {0, 1, 1};
+    const float alpha[3] = {0}, beta[3] = {0};
+    for (int reverse = 0; reverse < 2; reverse++) {
+        for (int64_t t = 0; t < seq; t++)
+            for (int64_t b = 0; b < batch; b++)
+                for (int64_t j = 0; j < cols; j++) {
+                    const float *xr = x + ((reverse ? seq - 1 - t : t) * batch + b) * k;
+                    double sum = 0.0;
+                    for (int64_t i = 0; i < k; i++) sum += (double)xr[i] * wt[i * cols + j];
+                    xw[(t * batch + b) * cols + j] = (float)sum + bias[j];
+                }
+        if (ep_lstm_f32(xw, rf, NULL, h0, c0, NULL, want, want + rows * n, want + rows * n + batch * n, seq, batch,
+                        n, acts, alpha, beta, 0.0f, 0, 0, 1) != 0) fail("float recurrence rc", seq, batch, n);
+        if (ep_lstm_x_f32(x, k, reverse, wt, bias, rf, NULL, h0, c0, got, got + rows * n, got + rows * n + batch * n,
+                          seq, batch, n, acts, alpha, beta, 0.0f, 0, 0, 3) != 0) fail("x recurrence rc", seq, batch, n);
+        calls += 2;
+        for (int64_t i = 0; i < out; i++) {
+            const float d = got[i] - want[i];
+            if (d > 1e-4f || d < -1e-4f) fail("x projection", seq, batch, k);
+        }
+    }
+    free(x); free(wt); free(bias); free(rf); free(h0); free(c0); free(xw); free(got); free(want);
+}
+
 int main(void) {
+    for (int64_t seq = 1; seq <= 3; seq++)
+        for (int64_t k = 1; k <= 33; k += 16) check_x_projection(seq, 4 - seq, k, seq * 7 + 1);
     const int64_t ks[] = {1, 3, 4, 17, 64, 129}, colss[] = {4, 12, 68, 128, 132, 260};
     for (int a = 0; a < 6; a++)
         for (int b = 0; b < 6; b++) check_project(1 + a % 3 * 2, ks[a], colss[b]);
@@ -465,5 +565,5 @@ def test_the_lstm_kernels_run_clean_under_sanitizers(tmp_path):
     """rnn.c over odd sizes (k and hidden sizes that are not multiples of 4, 16 or 128, empty and short
     sequences) built with AddressSanitizer and UndefinedBehaviorSanitizer and with every call split
     over threads: nothing reads or writes out of bounds, the projection equals int64 sums exactly, and
-    plain and packed weights, 1 and 3 threads give the same bits."""
+    plain and packed weights, 1 and 3 threads give the same bits, X projected in C is the projection given."""
     run_driver(build_driver(tmp_path, SANITIZER_DRIVER, ["parallel.c", "rnn.c"], no_clones=False), "sanitizers OK")

@@ -247,6 +247,39 @@ def test_small_maps_take_the_transposed_form_and_large_ones_the_usual_one():
         assert nat_conv.weights_layout(plan, 1, nr) == want
 
 
+def test_padded_3x3_convolutions_on_7x7_maps_take_the_transposed_form_and_14x14_ones_the_usual_one():
+    # the usual form computes 2 discarded columns per output row (61 wide positions for 49 outputs); the
+    # transposed one gathers the 49 outputs themselves
+    nr = library.LIB.ep_sgemm_nr()
+    for shape, m, want in [((1, 512, 7, 7), 512, nr), ((1, 192, 7, 7), 320, nr), ((1, 256, 14, 14), 256, 0)]:
+        x, w = randn(*shape), randn(m, shape[1], 3, 3)
+        plan = nat_conv._plan(x.shape, w.shape, None, 1, None, None, None, (1, 1, 1, 1), "NOTSET")
+        assert nat_conv.weights_layout(plan, 1, nr) == want
+
+
+@pytest.mark.parametrize("case", [
+    (1, 32, 7, 7, 40, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1), 1),  # output rows shorter than the padded rows
+    (2, 24, 9, 11, 33, (3, 3), (2, 1), (1, 2), (1, 2, 0, 1), 1),
+    (1, 300, 6, 5, 20, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1), 1),  # K = 2700: blocks of k, the last one shorter
+    (1, 40, 5, 5, 40, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1), 4),
+    (1, 7, 1, 3, 70, (1, 3), (1, 1), (1, 1), (0, 1, 0, 1), 1),
+    (2, 16, 28, 28, 40, (3, 3), (1, 1), (1, 1), (1, 1, 1, 1), 1),  # usual form over the outputs themselves
+])
+def test_the_transposed_and_the_usual_form_give_the_same_bits(case, micro_kernel, monkeypatch):
+    # both sum each output's products in the same k order, whichever operand is broadcast
+    x, w, b, attrs = conv_case(case)
+    z = randn(*ref_conv.conv(x, w, b, **attrs).shape)
+    x[0, 1, 0, 0] = np.nan
+    outs = {}
+    for form, limit in (("usual", -1.0), ("transposed", 1e30)):
+        monkeypatch.setattr(nat_conv, "TRANSPOSED_MAX_WORK", limit)
+        outs[form] = nat_conv.FusedConv(x, w, b, z, activation="Relu", **attrs)
+    assert outs["usual"].tobytes() == outs["transposed"].tobytes()
+    want = ref_fusion.FusedConv(x, w, b, z, activation="Relu", **attrs)
+    np.testing.assert_array_equal(np.isnan(outs["usual"]), np.isnan(want))
+    close(outs["usual"], want, w[0].size)
+
+
 SANITIZER_DRIVER = r"""
 #include <stdio.h>
 #include <stdlib.h>

@@ -236,10 +236,6 @@ def test_layer_norm_chain_becomes_layer_normalization(opset, affine, square):
     assert node.attrs["axis"] == -1 and node.attrs["epsilon"] == pytest.approx(1e-5)
 
 
-def test_layer_norm_chain_is_left_alone_before_opset_17():
-    assert "LayerNormalization" not in ops(session(layer_norm_chain(13)))
-
-
 # --- MatMul / Gemm -------------------------------------------------------------------------------
 
 def test_matmul_add_on_2d_input_becomes_gemm():
@@ -489,7 +485,8 @@ def test_identity_and_dropout_are_removed_but_a_graph_output_identity_stays():
 # --- generated zoo models -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name,fused", [("yolov5", {"com.microsoft.QuickGelu", "SpaceToDepth"}),
-                                        ("transformer", {"com.microsoft.Gelu"})])
+                                        ("transformer", {"com.microsoft.BiasGelu",
+                                                         "com.microsoft.SkipLayerNormalization"})])
 def test_zoo_models_fuse_and_keep_results(name, fused):
     from bench import zoo
 

@@ -4,9 +4,12 @@
   folded inside every body graph (If / Loop / Scan, nested, outer-scope initializers included),
   redundant nodes (Identity, inference Dropout, no-op Cast) eliminated (`control_flow`,
   `redundant`).
-- EXTENDED and above: fusions — LayerNormalization (`layernorm`), GELU, SiLU, HardSwish
-  (`activations`), MatMul + Add -> Gemm, Gemm weights stored pre-transposed and MatMul / Gemm
-  weights stored contiguous (`matmul`),
+- EXTENDED and above: fusions — LayerNormalization (`layernorm`), residual Add [+ bias] +
+  LayerNormalization -> com.microsoft SkipLayerNormalization (`skip_layernorm`), GELU, SiLU, HardSwish
+  (`activations`), bias Add + GELU -> com.microsoft BiasGelu (`bias_gelu`), a MatMul scaled by a
+  constant scalar folded into a constant operand or com.microsoft FusedMatMul (`matmul_scale`),
+  MatMul + Add -> Gemm, Gemm weights stored pre-transposed and MatMul / Gemm weights stored
+  contiguous (`matmul`),
   YOLOv5 Focus -> SpaceToDepth (`focus`), quantize_dynamic's MatMulInteger chains ->
   com.microsoft MatMulIntegerToFloat / DynamicQuantizeMatMul (`quantization`).
 
@@ -24,18 +27,22 @@ from ..graph import Graph
 from ..optimization_level import GraphOptimizationLevel
 from ..provider import ExecutionProvider
 from .activations import fuse_gelu, fuse_hard_swish, fuse_silu
+from .bias_gelu import fuse_bias_gelu
 from .control_flow import fold_bodies, inline_constant_ifs
 from .editor import GraphEdit
 from .focus import fuse_focus
 from .layernorm import fuse_layer_norm
 from .matmul import fuse_matmul_add, pretranspose_gemm_weights, store_weights_contiguous
+from .matmul_scale import fuse_matmul_scale
 from .placement import Placement
 from .quantization import fuse_dynamic_quantize_matmul, fuse_matmul_integer_to_float
 from .redundant import eliminate_redundant_nodes
+from .skip_layernorm import fuse_skip_layer_norm
 
 #: the fusion passes of the EXTENDED level, in the order they run
 FUSIONS: tuple[Callable[[GraphEdit], None], ...] = (
-    fuse_layer_norm, fuse_gelu, fuse_silu, fuse_hard_swish, fuse_matmul_add, pretranspose_gemm_weights,
+    fuse_layer_norm, fuse_skip_layer_norm, fuse_gelu, fuse_bias_gelu, fuse_silu, fuse_hard_swish, fuse_matmul_scale,
+    fuse_matmul_add, pretranspose_gemm_weights,
     store_weights_contiguous, fuse_focus, fuse_matmul_integer_to_float, fuse_dynamic_quantize_matmul,
 )
 

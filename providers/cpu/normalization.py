@@ -137,6 +137,7 @@ def _row_stats(rows: np.ndarray, epsilon: float) -> tuple[np.ndarray, np.ndarray
     return mean, centered, inv
 
 
+@kernel("LayerNormalization", since=1, until=16, multi_output=True)  # onnxruntime's ai.onnx contrib version
 @kernel("LayerNormalization", since=17, multi_output=True)
 def LayerNormalization(x: np.ndarray, scale: np.ndarray, b: np.ndarray | None = None, *, axis: int = -1,
                        epsilon: float = 1e-5, stash_type: int = 1, _num_outputs: int = 1, _provider=None):

@@ -104,6 +104,7 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
     aliases: ClassVar[tuple[str, ...]] = ("embedded_c",)
     device = HOST
     known_options: ClassVar[frozenset[str] | None] = frozenset({"fused", "kernels", "cflags", "poison_outputs"})
+    uses_host_blas: ClassVar[bool] = False
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)

@@ -1,16 +1,16 @@
 """Native convolutions: `Conv` and the CPU provider's `FusedConv` (Conv + residual + Relu).
 
-Three native paths for 1-D and 2-D convolutions, chosen by shape (conv_path); 1x1 convolutions
-(one numpy matmul already), 3-D ones and negative pads run the numpy kernel:
+Three native paths for 1-D and 2-D convolutions, chosen by shape (conv_path); 3-D ones, negative pads
+and one-pixel maps run the numpy kernel:
 - *direct*: few input channels per group (depthwise, small groups) and at most DIRECT_MAX_TAPS
   kernel taps run the C kernel, with bias, residual and activation applied to each output row
   while it is in cache;
 - *frames*: a convolution of one input channel and a large kernel (an STFT front end: kernel
   256, stride 128) is one GEMM of the weights with the strided frames of the padded input;
-- *im2col*: dense convolutions build their columns in C, a block of output rows at a time
-  (about twice as fast as numpy's strided copies; blocks of about 1 MiB, so the GEMM reads them
-  from L2), numpy's GEMM writes straight into the output, and a C epilogue adds bias and
-  residual and applies the activation to the block while it is in cache.
+- *gemm*: every other convolution (dense, 1x1, strided, dilated, grouped) is the packed SGEMM of
+  csrc/sgemm.c over weights packed once per node (PackedWeights), in its usual form or, for small
+  maps, its transposed form (weights_layout), with bias, residual and activation applied to each
+  tile of the output while it is in cache.
 
 The C kernels split their work over the running session's intra-op threads (library.threads()).
 """
@@ -85,7 +85,8 @@ class PackedWeights:
 def pack_weights(w: np.ndarray, group: int, nr: int = 0) -> np.ndarray:
     """The weights (m, c / group, kernel...) packed for the micro-kernels: per group, the (m / group,
     c / group * taps) matrix in panels of rows (ep_sgemm_pack_a_f32), or with `nr` > 0 transposed into
-    panels of nr columns (ep_sgemm_pack_b_f32, for the transposed form). 64-byte aligned."""
+    panels of nr columns (ep_sgemm_pack_b_f32, for the transposed form), the panels of each block of k
+    rows one after another. 64-byte aligned."""
     lib = library.LIB
     m, k = w.shape[0], prod(w.shape[1:])
     mg = m // group
@@ -104,18 +105,26 @@ def pack_weights(w: np.ndarray, group: int, nr: int = 0) -> np.ndarray:
 
 
 #: the transposed form (positions broadcast, output channels as vectors) runs when it computes at most
-#: this fraction of the padded multiply-adds of the usual form (it stores less efficiently)
-TRANSPOSED_MAX_WORK = 0.9
+#: this fraction of the padded multiply-adds of the usual form (it stores less efficiently: 14x14 maps, at
+#: 0.89, measured a tie or a loss; 7x7 and 13x13 ones, at 0.88 and below, a gain)
+TRANSPOSED_MAX_WORK = 0.88
+#: csrc/sgemm.c's EP_GEMM_IN_PLACE_M: the usual form reads B in place (over the wide positions) for at most
+#: this many output channels a group, rounded up to 8
+USUAL_IN_PLACE_M = 32
 
 
 def weights_layout(plan: _Plan, group: int, nr: int) -> int:
     """The panel width to pack the weights for (0: the usual form): the transposed form when the output
-    positions fill few vectors of nr (small maps) and it wastes much less of the tiles."""
-    kw, sw, dw, wo = plan.geometry[3], plan.geometry[5], plan.geometry[7], plan.geometry[11]
-    q = (plan.geometry[10] - 1) * (wo + (kw - 1) * dw // sw) + wo  # wide positions, as csrc/sgemm.c counts
-    mg = plan.m // group
-    usual = -(-q // nr) * nr * -(-mg // 8) * 8
-    transposed = -(-q // 8) * 8 * -(-mg // nr) * nr
+    positions fill few vectors of nr (small maps) and it wastes much less of the tiles. The usual form
+    computes the wide positions (csrc/sgemm.c: each output row continued over the taps' extra columns), the
+    transposed one gathers the output positions themselves."""
+    ho, kw, sw, dw, wo = plan.geometry[10], plan.geometry[3], plan.geometry[5], plan.geometry[7], plan.geometry[11]
+    mg, wide, exact = plan.m // group, (ho - 1) * (wo + (kw - 1) * dw // sw) + wo, ho * wo
+    mp = -(-mg // 8) * 8
+    if mp > USUAL_IN_PLACE_M and -(-exact // nr) * 16 <= -(-wide // nr) * 15:
+        wide = exact  # the packed usual form gathers the output positions too (EP_GEMM_EXACT_SAVING)
+    usual = -(-wide // nr) * nr * mp
+    transposed = -(-exact // 8) * 8 * -(-mg // nr) * nr
     return nr if transposed <= TRANSPOSED_MAX_WORK * usual else 0
 
 

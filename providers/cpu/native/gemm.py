@@ -1,8 +1,9 @@
-"""Native MatMul for a constant B and few rows of A (a transformer's or a CRNN's projections on a short
-sequence): csrc/sgemm.c's micro-kernel over B packed once per node. OpenBLAS packs B on every call, which
-costs more than the product itself when A has few rows (single thread: 2.8x slower on 32 x 512 . 512 x 256,
-5% on 40 x 120 . 120 x 6625); other shapes and dtypes run the numpy kernel; a B computed at run time is
-packed per call."""
+"""Native MatMul and Gemm for a constant B and few rows of A (a transformer's or a CRNN's projections on a
+short sequence, a classifier head on a few rows): csrc/sgemm.c's micro-kernel over B packed once per node.
+OpenBLAS packs B on every call, which costs more than the product itself when A has few rows (single thread:
+2.8x slower on 32 x 512 . 512 x 256, 5% on 40 x 120 . 120 x 6625); other shapes and dtypes run the numpy
+kernel; a B computed at run time is packed per call. Gemm's bias (C of one value per column, beta 1) is
+added in the kernel's epilogue, so a small Gemm is one C call (numpy's is a product, then an addition)."""
 
 from __future__ import annotations
 
@@ -58,6 +59,56 @@ def matmul(a: np.ndarray, b: np.ndarray, packed: PackedWeights | None = None) ->
     if rc != 0:
         raise RuntimeError(f"MatMul: the native GEMM refused its arguments (code {rc})")
     return y
+
+
+def gemm(a: np.ndarray, b: np.ndarray, c: np.ndarray | None, trans_b: int, packed: PackedWeights) -> np.ndarray | None:
+    """a @ b' + c by the packed GEMM (b' = b.T with trans_b) for a float32 A of MATMUL_MIN_ROWS to
+    MATMUL_MAX_ROWS rows and a float32 B, C None or one float32 value per column; else None (the numpy
+    kernel). Gemm's alpha 1, beta 1 (or C left out) and transA 0 are the caller's to check; `packed` keeps
+    b' packed between runs of a node whose B is a constant."""
+    lib = library.LIB
+    if lib is None or not is_f32_array(a) or not is_f32_array(b) or a.ndim != 2 or b.ndim != 2 or not b.size:
+        return None
+    n, k = b.shape if trans_b else b.shape[::-1]
+    rows = a.shape[0]
+    if a.shape[1] != k or not MATMUL_MIN_ROWS <= rows <= MATMUL_MAX_ROWS:
+        return None
+    if c is not None and (not is_f32_array(c) or c.shape not in ((n,), (1, n))):
+        return None
+    nr = lib.ep_sgemm_nr()
+    bp = packed.get(b, nr, int(bool(trans_b)))
+    ac = np.ascontiguousarray(a)
+    bias = None if c is None else np.ascontiguousarray(c)
+    y = np.empty((rows, n), dtype=np.float32)
+    rc = lib.ep_sgemm_f32(ac.ctypes.data, bp.ctypes.data, nr, ptr(bias), y.ctypes.data, rows, n, k, library.threads())
+    if rc == -1:
+        raise MemoryError("Gemm: the native GEMM could not allocate its buffers")
+    if rc != 0:
+        raise RuntimeError(f"Gemm: the native GEMM refused its arguments (code {rc})")
+    return y
+
+
+def _pack_gemm_b(b: np.ndarray, nr: int, trans_b: int) -> np.ndarray:
+    """Gemm's B' (B, or B.T with transB) packed as pack_b does."""
+    return pack_b(b.T if trans_b else b, nr)
+
+
+@native_kernel("Gemm", 7, factory=True)
+def gemm_node(*, alpha: float = 1.0, beta: float = 1.0, transA: int = 0, transB: int = 0,
+              _node: Node | None = None, _graph: Graph | None = None) -> Callable[..., np.ndarray]:
+    """The kernel of one Gemm node whose B is a constant: the packed GEMM (B packed on the first run) with the
+    bias in its epilogue when alpha is 1, A is not transposed and C is left out or added once (beta 1);
+    numpy's Gemm for everything else."""
+    packed = PackedWeights.for_node(_node, _graph, _pack_gemm_b)
+    native = packed.constant and alpha == 1.0 and not transA
+
+    def run(a: np.ndarray, b: np.ndarray, c: np.ndarray | None = None) -> np.ndarray:
+        y = None
+        if native and (c is None or beta in (0.0, 1.0)):
+            y = gemm(a, b, None if beta == 0.0 else c, transB, packed)
+        return reference.Gemm(a, b, c, alpha=alpha, beta=beta, transA=transA, transB=transB) if y is None else y
+
+    return run
 
 
 @native_kernel("MatMul", 1, factory=True)

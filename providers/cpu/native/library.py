@@ -17,7 +17,7 @@ import os
 from ep_runtime.threads import intra_op_threads
 
 #: the C functions' version of this binding; the library must report the same
-ABI_VERSION = 3
+ABI_VERSION = 4
 
 #: activation codes of csrc/ep_native.h
 ACT_NONE, ACT_RELU, ACT_LEAKY_RELU, ACT_CLIP, ACT_HARD_SIGMOID, ACT_HARD_SWISH = 0, 1, 2, 3, 4, 5
@@ -35,6 +35,7 @@ _SIGNATURES = {
     "ep_conv2d_direct_f32": ([_P, _P, _P, _P, _P] + [_I64] * 16 + [_INT, _F, _F, _I64], ctypes.c_int),
     "ep_pool2d_f32": ([_P, _P] + [_I64] * 15 + [_INT, _I64], ctypes.c_int),
     "ep_global_pool_f32": ([_P, _P, _I64, _I64, _INT, _I64], ctypes.c_int),
+    "ep_pool3d_f32": ([_P, _P, _I64, _P, _INT, _I64], ctypes.c_int),
     "ep_sgemm_packed_size": ([_I64, _I64, _I64], _I64),
     "ep_sgemm_pack_a_f32": ([_P, _I64, _I64, _I64, _P], ctypes.c_int),
     "ep_sgemm_force_kernel": ([_INT], ctypes.c_int),
@@ -45,6 +46,9 @@ _SIGNATURES = {
     "ep_sgemm_pack_b_rows_f32": ([_P, _I64, _I64, _I64, _P], ctypes.c_int),
     "ep_sgemm_f32": ([_P, _P, _I64, _P, _P, _I64, _I64, _I64, _I64], ctypes.c_int),
     "ep_softmax_f32": ([_P, _P, _I64, _I64, _I64, _INT, _I64], ctypes.c_int),
+    "ep_layer_norm_f32": ([_P, _P, _I64, _P, _P, _P, _P, _P, _P, _P, _I64, _I64, _F, _INT, _I64], ctypes.c_int),
+    "ep_channel_affine_f32": ([_P, _P, _P, _P, _I64, _I64, _I64, _INT, _I64], ctypes.c_int),
+    "ep_resize_f32": ([_P, _P, _P, _I64], ctypes.c_int),
     "ep_qgemm_u8s8": ([_P, _I64, _P, _I64, _I64, _I64, _I64, _P, _P, _P, _I64, _P, _I64, _P, _I64, _P, _P, _I64],
                       ctypes.c_int),
     "ep_qgemm_force_kernel": ([_INT], ctypes.c_int),
@@ -53,7 +57,10 @@ _SIGNATURES = {
     "ep_qpad_hwc": ([_P, _P] + [_I64] * 7 + [_INT, _INT, _I64], ctypes.c_int),
     "ep_qconv_panels": ([_P, _P, _P] + [_I64] * 14, ctypes.c_int),
     "ep_dynamic_quantize_u8": ([_P, _I64, _P, _P, _P, _I64], ctypes.c_int),
+    "ep_qmatmul_f32": ([_P, _P, _F, ctypes.c_int32, _I64, _I64, _P, _P, _P, _I64, _I64, _P, _P, _P, _I64],
+                       ctypes.c_int),
     "ep_lstm_f32": ([_P] * 9 + [_I64] * 3 + [_P] * 3 + [_F, _I64, _I64, _I64], ctypes.c_int),
+    "ep_lstm_x_f32": ([_P, _I64, _I64] + [_P] * 9 + [_I64] * 3 + [_P] * 3 + [_F, _I64, _I64, _I64], ctypes.c_int),
     "ep_qlstm_packed_size": ([_I64, _I64], _I64),
     "ep_qlstm_pack": ([_P, _I64, _I64, _P], ctypes.c_int),
     "ep_qlstm_project_f32": ([_P, _I64, _I64, _F, ctypes.c_int32, _P, _P, _P, ctypes.c_int32, _I64, _P, _P, _I64],

@@ -437,12 +437,20 @@ def _float_matmul(a: np.ndarray, b: np.ndarray, a_scale: np.ndarray, b_scale: np
 
 @gemm_kernel("MatMulIntegerToFloat", 1, domain=MS, factory=True, dtypes=BYTES)
 def MatMulIntegerToFloat(*, _node: Node | None = None, _graph: Graph | None = None) -> Callable[..., np.ndarray]:
-    """MatMulIntegerToFloat with the scale and bias applied in the native GEMM's epilogue."""
+    """MatMulIntegerToFloat with the scale and bias applied in the native GEMM's epilogue (through a
+    _FloatGemmPlan when B, b_scale, its zero point and the bias are initializers)."""
     weights = WeightCache(_constant_inputs(_node, _graph, (1, 5)))
+    plans = _PlanCache("MatMulIntegerToFloat", weights) if _node is not None and _constant_inputs(
+        _node, _graph, (1, 3, 5, 6)) else None
 
     def run(a: np.ndarray, b: np.ndarray, a_scale: np.ndarray, b_scale: np.ndarray,
             a_zero_point: np.ndarray | None = None, b_zero_point: np.ndarray | None = None,
             bias: np.ndarray | None = None) -> np.ndarray:
+        if plans is not None:
+            plan = plans.get(b, b_scale, b_zero_point, bias)
+            y = None if plan is None else plan.integer(a, a_scale, a_zero_point)
+            if y is not None:
+                return y
         y = None
         if _large(a, b):
             y = _float_matmul(a, b, a_scale, b_scale, a_zero_point, b_zero_point, bias, weights,
@@ -454,13 +462,110 @@ def MatMulIntegerToFloat(*, _node: Node | None = None, _graph: Graph | None = No
     return run
 
 
+class _FloatGemmPlan:
+    """The constant right side of a node's float-output integer GEMM (MatMulIntegerToFloat,
+    DynamicQuantizeMatMul): B packed, B's scale per column, zero point and bias, for a uint8 A (quantized
+    or given) whose last dimension K is a multiple of 4, so that A's rows need no padding. A run is one C
+    call (csrc/qmatmul.c) doing what the general path's calls do (DynamicQuantizeMatMul's quantization of A,
+    A's row sums, the multipliers a_scale * b_scale in float32, the GEMM with the scale and bias epilogue):
+    the same arithmetic, so the same bits, without the general path's per-run checks, arrays and calls (each
+    costs microseconds when a small product runs between large nodes). It serves products of any size: its
+    fixed cost is below the numpy kernel's, which smaller products took before."""
+
+    def __init__(self, b: np.ndarray, b_scale: np.ndarray, bias: np.ndarray | None, cols: SignedPanels) -> None:
+        self.k, self.n = b.shape
+        self.cols = cols
+        self.b_scale = np.ascontiguousarray(np.broadcast_to(b_scale.reshape(-1), (self.n,)), np.float32)
+        self.b_scale_at = self.b_scale.ctypes.data
+        self.bias = None if bias is None else np.ascontiguousarray(bias, np.float32)
+        self.bias_at = ptr(self.bias)
+        self.zero_step = int(cols.zero.size > 1)
+
+    @staticmethod
+    def build(b: Any, b_scale: Any, b_zero: Any, bias: Any, weights: WeightCache, op: str) -> _FloatGemmPlan | None:
+        """The plan of these weights, or None where the general path (or numpy) must run."""
+        if not (_is_bytes(b) and b.ndim == 2 and _zero_ok(b_zero)) or (b_zero is not None and b_zero.dtype != b.dtype):
+            return None
+        k, n = b.shape
+        if k == 0 or n == 0 or k % 4 or k > FLOAT_MAX_K:
+            return None
+        if type(b_scale) is not np.ndarray or b_scale.dtype != F32 or (b_scale.size != 1 and b_scale.shape != (n,)):
+            return None
+        if bias is not None and (type(bias) is not np.ndarray or bias.shape != (n,) or bias.dtype.kind != "f"):
+            return None
+        cols = weights.get((b, b_zero), lambda: _weight_columns(b, b_zero, op))
+        return None if cols is None else _FloatGemmPlan(b, b_scale, bias, cols)
+
+    def _product(self, xf: np.ndarray | None, xq: np.ndarray | None, x_scale: float, x_zero: int,
+                 lead: tuple[int, ...]) -> np.ndarray | None:
+        """ep_qmatmul_f32 of float32 A (xf, quantized in C) or uint8 A (xq with x_scale and x_zero)."""
+        a = np.ascontiguousarray(xf if xf is not None else xq)
+        y = np.empty(lead + (self.n,), np.float32)
+        s_panels, s_sums, s_zero = self.cols.addr
+        at = a.ctypes.data
+        rc = library.LIB.ep_qmatmul_f32(at if xf is not None else None, at if xf is None else None, x_scale, x_zero,
+                                        a.size // self.k, self.k, s_panels, s_sums, s_zero, self.zero_step, self.n,
+                                        self.b_scale_at, self.bias_at, y.ctypes.data, library.threads())
+        if rc == 1 and xf is not None:
+            return None
+        if rc == -1:
+            raise MemoryError("integer GEMM: the native kernel could not allocate")
+        if rc != 0:
+            raise RuntimeError(f"integer GEMM: the native kernel failed ({rc})")
+        return y
+
+    def dynamic(self, a: np.ndarray) -> np.ndarray | None:
+        """DynamicQuantizeMatMul of A (float32, last dimension K, not empty), or None when A holds a NaN or
+        an infinity (the numpy kernel's semantics)."""
+        return self._product(a, None, 0.0, 0, a.shape[:-1])
+
+    def integer(self, a: Any, a_scale: Any, a_zero: Any) -> np.ndarray | None:
+        """MatMulIntegerToFloat of a uint8 A (last dimension K, not empty) with a float32 a_scale and a uint8
+        a_zero of one value each, or None for other inputs (the general path)."""
+        if type(a) is not np.ndarray or a.dtype != U8 or a.ndim < 1 or a.shape[-1] != self.k or not a.size:
+            return None
+        if type(a_scale) is not np.ndarray or a_scale.dtype != F32 or a_scale.size != 1:
+            return None
+        if a_zero is not None and (type(a_zero) is not np.ndarray or a_zero.dtype != U8 or a_zero.size != 1):
+            return None
+        zero = 0 if a_zero is None else int(a_zero.reshape(-1)[0])
+        return self._product(None, a, float(a_scale.reshape(-1)[0]), zero, a.shape[:-1])
+
+
+class _PlanCache:
+    """A node's _FloatGemmPlan, kept while the node is given the same weight arrays (compared by identity)."""
+
+    def __init__(self, op: str, weights: WeightCache) -> None:
+        self.op = op
+        self.weights = weights
+        self._entry: tuple[tuple[Any, ...], _FloatGemmPlan | None] = ((), None)
+
+    def get(self, b: Any, b_scale: Any, b_zero: Any, bias: Any) -> _FloatGemmPlan | None:
+        """The plan of these arrays, or None when they have none."""
+        arrays, plan = self._entry
+        if len(arrays) == 4 and arrays[0] is b and arrays[1] is b_scale and arrays[2] is b_zero and arrays[3] is bias:
+            return plan
+        plan = _FloatGemmPlan.build(b, b_scale, b_zero, bias, self.weights, self.op)
+        self._entry = ((b, b_scale, b_zero, bias), plan)
+        return plan
+
+
 @gemm_kernel("DynamicQuantizeMatMul", 1, domain=MS, factory=True)
 def DynamicQuantizeMatMul(*, _node: Node | None = None, _graph: Graph | None = None) -> Callable[..., np.ndarray]:
-    """DynamicQuantizeMatMul: A quantized natively, then the native GEMM with the scale and bias epilogue."""
+    """DynamicQuantizeMatMul: A quantized natively, then the native GEMM with the scale and bias epilogue
+    (through a _FloatGemmPlan when B, its scale, zero point and bias are initializers)."""
     weights = WeightCache(_constant_inputs(_node, _graph, (1, 3)))
+    plans = _PlanCache("DynamicQuantizeMatMul", weights) if _node is not None and _constant_inputs(
+        _node, _graph, (1, 2, 3, 4)) else None
 
     def run(a: np.ndarray, b: np.ndarray, b_scale: np.ndarray, b_zero_point: np.ndarray | None = None,
             bias: np.ndarray | None = None) -> np.ndarray:
+        if plans is not None and type(a) is np.ndarray and a.dtype == F32 and a.size and a.ndim >= 1:
+            plan = plans.get(b, b_scale, b_zero_point, bias)
+            if plan is not None and a.shape[-1] == plan.k:
+                y = plan.dynamic(a)
+                if y is not None:
+                    return y
         y = None
         if _is_bytes(b) and b.ndim == 2 and a.ndim >= 1 and a.shape[-1] == b.shape[0] and _large(a, b):
             quantized = dynamic_quantize(a)

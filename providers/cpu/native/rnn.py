@@ -5,8 +5,9 @@ one C call (csrc/rnn.c) runs every step of a direction. The Python side does wha
 do before their loop, with their own helpers: `_Setup` checks the inputs and brings them to layout
 0 and each direction's processing order, and `restore`/`outputs` put the results back.
 
-- LSTM: numpy's GEMM computes the input projection X W^T + Wb + Rb of every step at once; the C
-  loop adds H_{t-1} R^T and runs the cell.
+- LSTM: numpy's GEMM computes the input projection X W^T + Wb + Rb of every step at once (the C code
+  itself for a few steps: ep_lstm_x_f32); the C loop adds H_{t-1} R^T and runs the cell. A node whose
+  weights are initializers keeps, per input shape, what its first run checked and built (_FloatPlan).
 - DynamicQuantizeLSTM: W and R stay int8 (uint8 ones are stored as w - 128, their zero point moved
   by the same), packed once per node when they are initializers. X is quantized over the steps up
   to the longest sequence as the numpy kernel does (its `_uint8_params`), the C code projects it
@@ -40,6 +41,9 @@ RNN_ACTIVATIONS = {"sigmoid": 0, "tanh": 1, "relu": 2, "affine": 3, "leakyrelu":
 _UNCOVERED, _NO_MEMORY = 1, 2
 #: the int8 products sum in int32: K * 255 * 128 must stay below 2**31
 MAX_QUANTIZED_K = 1 << 16
+#: a float LSTM of at most this many steps x batch entries and input multiply-adds projects X in C
+#: (ep_lstm_x_f32: one call per direction); longer inputs keep numpy's GEMM, which reads W once for all rows
+PROJECT_ROWS, PROJECT_MACS = 8, 1 << 19
 
 #: a direction's activations for the C code: the addresses of codes int32[3], alpha float32[3] and
 #: beta float32[3], and the arrays (kept alive with them)
@@ -133,9 +137,11 @@ def native_lstm(x: np.ndarray, w: np.ndarray, r: np.ndarray, b: np.ndarray | Non
                 activation_alpha: Any = None, activation_beta: Any = None, activations: Any = None,
                 clip: Any = None, direction: str = "forward", hidden_size: int | None = None,
                 input_forget: int = 0, layout: int = 0, num_outputs: int = 1,
-                cache: reference_q._WeightCache | None = None) -> tuple | None:
+                cache: reference_q._WeightCache | None = None,
+                w_cache: reference_q._WeightCache | None = None) -> tuple | None:
     """A float32 LSTM by the C recurrence, or None when it does not cover the node (the caller runs
-    `..rnn.lstm`, which also raises the errors of bad inputs). `cache` keeps R^T of a constant R."""
+    `..rnn.lstm`, which also raises the errors of bad inputs). `cache` keeps R^T of a constant R, `w_cache`
+    W^T of a constant W (read by the C projection of few steps: _projects_in_c)."""
     lib = library.LIB
     if lib is None or not is_f32_array(x) or any(v is not None and type(v) is not np.ndarray
                                                  for v in (w, r, b, initial_h, initial_c, p)):
@@ -150,17 +156,28 @@ def native_lstm(x: np.ndarray, w: np.ndarray, r: np.ndarray, b: np.ndarray | Non
     lens = None if s.lens is None else np.ascontiguousarray(s.lens, dtype=np.int64)
     r_t = (cache or reference_q._WeightCache(False)).get((r,), lambda: [
         (rt, rt.ctypes.data) for rt in (_f32(s.r[d].T) for d in range(s.num_dirs))])
+    k = s.x.shape[2]
+    in_c = s.lens is None and _projects_in_c(s.seq, s.batch, k, n)
+    w_t = (w_cache or reference_q._WeightCache(False)).get((w,), lambda: _transposed(s.w)) if in_c else None
+    xc = _f32(s.x) if in_c else None
     ys, hs, cs = [], [], []
     for d in range(s.num_dirs):
         xd, idx, _ = s.steps(d)
-        xw = _f32(reference._project(xd, s.w[d], s.b[d, :4 * n] + s.b[d, 4 * n:]))
+        bias = s.b[d, :4 * n] + s.b[d, 4 * n:]
         pd = None if p is None else _f32(p[d])
         hc, h0, c0 = _states(s, d)  # hc holds the buffer while C reads it
         y, h, c, y_at, h_at, c_at = _outputs(s)
         codes, alpha, beta, _ = cells[d]
-        rc = lib.ep_lstm_f32(xw.ctypes.data, r_t[d][1], ptr(pd), h0, c0, ptr(lens), y_at, h_at, c_at, s.seq,
-                             s.batch, n, codes, alpha, beta, clipping[0], clipping[1], int(bool(input_forget)),
-                             library.threads())
+        if w_t is not None:
+            bias = _f32(bias)
+            rc = lib.ep_lstm_x_f32(xc.ctypes.data, k, int(s.directions[d] == "reverse"), w_t[d][1], bias.ctypes.data,
+                                   r_t[d][1], ptr(pd), h0, c0, y_at, h_at, c_at, s.seq, s.batch, n, codes, alpha, beta,
+                                   clipping[0], clipping[1], int(bool(input_forget)), library.threads())
+        else:
+            xw = _f32(reference._project(xd, s.w[d], bias))
+            rc = lib.ep_lstm_f32(xw.ctypes.data, r_t[d][1], ptr(pd), h0, c0, ptr(lens), y_at, h_at, c_at, s.seq,
+                                 s.batch, n, codes, alpha, beta, clipping[0], clipping[1], int(bool(input_forget)),
+                                 library.threads())
         if not _check(rc, "LSTM"):
             return None
         ys.append(s.restore(d, y, idx))
@@ -169,20 +186,153 @@ def native_lstm(x: np.ndarray, w: np.ndarray, r: np.ndarray, b: np.ndarray | Non
     return _results(s, ys, hs, cs, num_outputs)
 
 
+def _projects_in_c(seq: int, batch: int, k: int, n: int) -> bool:
+    """Whether X W^T of an LSTM of these sizes is computed in C (ep_lstm_x_f32) rather than by numpy."""
+    return 0 < k and seq * batch <= PROJECT_ROWS and seq * batch * k * 4 * n <= PROJECT_MACS
+
+
+#: a direction's transposed weights (float32, C-contiguous) and their address
+_Transposed = tuple[np.ndarray, int]
+
+
+def _transposed(w: np.ndarray) -> list[_Transposed]:
+    """Each direction's W^T [input, 4 * hidden] (float32, C-contiguous) and its address."""
+    return [(wt, wt.ctypes.data) for wt in (_f32(w[d].T) for d in range(w.shape[0]))]
+
+
+class _FloatPlan:
+    """What the runs of one LSTM node share while its W, R, B and P are the same constant arrays and X,
+    initial_h and initial_c keep their shapes (layout 0, no sequence_lens): the geometry native_lstm
+    checked on the first such run, each direction's W^T (a view, or for few steps the C-contiguous copy
+    ep_lstm_x_f32 reads), Wb + Rb and R^T, the activations and zero initial states. A run then only
+    projects X and calls the C recurrence, as native_lstm does (so the same bits): no _Setup, no per-run
+    copies of the states; for few steps one C call per direction."""
+
+    def __init__(self, key: tuple, w: np.ndarray, r: np.ndarray, b: np.ndarray | None, p: np.ndarray | None,
+                 x_shape: tuple[int, ...], directions: list[str], cells: list[_Cell], clipping: tuple[np.float32, int],
+                 input_forget: int, r_t: list[_Transposed], w_t: list[_Transposed] | None) -> None:
+        self.key = key
+        self.arrays = (w, r, b, p)
+        self.seq, self.batch, self.k = x_shape
+        self.w_t = w_t  # held for the addresses below; None: numpy projects X
+        n = self.n = r.shape[-1]
+        self.clip, self.has_clip = clipping
+        self.input_forget = int(bool(input_forget))
+        self.reverse = [d == "reverse" for d in directions]
+        self.state = self.batch * n
+        self.zeros = np.zeros(len(directions) * self.state, np.float32)
+        self.zeros_at = self.zeros.ctypes.data
+        self.dirs = []
+        for d in range(len(directions)):
+            bias = _f32(np.zeros(4 * n, np.float32) if b is None else b[d, :4 * n] + b[d, 4 * n:])
+            pd = None if p is None else _f32(p[d])
+            codes, alpha, beta, _ = cells[d]
+            self.dirs.append((w[d].T, None if w_t is None else w_t[d][1], bias, bias.ctypes.data, r_t[d][1], ptr(pd),
+                              pd, codes, alpha, beta))
+
+    def matches(self, key: tuple, w: np.ndarray, r: np.ndarray, b: np.ndarray | None, p: np.ndarray | None) -> bool:
+        """Whether a run with these shapes and weights may use this plan."""
+        pw, pr, pb, pp = self.arrays
+        return key == self.key and w is pw and r is pr and b is pb and p is pp
+
+    def _state_at(self, v: np.ndarray | None) -> tuple[np.ndarray | None, int]:
+        if v is None:
+            return None, self.zeros_at
+        v = np.ascontiguousarray(v)
+        return v, v.ctypes.data
+
+    def run(self, x: np.ndarray, initial_h: np.ndarray | None, initial_c: np.ndarray | None,
+            num_outputs: int) -> tuple | None:
+        """The node's outputs, or None when the C code left the run to numpy."""
+        lib = library.LIB
+        seq, batch, n, state = self.seq, self.batch, self.n, self.state
+        size = seq * batch * n
+        h_keep, h_at = self._state_at(initial_h)  # h_keep / c_keep hold the arrays while C reads them
+        c_keep, c_at = self._state_at(initial_c)
+        threads = library.threads()
+        xc = np.ascontiguousarray(x) if self.w_t is not None else None
+        x_at = None if xc is None else xc.ctypes.data
+        ys, hs, cs = [], [], []
+        for d, (w_view, wt_at, bias, bias_at, rt_at, p_at, _, codes, alpha, beta) in enumerate(self.dirs):
+            buf = np.empty(size + 2 * state, np.float32)
+            at = buf.ctypes.data
+            if x_at is not None:
+                rc = lib.ep_lstm_x_f32(x_at, self.k, int(self.reverse[d]), wt_at, bias_at, rt_at, p_at,
+                                       h_at + 4 * d * state, c_at + 4 * d * state, at, at + 4 * size,
+                                       at + 4 * (size + state), seq, batch, n, codes, alpha, beta, self.clip,
+                                       self.has_clip, self.input_forget, threads)
+            else:
+                xd = x[::-1] if self.reverse[d] else x
+                xw = np.matmul(xd.reshape(seq * batch, self.k), w_view)
+                xw += bias
+                rc = lib.ep_lstm_f32(xw.ctypes.data, rt_at, p_at, h_at + 4 * d * state, c_at + 4 * d * state, None,
+                                     at, at + 4 * size, at + 4 * (size + state), seq, batch, n, codes, alpha, beta,
+                                     self.clip, self.has_clip, self.input_forget, threads)
+            if not _check(rc, "LSTM"):
+                return None
+            y = buf[:size].reshape(seq, batch, n)
+            ys.append(y[::-1] if self.reverse[d] else y)
+            hs.append(buf[size:size + state].reshape(batch, n))
+            cs.append(buf[size + state:].reshape(batch, n))
+        if len(ys) == 1 and not self.reverse[0]:
+            outs = (ys[0][:, None], hs[0][None], cs[0][None])
+        else:
+            outs = (np.stack(ys, axis=1), np.stack(hs), np.stack(cs))
+        return outs[:max(num_outputs, 1)]
+
+
+def _plan_inputs(x: Any, w: Any, r: Any, b: Any, sequence_lens: Any, initial_h: Any, initial_c: Any,
+                 p: Any) -> tuple | None:
+    """The key of a run _FloatPlan may take (the shapes of X, initial_h and initial_c), or None."""
+    if sequence_lens is not None or not (is_f32_array(x) and is_f32_array(w) and is_f32_array(r)) or any(
+            v is not None and not is_f32_array(v) for v in (b, initial_h, initial_c, p)):
+        return None
+    return (x.shape, None if initial_h is None else initial_h.shape, None if initial_c is None else initial_c.shape)
+
+
 def _lstm_factory(attrs: dict[str, Any], node: Any, graph: Any, num_outputs: int) -> Any:
     """The function running one LSTM node: natively, or by the numpy kernel where native_lstm
-    returns None. R^T is kept between runs when R is an initializer."""
-    constant = node is not None and graph is not None and len(node.inputs) > 2 and node.inputs[2] in graph.initializers
+    returns None. R^T is kept between runs when R is an initializer; when W, R, B and P all are
+    (layout 0), a _FloatPlan per input shape skips the per-run setup."""
+    names = list(node.inputs) if node is not None else []
+    constant = graph is not None and len(names) > 2 and names[2] in graph.initializers
+    planned = constant and attrs.get("layout", 0) == 0 and all(
+        i >= len(names) or not names[i] or names[i] in graph.initializers for i in (1, 3, 7))
     cache = reference_q._WeightCache(constant)
+    w_cache = reference_q._WeightCache(constant and len(names) > 1 and names[1] in graph.initializers)
+    plan: _FloatPlan | None = None
 
     def run(x, w, r, b=None, sequence_lens=None, initial_h=None, initial_c=None, p=None):
+        nonlocal plan
+        key = _plan_inputs(x, w, r, b, sequence_lens, initial_h, initial_c, p) if planned else None
+        if key is not None and plan is not None and plan.matches(key, w, r, b, p):
+            out = plan.run(x, initial_h, initial_c, num_outputs)
+            if out is not None:
+                return out
         out = native_lstm(x, w, r, b, sequence_lens, initial_h, initial_c, p, **attrs, num_outputs=num_outputs,
-                          cache=cache)
+                          cache=cache, w_cache=w_cache)
         if out is None:
             return reference.lstm(x, w, r, b, sequence_lens, initial_h, initial_c, p, **attrs, num_outputs=num_outputs)
+        if key is not None:
+            seq, batch, k = x.shape
+            in_c = _projects_in_c(seq, batch, k, r.shape[-1])
+            plan = _FloatPlan(key, w, r, b, p, x.shape, _directions(attrs.get("direction", "forward")),
+                              _cells("LSTM", attrs.get("activations"), attrs.get("activation_alpha"),
+                                     attrs.get("activation_beta"), 2 if attrs.get("direction") == "bidirectional"
+                                     else 1),
+                              _clip(attrs.get("clip")), attrs.get("input_forget", 0), cache.get((r,), _no_build),
+                              w_cache.get((w,), _no_build) if in_c else None)
         return out
 
     return run
+
+
+def _directions(direction: str) -> list[str]:
+    return ["forward", "reverse"] if direction == "bidirectional" else [direction]
+
+
+def _no_build() -> Any:
+    raise AssertionError("R^T and W^T were cached by the run that builds the plan")
 
 
 @native_kernel("LSTM", 1, until=6, multi_output=True, factory=True)

@@ -57,6 +57,8 @@ int ep_pool2d_f32(const float *x, float *y, int64_t planes, int64_t h, int64_t w
                   int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t pt, int64_t pl, int64_t pb, int64_t pr,
                   int64_t ho, int64_t wo, int mode, int64_t threads);
 int ep_global_pool_f32(const float *x, float *y, int64_t planes, int64_t size, int mode, int64_t threads);
+/* geo: d h w, kd kh kw, sd sh sw, dd dh dw, start pads (3), end pads (3), od ho wo */
+int ep_pool3d_f32(const float *x, float *y, int64_t planes, const int64_t *geo, int mode, int64_t threads);
 int64_t ep_sgemm_packed_size(int64_t groups, int64_t m, int64_t k);
 int ep_sgemm_pack_a_f32(const float *a, int64_t groups, int64_t m, int64_t k, float *ap);
 int ep_sgemm_force_kernel(int level);
@@ -86,11 +88,39 @@ int ep_qconv_panels(const uint8_t *hwc, int8_t *panels, int32_t *sums, int64_t c
                     int64_t kp, int64_t threads);
 int ep_dynamic_quantize_u8(const float *x, int64_t n, uint8_t *y, float *scale_out, uint8_t *zero_out,
                            int64_t threads);
+/* a float-output integer matmul with a constant B: [quantize A,] row sums, multipliers, GEMM (qmatmul.c) */
+int ep_qmatmul_f32(const float *xf, const uint8_t *xq, float x_scale, int32_t x_zero, int64_t m, int64_t k,
+                   const int8_t *panels, const int32_t *ssum, const int32_t *szero, int64_t szero_step, int64_t n,
+                   const float *b_scale, const float *bias, float *y, int64_t threads);
+/* Resize over the last two axes from the numpy kernel's tap tables (resize.c) */
+#define EP_RESIZE_MAX_TAPS 16
+#define EP_RESIZE_UNCOVERED 1 /* returned for geometry or tables the C code does not take */
+/* one Resize of [planes, in_h, in_w] to [planes, out_h, out_w]: per resized axis `taps` input indices and
+ * weights (NULL: nearest) per output position; NULL indices: the axis is not resized; rows_first: the rows
+ * axis is resampled first (the numpy kernel's order) */
+typedef struct {
+    int64_t planes, in_h, in_w, out_h, out_w, taps_h, taps_w, rows_first;
+    const int64_t *idx_h;
+    const float *w_h;
+    const int64_t *idx_w;
+    const float *w_w;
+} ep_resize_plan;
+int ep_resize_f32(const float *x, float *y, const ep_resize_plan *plan, int64_t threads);
+/* LayerNormalization (and its skip / RMS forms) over rows, and the per-channel affine map (norm.c) */
+int ep_layer_norm_f32(const float *x, const float *skip, int64_t skip_rows, const float *bias, const float *gamma,
+                      const float *beta, float *y, float *sum, float *mean, float *inv, int64_t rows, int64_t n,
+                      float epsilon, int simplified, int64_t threads);
+int ep_channel_affine_f32(const float *x, const float *a, const float *b, float *y, int64_t outer, int64_t channels,
+                          int64_t inner, int relu, int64_t threads);
 /* LSTM recurrences, one direction a call (rnn.c) */
 int ep_lstm_f32(const float *xw, const float *r, const float *p, const float *h0, const float *c0, const int64_t *lens,
                 float *y, float *h_out, float *c_out, int64_t seq, int64_t batch, int64_t n, const int32_t *acts,
                 const float *alpha, const float *beta, float clip, int64_t has_clip, int64_t input_forget,
                 int64_t threads);
+int ep_lstm_x_f32(const float *x, int64_t k, int64_t reverse, const float *wt, const float *bias, const float *r,
+                  const float *p, const float *h0, const float *c0, float *y, float *h_out, float *c_out, int64_t seq,
+                  int64_t batch, int64_t n, const int32_t *acts, const float *alpha, const float *beta, float clip,
+                  int64_t has_clip, int64_t input_forget, int64_t threads);
 int64_t ep_qlstm_packed_size(int64_t cols, int64_t k);
 int ep_qlstm_pack(const int8_t *w, int64_t cols, int64_t k, int8_t *packed);
 int ep_qlstm_project_f32(const float *x, int64_t rows, int64_t k, float x_scale, int32_t x_zero, const int8_t *w,

@@ -716,6 +716,43 @@ int ep_lstm_f32(const float *xw, const float *r, const float *p, const float *h0
                           threads);
 }
 
+/* xw [seq, batch, cols] = x W^T + bias for the steps in processing order: x [seq, batch, k] (read from
+ * the last step back with `reverse`), wt = W^T [k, cols], each sum in k order (float_dots), then + bias */
+EP_DISPATCH
+static void project_steps(const float *x, int64_t seq, int64_t batch, int64_t k, int reverse, const float *wt,
+                          const float *bias, int64_t cols, float *xw) {
+    for (int64_t t = 0; t < seq; t++) {
+        const float *xt = x + (reverse ? seq - 1 - t : t) * batch * k;
+        for (int64_t b = 0; b < batch; b++) {
+            float *out = xw + (t * batch + b) * cols;
+            float_dots(xt + b * k, wt, k, cols, 0, cols, out);
+            for (int64_t j = 0; j < cols; j++) out[j] += bias[j];
+        }
+    }
+}
+
+/* A float32 LSTM direction from X itself, for few steps (rnn.py's PROJECT_ROWS): X [seq, batch, k] in time
+ * order (`reverse`: the direction runs from the last step), wt = W^T [k, 4n], bias [4n] = Wb + Rb; the
+ * input projection in C (one call for the node's per-run work), then ep_lstm_f32's recurrence (no
+ * sequence_lens). */
+EP_DISPATCH
+int ep_lstm_x_f32(const float *x, int64_t k, int64_t reverse, const float *wt, const float *bias, const float *r,
+                  const float *p, const float *h0, const float *c0, float *y, float *h_out, float *c_out, int64_t seq,
+                  int64_t batch, int64_t n, const int32_t *acts, const float *alpha, const float *beta, float clip,
+                  int64_t has_clip, int64_t input_forget, int64_t threads) {
+    lstm_cell cell;
+    if (cell_of(acts, alpha, beta, clip, has_clip, input_forget, p, &cell) != 0) return EP_RNN_UNCOVERED;
+    if (seq <= 0 || batch <= 0 || n <= 0) return 0;
+    if (k <= 0 || !ep_sizes_fit(seq * batch, 4 * n, 4)) return EP_RNN_NO_MEMORY;
+    float *xw = malloc((size_t)(seq * batch * 4 * n) * sizeof *xw);
+    if (!xw) return EP_RNN_NO_MEMORY;
+    project_steps(x, seq, batch, k, reverse != 0, wt, bias, 4 * n, xw);
+    const int rc = lstm_direction(xw, r, NULL, NULL, NULL, 0, NULL, NULL, h0, c0, NULL, 0, y, h_out, c_out, seq, batch,
+                                  n, &cell, threads);
+    free(xw);
+    return rc;
+}
+
 /* A DynamicQuantizeLSTM direction: xw [seq, batch, 4n] = the scaled integer input projection
  * (ep_qlstm_project_f32), r [4n, n] int8 (uint8 weights are stored as w - 128 with the zero point
  * moved by the same amount) and r_packed its ep_qlstm_pack form (or NULL), r_sums [4n], r_zero, r_scale [4n], bias [4n] = Wb + Rb; see

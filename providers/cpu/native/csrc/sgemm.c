@@ -2,7 +2,8 @@
  * micro-kernel.
  *
  * Y (m, positions) = W (m, k) @ B (k, positions) per image and group, where W is the weights (packed once
- * per node by ep_sgemm_pack_a_f32: panels of EP_GEMM_MR rows, k-major) and B the convolution's columns. B
+ * per node by ep_sgemm_pack_a_f32: panels of EP_GEMM_MR rows, k-major, one block of k after another) and B
+ * the convolution's columns. B
  * is never built whole (no im2col): the input is first copied into zero-padded *phase planes*, one per
  * (row, column) offset modulo the stride, in which every kernel tap's column run is one contiguous run of
  * the plane ("wide" positions q = oy * Wph + ox; the Wph - wo columns past the output width are computed
@@ -14,7 +15,9 @@
  * the panels are packed and the micro-kernel sweeps every row panel of W over each, accumulating into an
  * m x (NB * nr) strip; after the last k block the epilogue (bias, residual, activation) runs on the strip
  * while it is in cache and scatters it into the output. For small maps a transposed form broadcasts the
- * positions and keeps the output channels in the vectors (weights packed by ep_sgemm_pack_b_f32). Blocks
+ * output positions (gathered, without the wide positions' discarded columns) and keeps the output channels
+ * in the vectors (weights packed by ep_sgemm_pack_b_f32). The micro-kernel prefetches the weight panel that
+ * comes next, so that weights larger than the caches stream from memory while a panel computes. Blocks
  * are split over threads; each output element is summed in the same order whoever computes it, so the
  * bits do not depend on the thread count. ep_sgemm_f32 is the same micro-kernel for MatMul.
  *
@@ -40,19 +43,26 @@
 #define EP_GEMM_IN_PLACE_M 32
 /* B is packed this many panels at a time (each source row is read as one run of up to 4 x 32 floats) */
 #define EP_GEMM_NB 4
+/* the packed usual form gathers the output positions themselves when that takes at most this many sixteenths
+ * of the panels of the wide positions (measured: 28x28 and 27x27 maps at 15/16 and below gain 3-6%, 56x56 ones
+ * at 15.4/16 tie, 14x14 ones, the same panels, lose 5%) */
+#define EP_GEMM_EXACT_SAVING 15
 
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
 #define EP_GEMM_X86 1
 #endif
 
 /* c (MR x nr tile, rows ldc apart) = (acc ? c : 0) + a (kc x MR) . b (kc x nr); row k of b at b + k * nr
- * (packed), or at b + boff[k] when boff is given (read in place from the phase planes) */
+ * (packed), or at b + boff[k] when boff is given (read in place from the phase planes). The SIMD kernels also
+ * prefetch the kc * MR floats at pf (NULL: none) into cache, the next weights the caller will read: weights too
+ * large for the caches stream from memory while this tile computes. */
 typedef void (*micro_fn)(int64_t kc, const float *restrict a, const float *restrict b, const int64_t *boff,
-                         float *restrict c, int64_t ldc, int acc);
+                         float *restrict c, int64_t ldc, int acc, const float *pf);
 
 /* portable kernel, NR = 16: one row at a time (its 16 sums stay in registers) */
 static void micro_generic(int64_t kc, const float *restrict a, const float *restrict b, const int64_t *boff,
-                          float *restrict c, int64_t ldc, int acc) {
+                          float *restrict c, int64_t ldc, int acc, const float *pf) {
+    (void)pf;
     for (int r = 0; r < EP_GEMM_MR; r++) {
         float s[16];
         for (int j = 0; j < 16; j++) s[j] = acc ? c[r * ldc + j] : 0.0f;
@@ -73,7 +83,9 @@ typedef float v16f __attribute__((vector_size(64), aligned(4)));
 /* AVX2 + FMA, NR = 16: rows 0-3, then rows 4-7, 4 x 2 ymm accumulators each */
 __attribute__((target("avx2,fma"))) static void micro_avx2(int64_t kc, const float *restrict a,
                                                           const float *restrict b, const int64_t *boff,
-                                                          float *restrict c, int64_t ldc, int acc) {
+                                                          float *restrict c, int64_t ldc, int acc,
+                                                          const float *pf) {
+    if (!pf) pf = a;
     for (int half = 0; half < 2; half++) {
         const float *ah = a + 4 * half;
         float *c0 = c + 4 * half * ldc, *c1 = c0 + ldc, *c2 = c1 + ldc, *c3 = c2 + ldc;
@@ -87,6 +99,7 @@ __attribute__((target("avx2,fma"))) static void micro_avx2(int64_t kc, const flo
             c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = (v8f){0};
         }
         for (int64_t k = 0; k < kc; k++) {
+            if (half == 0) __builtin_prefetch(pf + k * EP_GEMM_MR, 0, 3);
             const float *bk = boff ? b + boff[k] : b + k * 16;
             const v8f b0 = *(const v8f *)(bk), b1 = *(const v8f *)(bk + 8);
             const float *ak = ah + k * EP_GEMM_MR;
@@ -107,7 +120,8 @@ __attribute__((target("avx512f,avx512vl,avx2,fma"))) static void micro_avx512(in
                                                                               const float *restrict b,
                                                                               const int64_t *boff,
                                                                               float *restrict c, int64_t ldc,
-                                                                              int acc) {
+                                                                              int acc, const float *pf) {
+    if (!pf) pf = a;
     v16f c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71;
     if (acc) {
         c00 = *(const v16f *)(c + 0 * ldc); c01 = *(const v16f *)(c + 0 * ldc + 16);
@@ -122,19 +136,37 @@ __attribute__((target("avx512f,avx512vl,avx2,fma"))) static void micro_avx512(in
         c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = (v16f){0};
         c40 = c41 = c50 = c51 = c60 = c61 = c70 = c71 = (v16f){0};
     }
-    for (int64_t k = 0; k < kc; k++) {
-        const float *bk = boff ? b + boff[k] : b + k * 32;
-        const v16f b0 = *(const v16f *)(bk), b1 = *(const v16f *)(bk + 16);
-        const float *ak = a + k * EP_GEMM_MR;
-        c00 += ak[0] * b0; c01 += ak[0] * b1;
-        c10 += ak[1] * b0; c11 += ak[1] * b1;
-        c20 += ak[2] * b0; c21 += ak[2] * b1;
-        c30 += ak[3] * b0; c31 += ak[3] * b1;
-        c40 += ak[4] * b0; c41 += ak[4] * b1;
-        c50 += ak[5] * b0; c51 += ak[5] * b1;
-        c60 += ak[6] * b0; c61 += ak[6] * b1;
-        c70 += ak[7] * b0; c71 += ak[7] * b1;
+#define EP_MICRO512_STEP(bk, k)                                                                   \
+    do {                                                                                          \
+        const v16f b0 = *(const v16f *)(bk), b1 = *(const v16f *)((bk) + 16);                    \
+        const float *ak = a + (k) * EP_GEMM_MR;                                                   \
+        c00 += ak[0] * b0; c01 += ak[0] * b1;                                                     \
+        c10 += ak[1] * b0; c11 += ak[1] * b1;                                                     \
+        c20 += ak[2] * b0; c21 += ak[2] * b1;                                                     \
+        c30 += ak[3] * b0; c31 += ak[3] * b1;                                                     \
+        c40 += ak[4] * b0; c41 += ak[4] * b1;                                                     \
+        c50 += ak[5] * b0; c51 += ak[5] * b1;                                                     \
+        c60 += ak[6] * b0; c61 += ak[6] * b1;                                                     \
+        c70 += ak[7] * b0; c71 += ak[7] * b1;                                                     \
+    } while (0)
+    /* one loop per way of reading B (no test per step); a prefetch per cache line of pf (two steps) */
+    int64_t k = 0;
+    if (boff) {
+        for (; k + 1 < kc; k += 2) {
+            __builtin_prefetch(pf + k * EP_GEMM_MR, 0, 3);
+            EP_MICRO512_STEP(b + boff[k], k);
+            EP_MICRO512_STEP(b + boff[k + 1], k + 1);
+        }
+        if (k < kc) EP_MICRO512_STEP(b + boff[k], k);
+    } else {
+        for (; k + 1 < kc; k += 2) {
+            __builtin_prefetch(pf + k * EP_GEMM_MR, 0, 3);
+            EP_MICRO512_STEP(b + k * 32, k);
+            EP_MICRO512_STEP(b + k * 32 + 32, k + 1);
+        }
+        if (k < kc) EP_MICRO512_STEP(b + k * 32, k);
     }
+#undef EP_MICRO512_STEP
     *(v16f *)(c + 0 * ldc) = c00; *(v16f *)(c + 0 * ldc + 16) = c01;
     *(v16f *)(c + 1 * ldc) = c10; *(v16f *)(c + 1 * ldc + 16) = c11;
     *(v16f *)(c + 2 * ldc) = c20; *(v16f *)(c + 2 * ldc + 16) = c21;
@@ -196,19 +228,38 @@ int64_t ep_sgemm_packed_size(int64_t groups, int64_t m, int64_t k) {
     return groups * mp * k;
 }
 
-/* ap = a (groups * m rows of k floats) packed for the micro-kernels: per group, panels of MR rows,
- * k-major (ap[panel][kk][r] = a[panel * MR + r][kk]), rows past m zero. */
-int ep_sgemm_pack_a_f32(const float *a, int64_t groups, int64_t m, int64_t k, float *ap) {
-    const int64_t mp = (m + EP_GEMM_MR - 1) / EP_GEMM_MR * EP_GEMM_MR;
-    if (groups <= 0 || m <= 0 || k <= 0) return 0;
+/* the rows of k in each of the blocks that the GEMM sums over (the last block may be shorter): at most
+ * EP_GEMM_KC, as even as the blocks can be */
+static int64_t block_rows(int64_t k) {
+    const int64_t blocks = (k + EP_GEMM_KC - 1) / EP_GEMM_KC;
+    return (k + blocks - 1) / blocks;
+}
+
+/* Pack `groups` matrices a of m rows of k floats into panels of w rows, block-major: per group, for each block
+ * of k rows [k0, k0 + kcb) (block_rows), every panel's kcb x w values in turn, k-major: row r of panel i0 / w,
+ * row kk of the block at out + k0 * mp + i0 * kcb + kk * w + r (mp = m rounded up to w), rows past m zero.
+ * A block's panels are then one contiguous run, read in order as the GEMM sweeps them (hardware prefetchers
+ * follow it where weights come from memory). */
+static void pack_panels(const float *a, int64_t groups, int64_t m, int64_t k, int64_t w, float *out) {
+    const int64_t mp = (m + w - 1) / w * w, kc = block_rows(k);
     for (int64_t g = 0; g < groups; g++)
-        for (int64_t i0 = 0; i0 < mp; i0 += EP_GEMM_MR) {
-            float *panel = ap + (g * mp + i0) * k;
-            for (int64_t r = 0; r < EP_GEMM_MR; r++) {
-                const float *row = i0 + r < m ? a + (g * m + i0 + r) * k : NULL;
-                for (int64_t kk = 0; kk < k; kk++) panel[kk * EP_GEMM_MR + r] = row ? row[kk] : 0.0f;
+        for (int64_t k0 = 0; k0 < k; k0 += kc) {
+            const int64_t kcb = k - k0 < kc ? k - k0 : kc;
+            for (int64_t i0 = 0; i0 < mp; i0 += w) {
+                float *panel = out + g * mp * k + k0 * mp + i0 * kcb;
+                for (int64_t r = 0; r < w; r++) {
+                    const float *row = i0 + r < m ? a + (g * m + i0 + r) * k + k0 : NULL;
+                    for (int64_t kk = 0; kk < kcb; kk++) panel[kk * w + r] = row ? row[kk] : 0.0f;
+                }
             }
         }
+}
+
+/* ap = a (groups * m rows of k floats) packed for the micro-kernels: per group, panels of MR rows in blocks of
+ * k (pack_panels), rows past m zero. */
+int ep_sgemm_pack_a_f32(const float *a, int64_t groups, int64_t m, int64_t k, float *ap) {
+    if (groups <= 0 || m <= 0 || k <= 0) return 0;
+    pack_panels(a, groups, m, k, EP_GEMM_MR, ap);
     return 0;
 }
 
@@ -229,20 +280,12 @@ int64_t ep_sgemm_packed_b_size(int64_t groups, int64_t m, int64_t k, int64_t nr)
     return groups * mp * k;
 }
 
-/* bp = a (groups * m rows of k floats) transposed into B panels of nr columns: per group, panel j holds
- * rows [j * nr, j * nr + nr), k-major (bp[j][kk][c] = a[j * nr + c][kk]), rows past m zero. */
+/* bp = a (groups * m rows of k floats) transposed into B panels of nr columns (pack_panels: per group and block
+ * of k, panel j's rows kk hold a[j * nr + c][kk] in column c), rows past m zero. */
 int ep_sgemm_pack_b_f32(const float *a, int64_t groups, int64_t m, int64_t k, int64_t nr, float *bp) {
     if (groups <= 0 || m <= 0 || k <= 0) return 0;
     if (nr <= 0) return -1;
-    const int64_t mp = (m + nr - 1) / nr * nr;
-    for (int64_t g = 0; g < groups; g++)
-        for (int64_t j0 = 0; j0 < mp; j0 += nr) {
-            float *panel = bp + (g * mp + j0) * k;
-            for (int64_t cc = 0; cc < nr; cc++) {
-                const float *row = j0 + cc < m ? a + (g * m + j0 + cc) * k : NULL;
-                for (int64_t kk = 0; kk < k; kk++) panel[kk * nr + cc] = row ? row[kk] : 0.0f;
-            }
-        }
+    pack_panels(a, groups, m, k, nr, bp);
     return 0;
 }
 
@@ -259,9 +302,11 @@ typedef struct {
     int64_t hph, wph, chan_stride, slots;
     int64_t *slot_py, *slot_px; /* the phase (row, column offset) of each slot: those a tap reads */
     const int64_t *koff; /* k row (ci, ky, kx) of a group -> its plane offset for q = 0 */
+    const int64_t *pos_off; /* transposed form: output position oy * wo + ox -> its plane offset oy * wph + ox */
     int64_t cg, mg, mp, kk, kc, kblocks, q, nb, blocks, nr, parts, image;
     int transposed; /* ap holds the weights as B panels (mp: out channels rounded to nr); positions are A */
     int in_place;   /* full B panels are read from the phase planes, not packed (few output channels) */
+    int exact;      /* usual form, packed: B holds the output positions themselves, not the wide ones */
     micro_fn micro;
 } gemm_job;
 
@@ -341,6 +386,39 @@ EP_INLINE void pack_b(const gemm_job *j, float *restrict bp, const float *base, 
     }
 }
 
+/* pack_b for the output positions [q0, q0 + n) themselves (output row oy's columns at plane offset oy * wph):
+ * the wide positions' discarded columns are left out, so that maps with a few of them fill fewer panels (a
+ * padded 3x3 on 28x28: 784 outputs, 25 panels of 32, against 838 wide positions, 27 panels). Each k row is
+ * copied as the same runs (inside one output row and one panel), found once per block; the runs cost more
+ * than pack_b's whole panels, so this form runs only where it saves panels (EP_GEMM_EXACT_SAVING). */
+EP_INLINE void pack_b_exact(const gemm_job *j, float *restrict bp, const float *base, int64_t k0, int64_t kc,
+                            int64_t q0, int64_t n) {
+    enum { MAX_RUNS = EP_GEMM_NB * 32 + EP_GEMM_NB * 2 };
+    int64_t roff[MAX_RUNS], rdst[MAX_RUNS], rlen[MAX_RUNS], runs = 0;
+    const int64_t nr = j->nr, wo = j->wo, *koff = j->koff + k0;
+    for (int64_t i = 0; i < n && runs < MAX_RUNS;) {
+        const int64_t q = q0 + i, ox = q % wo, lane = i % nr;
+        int64_t len = wo - ox;
+        if (len > nr - lane) len = nr - lane;
+        if (len > n - i) len = n - i;
+        roff[runs] = (q / wo) * j->wph + ox;
+        rdst[runs] = (i / nr) * kc * nr + lane;
+        rlen[runs++] = len;
+        i += len;
+    }
+    for (int64_t k = 0; k < kc; k++) {
+        const float *src = base + koff[k];
+        float *d = bp + k * nr;
+        for (int64_t r = 0; r < runs; r++)
+            memcpy(d + rdst[r], src + roff[r], (size_t)rlen[r] * sizeof(float));
+    }
+    if (n % nr) {
+        float *tail = bp + (n / nr) * kc * nr;
+        for (int64_t k = 0; k < kc; k++)
+            for (int64_t i = n % nr; i < nr; i++) tail[k * nr + i] = 0.0f;
+    }
+}
+
 /* The output rows a block of wide positions [q0, q0 + n) covers are walked as runs: row oy's run is the
  * positions [*lo, *hi) (output column *ox on), empty (0) where the block holds none of that row. Without
  * discarded columns (wph == wo) the block is one run of the output plane. */
@@ -361,6 +439,22 @@ EP_INLINE void finish_run(const gemm_job *j, float *d, const float *rr, int64_t 
         for (int64_t i = 0; i < len; i++) d[i] += rr[i];
     }
     if (j->act != EP_ACT_NONE) ep_act_run(d, d, len, j->act, j->alpha, j->beta);
+}
+
+/* act(strip + bias + residual) of the output positions [q0, q0 + n) of group g (the exact form: one run per
+ * channel; channel r's sums at strip + r * ld) */
+EP_INLINE void store_exact(const gemm_job *j, const float *strip, int64_t ld, int64_t g, int64_t q0, int64_t n) {
+    const int64_t plane = j->ho * j->wo;
+    float *y = j->y + (j->image * j->m + g * j->mg) * plane + q0;
+    const float *res = j->residual ? j->residual + (j->image * j->m + g * j->mg) * plane + q0 : NULL;
+    const float *bias = j->bias ? j->bias + g * j->mg : NULL;
+    for (int64_t r = 0; r < j->mg; r++) {
+        const float *t = strip + r * ld;
+        float *d = y + r * plane;
+        const float bv = bias ? bias[r] : 0.0f;
+        for (int64_t i = 0; i < n; i++) d[i] = t[i] + bv;
+        finish_run(j, d, res ? res + r * plane : NULL, n);
+    }
 }
 
 /* act(strip + bias + residual) of a block of panels (wide positions [q0, q0 + n); channel r's sums at
@@ -468,18 +562,26 @@ static int gemm_part(void *ctx, int64_t part) {
             if (j->in_place) {
                 /* few output channels: full panels are read in place, only a partial one is packed */
                 if (n % nr) pack_b(j, bp + (n / nr) * kc * nr, base, k0, kc, q0 + n / nr * nr, n % nr);
+            } else if (j->exact) {
+                pack_b_exact(j, bp, base, k0, kc, q0, n);
             } else {
                 pack_b(j, bp, base, k0, kc, q0, n);
             }
+            /* the weight panels of the block are one run, swept once per panel of B; the next weight panel is
+             * fetched while one computes */
+            const float *ab = ag + k0 * mp, *aend = ab + mp * kc;
             for (int64_t p = 0; p < panels; p++) {
                 const int in_place = j->in_place && (p + 1) * nr <= n;
                 const float *b = in_place ? base + q0 + p * nr : bp + p * kc * nr;
-                for (int64_t i = 0; i < mp; i += EP_GEMM_MR)
-                    j->micro(kc, ag + i * j->kk + k0 * EP_GEMM_MR, b, in_place ? j->koff + k0 : NULL,
-                             strip + i * span + p * nr, span, blk > 0);
+                for (int64_t i = 0; i < mp; i += EP_GEMM_MR) {
+                    const float *a = ab + i * kc, *next = a + EP_GEMM_MR * kc;
+                    j->micro(kc, a, b, in_place ? j->koff + k0 : NULL, strip + i * span + p * nr, span, blk > 0,
+                             next < aend ? next : NULL);
+                }
             }
         }
-        store_panel(j, strip, span, g, q0, n);
+        if (j->exact) store_exact(j, strip, span, g, q0, n);
+        else store_panel(j, strip, span, g, q0, n);
     }
     scratch_done(owned);
     return 0;
@@ -492,39 +594,42 @@ static int gemm_part(void *ctx, int64_t part) {
 EP_INLINE void pack_positions(const gemm_job *j, float *restrict ap, const float *base, int64_t k0, int64_t kc,
                               int64_t q0, int64_t n) {
     const int64_t *koff = j->koff + k0, full = n / EP_GEMM_MR, rem = n % EP_GEMM_MR;
-    for (int64_t k = 0; k < kc; k++) {
-        const float *src = base + koff[k] + q0;
-        for (int64_t p = 0; p < full; p++)
-            memcpy(ap + (p * kc + k) * EP_GEMM_MR, src + p * EP_GEMM_MR, EP_GEMM_MR * sizeof(float));
-        if (rem) {
-            float *d = ap + (full * kc + k) * EP_GEMM_MR;
-            for (int64_t r = 0; r < EP_GEMM_MR; r++) d[r] = r < rem ? src[full * EP_GEMM_MR + r] : 0.0f;
+    const int64_t *po = j->pos_off + q0;
+    for (int64_t p = 0; p < full; p++) {
+        const int64_t *pp = po + p * EP_GEMM_MR;
+        float *d = ap + p * kc * EP_GEMM_MR;
+        for (int64_t k = 0; k < kc; k++, d += EP_GEMM_MR) {
+            const float *src = base + koff[k];
+            for (int64_t r = 0; r < EP_GEMM_MR; r++) d[r] = src[pp[r]];
+        }
+    }
+    if (rem) {
+        const int64_t *pp = po + full * EP_GEMM_MR;
+        float *d = ap + full * kc * EP_GEMM_MR;
+        for (int64_t k = 0; k < kc; k++, d += EP_GEMM_MR) {
+            const float *src = base + koff[k];
+            for (int64_t r = 0; r < EP_GEMM_MR; r++) d[r] = r < rem ? src[pp[r]] : 0.0f;
         }
     }
 }
 
-/* act(tiles + bias + residual) of the positions [q0, q0 + n) of group g: tile (i, jc) at
- * strip + (jc * panels + i) * MR * nr, position row r, channel column cc */
+/* act(tiles + bias + residual) of the output positions [q0, q0 + n) of group g: tile (i, jc) at
+ * strip + (jc * panels + i) * MR * nr, position row r, channel column cc, so position q's channel jc + cc is
+ * at strip + jc * panels * MR + q * nr + cc */
 EP_INLINE void store_transposed(const gemm_job *j, const float *strip, int64_t g, int64_t q0, int64_t n,
                                 int64_t panels) {
-    const int64_t wo = j->wo, plane = j->ho * wo, nr = j->nr;
-    float *y = j->y + (j->image * j->m + g * j->mg) * plane;
-    const float *res = j->residual ? j->residual + (j->image * j->m + g * j->mg) * plane : NULL;
+    const int64_t plane = j->ho * j->wo, nr = j->nr;
+    float *y = j->y + (j->image * j->m + g * j->mg) * plane + q0;
+    const float *res = j->residual ? j->residual + (j->image * j->m + g * j->mg) * plane + q0 : NULL;
     const float *bias = j->bias ? j->bias + g * j->mg : NULL;
-    for (int64_t oy = q0 / run_row_len(j); oy * run_row_len(j) < q0 + n; oy++) {
-        int64_t lo, hi, ox;
-        if (!row_run(j, oy, q0, n, &lo, &hi, &ox)) continue;
-        const int64_t len = hi - lo;
-        for (int64_t ch = 0; ch < j->mg; ch++) {
-            const float *t = strip + (ch / nr) * panels * EP_GEMM_MR * nr + ch % nr;
-            float *d = y + ch * plane + oy * wo + ox;
-            const float bv = bias ? bias[ch] : 0.0f;
-            for (int64_t i = 0; i < len; i++) {
-                const int64_t q = lo - q0 + i; /* position in the block: panel q / MR, row q % MR */
-                d[i] = t[(q / EP_GEMM_MR) * EP_GEMM_MR * nr + (q % EP_GEMM_MR) * nr] + bv;
-            }
-            finish_run(j, d, res ? res + ch * plane + oy * wo + ox : NULL, len);
-        }
+    for (int64_t jc = 0; jc < j->mg; jc += nr) {
+        const float *t = strip + jc * panels * EP_GEMM_MR;
+        const int64_t cols = j->mg - jc < nr ? j->mg - jc : nr;
+        float *yc = y + jc * plane;
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t cc = 0; cc < cols; cc++) yc[cc * plane + i] = t[i * nr + cc] + (bias ? bias[jc + cc] : 0.0f);
+        for (int64_t cc = 0; cc < cols; cc++)
+            finish_run(j, yc + cc * plane, res ? res + (jc + cc) * plane : NULL, n);
     }
 }
 
@@ -548,10 +653,17 @@ static int gemm_part_transposed(void *ctx, int64_t part) {
         for (int64_t blk = 0; blk < j->kblocks; blk++) {
             const int64_t k0 = blk * j->kc, kc = k0 + j->kc <= j->kk ? j->kc : j->kk - k0;
             pack_positions(j, apos, base, k0, kc, q0, n);
-            for (int64_t jc = 0; jc < mp; jc += nr)
-                for (int64_t i = 0; i < panels; i++)
-                    j->micro(kc, apos + i * kc * EP_GEMM_MR, bw + jc * j->kk + k0 * nr, NULL,
-                             strip + ((jc / nr) * panels + i) * EP_GEMM_MR * nr, nr, blk > 0);
+            /* each weight panel (nr / MR times a position panel's size) is fetched while the previous computes */
+            const float *wb = bw + k0 * mp, *wend = wb + mp * kc;
+            for (int64_t jc = 0; jc < mp; jc += nr) {
+                const float *next = wb + (jc + nr) * kc;
+                for (int64_t i = 0; i < panels; i++) {
+                    const float *pf = next + i * kc * EP_GEMM_MR;
+                    j->micro(kc, apos + i * kc * EP_GEMM_MR, wb + jc * kc, NULL,
+                             strip + ((jc / nr) * panels + i) * EP_GEMM_MR * nr, nr, blk > 0,
+                             i * EP_GEMM_MR < nr && pf < wend ? pf : NULL);
+                }
+            }
         }
         store_transposed(j, strip, g, q0, n, panels);
     }
@@ -621,11 +733,16 @@ int ep_conv2d_gemm_f32(const float *x, const float *ap, int64_t weights_nr, cons
         return -1;
     }
     j.chan_stride = direct ? h * wd : j.slots * j.hph * j.wph;
-    j.q = (ho - 1) * j.wph + wo;
-    j.kblocks = (j.kk + EP_GEMM_KC - 1) / EP_GEMM_KC;
-    j.kc = (j.kk + j.kblocks - 1) / j.kblocks;
+    /* the transposed form gathers the output positions themselves, the packed usual form too where that saves
+     * panels; else the usual form computes the wide positions (B read in place needs them) */
+    const int64_t wide_q = (ho - 1) * j.wph + wo;
+    j.exact = !j.transposed && !j.in_place &&
+              (ho * wo + j.nr - 1) / j.nr * 16 <= (wide_q + j.nr - 1) / j.nr * EP_GEMM_EXACT_SAVING;
+    j.q = j.transposed || j.exact ? ho * wo : wide_q;
+    j.kc = block_rows(j.kk); /* as pack_panels blocked the weights */
+    j.kblocks = (j.kk + j.kc - 1) / j.kc;
     void *owned = NULL;
-    int64_t *koff = (int64_t *)malloc((size_t)j.kk * sizeof(int64_t));
+    int64_t *koff = (int64_t *)malloc((size_t)(j.kk + (j.transposed ? j.q : 0)) * sizeof(int64_t));
     float *phases = direct ? NULL : (float *)scratch_get(1, (size_t)(c * j.chan_stride) * sizeof(float), &owned);
     if (!koff || (!direct && !phases)) {
         free(tap_slot);
@@ -640,6 +757,12 @@ int ep_conv2d_gemm_f32(const float *x, const float *ap, int64_t weights_nr, cons
                 koff[k] = ci * j.chan_stride + s * j.hph * j.wph + (ky * dh / sh) * j.wph + kx * dw / sw;
             }
     j.koff = koff;
+    if (j.transposed) {
+        int64_t *pos_off = koff + j.kk;
+        for (int64_t oy = 0; oy < ho; oy++)
+            for (int64_t ox = 0; ox < wo; ox++) pos_off[oy * wo + ox] = oy * j.wph + ox;
+        j.pos_off = pos_off;
+    }
     j.phase_buf = phases;
     const double work = (double)group * (double)j.mp * (double)j.kk * (double)j.q;
     const int64_t parts = ep_parts_for(threads, work > 9.0e15 ? (int64_t)9.0e15 : (int64_t)work, EP_GEMM_GRAIN);
@@ -736,7 +859,7 @@ static int mm_part(void *ctx, int64_t part) {
             for (int64_t p = 0; p < bpanels; p++)
                 for (int64_t i = 0; i < apanels; i++)
                     j->micro(kc, ap + i * kc * EP_GEMM_MR, j->bp + (p0 + p) * j->k * nr + k0 * nr, NULL,
-                             strip + i * EP_GEMM_MR * ld + p * nr, ld, blk > 0);
+                             strip + i * EP_GEMM_MR * ld + p * nr, ld, blk > 0, NULL);
         }
         const int64_t c0 = p0 * nr, cols = j->n - c0 < bpanels * nr ? j->n - c0 : bpanels * nr;
         for (int64_t r = 0; r < rows; r++) {
