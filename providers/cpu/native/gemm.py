@@ -51,14 +51,7 @@ def matmul(a: np.ndarray, b: np.ndarray, packed: PackedWeights | None = None) ->
         return None
     nr = lib.ep_sgemm_nr()
     bp = packed.get(b, nr) if packed is not None else pack_b(b, nr)
-    ac = np.ascontiguousarray(a)
-    y = np.empty(a.shape[:-1] + (n,), dtype=np.float32)
-    rc = lib.ep_sgemm_f32(ac.ctypes.data, bp.ctypes.data, nr, ptr(None), y.ctypes.data, rows, n, k, library.threads())
-    if rc == -1:
-        raise MemoryError("MatMul: the native GEMM could not allocate its buffers")
-    if rc != 0:
-        raise RuntimeError(f"MatMul: the native GEMM refused its arguments (code {rc})")
-    return y
+    return _sgemm("MatMul", a, bp, nr, None, a.shape[:-1] + (n,), rows, n, k)
 
 
 def gemm(a: np.ndarray, b: np.ndarray, c: np.ndarray | None, trans_b: int, packed: PackedWeights) -> np.ndarray | None:
@@ -77,14 +70,20 @@ def gemm(a: np.ndarray, b: np.ndarray, c: np.ndarray | None, trans_b: int, packe
         return None
     nr = lib.ep_sgemm_nr()
     bp = packed.get(b, nr, int(bool(trans_b)))
+    return _sgemm("Gemm", a, bp, nr, None if c is None else np.ascontiguousarray(c), (rows, n), rows, n, k)
+
+
+def _sgemm(op: str, a: np.ndarray, bp: np.ndarray, nr: int, bias: np.ndarray | None, shape: tuple[int, ...],
+           rows: int, n: int, k: int) -> np.ndarray:
+    """y[shape] = a (rows x k) @ the packed B (k x n) [+ bias per column] by the native SGEMM."""
     ac = np.ascontiguousarray(a)
-    bias = None if c is None else np.ascontiguousarray(c)
-    y = np.empty((rows, n), dtype=np.float32)
-    rc = lib.ep_sgemm_f32(ac.ctypes.data, bp.ctypes.data, nr, ptr(bias), y.ctypes.data, rows, n, k, library.threads())
+    y = np.empty(shape, dtype=np.float32)
+    rc = library.LIB.ep_sgemm_f32(ac.ctypes.data, bp.ctypes.data, nr, ptr(bias), y.ctypes.data, rows, n, k,
+                                  library.threads())
     if rc == -1:
-        raise MemoryError("Gemm: the native GEMM could not allocate its buffers")
+        raise MemoryError(f"{op}: the native GEMM could not allocate its buffers")
     if rc != 0:
-        raise RuntimeError(f"Gemm: the native GEMM refused its arguments (code {rc})")
+        raise RuntimeError(f"{op}: the native GEMM refused its arguments (code {rc})")
     return y
 
 
