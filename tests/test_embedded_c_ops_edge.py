@@ -6,12 +6,18 @@ numpy keeps it; bad attributes and shapes are refused with a reason."""
 from __future__ import annotations
 
 import numpy as np
+import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from ep_runtime import InferenceSession
 from ep_runtime.errors import KernelError
+from ep_runtime.graph import Graph
 from providers.embedded_c import EmbeddedCExecutionProvider
+from providers.embedded_c.affine import fuse_affine_runs
+from providers.embedded_c.export import export_model, verify
+from providers.embedded_c.lowering import lower
+from providers.embedded_c.provider import call_shapes
 from tests.embedded_c_helpers import ATOL, RTOL, cpu_run, single_node_model, strict_session
 
 pytestmark = pytest.mark.skipif(not EmbeddedCExecutionProvider.is_available(), reason="no C compiler")
@@ -346,3 +352,76 @@ def test_a_1x1_depthwise_conv_after_a_concat_runs_without_scratch_and_matches(fu
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     feed = {"a": _x(2, 4, 3), "b": _x(2, 4, 8)}
     _assert_matches(strict_session(model, fused=fused).run(None, feed), cpu_run(model, feed), "1x1 depthwise")
+
+
+def _affine_model(consts, *, second_reader: bool = False, opset: int = 17):
+    """x -> Relu -> (Mul / Add by each constant in turn) -> y on a [2, 3, 5, 7] input; with `second_reader`
+    the first op's output is a graph output too."""
+    nodes, inits, prev = [helper.make_node("Relu", ["x"], ["r"])], [], "r"
+    for k, (op, value) in enumerate(consts):
+        out = "y" if k == len(consts) - 1 else f"t{k}"
+        inits.append(numpy_helper.from_array(np.asarray(value, np.float32), f"c{k}"))
+        nodes.append(helper.make_node(op, [prev, f"c{k}"] if k % 2 == 0 else [f"c{k}", prev], [out]))
+        prev = out
+    outs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]
+    if second_reader:
+        outs.append(helper.make_tensor_value_info("t0", TensorProto.FLOAT, None))
+    g = helper.make_graph(nodes, "affine", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 5, 7])],
+                          outs, inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def _affine_funcs(model, vendor=None) -> list[str]:
+    graph = Graph(onnx.shape_inference.infer_shapes(model).graph, {"": 17})
+    calls = [lower(n, graph) for n in graph.nodes]
+    keep = {o.name for o in graph.outputs}
+    merged, nodes = fuse_affine_runs(calls, graph.nodes, graph, keep, call_shapes(graph, calls), vendor)
+    assert len(merged) == len(nodes)
+    return [c.func for c in merged]
+
+
+#: case -> the run of (op, constant) after the Relu
+AFFINE_RUNS = {
+    "scalar_mul_add": [("Mul", [1.7]), ("Add", [-0.3])],
+    "channel_add_mul_scalar_add": [("Add", np.float32([0.5, -1, 2]).reshape(3, 1, 1)), ("Mul", [[[[3.0]]]]),
+                                   ("Add", np.float32([1, 2, 3]).reshape(1, 3, 1, 1))],
+    "scalar_rank0_then_channel": [("Mul", np.float32(0.25)), ("Mul", np.float32([2, -2, 0.5]).reshape(3, 1, 1))],
+}
+
+
+@pytest.mark.parametrize("fused", [False, True], ids=["per_node", "fused"])
+@pytest.mark.parametrize("case", sorted(AFFINE_RUNS))
+def test_a_run_of_mul_and_add_by_constants_is_one_affine_pass_and_matches_cpu(case, fused):
+    model = _affine_model(AFFINE_RUNS[case])
+    assert _affine_funcs(model) == ["ep_relu", "ep_affine"]
+    x = _x(2, 3, 5, 7)
+    x.reshape(-1)[::11] = np.nan
+    x.reshape(-1)[5] = np.inf
+    got = strict_session(model, fused=fused, poison_outputs=True).run(None, {"x": x})[0]
+    np.testing.assert_allclose(got, cpu_run(model, {"x": x})[0], rtol=RTOL, atol=ATOL)
+
+
+def test_runs_that_would_change_meaning_stay_separate_ops():
+    # the first op's output is read outside the run
+    assert _affine_funcs(_affine_model(AFFINE_RUNS["scalar_mul_add"], second_reader=True)) == \
+        ["ep_relu", "ep_mul", "ep_add"]
+    # a constant along the last axis, not the channels; one that broadcasts x up; a non-finite one
+    for run in ([("Mul", [2.0]), ("Add", np.float32(np.arange(7)))],
+                [("Mul", [2.0]), ("Add", np.ones((2, 3, 5, 7), np.float32))],
+                [("Mul", [2.0]), ("Add", np.ones((4, 2, 3, 5, 7), np.float32))],
+                [("Mul", [np.inf]), ("Add", [1.0])]):
+        assert "ep_affine" not in _affine_funcs(_affine_model(run))
+    # a vendor kernel for either op runs as the vendor wrote it
+    for vendor in ({"Mul": "my_mul.c"}, {"Add": "my_add.c"}):
+        assert _affine_funcs(_affine_model(AFFINE_RUNS["scalar_mul_add"]), vendor) == ["ep_relu", "ep_mul", "ep_add"]
+    # one op alone is one pass already
+    assert _affine_funcs(_affine_model([("Mul", [2.0])])) == ["ep_relu", "ep_mul"]
+
+
+def test_an_exported_affine_run_builds_and_verifies(tmp_path):
+    model = _affine_model(AFFINE_RUNS["channel_add_mul_scalar_add"])
+    res = export_model(model, tmp_path / "out")
+    assert "ep_affine(" in (tmp_path / "out" / "model.c").read_text()
+    assert (tmp_path / "out" / "affine.c").exists()
+    _, _, got, want = verify(model, res)
+    np.testing.assert_allclose(got[0], want[0], rtol=RTOL, atol=ATOL)

@@ -154,3 +154,116 @@ def test_per_node_run_allocates_no_intermediate_or_scratch_buffers():
         tracemalloc.stop()
     # the first Conv's output alone is 2 * 6 * 28 * 28 floats, its im2col scratch 25 times that
     assert peak < 2 * 6 * 28 * 28 * 4, peak
+
+
+# ---------------------------------------------------------------- shape computations folded (shape_values.py)
+
+def _i64(name: str, *values: int) -> onnx.TensorProto:
+    return numpy_helper.from_array(np.array(values, np.int64), name)
+
+
+def flatten_by_shape_model(extra_output: bool = False) -> onnx.ModelProto:
+    """x [N, 2, 4, 4] -> Conv(3) -> Reshape to Concat(Shape(x)[0:1], [-1]) -> Gemm(5): the reshape target is
+    computed from the batch dim, as exporters write `x.view(x.size(0), -1)`."""
+    rng = np.random.default_rng(3)
+    mk = helper.make_node
+    nodes = [mk("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+             mk("Shape", ["c"], ["s"]),
+             mk("Gather", ["s", "zero"], ["n"], axis=0),
+             mk("Unsqueeze", ["n", "axes0"], ["n1"]),
+             mk("Concat", ["n1", "minus1"], ["target"], axis=0),
+             mk("Reshape", ["c", "target"], ["flat"]),
+             mk("Gemm", ["flat", "wg", "bg"], ["y"], transB=1)]
+    inits = [numpy_helper.from_array((rng.standard_normal((3, 2, 3, 3)) * 0.3).astype(np.float32), "w"),
+             numpy_helper.from_array((rng.standard_normal(3) * 0.1).astype(np.float32), "b"),
+             numpy_helper.from_array(np.array(0, np.int64), "zero"), _i64("axes0", 0), _i64("minus1", -1),
+             numpy_helper.from_array((rng.standard_normal((5, 48)) * 0.2).astype(np.float32), "wg"),
+             numpy_helper.from_array((rng.standard_normal(5) * 0.1).astype(np.float32), "bg")]
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 5])]
+    if extra_output:
+        outputs.append(helper.make_tensor_value_info("target", TensorProto.INT64, [2]))
+    g = helper.make_graph(nodes, "flatten_by_shape",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 4, 4])], outputs, inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@FUSED
+def test_shape_chain_feeding_a_reshape_is_folded_and_the_model_runs_whole_in_c(fused, monkeypatch):
+    model = flatten_by_shape_model()
+    counter = CountCompiles(monkeypatch)
+    sess = strict_session(model, fused=fused)
+    assert len(sess.get_partition().nodes_on("EmbeddedCExecutionProvider")) == len(model.graph.node)
+    for batch in (1, 3, 1):
+        feed = feed_of(model, (batch, 2, 4, 4), batch)
+        np.testing.assert_allclose(sess.run(None, feed)[0], cpu_run(model, feed)[0], rtol=RTOL, atol=ATOL)
+    assert counter.count == 2  # one specialisation per batch size, the first reused
+
+
+@FUSED
+def test_folded_value_that_is_a_graph_output_is_returned(fused):
+    model = flatten_by_shape_model(extra_output=True)
+    sess = strict_session(model, fused=fused)
+    y, target = sess.run(None, feed_of(model, (2, 2, 4, 4)))
+    assert target.dtype == np.int64 and target.tolist() == [2, -1]
+    assert y.shape == (2, 5)
+
+
+@FUSED
+def test_constant_of_shape_initial_state_is_folded_into_a_constant(fused):
+    """LSTM initial_h = ConstantOfShape([1, Shape(x)[1], 16]): a zero state sized by the batch."""
+    base = lstm_classifier()
+    mk = helper.make_node
+    nodes = [mk("Shape", ["x"], ["s"]), mk("Gather", ["s", "one"], ["b"], axis=0),
+             mk("Unsqueeze", ["b", "axes0"], ["b1"]), mk("Concat", ["dirs", "b1", "hidden"], ["hshape"], axis=0),
+             mk("ConstantOfShape", ["hshape"], ["h0"],
+                value=numpy_helper.from_array(np.array([0.0], np.float32), "v")),
+             mk("LSTM", ["x", "W", "R", "B", "", "h0"], ["", "h"], hidden_size=16), *list(base.graph.node)[1:]]
+    inits = list(base.graph.initializer) + [numpy_helper.from_array(np.array(1, np.int64), "one"),
+                                           _i64("axes0", 0), _i64("dirs", 1), _i64("hidden", 16)]
+    g = helper.make_graph(nodes, "lstm_state_by_shape",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [8, "N", 10])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 5])], inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    sess = strict_session(model, fused=fused)
+    for batch in (2, 3):
+        feed = feed_of(model, (8, batch, 10), batch)
+        np.testing.assert_allclose(sess.run(None, feed)[0], cpu_run(model, feed)[0], rtol=RTOL, atol=ATOL)
+
+
+def test_folded_shape_from_another_subgraph_is_part_of_the_signature(monkeypatch):
+    """Relu -> Shape chain (C) | Hardmax (cpu) | Reshape to the chain's shape (C): the Reshape's subgraph
+    receives the shape as a value, and is specialised per value."""
+    mk = helper.make_node
+    nodes = [mk("Relu", ["x"], ["r"]), mk("Shape", ["r"], ["s"]),
+             mk("Slice", ["s", "start", "stop"], ["head"]), mk("Concat", ["head", "minus1"], ["target"], axis=0),
+             mk("Hardmax", ["r"], ["h"], axis=-1), mk("Reshape", ["h", "target"], ["y"])]
+    inits = [_i64("start", 0), _i64("stop", 1), _i64("minus1", -1)]
+    g = helper.make_graph(nodes, "shape_across_subgraphs",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 12])], inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    counter = CountCompiles(monkeypatch)
+    sess = InferenceSession(model, providers=[("embedded_c", {"fused": True}), "cpu"])
+    part = sess.get_partition()
+    assert len(part.nodes_on("EmbeddedCExecutionProvider")) == 5, part.explain()
+    assert len(part.subgraphs) == 3, part.explain()
+    for batch in (2, 5, 2):
+        feed = feed_of(model, (batch, 3, 4), batch)
+        np.testing.assert_array_equal(sess.run(None, feed)[0], cpu_run(model, feed)[0])
+    assert counter.count == 4  # the two C subgraphs, once for each batch size
+
+
+def test_shape_chain_that_cannot_be_evaluated_is_refused_naming_the_reason():
+    mk = helper.make_node
+    nodes = [mk("Shape", ["x"], ["s"]), mk("Gather", ["s", "bad"], ["n"], axis=0),
+             mk("Unsqueeze", ["n", "axes0"], ["n1"]), mk("Concat", ["n1", "minus1"], ["target"], axis=0),
+             mk("Reshape", ["x", "target"], ["y"])]
+    inits = [numpy_helper.from_array(np.array(7, np.int64), "bad"), _i64("axes0", 0), _i64("minus1", -1)]
+    g = helper.make_graph(nodes, "bad_gather", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    part = InferenceSession(model, providers=["embedded_c", "cpu"]).get_partition()
+    gather = next(d for d in part.decisions if d.node.op_type == "Gather")
+    assert gather.provider != "EmbeddedCExecutionProvider"
+    reason = str(gather.refusals["EmbeddedCExecutionProvider"])
+    assert "Gather cannot be evaluated" in reason and "out of range" in reason, reason

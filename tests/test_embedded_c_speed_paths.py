@@ -50,13 +50,35 @@ CONV_CASES = {
     "grouped_cg2": ((1, 6, 7, 8), 9, 3, (3, 3), (1, 2), (1, 0, 1, 1), (1, 1), True),
     "dense_3x3_s2": ((1, 3, 11, 10), 5, 1, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), True),
     "pointwise": ((1, 7, 5, 6), 9, 1, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), True),
-    # 144 column rows x 300 outputs: im2col in blocks of 6 output rows (262144 floats), the last of 4
-    "dense_im2col_row_blocks": ((1, 16, 100, 300), 4, 1, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), True),
-    # 1152 column rows x 60 outputs: blocks widened to 5 rows (256 outputs at least), the last of 4
-    "dense_im2col_min_width": ((1, 128, 39, 60), 8, 1, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), True),
+    # im2col (a 9x9 kernel: more taps than the wide path takes): 324 column rows x 300 outputs in blocks
+    # of 2 output rows (262144 floats)
+    "dense_im2col_row_blocks": ((1, 4, 60, 300), 4, 1, (9, 9), (1, 1), (4, 4, 4, 4), (1, 1), True),
+    # 1296 column rows x 60 outputs: blocks widened to 5 rows (256 outputs at least), 4 blocks
+    "dense_im2col_min_width": ((1, 16, 39, 60), 8, 1, (9, 9), (2, 1), (4, 4, 4, 4), (1, 1), True),
+    # 13 outputs a row: the 2 dropped columns of the wide path would be over an eighth: im2col
     # 2304 column rows x 13 outputs: blocks widened to 20 rows (256 outputs at least), the last of 13
     "dense_im2col_wide_blocks": ((1, 256, 33, 13), 4, 1, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), True),
     "dense_1d_one_block": ((2, 3, 50), 4, 1, (5,), (2,), (2, 2), (1,), True),
+    # stride 1: the wide path (zero-padded planes of a block of rows read in place by the GEMM, no im2col)
+    "wide_3x3_asym_pads_batch2": ((2, 5, 17, 23), 7, 1, (3, 3), (1, 1), (0, 2, 1, 1), (1, 1), True),
+    "wide_5x3_dilated_no_bias": ((1, 6, 21, 40), 10, 1, (5, 3), (1, 1), (4, 2, 3, 1), (2, 2), False),
+    "wide_grouped": ((1, 8, 19, 33), 12, 2, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), True),
+    "wide_1d_k5": ((2, 6, 70), 9, 1, (5,), (1,), (2, 3), (1,), True),
+    "wide_1x1_padded": ((1, 5, 9, 11), 6, 1, (1, 1), (1, 1), (1, 0, 0, 1), (1, 1), True),
+    # 150 outputs a group: the GEMM packs the in-place rows; 64 planes of 52-float rows: 6 blocks of 5 rows
+    "wide_packed_many_outputs": ((1, 64, 30, 50), 150, 1, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), True),
+    # 3 input rows' planes of 120 floats: blocks of 28 output rows, the last of 2 (halo rows copied again)
+    "wide_row_blocks_no_pad": ((1, 3, 200, 120), 16, 1, (3, 3), (1, 1), (0, 0, 0, 0), (1, 1), True),
+    # 1152 rows of taps (more than one 256-deep block of the GEMM) over planes of 62 floats
+    "wide_deep_k": ((1, 128, 12, 60), 24, 1, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), True),
+    # strides: the padded rows split into stride phases, each tap one run of one phase plane
+    "wide_s2_asym_pads_odd": ((1, 5, 23, 31), 9, 1, (3, 3), (2, 2), (1, 0, 2, 1), (1, 1), True),
+    "wide_s2x1_dilated": ((2, 4, 20, 37), 6, 1, (3, 5), (2, 1), (2, 3, 1, 2), (2, 2), False),
+    "wide_s3_grouped": ((1, 6, 29, 44), 9, 3, (5, 5), (3, 3), (2, 2, 2, 2), (1, 1), True),
+    "wide_1x1_s2_one_phase_read": ((1, 7, 16, 33), 10, 1, (1, 1), (2, 2), (0, 0, 0, 0), (1, 1), True),
+    "wide_1d_s2": ((2, 3, 101), 5, 1, (4,), (2,), (1, 2), (1,), True),
+    # 64 channels of 4 phase planes (26 floats a row): blocks widened to 10 output rows (256 positions), 5 blocks
+    "wide_s2_row_blocks": ((1, 64, 90, 50), 20, 1, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), True),
 }
 
 
@@ -102,6 +124,15 @@ def test_conv_scratch_planned_in_python_is_what_the_c_kernel_asks(case):
     assert call.scratch == size(ctypes.byref(x), ctypes.byref(w), ctypes.byref(y), ctypes.byref(params))
 
 
+def test_strided_and_dense_conv_scratch_is_phase_planes_of_a_row_block_not_im2col_columns():
+    call, _ = _lowered_conv("wide_row_blocks_no_pad")  # 3 channels, 28 output rows a block, rows of 120
+    assert call.scratch == 3 * (28 + 2) * 120 + 16 * (27 * 120 + 118)  # planes, then the block's wide output
+    call, _ = _lowered_conv("wide_s2_row_blocks")  # 64 channels x 4 phases, 10 rows (+1 halo) of 26 floats
+    assert call.scratch == 64 * 4 * (10 + 1) * 26 + 20 * (9 * 26 + 25)
+    call, _ = _lowered_conv("dense_im2col_min_width")  # 9x9: im2col, 5 output rows of 60 columns
+    assert call.scratch == 16 * 81 * 5 * 60
+
+
 def test_depthwise_conv_scratch_is_one_padded_plane_not_an_im2col_buffer():
     call, _ = _lowered_conv("dw3x3_s1_odd")
     assert call.scratch == 9 * 11 + 7 * 11  # padded 9 x 11 plane, then 7 rows of 11 accumulators
@@ -115,6 +146,17 @@ POOL_CASES = {
     "max_ceil_dilated_asym": ("MaxPool", (2, 2, 11, 10), {"kernel_shape": [3, 2], "strides": [2, 3],
                                                           "pads": [1, 0, 2, 1], "dilations": [2, 2], "ceil_mode": 1}),
     "max_1d": ("MaxPool", (1, 3, 17), {"kernel_shape": [4], "strides": [3], "pads": [1, 2]}),
+    # the separable max (dilations 1): rows wider than its 512-float stack row go in chunks of outputs
+    "max_3x3_s2_wide_rows_chunked": ("MaxPool", (1, 2, 7, 1301), {"kernel_shape": [3, 3], "strides": [2, 2],
+                                                                   "pads": [1, 1, 1, 1]}),
+    "max_stride_past_kernel_ceil": ("MaxPool", (1, 2, 10, 11), {"kernel_shape": [2, 3], "strides": [3, 4],
+                                                                "pads": [0, 2, 1, 0], "ceil_mode": 1}),
+    "max_window_wider_than_input": ("MaxPool", (1, 1, 3, 2), {"kernel_shape": [3, 3], "pads": [2, 2, 2, 2]}),
+    "max_1d_wide_k7_s1": ("MaxPool", (2, 1, 1500), {"kernel_shape": [7], "pads": [3, 3]}),
+    "max_spp_k13_p6_every_window_clipped": ("MaxPool", (1, 3, 13, 13), {"kernel_shape": [13, 13],
+                                                                        "pads": [6, 6, 6, 6]}),
+    "max_k9_s2_pads_wider_than_half": ("MaxPool", (1, 2, 11, 12), {"kernel_shape": [9, 9], "strides": [2, 2],
+                                                                   "pads": [4, 8, 5, 3]}),
     "avg_exclude_pad_ceil": ("AveragePool", (1, 3, 10, 9), {"kernel_shape": [3, 3], "strides": [2, 2],
                                                            "pads": [1, 1, 1, 1], "ceil_mode": 1}),
     "avg_include_pad_ceil": ("AveragePool", (1, 2, 10, 9), {"kernel_shape": [3, 3], "strides": [2, 2],
@@ -206,10 +248,164 @@ def test_gemm_other_builds_match_cpu(case, cflags):
 
 
 @pytest.mark.parametrize("cflags", OTHER_BUILDS)
-@pytest.mark.parametrize("case", ["dw5x5_s2_asym_pads", "dense_im2col_row_blocks", "grouped_cg2"])
+@pytest.mark.parametrize("case", ["dw5x5_s2_asym_pads", "dense_im2col_row_blocks", "grouped_cg2",
+                                  "wide_5x3_dilated_no_bias", "wide_packed_many_outputs", "wide_deep_k",
+                                  "wide_s2x1_dilated"])
 def test_conv_other_builds_match_cpu(case, cflags):
     xs, m, group, kernel, strides, pads, dil, bias = CONV_CASES[case]
     model = _conv_model(xs, m, group, kernel, strides, pads, dil, bias)
     x = np.random.default_rng(6).standard_normal(xs).astype(np.float32)
     sess = strict_session(model, fused=True, cflags=cflags, poison_outputs=True)
     np.testing.assert_allclose(sess.run(None, {"x": x})[0], cpu_run(model, {"x": x})[0], rtol=RTOL, atol=ATOL)
+
+
+#: case -> (x shape, scales or None, sizes or None, attributes): the row-blend paths of resize.c (rows
+#: of at most 512 floats whole, wider ones by chunks of output columns, a chunk reading more than 512
+#: input columns per output element), nearest's gather and row copies, every mode and coordinate mode
+RESIZE_CASES = {
+    "nearest_2x_row_copies": ((1, 3, 5, 7), (1, 1, 2, 2), None, {"mode": "nearest"}),
+    "nearest_3x_floor_asymmetric": ((2, 1, 4, 3), (1, 1, 3, 3), None,
+                                    {"mode": "nearest", "coordinate_transformation_mode": "asymmetric",
+                                     "nearest_mode": "floor"}),
+    "nearest_odd_scale_ceil": ((1, 2, 7, 9), (1, 1, 1.7, 0.6), None, {"mode": "nearest", "nearest_mode": "ceil"}),
+    "nearest_down_round_prefer_ceil": ((1, 2, 13, 11), (1, 1, 0.5, 0.4), None,
+                                       {"mode": "nearest", "nearest_mode": "round_prefer_ceil",
+                                        "coordinate_transformation_mode": "align_corners"}),
+    "linear_2x_pytorch_half_pixel": ((1, 5, 9, 11), (1, 1, 2, 2), None,
+                                     {"mode": "linear", "coordinate_transformation_mode": "pytorch_half_pixel"}),
+    "linear_half_pixel_odd": ((2, 3, 7, 13), (1, 1, 1.5, 2.3), None, {"mode": "linear"}),
+    "linear_align_corners_sizes": ((1, 2, 6, 5), None, (1, 2, 11, 17),
+                                   {"mode": "linear", "coordinate_transformation_mode": "align_corners"}),
+    "linear_asymmetric_down": ((1, 1, 17, 19), (1, 1, 0.5, 0.35), None,
+                               {"mode": "linear", "coordinate_transformation_mode": "asymmetric"}),
+    "linear_antialias_down": ((1, 2, 20, 23), (1, 1, 0.3, 0.45), None, {"mode": "linear", "antialias": 1}),
+    "cubic_up": ((1, 2, 6, 7), (1, 1, 2.5, 1.5), None, {"mode": "cubic"}),
+    "cubic_antialias_down": ((1, 1, 15, 16), (1, 1, 0.6, 0.5), None, {"mode": "cubic", "antialias": 1}),
+    "linear_wide_rows_chunked": ((1, 2, 3, 1300), (1, 1, 2, 2), None, {"mode": "linear"}),
+    "linear_wide_rows_odd_scale": ((1, 2, 3, 1300), (1, 1, 2, 1.3), None, {"mode": "linear"}),
+    "linear_wide_down_past_the_row": ((1, 1, 2, 6000), (1, 1, 1, 0.02), None, {"mode": "linear"}),
+    "cubic_wide_rows": ((1, 1, 4, 700), (1, 1, 1.5, 1.1), None, {"mode": "cubic"}),
+}
+#: the cases whose geometry onnxruntime computes as the cpu provider does (where a scale times a length is
+#: not a whole number, onnxruntime's float32 coordinates and output lengths differ from the core's double ones)
+RESIZE_AS_ORT = {"nearest_2x_row_copies", "nearest_3x_floor_asymmetric", "nearest_odd_scale_ceil",
+                 "linear_2x_pytorch_half_pixel", "linear_half_pixel_odd", "linear_align_corners_sizes",
+                 "linear_asymmetric_down", "linear_antialias_down", "cubic_up", "cubic_antialias_down",
+                 "linear_wide_rows_chunked"}
+
+
+@pytest.mark.parametrize("fused", [False, True], ids=["per_node", "fused"])
+@pytest.mark.parametrize("case", sorted(RESIZE_CASES))
+def test_resize_row_blend_paths_match_onnxruntime(case, fused):
+    ort = pytest.importorskip("onnxruntime")
+    xs, scales, sizes, attrs = RESIZE_CASES[case]
+    consts = {"roi": np.zeros(0, np.float32),
+              "sc": np.float32(scales) if scales is not None else np.zeros(0, np.float32)}
+    if sizes is not None:
+        consts["sz"] = np.int64(sizes)
+    model = single_node_model("Resize", {"x": xs}, consts=consts, opset=19, **attrs)
+    x = np.random.default_rng(7).standard_normal(xs).astype(np.float32)
+    sess = strict_session(model, fused=fused, poison_outputs=True)
+    got = sess.run(None, {"x": x})[0]
+    np.testing.assert_allclose(got, cpu_run(model, {"x": x})[0], rtol=RTOL, atol=ATOL)
+    if case in RESIZE_AS_ORT:
+        oracle = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        want = oracle.run(None, {"x": x})[0]
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
+    x.flat[4] = np.nan  # every tap that reads it gives NaN, as the cpu provider's (onnxruntime skips zero weights)
+    np.testing.assert_allclose(sess.run(None, {"x": x})[0], cpu_run(model, {"x": x})[0], rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("length", [1, 7, 8, 9, 133])
+def test_softmax_last_axis_lanes_match_cpu_with_nan_and_infinities(length):
+    """Softmax over the last axis runs its max and sum in eight lanes (ep_rows.c): every tail length, a row
+    with NaN (all NaN), one with +inf (NaN where inf - inf), one of -inf and finite values, large magnitudes."""
+    rng = np.random.default_rng(8)
+    x = (rng.standard_normal((6, length)) * 30).astype(np.float32)
+    x[1, length // 2] = np.nan
+    x[2, length - 1] = np.inf
+    x[3, : max(length - 1, 1)] = -np.inf
+    x[4] *= 1e6
+    model = single_node_model("Softmax", {"x": x.shape}, axis=-1, opset=13)
+    for fused in (False, True):
+        got = strict_session(model, fused=fused, poison_outputs=True).run(None, {"x": x})[0]
+        np.testing.assert_allclose(got, cpu_run(model, {"x": x})[0], rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("plane", [(1, 1), (1, 7), (2, 4), (3, 3), (37, 29)], ids=lambda p: f"{p[0]}x{p[1]}")
+def test_global_average_pool_lanes_match_cpu(plane):
+    """GlobalAveragePool sums each plane in eight double lanes and a tail: plane sizes below, at and past 8."""
+    xs = (2, 5, *plane)
+    x = (np.random.default_rng(9).standard_normal(xs) * 100).astype(np.float32)
+    x[1, 2].reshape(-1)[-1] = np.nan
+    model = single_node_model("GlobalAveragePool", {"x": xs}, opset=13)
+    for fused in (False, True):
+        got = strict_session(model, fused=fused, poison_outputs=True).run(None, {"x": x})[0]
+        np.testing.assert_allclose(got, cpu_run(model, {"x": x})[0], rtol=RTOL, atol=ATOL)
+
+
+#: case -> (a shape, b shape): a b shared by the whole batch is one product over the batch's rows
+#: (`ops/matmul.c`), any other batch one product per matrix
+MATMUL_BATCHES = {
+    "rows_of_one_shared_b": ((32, 1, 70), (70, 37)),
+    "shared_b_with_unit_batch_dims": ((2, 3, 5, 9), (1, 1, 9, 4)),
+    "shared_1d_b": ((4, 3, 6), (6,)),
+    "a_broadcast_over_b_batch": ((1, 5, 8), (3, 8, 7)),
+    "both_batched": ((3, 2, 5, 8), (3, 1, 8, 6)),
+    "empty_batch": ((0, 4, 5), (5, 3)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MATMUL_BATCHES))
+def test_batched_matmul_paths_match_cpu(case):
+    a_shape, b_shape = MATMUL_BATCHES[case]
+    rng = np.random.default_rng(10)
+    b = rng.standard_normal(b_shape).astype(np.float32)
+    a = rng.standard_normal(a_shape).astype(np.float32)
+    model = single_node_model("MatMul", {"a": a_shape}, consts={"b": b})
+    for fused in (False, True):
+        got = strict_session(model, fused=fused, poison_outputs=True).run(None, {"a": a})[0]
+        want = cpu_run(model, {"a": a})[0]
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL * 10)
+
+
+@pytest.mark.parametrize("length", [3, 8, 13, 256])
+def test_layernorm_lanes_match_cpu(length):
+    """LayerNormalization sums each row's mean and variance in eight double lanes and a tail (with and
+    without bias; a NaN spoils its row only; large offsets, where a float sum would lose the variance),
+    against numpy in float64."""
+    rng = np.random.default_rng(11)
+    x = (rng.standard_normal((3, 4, length)) + 1000.0).astype(np.float32)
+    x[1, 2, length // 2] = np.nan
+    consts = {"s": rng.standard_normal(length).astype(np.float32)}
+    for bias in (False, True):
+        if bias:
+            consts["b"] = rng.standard_normal(length).astype(np.float32)
+        model = single_node_model("LayerNormalization", {"x": x.shape}, consts=consts, epsilon=1e-5)
+        x64 = x.astype(np.float64)
+        mean = x64.mean(axis=-1, keepdims=True)
+        want = (x64 - mean) / np.sqrt(((x64 - mean) ** 2).mean(axis=-1, keepdims=True) + 1e-5) * consts["s"]
+        want = want + consts["b"] if bias else want
+        for fused in (False, True):
+            got = strict_session(model, fused=fused, poison_outputs=True).run(None, {"x": x})[0]
+            np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL * 10)
+
+
+@pytest.mark.parametrize("shape,axis", [((2, 5, 3), 1), ((1, 16, 4, 70), 1), ((3, 7, 259), 1), ((2, 3, 4, 5), 0)],
+                         ids=["inner3", "inner280", "inner259_chunks", "axis0"])
+def test_softmax_inner_axis_columns_match_cpu(shape, axis):
+    """Softmax along an axis with elements after it runs over blocks of up to 128 adjacent columns (ep_rows.c):
+    a NaN spoils its column only, +inf gives NaN where inf - inf, a column of -inf and finite values."""
+    rng = np.random.default_rng(12)
+    x = (rng.standard_normal(shape) * 20).astype(np.float32)
+    flat = np.moveaxis(x, axis, -1).reshape(-1, shape[axis])
+    flat[1, 0] = np.nan
+    flat[2, -1] = np.inf
+    flat[3, :-1] = -np.inf
+    x = np.ascontiguousarray(np.moveaxis(flat.reshape(np.moveaxis(x, axis, -1).shape), -1, axis))
+    model = single_node_model("Softmax", {"x": shape}, axis=axis, opset=13)
+    for fused in (False, True):
+        got = strict_session(model, fused=fused, poison_outputs=True).run(None, {"x": x})[0]
+        np.testing.assert_allclose(got, cpu_run(model, {"x": x})[0], rtol=RTOL, atol=ATOL)

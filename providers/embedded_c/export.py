@@ -30,6 +30,7 @@ from ep_runtime.session import InferenceSession
 from ep_runtime.session_options import SessionOptions
 
 from . import build, codegen
+from .affine import fuse_affine_runs
 from .calls import C_DTYPES, SUPPORT_SOURCES, Call, walk
 from .lowering import fuse_conv_activations, lower
 from .provider import call_dtypes, call_shapes, lowered_constants, resolve_kernels, value_bytes
@@ -155,6 +156,7 @@ def export_model(model: str | os.PathLike | onnx.ModelProto, outdir: str | os.Pa
         raise ExportError(f"cannot export to C: {len(problems)} problem(s):\n  " + "\n  ".join(problems))
     sources, vendor = resolve_kernels(kernels)
     calls, nodes = fuse_conv_activations(calls, graph.nodes, graph, {v.name for v in graph.outputs}, vendor)
+    calls, nodes = fuse_affine_runs(calls, nodes, graph, set(), call_shapes(graph, calls, known), vendor)
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
 

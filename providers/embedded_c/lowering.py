@@ -35,6 +35,7 @@ from .calls import (
     Call,
     value_dtype,
 )
+from .fold import fold_conv_affine, fuse_conv_gates, fuse_conv_residual
 from .shapes import Ctx, Unsupported, check_declared
 
 _IDENTITY_DTYPES = Q8 | {F32, I32}
@@ -95,14 +96,18 @@ def _conv(ctx: Ctx) -> Call:
                 conv_scratch(xs, ws, ys, p))
 
 
-#: conv.c's EP_CONV_DIRECT_MAX_MULTIPLIER, EP_CONV_COL_FLOATS and EP_CONV_COL_MIN_COLS
+#: conv.c's EP_CONV_DIRECT_MAX_MULTIPLIER, EP_CONV_COL_FLOATS, EP_CONV_COL_MIN_COLS and EP_CONV_WIDE_*
 CONV_DIRECT_MAX_MULTIPLIER, CONV_COL_FLOATS, CONV_COL_MIN_COLS = 4, 262144, 256
+CONV_WIDE_FLOATS, CONV_WIDE_MAX_TAPS, CONV_WIDE_MAX_PHASES = 65536, 64, 16
 
 
 def conv_scratch(xs: Sequence[int], ws: Sequence[int], ys: Sequence[int], p: dict[str, Any]) -> int:
     """Floats of scratch ep_conv takes (conv.c's ep_conv_scratch_size): none for a 1x1 Conv with stride
     1 and no pads; for a depthwise one (one input channel per group, at most 4 outputs), the stride
-    phases of its padded plane and an accumulator; else the im2col columns of a block of output rows."""
+    phases of its padded plane and an accumulator; where the dropped columns of conv.c's wide path are at
+    most an eighth of its rows (at most 64 taps and 16 stride phases), the zero-padded phase planes of the
+    input rows a block of output rows reads and that block's output; else the im2col columns of a block of
+    output rows."""
     oh, ow = (ys[2], ys[3]) if len(ys) == 4 else (1, ys[2])
     if p["kernel"] == [1, 1] and p["strides"] == [1, 1] and not any(p["pads"]):
         return 0
@@ -111,6 +116,16 @@ def conv_scratch(xs: Sequence[int], ws: Sequence[int], ys: Sequence[int], p: dic
         ph = -(-((xs[2] if len(xs) == 4 else 1) + top + bottom) // sh)
         pw = -(-(xs[-1] + left + right) // sw)
         return sh * sw * ph * pw + oh * pw
+    (kh, kw), (sh, sw), (dh, dw) = p["kernel"], p["strides"], p["dilations"]
+    hr, wr = (kh - 1) * dh // sh, (kw - 1) * dw // sw
+    if ow and kh * kw <= CONV_WIDE_MAX_TAPS and sh * sw <= CONV_WIDE_MAX_PHASES and 8 * wr <= ow + wr:  # wide path
+        cg, mg, pw, phases = ws[1], ws[0] // max(p["group"], 1), ow + wr, sh * sw
+        fixed, per_row = cg * phases * hr * pw, (cg * phases + mg) * pw
+        rows = (CONV_WIDE_FLOATS - fixed) // per_row if fixed < CONV_WIDE_FLOATS else 0
+        if rows * pw < CONV_COL_MIN_COLS:
+            rows = -(-CONV_COL_MIN_COLS // pw)
+        rows = max(1, min(oh, rows))
+        return cg * phases * (rows + hr) * pw + mg * ((rows - 1) * pw + ow)
     kdim = ws[1] * p["kernel"][0] * p["kernel"][1]
     rows = CONV_COL_FLOATS // (kdim * ow) if kdim * ow else oh
     if ow and rows * ow < CONV_COL_MIN_COLS:
@@ -119,7 +134,8 @@ def conv_scratch(xs: Sequence[int], ws: Sequence[int], ys: Sequence[int], p: dic
 
 
 #: activation op -> conv.h's EP_CONV_ACT_* kind: ep_conv_act applies it to the Conv's output in cache
-CONV_ACTIVATIONS = {"Relu": 1, "Clip": 2, "LeakyRelu": 3, "HardSigmoid": 4, "HardSwish": 5, "Sigmoid": 6}
+CONV_ACTIVATIONS = {"Relu": 1, "Clip": 2, "LeakyRelu": 3, "HardSigmoid": 4, "HardSwish": 5, "Sigmoid": 6,
+                    "Swish": 7, "QuickGelu": 7}
 
 
 def fuse_conv_activations(calls: Sequence[Call], nodes: Sequence[Node], graph: Graph, keep: set[str],
@@ -130,10 +146,14 @@ def fuse_conv_activations(calls: Sequence[Call], nodes: Sequence[Node], graph: G
     A pair is merged only when both run their default kernels (neither op in `vendor`), the Conv's
     output has that one consumer in the whole graph (no second reader, no If reading it) and is not
     in `keep` (values read outside these calls, graph outputs). The fused call writes the
-    activation's output; the Conv's output is never materialised. Results are bitwise the pair's."""
+    activation's output; the Conv's output is never materialised. Results are bitwise the pair's.
+    Before, a scale and shift after a Conv is folded into its weights and a gate written as two nodes merged
+    into it; after, a residual Add (`fold.py`)."""
     vendor = vendor or {}
     if "Conv" in vendor:
         return list(calls), list(nodes)
+    calls, nodes = fold_conv_affine(calls, nodes, graph, keep, vendor)  # Conv -> Mul/Add by constants
+    calls, nodes = fuse_conv_gates(calls, nodes, graph, keep, vendor)  # Conv -> x * HardSigmoid(x)
     graph_outputs = {v.name for v in graph.outputs}
     position = {id(n): k for k, n in enumerate(nodes)}
     merged: dict[int, Call] = {}
@@ -141,23 +161,23 @@ def fuse_conv_activations(calls: Sequence[Call], nodes: Sequence[Node], graph: G
     for k, (call, node) in enumerate(zip(calls, nodes)):
         if call.func != "ep_conv" or node.op_type != "Conv":
             continue
-        y = node.outputs[0]
+        y = call.outputs[0]  # the last output of a folded chain (fold.py)
         readers = graph.consumers.get(y, [])
         if len(readers) != 1 or y in keep or y in graph_outputs:
             continue
         act = readers[0]
         j = position.get(id(act))
         kind = CONV_ACTIVATIONS.get(act.op_type)
-        if (j is None or kind is None or act.domain not in ("", "ai.onnx") or act.op_type in vendor
+        if (j is None or kind is None or act.domain not in ("", "ai.onnx", "com.microsoft") or act.op_type in vendor
                 or act.inputs[0] != y or calls[j].func != "ep_" + spec_of(act).source or j in dropped):
             continue
         params = [v for kind_, v in calls[j].args if kind_ == "f32"] + [0.0, 0.0]
         args = [(a if a != ("t", y) else ("t", calls[j].outputs[0])) for a in call.args]
         merged[k] = Call("ep_conv_act", call.source, args + [("i32", kind), ("f32", params[0]), ("f32", params[1])],
-                         call.scratch, list(call.inputs), list(calls[j].outputs), call.shared)
+                         call.scratch, list(call.inputs), list(calls[j].outputs), call.shared, constants=call.constants)
         dropped.add(j)
     kept = [k for k in range(len(calls)) if k not in dropped]
-    return [merged.get(k, calls[k]) for k in kept], [nodes[k] for k in kept]
+    return fuse_conv_residual([merged.get(k, calls[k]) for k in kept], [nodes[k] for k in kept], graph, keep, vendor)
 
 
 def _pool(ctx: Ctx) -> Call:
@@ -192,7 +212,16 @@ def _binary(ctx: Ctx) -> Call:
         raise Unsupported("attribute", f"legacy {n.op_type} broadcast with axis unsupported")
     _only_attrs(n, {"broadcast"})
     src = spec_of(n).source
+    dt = value_dtype(ctx.graph, n.inputs[0])
+    if dt in (I32, I64):  # Add, Sub, Mul of integers (csrc/ops/int_binary.c)
+        _want_dtypes(ctx, B=(n.inputs[1], frozenset({dt})), C=(n.outputs[0], frozenset({dt})))
+        return Call("ep_int_binary", "int_binary", [("t", n.inputs[0]), ("t", n.inputs[1]), ("t", n.outputs[0]),
+                                                    ("i32", _INT_BINARY[n.op_type])])
     return Call("ep_" + src, src, [("t", n.inputs[0]), ("t", n.inputs[1]), ("t", n.outputs[0])])
+
+
+#: int_binary.h's EP_INT_* operation codes
+_INT_BINARY = {"Add": 0, "Sub": 1, "Mul": 2}
 
 
 def _unary(extra: Callable[[Ctx], list[tuple[str, Any]]] | None = None, attrs: frozenset[str] = frozenset()):
@@ -668,8 +697,12 @@ def _dynamic_quantize_linear(ctx: Ctx) -> Call:
 def _cast(ctx: Ctx) -> Call:
     n = ctx.node
     _only_attrs(n, {"to", "saturate", "round_mode"})
+    if int(_attr(n, "to", 0)) in (6, 7):  # to int32 / int64 (csrc/ops/cast_int.c)
+        _want_dtypes(ctx, x=(n.inputs[0], frozenset({F32, I32, I64})), y=(n.outputs[0], frozenset({I32, I64})))
+        return Call("ep_cast_int", "cast_int", [("t", n.inputs[0]), ("t", n.outputs[0])])
     if int(_attr(n, "to", 0)) != 1:
-        raise Unsupported("attribute", f"Cast to type {_attr(n, 'to')} unsupported (to float32 only)")
+        raise Unsupported("attribute", f"Cast to type {_attr(n, 'to')} unsupported (to float32, int32, int64 only)")
+    _want_dtypes(ctx, x=(n.inputs[0], _IDENTITY_DTYPES))
     _want_dtypes(ctx, y=(n.outputs[0], frozenset({F32})))
     return Call("ep_cast", "cast", [("t", n.inputs[0]), ("t", n.outputs[0])])
 
@@ -781,8 +814,9 @@ _QPARAMS = (1, 2, 4, 5, 6, 7)  # QLinearConv's and QLinearMatMul's scales and ze
 
 #: (domain, op_type) -> how the library runs it ("" is the ONNX domain)
 OPS: dict[tuple[str, str], OpSpec] = {
-    **{("", op): OpSpec(_binary, src) for op, src in (("Add", "add"), ("Sub", "sub"), ("Mul", "mul"),
-                                                      ("Div", "div"), ("Pow", "pow"))},
+    **{("", op): OpSpec(_binary, src, frozenset({F32, I32, I64})) for op, src in (("Add", "add"), ("Sub", "sub"),
+                                                                                 ("Mul", "mul"))},
+    **{("", op): OpSpec(_binary, src) for op, src in (("Div", "div"), ("Pow", "pow"))},
     **{("", op): OpSpec(_unary(), src) for op, src in (
         ("Relu", "relu"), ("Sigmoid", "sigmoid"), ("Tanh", "tanh"), ("GlobalAveragePool", "globalaveragepool"),
         ("HardSwish", "hardswish"), ("Softplus", "softplus"), ("Erf", "erf"), ("Sqrt", "sqrt"), ("Exp", "exp"),
@@ -831,7 +865,7 @@ OPS: dict[tuple[str, str], OpSpec] = {
     ("", "QLinearMatMul"): OpSpec(_qlinearmatmul, "qlinearmatmul", Q8, params=_QPARAMS),
     ("", "ConvInteger"): OpSpec(_convinteger, "convinteger", Q8 | {I32}),
     ("", "MatMulInteger"): OpSpec(_matmulinteger, "matmulinteger", Q8 | {I32}),
-    ("", "Cast"): OpSpec(_cast, "cast", _IDENTITY_DTYPES),
+    ("", "Cast"): OpSpec(_cast, "cast", _IDENTITY_DTYPES | {I64}),
     **{("", op): OpSpec(_compare, "compare", ANY_C) for op in _COMPARISONS},
     **{("", op): OpSpec(_logical, "logical", frozenset({BOOL})) for op in _LOGICAL},
     ("", "Not"): OpSpec(_unary(), "not", frozenset({BOOL})),

@@ -22,7 +22,8 @@ from ep_runtime.errors import ProviderError
 from ep_runtime.graph import Graph, Node, SubGraph
 from ep_runtime.provider import HOST, Capability, CompileOptions, ExecutionProvider, Refusal
 
-from . import build, codegen, failures
+from . import build, codegen, failures, shape_values
+from .affine import fuse_affine_runs
 from .calls import C_DTYPES, SUPPORT_SOURCES, Call, flatten, value_dtype, walk
 from .lowering import OP_SOURCES, fuse_conv_activations, lower
 from .shapes import TRIAL_DIM, Shape, Unsupported, fits_declared, propagate, trial_shapes
@@ -149,7 +150,8 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
     def compile(self, subgraph: SubGraph, options: CompileOptions | None = None) -> Callable[..., tuple]:
         """Per-node or fused runner of the subgraph (`fused` option); shapes specialised at run time when
         they are symbolic. The library's kernels have finished when a call returns: synchronize() does nothing."""
-        if all(_static(node, subgraph.graph) for node in subgraph.nodes):
+        if all(_static(node, subgraph.graph) for node in subgraph.nodes) and \
+                not shape_values.needs_specialising(subgraph):
             calls = self._calls(subgraph)
             return self.compile_shapes(subgraph, calls, call_shapes(subgraph.graph, calls))
         return Specialising(self, subgraph)
@@ -159,10 +161,13 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
 
     def compile_shapes(self, subgraph: SubGraph, calls: list[Call], shapes: dict[str, Shape]) -> Callable[..., tuple]:
         """The runner of `subgraph` for one concrete shape of each value (`shapes`); each Conv whose
-        only reader is an activation runs the pair as one call (`lowering.fuse_conv_activations`)."""
+        only reader is an activation runs the pair as one call (`lowering.fuse_conv_activations`), and a run
+        of Mul / Add by constants one pass (`affine.fuse_affine_runs`)."""
         calls, nodes = fuse_conv_activations(calls, subgraph.nodes, subgraph.graph, set(subgraph.outputs), self.vendor)
+        calls, nodes = fuse_affine_runs(calls, nodes, subgraph.graph, set(subgraph.outputs), shapes, self.vendor)
         if len(nodes) != len(subgraph.nodes):
             subgraph = dataclasses.replace(subgraph, nodes=nodes)
+        shapes = {**shapes, **{k: tuple(v.shape) for k, v in lowered_constants(calls).items()}}  # folded weights
         if self.fused:
             return self._compile_fused(subgraph, calls, shapes)
         return self._compile_per_node(subgraph, calls, shapes)
@@ -449,9 +454,26 @@ def claim(node: Node, graph: Graph) -> Call | Refusal:
     """The call for `node` if the provider can run it, else why not.
 
     A node of symbolic shapes is checked with each symbolic dim standing for `shapes.TRIAL_DIM`
-    (op, dtype, attributes, shapes that fit together); its real shapes are checked again when it
-    is specialised at run time.
+    (op, dtype, attributes, shapes that fit together): on the trial graph (`shape_values.trial_graph`:
+    the graph inputs' trial shapes propagated, shape computations folded), else alone; its real shapes
+    are checked again when it is specialised at run time. A shape computation is claimed when it can be
+    folded (`shape_values.folded_claim`).
     """
+    folded = shape_values.folded_claim(node, graph)
+    if folded is not None:  # a shape computation: a constant once the shapes are specialised
+        return folded
+    trial = shape_values.claim_graph(node, graph)  # folded values as trial constants, unknown ranks inferred
+    call = _claim(node, trial)
+    if isinstance(call, Refusal) and trial is not graph:  # the node alone, its symbolic dims as TRIAL_DIM
+        alone = _claim(node, graph)
+        if not isinstance(alone, Refusal):
+            return alone
+        if call.kind in ("dynamic_shape", "attribute") and "symbolic dims tried as" not in call.reason:
+            return Refusal(call.kind, f"{call.reason} (symbolic dims tried as {shape_values.PROPAGATED_TRIAL_DIM})")
+    return call
+
+
+def _claim(node: Node, graph: Graph) -> Call | Refusal:
     call = lower(node, graph)
     if not isinstance(call, Refusal) or call.kind != "dynamic_shape" or _static(node, graph):
         return call
@@ -493,13 +515,16 @@ class Specialising:
         self.subgraph = subgraph
         self.compiled: OrderedDict[tuple[Shape, ...], Callable[..., tuple]] = OrderedDict()
         self.lock = threading.Lock()
+        #: inputs that are folded shape values made in another subgraph: their values join the signature
+        self.value_inputs = shape_values.value_inputs(subgraph)
 
     def __call__(self, *values: Any) -> tuple:
-        sig = tuple(tuple(np.shape(v)) for v in values)
+        sig = tuple(tuple(np.shape(v)) for v in values) + \
+            tuple(np.asarray(values[k]).tobytes() for k in self.value_inputs)
         with self.lock:
             run = self.compiled.get(sig)
             if run is None:
-                run = self._specialise(sig)
+                run = self._specialise(sig, values)
                 self.compiled[sig] = run
                 while len(self.compiled) > MAX_SPECIALISATIONS:
                     self.compiled.popitem(last=False)
@@ -507,7 +532,7 @@ class Specialising:
                 self.compiled.move_to_end(sig)
         return run(*values)
 
-    def _specialise(self, sig: tuple[Shape, ...]) -> Callable[..., tuple]:
+    def _specialise(self, sig: tuple[Shape, ...], values: Sequence[Any]) -> Callable[..., tuple]:
         sub, graph = self.subgraph, self.subgraph.graph
         known = dict(zip(sub.inputs, sig))
         for name, shape in known.items():
@@ -516,17 +541,16 @@ class Specialising:
                 reader = next((n for n in sub.nodes if name in n.inputs), sub.nodes[0])
                 raise failures.cannot_specialise(reader, f"input {name!r} has shape {list(shape)}, but the model "
                                                          f"declares {list(declared or [])}")
-        try:
-            shapes = propagate(sub.nodes, graph, known)
+        try:  # shape computations are folded into constants on the way (shape_values.py)
+            spec = shape_values.specialise(sub.nodes, graph, known,
+                                           {sub.inputs[k]: np.asarray(values[k]) for k in self.value_inputs})
+            runs, calls, keep = shape_values.specialised_calls(sub, spec)
         except Unsupported as exc:
             raise failures.cannot_specialise(exc.node or sub.nodes[0], exc.refusal.reason) from None
-        calls = []
-        for node in sub.nodes:
-            call = lower(node, graph, shapes)
-            if isinstance(call, Refusal):
-                raise failures.cannot_specialise(node, call.reason)
-            calls.append(call)
-        return self.provider.compile_shapes(sub, calls, call_shapes(graph, calls, shapes))
+        run = self.provider.compile_shapes(runs, calls, call_shapes(runs.graph, calls, spec.shapes))
+        if len(keep) == len(sub.inputs):
+            return run
+        return lambda *values: run(*[values[k] for k in keep])  # inputs read only for their shape dropped
 
 
 __all__ = ["EmbeddedCExecutionProvider", "SUPPORT_SOURCES"]

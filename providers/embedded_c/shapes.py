@@ -704,19 +704,24 @@ def fits_declared(declared: Sequence[Any] | None, shape: Shape) -> bool:
     return len(declared) == len(shape) and all(not isinstance(d, int) or d == v for d, v in zip(declared, shape))
 
 
-def propagate(nodes: Sequence[Node], graph: Graph, known: Mapping[str, Shape]) -> dict[str, Shape]:
+def propagate(nodes: Sequence[Node], graph: Graph, known: Mapping[str, Shape],
+              fold: Callable[[Node, dict[str, Shape]], Mapping[str, Shape] | None] | None = None) -> dict[str, Shape]:
     """Concrete shapes of every value `nodes` produce, from those of the values they read.
 
     `known` holds the shapes of the values coming in from outside `nodes` (constants read their
     own). Each output's shape is the one its op gives (`implied_shapes`) and must fit the dims the
     graph declares for it; a node whose inputs do not fit together, or whose output contradicts
-    its declaration, raises `Unsupported` naming the node's op and the value.
+    its declaration, raises `Unsupported` naming the node's op and the value. `fold(node, shapes)`
+    may take a node instead (a shape computation evaluated into constants, `shape_values.py`),
+    returning its outputs' shapes, or None to leave it to the shape rules.
     """
     shapes = dict(known)
     for node in nodes:
         ctx = Ctx(node, graph, shapes)
         try:
-            implied = implied_shapes(ctx)
+            implied = fold(node, shapes) if fold is not None else None
+            if implied is None:
+                implied = implied_shapes(ctx)
             for name, shape in implied.items():
                 declared = None if name in graph.initializers else graph.value(name).shape
                 if not fits_declared(declared, shape):

@@ -17,6 +17,7 @@
 #include "matmul.h"
 #include "maxpool.h"
 #include "add.h"
+#include "affine.h"
 #include "relu.h"
 #include "softmax.h"
 #include "sum.h"
@@ -299,6 +300,14 @@ static void edge_op_cases(void)
     expect("resize channels lie", ep_resize(&img, &img_lie, 1, rows8, w8, 1, cols8, w8), EP_ERR_SHAPE);
     expect("resize taps 0", ep_resize(&img, &img_up, 0, rows8, w8, 1, cols8, w8), EP_ERR_ARG);
     expect("gelu approximate 2", ep_gelu(&four, &four, 2), EP_ERR_ARG);
+    {
+        ep_tensor s1 = t1(small, 1);
+        ep_tensor y_aff = t2(big, 4, 12);
+        expect("affine valid", ep_affine(&x, &s1, &s1, &y_aff), EP_OK);
+        expect("affine scale of neither 1 nor 12 channels", ep_affine(&x, &four, &s1, &y_aff), EP_ERR_SHAPE);
+        expect("affine output lie", ep_affine(&x, &s1, &s1, &lie), EP_ERR_SHAPE);
+        expect("affine NULL shift", ep_affine(&x, &s1, NULL, &y_aff), EP_ERR_ARG);
+    }
     expect("hardswish output lie", ep_hardswish(&four, &lie), EP_ERR_SHAPE);
     expect("pow output lie", ep_pow(&four, &four, &lie), EP_ERR_SHAPE);
     expect("reduce valid", ep_reduce(&x, &row, 2, EP_REDUCE_MEAN), EP_OK);

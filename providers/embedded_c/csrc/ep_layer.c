@@ -88,6 +88,100 @@ static float window_sum(const float *xp, int64_t iw, const ep_pool_params *p, in
     return acc;
 }
 
+/* floats of the row maxima a separable MaxPool holds on the stack (2 KiB) */
+#define EP_POOL_ROW 512
+
+/* max that keeps NaN: m stays NaN once it is, and a NaN v replaces it (a select that vectorizes) */
+#define EP_MAX_NAN(v, m) (((v) > (m) || (v) != (v)) ? (v) : (m))
+
+/* t[c] = the max over input rows [r0, r1) of xp's column lo + c, c in [0, n) */
+static void rows_max(const float *xp, int64_t iw, int64_t r0, int64_t r1, int64_t lo, int64_t n, float *t)
+{
+    int64_t r, c;
+    const float *row = xp + r0 * iw + lo;
+    for (c = 0; c < n; ++c) {
+        t[c] = row[c];
+    }
+    for (r = r0 + 1; r < r1; ++r) {
+        row = xp + r * iw + lo;
+        for (c = 0; c < n; ++c) {
+            t[c] = EP_MAX_NAN(row[c], t[c]);
+        }
+    }
+}
+
+/* the first output index ox >= 0 with ox * sw >= v (v may be negative) */
+static int64_t first_at_least(int64_t v, int64_t sw)
+{
+    return v <= 0 ? 0 : (v + sw - 1) / sw;
+}
+
+/* y[ox] for ox in [o0, o1) from the row maxima t of input columns [lo, ...): the window of ox covers
+ * columns ox * sw - pl + [0, kw), clipped to the input (an empty window is -inf, as window_max). One pass
+ * per tap k over the outputs whose tap k lies inside the input, so edges need no loop of their own. */
+static void columns_max(const float *t, int64_t lo, int64_t iw, int64_t kw, int64_t sw, int64_t pl, int64_t o0,
+                        int64_t o1, float *y)
+{
+    int64_t ox, k;
+    for (ox = o0; ox < o1; ++ox) {
+        y[ox] = -INFINITY;
+    }
+    for (k = 0; k < kw; ++k) {
+        /* [a, b): the outputs whose column ox * sw - pl + k lies in [0, iw) */
+        int64_t a = first_at_least(pl - k, sw);
+        int64_t b = first_at_least(iw + pl - k, sw);
+        const float *tk;
+        a = a < o0 ? o0 : a;
+        b = b > o1 ? o1 : b;
+        if (a >= b) {
+            continue;
+        }
+        tk = t + (a * sw - pl + k - lo);
+        for (ox = a; ox < b; ++ox) {
+            float v = tk[(ox - a) * sw];
+            y[ox] = EP_MAX_NAN(v, y[ox]);
+        }
+    }
+}
+
+/* MaxPool with dilations 1, separably: each output row takes the max of its window's input rows into a
+ * stack row (unit-stride loops), then each output the max of its window's columns of that row; rows wider
+ * than EP_POOL_ROW go in chunks of output columns */
+static void pool_max_separable(const float *px, float *py, const ep_pool_params *p, const ep_pool_extents *e)
+{
+    float t[EP_POOL_ROW];
+    const int64_t kh = p->kernel[0], kw = p->kernel[1], sh = p->strides[0], sw = p->strides[1];
+    const int64_t pt = p->pads[0], pl = p->pads[1];
+    const int64_t chunk = (EP_POOL_ROW - kw) / sw + 1; /* outputs whose windows span at most EP_POOL_ROW */
+    int64_t c, oy, ox, o1, ky0, ky1, lo, hi;
+    for (c = 0; c < e->planes; ++c) {
+        const float *xp = px + c * e->ih * e->iw;
+        float *yp = py + c * e->oh * e->ow;
+        for (oy = 0; oy < e->oh; ++oy) {
+            int64_t y0 = oy * sh - pt;
+            float *yrow = yp + oy * e->ow;
+            ep_window_taps(y0, kh, 1, e->ih, &ky0, &ky1);
+            if (ky0 >= ky1) {
+                for (ox = 0; ox < e->ow; ++ox) {
+                    yrow[ox] = -INFINITY;
+                }
+                continue;
+            }
+            for (ox = 0; ox < e->ow; ox = o1) {
+                o1 = e->ow - ox < chunk ? e->ow : ox + chunk;
+                lo = ox * sw - pl;
+                hi = (o1 - 1) * sw - pl + kw;
+                lo = lo < 0 ? 0 : (lo > e->iw ? e->iw : lo);
+                hi = hi > e->iw ? e->iw : (hi < lo ? lo : hi);
+                if (hi > lo) {
+                    rows_max(xp, e->iw, y0 + ky0, y0 + ky1, lo, hi - lo, t);
+                }
+                columns_max(t, lo, e->iw, kw, sw, pl, ox, o1, yrow);
+            }
+        }
+    }
+}
+
 int ep_pool(const ep_tensor *x, ep_tensor *y, const ep_pool_params *p, int mode)
 {
     const float *px;
@@ -103,6 +197,10 @@ int ep_pool(const ep_tensor *x, ep_tensor *y, const ep_pool_params *p, int mode)
     }
     px = (const float *)x->data;
     py = (float *)y->data;
+    if (mode == EP_POOL_MAX && p->dilations[0] == 1 && p->dilations[1] == 1 && p->kernel[1] <= EP_POOL_ROW) {
+        pool_max_separable(px, py, p, &e);
+        return EP_OK;
+    }
     for (c = 0; c < e.planes; ++c) {
         const float *xp = px + c * e.ih * e.iw;
         float *yp = py + c * e.oh * e.ow;

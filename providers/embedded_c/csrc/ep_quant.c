@@ -1,5 +1,6 @@
 /* ep_quant.c: 8-bit loads and stores and fixed-point requantization (see ep_quant.h). */
 #include "ep_quant.h"
+#include "ep_qgemm.h"
 
 int ep_check_q8(const ep_tensor *t)
 {
@@ -272,6 +273,9 @@ void ep_qconv_run(const ep_tensor *x, int32_t zx, const ep_tensor *w, ep_tensor 
     int64_t chans = w->dims[0];
     int64_t cg = w->dims[1];
     int64_t kh = p->kernel[0], kw = p->kernel[1];
+    if (ep_qconv_dot(x, zx, w, y, p, q)) { /* byte dot products where the compiler has them (ep_qgemm.h) */
+        return;
+    }
     ep_window_spatial(x, &ih, &iw);
     ep_window_spatial(y, &oh, &ow);
     for (nb = 0; nb < x->dims[0]; ++nb) {
@@ -324,6 +328,9 @@ void ep_qmatmul_run(const ep_tensor *a, int32_t za, const ep_tensor *b, ep_tenso
     int64_t ncol = b->dims[1];
     int64_t rows = kdim ? ep_numel(a) / kdim : ep_numel(y) / (ncol ? ncol : 1);
     int64_t r, c0, k, j;
+    if (ep_qmatmul_dot(a, za, b, y, q)) { /* byte dot products where the compiler has them (ep_qgemm.h) */
+        return;
+    }
     for (r = 0; r < rows; ++r) {
         int64_t rowsum = 0; /* sum of (a - za) over the row: what b's zero points take off each column */
         for (k = 0; k < kdim; ++k) {

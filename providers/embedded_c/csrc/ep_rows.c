@@ -2,6 +2,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "ep_exp.h"
 #include "ep_rows.h"
 
 int ep_check_same_rank(const ep_tensor *x, const ep_tensor *y)
@@ -101,6 +102,86 @@ int ep_axis_pieces(const ep_tensor *whole, const ep_tensor *const *pieces, int32
     return EP_OK;
 }
 
+/* Softmax of one contiguous row (the last axis): max (NaN never wins it, and then spoils the sum), the
+ * exponentials by ep_expf, their sum in double, each divided by it in double; the max and the sum run
+ * in eight lanes, so every loop vectorizes */
+static void softmax_row(const float *xs, float *ys, int64_t len)
+{
+    double part[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    float lane[8];
+    double sum = 0.0;
+    float mx = -INFINITY;
+    int64_t i, k;
+    for (k = 0; k < 8; ++k) {
+        lane[k] = -INFINITY;
+    }
+    for (i = 0; i + 8 <= len; i += 8) {
+        for (k = 0; k < 8; ++k) {
+            lane[k] = xs[i + k] > lane[k] ? xs[i + k] : lane[k];
+        }
+    }
+    for (; i < len; ++i) {
+        mx = xs[i] > mx ? xs[i] : mx;
+    }
+    for (k = 0; k < 8; ++k) {
+        mx = lane[k] > mx ? lane[k] : mx;
+    }
+    for (i = 0; i < len; ++i) {
+        ys[i] = ep_expf(xs[i] - mx);
+    }
+    for (i = 0; i + 8 <= len; i += 8) {
+        for (k = 0; k < 8; ++k) {
+            part[k] += (double)ys[i + k];
+        }
+    }
+    for (; i < len; ++i) {
+        part[0] += (double)ys[i];
+    }
+    for (k = 0; k < 8; ++k) {
+        sum += part[k];
+    }
+    for (i = 0; i < len; ++i) {
+        ys[i] = (float)((double)ys[i] / sum);
+    }
+}
+
+/* columns a Softmax over an inner axis (inner > 1) handles at once: their maxima and sums on the stack (1.5 KiB) */
+#define EP_SOFTMAX_COLUMNS 128
+
+/* Softmax along a strided axis of n adjacent columns (len rows `inner` apart): the same arithmetic per
+ * column as the one-column loop (max, ep_expf, a sum in double in row order, a division in double), but
+ * each pass runs along the rows' contiguous columns, so it vectorizes and reads memory in order */
+static void softmax_columns(const float *xs, float *ys, int64_t len, int64_t inner, int64_t n)
+{
+    float mx[EP_SOFTMAX_COLUMNS];
+    double sum[EP_SOFTMAX_COLUMNS];
+    int64_t i, c;
+    for (c = 0; c < n; ++c) {
+        mx[c] = -INFINITY;
+        sum[c] = 0.0;
+    }
+    for (i = 0; i < len; ++i) {
+        const float *xr = xs + i * inner;
+        for (c = 0; c < n; ++c) {
+            mx[c] = xr[c] > mx[c] ? xr[c] : mx[c];
+        }
+    }
+    for (i = 0; i < len; ++i) {
+        const float *xr = xs + i * inner;
+        float *yr = ys + i * inner;
+        for (c = 0; c < n; ++c) {
+            yr[c] = ep_expf(xr[c] - mx[c]);
+            sum[c] += (double)yr[c];
+        }
+    }
+    for (i = 0; i < len; ++i) {
+        float *yr = ys + i * inner;
+        for (c = 0; c < n; ++c) {
+            yr[c] = (float)((double)yr[c] / sum[c]);
+        }
+    }
+}
+
 int ep_softmax_rows(const ep_tensor *x, ep_tensor *y, int32_t axis, int32_t flatten, int logarithm)
 {
     const float *px;
@@ -115,6 +196,21 @@ int ep_softmax_rows(const ep_tensor *x, ep_tensor *y, int32_t axis, int32_t flat
     }
     px = (const float *)x->data;
     py = (float *)y->data;
+    if (inner == 1 && !logarithm) {
+        for (o = 0; o < outer; ++o) {
+            softmax_row(px + o * len, py + o * len, len);
+        }
+        return EP_OK;
+    }
+    if (!logarithm) {
+        for (o = 0; o < outer; ++o) {
+            for (j = 0; j < inner; j += EP_SOFTMAX_COLUMNS) {
+                int64_t n = inner - j < EP_SOFTMAX_COLUMNS ? inner - j : EP_SOFTMAX_COLUMNS;
+                softmax_columns(px + o * len * inner + j, py + o * len * inner + j, len, inner, n);
+            }
+        }
+        return EP_OK;
+    }
     for (o = 0; o < outer; ++o) {
         for (j = 0; j < inner; ++j) {
             const float *xs = px + o * len * inner + j;

@@ -29,7 +29,11 @@ static ep_v8 ld8(const float *p)
 #else
 #define EP_VL 8
 #endif
+#if defined(__AVX512F__)
+#define EP_MR 8
+#else
 #define EP_MR 6
+#endif
 #define EP_NR (2 * EP_VL)
 typedef float ep_vf __attribute__((vector_size(EP_VL * 4)));
 
@@ -47,8 +51,9 @@ static void stv(float *p, ep_vf v)
 
 /* c[0..MR) x [0..NV * EP_VL) (+)= a block * b strip over kc steps; `acc_in` adds to what c holds */
 #define EP_KERNEL_V(MR, NV)                                                                              \
-    static void kernel_v_##MR##_##NV(int64_t kc, const float *a, int64_t sam, int64_t sak, const float *b, \
-                                     int64_t ldb, float *c, int64_t ldc, int acc_in)                     \
+    static void kernel_v_##MR##_##NV(int64_t kc, const float *a, int64_t sam, int64_t sak,              \
+                                     const float *const *rows, int64_t col, float *c, int64_t ldc,       \
+                                     int acc_in)                                                         \
     {                                                                                                    \
         ep_vf acc[MR][NV];                                                                               \
         int64_t q;                                                                                       \
@@ -59,7 +64,7 @@ static void stv(float *p, ep_vf v)
             }                                                                                            \
         }                                                                                                \
         for (q = 0; q < kc; ++q) {                                                                       \
-            const float *bq = b + q * ldb;                                                               \
+            const float *bq = rows[q] + col;                                                             \
             ep_vf bv[NV];                                                                                \
             for (v = 0; v < NV; ++v) {                                                                   \
                 bv[v] = ldv(bq + v * EP_VL);                                                             \
@@ -84,50 +89,66 @@ EP_KERNEL_V(3, 1)
 EP_KERNEL_V(4, 1)
 EP_KERNEL_V(5, 1)
 EP_KERNEL_V(6, 1)
+#if EP_MR == 8
+EP_KERNEL_V(7, 1)
+EP_KERNEL_V(8, 1)
+#endif
 EP_KERNEL_V(1, 2)
 EP_KERNEL_V(2, 2)
 EP_KERNEL_V(3, 2)
 EP_KERNEL_V(4, 2)
 EP_KERNEL_V(5, 2)
 EP_KERNEL_V(6, 2)
+#if EP_MR == 8
+EP_KERNEL_V(7, 2)
+EP_KERNEL_V(8, 2)
+#endif
 
-/* dst (kc rows of `width` floats) = the kc x nr block of b at `b` (element (q, j) at
- * b[q * sbk + j * sbn]), zero-padded to `width` columns: the kernels then read it as one stream
- * with unit stride, whatever b's layout (rows far apart, as im2col's are, or b transposed) */
-static void pack_block(const float *b, int64_t sbk, int64_t sbn, int64_t kc, int64_t nr, int64_t width, float *dst)
+/* dst (kc rows of `width` floats) = the kc x nr block of b whose element (q, j) is rows[q][col + j * sbn],
+ * zero-padded to `width` columns, and packed[q] = its row q: the kernels then read it as one stream with
+ * unit stride, whatever b's layout (rows far apart, as im2col's are, or b transposed) */
+static void pack_block(const float *const *rows, int64_t col, int64_t sbn, int64_t kc, int64_t nr, int64_t width,
+                       float *dst, const float **packed)
 {
     int64_t q, j;
     for (q = 0; q < kc; ++q) {
         float *row = dst + q * width;
         if (sbn == 1) {
-            memcpy(row, b + q * sbk, (size_t)nr * sizeof(float));
+            memcpy(row, rows[q] + col, (size_t)nr * sizeof(float));
         } else {
             for (j = 0; j < nr; ++j) {
-                row[j] = b[q * sbk + j * sbn];
+                row[j] = rows[q][col + j * sbn];
             }
         }
         memset(row + nr, 0, (size_t)(width - nr) * sizeof(float));
+        packed[q] = row;
     }
 }
 
-typedef void (*kernel_fn)(int64_t, const float *, int64_t, int64_t, const float *, int64_t, float *, int64_t, int);
+typedef void (*kernel_fn)(int64_t, const float *, int64_t, int64_t, const float *const *, int64_t, float *, int64_t,
+                          int);
 
 /* mr <= EP_MR rows by nv (1 or 2) vectors of columns */
 static void kernel_block(int64_t mr, int nv, int64_t kc, const float *a, int64_t sam, int64_t sak,
-                         const float *b, int64_t ldb, float *c, int64_t ldc, int acc_in)
+                         const float *const *rows, int64_t col, float *c, int64_t ldc, int acc_in)
 {
     static const kernel_fn table[2][EP_MR] = {
+#if EP_MR == 8
+        {kernel_v_1_1, kernel_v_2_1, kernel_v_3_1, kernel_v_4_1, kernel_v_5_1, kernel_v_6_1, kernel_v_7_1, kernel_v_8_1},
+        {kernel_v_1_2, kernel_v_2_2, kernel_v_3_2, kernel_v_4_2, kernel_v_5_2, kernel_v_6_2, kernel_v_7_2, kernel_v_8_2},
+#else
         {kernel_v_1_1, kernel_v_2_1, kernel_v_3_1, kernel_v_4_1, kernel_v_5_1, kernel_v_6_1},
         {kernel_v_1_2, kernel_v_2_2, kernel_v_3_2, kernel_v_4_2, kernel_v_5_2, kernel_v_6_2},
+#endif
     };
-    table[nv - 1][mr - 1](kc, a, sam, sak, b, ldb, c, ldc, acc_in);
+    table[nv - 1][mr - 1](kc, a, sam, sak, rows, col, c, ldc, acc_in);
 }
 
 /* the ragged right edge: mr <= EP_MR rows by the last nr < EP_VL columns, from b's tail padded to
- * one vector (pack_block, ldb = EP_VL): the one-vector kernel into a block on the stack, of which
+ * one vector (pack_block, width EP_VL): the one-vector kernel into a block on the stack, of which
  * the nr real columns are copied out */
 static void kernel_nn_edge(int64_t mr, int64_t nr, int64_t kc, const float *a, int64_t sam, int64_t sak,
-                           const float *b, int64_t ldb, float *c, int64_t ldc, int acc_in)
+                           const float *const *rows, int64_t col, float *c, int64_t ldc, int acc_in)
 {
     float block[EP_MR * EP_VL];
     int64_t r;
@@ -135,7 +156,7 @@ static void kernel_nn_edge(int64_t mr, int64_t nr, int64_t kc, const float *a, i
     for (r = 0; acc_in && r < mr; ++r) {
         memcpy(block + r * EP_VL, c + r * ldc, (size_t)nr * sizeof(float));
     }
-    kernel_block(mr, 1, kc, a, sam, sak, b, ldb, block, EP_VL, acc_in);
+    kernel_block(mr, 1, kc, a, sam, sak, rows, col, block, EP_VL, acc_in);
     for (r = 0; r < mr; ++r) {
         memcpy(c + r * ldc, block + r * EP_VL, (size_t)nr * sizeof(float));
     }
@@ -147,8 +168,9 @@ static void kernel_nn_edge(int64_t mr, int64_t nr, int64_t kc, const float *a, i
 
 /* c[0..MR) x [0..EP_NR) (+)= a block * b strip over kc steps; `acc_in` adds to what c holds. */
 #define EP_KERNEL_NN(MR)                                                                              \
-    static void kernel_nn_##MR(int64_t kc, const float *a, int64_t sam, int64_t sak, const float *b,  \
-                               int64_t ldb, float *c, int64_t ldc, int acc_in)                       \
+    static void kernel_nn_##MR(int64_t kc, const float *a, int64_t sam, int64_t sak,                  \
+                               const float *const *rows, int64_t col, float *c, int64_t ldc,         \
+                               int acc_in)                                                           \
     {                                                                                                 \
         float acc[MR][EP_NR];                                                                         \
         int64_t r, q, jj;                                                                             \
@@ -158,7 +180,7 @@ static void kernel_nn_edge(int64_t mr, int64_t nr, int64_t kc, const float *a, i
             }                                                                                         \
         }                                                                                             \
         for (q = 0; q < kc; ++q) {                                                                    \
-            const float *bq = b + q * ldb;                                                            \
+            const float *bq = rows[q] + col;                                                          \
             for (r = 0; r < MR; ++r) {                                                                \
                 float av = a[r * sam + q * sak];                                                      \
                 for (jj = 0; jj < EP_NR; ++jj) {                                                      \
@@ -180,23 +202,23 @@ EP_KERNEL_NN(4)
 
 /* mr <= EP_MR rows by EP_NR columns (nv is always 1 here: one "vector" of EP_NR) */
 static void kernel_block(int64_t mr, int nv, int64_t kc, const float *a, int64_t sam, int64_t sak,
-                         const float *b, int64_t ldb, float *c, int64_t ldc, int acc_in)
+                         const float *const *rows, int64_t col, float *c, int64_t ldc, int acc_in)
 {
     (void)nv;
     if (mr == 4) {
-        kernel_nn_4(kc, a, sam, sak, b, ldb, c, ldc, acc_in);
+        kernel_nn_4(kc, a, sam, sak, rows, col, c, ldc, acc_in);
     } else if (mr == 3) {
-        kernel_nn_3(kc, a, sam, sak, b, ldb, c, ldc, acc_in);
+        kernel_nn_3(kc, a, sam, sak, rows, col, c, ldc, acc_in);
     } else if (mr == 2) {
-        kernel_nn_2(kc, a, sam, sak, b, ldb, c, ldc, acc_in);
+        kernel_nn_2(kc, a, sam, sak, rows, col, c, ldc, acc_in);
     } else {
-        kernel_nn_1(kc, a, sam, sak, b, ldb, c, ldc, acc_in);
+        kernel_nn_1(kc, a, sam, sak, rows, col, c, ldc, acc_in);
     }
 }
 
 /* the ragged right edge: mr <= EP_MR rows, nr < EP_NR columns */
 static void kernel_nn_edge(int64_t mr, int64_t nr, int64_t kc, const float *a, int64_t sam, int64_t sak,
-                           const float *b, int64_t ldb, float *c, int64_t ldc, int acc_in)
+                           const float *const *rows, int64_t col, float *c, int64_t ldc, int acc_in)
 {
     float acc[EP_MR][EP_VL];
     int64_t r, q, jj;
@@ -206,7 +228,7 @@ static void kernel_nn_edge(int64_t mr, int64_t nr, int64_t kc, const float *a, i
         }
     }
     for (q = 0; q < kc; ++q) {
-        const float *bq = b + q * ldb;
+        const float *bq = rows[q] + col;
         for (r = 0; r < mr; ++r) {
             float av = a[r * sam + q * sak];
             for (jj = 0; jj < nr; ++jj) {
@@ -222,14 +244,29 @@ static void kernel_nn_edge(int64_t mr, int64_t nr, int64_t kc, const float *a, i
 }
 #endif
 
+/* rows[0..kc) = where rows p0 .. p0 + kc - 1 of g's right operand start (ep_sgemm.h) */
+static void fill_rows(const ep_sgemm_rows *g, int64_t p0, int64_t kc, const float **rows)
+{
+    int64_t ci = p0 / g->taps, t = p0 % g->taps, q;
+    for (q = 0; q < kc; ++q) {
+        rows[q] = g->b + ci * g->cstride + (g->toff ? g->toff[t] : 0);
+        if (++t == g->taps) {
+            t = 0;
+            ++ci;
+        }
+    }
+}
+
 /* c (m x n) = a (m x k) * b (k x n): element (i, q) of a at a[i * sam + q * sak], (q, j) of b at
- * b[q * sbk + j * sbn] (sbn is 1 unless the vector kernels pack b) */
+ * row(q)[j * sbn], row(q) as g places it (sbn is 1 unless the vector kernels pack b) */
 static void sgemm_blocked(int64_t m, int64_t n, int64_t k, const float *a, int64_t sam, int64_t sak,
-                          const float *b, int64_t sbk, int64_t sbn, float *c, int64_t ldc)
+                          const ep_sgemm_rows *g, int64_t sbn, float *c, int64_t ldc)
 {
     int64_t p0, j, i;
+    const float *rows[EP_KC]; /* where each row of the k block starts */
 #ifdef EP_VEC
     float packed[EP_KC * EP_NR]; /* one strip of b: 16 KiB (32 KiB with AVX-512) of stack */
+    const float *packed_rows[EP_KC];
 #endif
     if (k == 0) {
         for (i = 0; i < m; ++i) {
@@ -240,20 +277,20 @@ static void sgemm_blocked(int64_t m, int64_t n, int64_t k, const float *a, int64
     for (p0 = 0; p0 < k; p0 += EP_KC) {
         int64_t kc = k - p0 < EP_KC ? k - p0 : EP_KC;
         int acc_in = p0 > 0;
+        fill_rows(g, p0, kc, rows);
         for (j = 0; j < n;) {
             /* a strip of columns: EP_NR wide, else one vector wide, else the narrow rest */
             int nv = n - j >= EP_NR ? EP_NR / EP_VL : n - j >= EP_VL ? 1 : 0;
             int64_t nr = nv ? nv * EP_VL : n - j;
-            const float *bs = b + p0 * sbk + j * sbn;
-            int64_t lds = sbk;
+            const float *const *rs = rows;
+            int64_t col = j * sbn;
 #ifdef EP_VEC
             /* packed once, read by every block of rows: always for a transposed b or the tail (the
              * kernels need whole vectors of unit stride), else when there are many blocks of rows */
             if (!nv || sbn != 1 || m >= 16 * EP_MR) {
-                int64_t width = nv ? nr : EP_VL;
-                pack_block(bs, sbk, sbn, kc, nr, width, packed);
-                bs = packed;
-                lds = width;
+                pack_block(rows, col, sbn, kc, nr, nv ? nr : EP_VL, packed, packed_rows);
+                rs = packed_rows;
+                col = 0;
             }
 #endif
             for (i = 0; i < m; i += EP_MR) {
@@ -261,9 +298,9 @@ static void sgemm_blocked(int64_t m, int64_t n, int64_t k, const float *a, int64
                 const float *as = a + i * sam + p0 * sak;
                 float *cs = c + i * ldc + j;
                 if (nv) {
-                    kernel_block(mr, nv, kc, as, sam, sak, bs, lds, cs, ldc, acc_in);
+                    kernel_block(mr, nv, kc, as, sam, sak, rs, col, cs, ldc, acc_in);
                 } else {
-                    kernel_nn_edge(mr, nr, kc, as, sam, sak, bs, lds, cs, ldc, acc_in);
+                    kernel_nn_edge(mr, nr, kc, as, sam, sak, rs, col, cs, ldc, acc_in);
                 }
             }
             j += nr;
@@ -271,12 +308,21 @@ static void sgemm_blocked(int64_t m, int64_t n, int64_t k, const float *a, int64
     }
 }
 
-
-
 void ep_sgemm_nn(int64_t m, int64_t n, int64_t k, const float *a, int64_t sam, int64_t sak,
                  const float *b, int64_t ldb, float *c, int64_t ldc)
 {
-    sgemm_blocked(m, n, k, a, sam, sak, b, ldb, 1, c, ldc);
+    ep_sgemm_rows g;
+    g.b = b;
+    g.taps = 1;
+    g.cstride = ldb;
+    g.toff = NULL;
+    sgemm_blocked(m, n, k, a, sam, sak, &g, 1, c, ldc);
+}
+
+void ep_sgemm_nn_rows(int64_t m, int64_t n, int64_t k, const float *a, int64_t sam, int64_t sak,
+                      const ep_sgemm_rows *b, float *c, int64_t ldc)
+{
+    sgemm_blocked(m, n, k, a, sam, sak, b, 1, c, ldc);
 }
 
 #ifdef EP_VEC
@@ -382,7 +428,12 @@ void ep_sgemm_nt(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, c
     int64_t i, j, j0;
 #ifdef EP_VEC
     if (m >= 2 * EP_MR && n >= EP_VL) { /* b^T packed into the blocked product's strips */
-        sgemm_blocked(m, n, k, a, lda, 1, b, 1, ldb, c, ldc);
+        ep_sgemm_rows g;
+        g.b = b;
+        g.taps = 1;
+        g.cstride = 1;
+        g.toff = NULL;
+        sgemm_blocked(m, n, k, a, lda, 1, &g, ldb, c, ldc);
         return;
     }
 #endif

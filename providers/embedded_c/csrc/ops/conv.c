@@ -69,6 +69,112 @@ static int64_t col_block_rows(int64_t kdim, int64_t oh, int64_t ow)
     return rows < 1 ? 1 : rows;
 }
 
+/* The in-place ("wide") path: a block of output rows at a time, the input rows the block reads are
+ * copied, zero-padded, into phase planes (the padded pixel (r, c) to phase (r % sh, c % sw) at
+ * (r / sh, c / sw); one phase of rows + hr rows of pw floats per channel and phase, where
+ * hr = (kh - 1) * dh / sh and pw = ow + wr, wr = (kw - 1) * dw / sw), and output (oy, ox) is computed at
+ * wide position (oy - oy0) * pw + ox, so that tap (ki, kj) of every output of the block is one
+ * contiguous run of a phase plane (starting at row ki * dh / sh, column kj * dw / sw of phase
+ * ((ki * dh) % sh, (kj * dw) % sw)): the GEMM reads those runs in place (ep_sgemm_nn_rows), with no
+ * im2col. The wr columns past each row are computed and dropped as the epilogue copies the block out.
+ * It is taken where they are at most an eighth of pw, the kernel has at most EP_CONV_WIDE_MAX_TAPS
+ * taps and the stride at most EP_CONV_WIDE_MAX_PHASES phases (im2col copies each input pixel about
+ * kh * kw / (sh * sw) times; this path once, plus the halo rows). Scratch: the planes (channel by
+ * channel, each with its sh * sw phases), then the block's wide output (mg x ((rows - 1) * pw + ow)). */
+#define EP_CONV_WIDE_FLOATS 65536
+#define EP_CONV_WIDE_MAX_TAPS 64
+#define EP_CONV_WIDE_MAX_PHASES 16
+
+/* the wide path's geometry for one Conv: hr, wr and pw as above, block rows, floats per phase plane */
+typedef struct wide_geometry {
+    int64_t hr, wr, pw, rows, plane;
+} wide_geometry;
+
+static int is_wide(const ep_tensor *y, const ep_conv_params *p)
+{
+    int64_t oh, ow, wr = (p->kernel[1] - 1) * p->dilations[1] / p->strides[1];
+    ep_window_spatial(y, &oh, &ow);
+    return ow > 0 && p->kernel[0] * p->kernel[1] <= EP_CONV_WIDE_MAX_TAPS &&
+           p->strides[0] * p->strides[1] <= EP_CONV_WIDE_MAX_PHASES && 8 * wr <= ow + wr;
+}
+
+/* rows per block: about EP_CONV_WIDE_FLOATS of scratch, at least EP_CONV_COL_MIN_COLS wide positions */
+static wide_geometry wide_plan(int64_t cg, int64_t mg, int64_t oh, int64_t ow, const ep_conv_params *p)
+{
+    wide_geometry w;
+    int64_t phases = p->strides[0] * p->strides[1], fixed, per_row;
+    w.hr = (p->kernel[0] - 1) * p->dilations[0] / p->strides[0];
+    w.wr = (p->kernel[1] - 1) * p->dilations[1] / p->strides[1];
+    w.pw = ow + w.wr;
+    fixed = cg * phases * w.hr * w.pw;
+    per_row = (cg * phases + mg) * w.pw;
+    w.rows = fixed < EP_CONV_WIDE_FLOATS ? (EP_CONV_WIDE_FLOATS - fixed) / per_row : 0;
+    if (w.rows * w.pw < EP_CONV_COL_MIN_COLS) {
+        w.rows = (EP_CONV_COL_MIN_COLS + w.pw - 1) / w.pw;
+    }
+    if (w.rows > oh) {
+        w.rows = oh;
+    }
+    if (w.rows < 1) {
+        w.rows = 1;
+    }
+    w.plane = (w.rows + w.hr) * w.pw;
+    return w;
+}
+
+static int64_t wide_scratch(int64_t cg, int64_t mg, int64_t oh, int64_t ow, const ep_conv_params *p)
+{
+    wide_geometry w = wide_plan(cg, mg, oh, ow, p);
+    return cg * p->strides[0] * p->strides[1] * w.plane + mg * ((w.rows - 1) * w.pw + ow);
+}
+
+/* The phase planes of the padded input rows that output rows oy0 .. oy0 + rows - 1 read, of group
+ * input xg (cg x ih x iw): channel ci's phase (a, b) at planes + (ci * sh * sw + a * sw + b) * w->plane,
+ * padding zero; phases no tap reads (`used` 0) are left as they are. */
+static void wide_planes(const float *xg, int64_t cg, int64_t ih, int64_t iw, int64_t oy0, int64_t rows,
+                        const ep_conv_params *p, const wide_geometry *w, const unsigned char *used, float *planes)
+{
+    int64_t sh = p->strides[0], sw = p->strides[1], ci, a, b, r, c;
+    for (ci = 0; ci < cg; ++ci) {
+        for (a = 0; a < sh; ++a) {
+            for (b = 0; b < sw; ++b) {
+                float *dst = planes + ((ci * sh + a) * sw + b) * w->plane;
+                /* phase columns [lo, hi) hold input columns c * sw + b - left; the others padding */
+                int64_t first = p->pads[1] - b, lo, hi;
+                if (!used[a * sw + b]) {
+                    continue;
+                }
+                lo = first <= 0 ? 0 : (first + sw - 1) / sw;
+                hi = iw + first <= 0 ? 0 : (iw + first + sw - 1) / sw;
+                hi = hi > w->pw ? w->pw : hi;
+                lo = lo > hi ? hi : lo;
+                for (r = 0; r < rows + w->hr; ++r, dst += w->pw) {
+                    int64_t yy = (oy0 + r) * sh + a - p->pads[0];
+                    const float *src;
+                    if (yy < 0 || yy >= ih) {
+                        memset(dst, 0, (size_t)w->pw * sizeof(float));
+                        continue;
+                    }
+                    src = xg + (ci * ih + yy) * iw; /* src[c * sw - first] is phase column c */
+                    memset(dst, 0, (size_t)lo * sizeof(float));
+                    if (sw == 1) {
+                        memcpy(dst + lo, src + (lo - first), (size_t)(hi - lo) * sizeof(float));
+                    } else if (sw == 2) { /* a constant stride vectorizes */
+                        for (c = lo; c < hi; ++c) {
+                            dst[c] = src[2 * c - first];
+                        }
+                    } else {
+                        for (c = lo; c < hi; ++c) {
+                            dst[c] = src[c * sw - first];
+                        }
+                    }
+                    memset(dst + hi, 0, (size_t)(w->pw - hi) * sizeof(float));
+                }
+            }
+        }
+    }
+}
+
 int64_t ep_conv_scratch_size(const ep_tensor *x, const ep_tensor *w, const ep_tensor *y, const ep_conv_params *p)
 {
     int64_t oh;
@@ -82,6 +188,9 @@ int64_t ep_conv_scratch_size(const ep_tensor *x, const ep_tensor *w, const ep_te
         int64_t ih, iw;
         ep_window_spatial(x, &ih, &iw);
         return direct_scratch(ih, iw, oh, p);
+    }
+    if (is_wide(y, p)) {
+        return wide_scratch(cg, w->dims[0] / p->group, oh, ow, p);
     }
     return cg * p->kernel[0] * p->kernel[1] * col_block_rows(cg * p->kernel[0] * p->kernel[1], oh, ow) * ow;
 }
@@ -221,8 +330,9 @@ static void taps_flush(tap_batch *b, float *acc, int64_t n)
 
 /* dst[q] = act(src[q] + bias) for q < n (dst may be src): the same float operations, in the same
  * order, as the conv's bias add followed by the activation's own kernel (relu.c, clip.c,
- * leaky_relu.c, hardsigmoid.c, hardswish.c, sigmoid.c), so a fused pair is bitwise the separate
- * ops; selects rather than fminf / fmaxf, so NaN passes through as those kernels let it. */
+ * leaky_relu.c, hardsigmoid.c, hardswish.c, sigmoid.c, swish.c; mul.c after hardsigmoid.c or
+ * sigmoid.c), so a fused chain is bitwise the separate ops; selects rather than fminf / fmaxf, so
+ * NaN passes through as those kernels let it. */
 #define EP_CONV_EPILOGUE_LOOP(EXPR)                  \
     if (bias == NULL) {                              \
         for (q = 0; q < n; ++q) {                    \
@@ -241,8 +351,10 @@ static void taps_flush(tap_batch *b, float *acc, int64_t n)
 /* the activation a Conv's output goes through before it is stored (conv.h's EP_CONV_ACT_*) */
 typedef struct conv_epilogue {
     int32_t kind;
-    float alpha; /* Clip's min, LeakyRelu's and HardSigmoid's alpha */
-    float beta;  /* Clip's max, HardSigmoid's beta */
+    float alpha;    /* Clip's min, LeakyRelu's, HardSigmoid's and Swish's alpha */
+    float beta;     /* Clip's max, HardSigmoid's beta */
+    const float *y; /* the output's first element, and */
+    const float *r; /* the residual added after the activation (ep_conv_act_add), or NULL */
 } conv_epilogue;
 
 /* bias: NULL for none (so -0 stays -0, as when no bias is added) */
@@ -263,8 +375,20 @@ static void epilogue(float *dst, const float *src, int64_t n, const float *bias,
         EP_CONV_EPILOGUE_LOOP(v * (v / 6.0f + 0.5f < 0.0f ? 0.0f : (v / 6.0f + 0.5f > 1.0f ? 1.0f : v / 6.0f + 0.5f)))
     case EP_CONV_ACT_SIGMOID:
         EP_CONV_EPILOGUE_LOOP(v >= 0.0f ? 1.0f / (1.0f + ep_expf(-v)) : ep_expf(v) / (1.0f + ep_expf(v)))
+    case EP_CONV_ACT_SWISH:
+        EP_CONV_EPILOGUE_LOOP(v / (1.0f + ep_expf(-lo * v)))
+    case EP_CONV_ACT_MUL_HARD_SIGMOID:
+        EP_CONV_EPILOGUE_LOOP(v * (lo * v + hi < 0.0f ? 0.0f : (lo * v + hi > 1.0f ? 1.0f : lo * v + hi)))
+    case EP_CONV_ACT_MUL_SIGMOID:
+        EP_CONV_EPILOGUE_LOOP(v * (v >= 0.0f ? 1.0f / (1.0f + ep_expf(-v)) : ep_expf(v) / (1.0f + ep_expf(v))))
     default:
         EP_CONV_EPILOGUE_LOOP(v)
+    }
+    if (a->r != NULL) { /* as add.c after the activation's kernel: dst + r, while dst is in cache */
+        const float *r = a->r + (dst - a->y);
+        for (q = 0; q < n; ++q) {
+            dst[q] = dst[q] + r[q];
+        }
     }
 }
 #undef EP_CONV_EPILOGUE_LOOP
@@ -296,6 +420,41 @@ static void direct_plane(const float *phases, int64_t ph, int64_t pw, const floa
     taps_flush(&b, acc, n);
     for (oy = 0; oy < oh; ++oy) {
         epilogue(yp + oy * ow, acc + oy * pw, ow, &bias, a);
+    }
+}
+
+/* group output yg (mg x oh x ow) of group input xg by the wide path (see EP_CONV_WIDE_FLOATS) */
+static void wide_conv(const float *xg, const float *wg, const float *bias, float *yg, int64_t cg, int64_t mg,
+                      int64_t ih, int64_t iw, int64_t oh, int64_t ow, const ep_conv_params *p, float *scratch,
+                      const conv_epilogue *a)
+{
+    int64_t sh = p->strides[0], sw = p->strides[1], kh = p->kernel[0], kw = p->kernel[1];
+    int64_t toff[EP_CONV_WIDE_MAX_TAPS], ki, kj, oy0, i, r;
+    unsigned char used[EP_CONV_WIDE_MAX_PHASES];
+    wide_geometry w = wide_plan(cg, mg, oh, ow, p);
+    float *wide = scratch + cg * sh * sw * w.plane;
+    ep_sgemm_rows g;
+    memset(used, 0, sizeof used);
+    for (ki = 0; ki < kh; ++ki) {
+        for (kj = 0; kj < kw; ++kj) {
+            int64_t dr = ki * p->dilations[0], dc = kj * p->dilations[1], phase = (dr % sh) * sw + dc % sw;
+            toff[ki * kw + kj] = phase * w.plane + dr / sh * w.pw + dc / sw;
+            used[phase] = 1;
+        }
+    }
+    g.b = scratch;
+    g.taps = kh * kw;
+    g.cstride = sh * sw * w.plane;
+    g.toff = toff;
+    for (oy0 = 0; oy0 < oh; oy0 += w.rows) {
+        int64_t rows = oh - oy0 < w.rows ? oh - oy0 : w.rows, nw = (rows - 1) * w.pw + ow;
+        wide_planes(xg, cg, ih, iw, oy0, rows, p, &w, used, scratch);
+        ep_sgemm_nn_rows(mg, nw, cg * kh * kw, wg, cg * kh * kw, 1, &g, wide, nw);
+        for (i = 0; i < mg; ++i) {
+            for (r = 0; r < rows; ++r) {
+                epilogue(yg + i * oh * ow + (oy0 + r) * ow, wide + i * nw + r * w.pw, ow, bias ? bias + i : NULL, a);
+            }
+        }
     }
 }
 
@@ -333,8 +492,9 @@ int ep_conv(const ep_tensor *x, const ep_tensor *w, const ep_tensor *b, ep_tenso
     return ep_conv_act(x, w, b, y, p, scratch, EP_CONV_ACT_NONE, 0.0f, 0.0f);
 }
 
-int ep_conv_act(const ep_tensor *x, const ep_tensor *w, const ep_tensor *b, ep_tensor *y,
-                const ep_conv_params *p, float *scratch, int32_t act, float alpha, float beta)
+/* ep_conv_act, with the residual r added after the activation when r is not NULL (checked by the caller) */
+static int conv_run(const ep_tensor *x, const ep_tensor *w, const ep_tensor *b, ep_tensor *y, const ep_conv_params *p,
+                    float *scratch, int32_t act, float alpha, float beta, const ep_tensor *r)
 {
     int64_t n_batch, c, m, cg, mg, ih, iw, oh, ow, kh, kw, kdim, npix, nb, g;
     const float *px;
@@ -343,23 +503,27 @@ int ep_conv_act(const ep_tensor *x, const ep_tensor *w, const ep_tensor *b, ep_t
     float *py;
     int needs_scratch;
     int direct;
+    int wide;
     conv_epilogue a;
     int rc = check_conv(x, w, b, y, p);
     if (rc != EP_OK) {
         return rc;
     }
-    if (act < EP_CONV_ACT_NONE || act > EP_CONV_ACT_SIGMOID) {
+    if (act < EP_CONV_ACT_NONE || act > EP_CONV_ACT_MUL_SIGMOID) {
         return EP_ERR_ARG;
     }
     a.kind = act;
     a.alpha = alpha;
     a.beta = beta;
+    a.y = (const float *)y->data;
+    a.r = r ? (const float *)r->data : NULL;
     needs_scratch = !is_pointwise(p);
     if (needs_scratch && scratch == NULL) {
         return EP_ERR_ARG;
     }
     /* a 1x1 depthwise Conv (no scratch, as ep_conv_scratch_size says) is a GEMM per group */
     direct = needs_scratch && is_depthwise(w, p);
+    wide = needs_scratch && !direct && is_wide(y, p);
     n_batch = x->dims[0];
     c = x->dims[1];
     m = w->dims[0];
@@ -397,13 +561,15 @@ int ep_conv_act(const ep_tensor *x, const ep_tensor *w, const ep_tensor *b, ep_t
                 }
                 continue;
             }
-            if (needs_scratch) { /* by blocks of output rows: yg's columns = wg (mg x kdim) * col */
+            if (wide) {
+                wide_conv(xg, wg, pb ? pb + g * mg : NULL, yg, cg, mg, ih, iw, oh, ow, p, scratch, &a);
+            } else if (needs_scratch) { /* by blocks of output rows: yg's columns = wg (mg x kdim) * col */
                 int64_t block = col_block_rows(kdim, oh, ow), oy0;
                 for (oy0 = 0; oy0 < oh; oy0 += block) {
                     int64_t rows = oh - oy0 < block ? oh - oy0 : block;
                     im2col(xg, cg, ih, iw, oy0, rows, ow, p, scratch);
                     ep_sgemm_nn(mg, rows * ow, kdim, wg, kdim, 1, scratch, rows * ow, yg + oy0 * ow, npix);
-                    if (pb || a.kind != EP_CONV_ACT_NONE) { /* bias and activation while the block is in cache */
+                    if (pb || a.kind != EP_CONV_ACT_NONE || a.r) { /* bias and activation while the block is in cache */
                         for (i = 0; i < mg; ++i) {
                             float *row = yg + i * npix + oy0 * ow;
                             epilogue(row, row, rows * ow, pb ? pb + g * mg + i : NULL, &a);
@@ -415,7 +581,7 @@ int ep_conv_act(const ep_tensor *x, const ep_tensor *w, const ep_tensor *b, ep_t
                 for (q0 = 0; q0 < npix; q0 += EP_CONV_POINTWISE_COLS) {
                     int64_t cols = npix - q0 < EP_CONV_POINTWISE_COLS ? npix - q0 : EP_CONV_POINTWISE_COLS;
                     ep_sgemm_nn(mg, cols, kdim, wg, kdim, 1, xg + q0, npix, yg + q0, npix);
-                    if (pb || a.kind != EP_CONV_ACT_NONE) {
+                    if (pb || a.kind != EP_CONV_ACT_NONE || a.r) {
                         for (i = 0; i < mg; ++i) {
                             float *row = yg + i * npix + q0;
                             epilogue(row, row, cols, pb ? pb + g * mg + i : NULL, &a);
@@ -426,4 +592,21 @@ int ep_conv_act(const ep_tensor *x, const ep_tensor *w, const ep_tensor *b, ep_t
         }
     }
     return EP_OK;
+}
+
+int ep_conv_act(const ep_tensor *x, const ep_tensor *w, const ep_tensor *b, ep_tensor *y,
+                const ep_conv_params *p, float *scratch, int32_t act, float alpha, float beta)
+{
+    return conv_run(x, w, b, y, p, scratch, act, alpha, beta, NULL);
+}
+
+int ep_conv_act_add(const ep_tensor *x, const ep_tensor *w, const ep_tensor *b, ep_tensor *y,
+                    const ep_conv_params *p, float *scratch, int32_t act, float alpha, float beta, const ep_tensor *r)
+{
+    int rc;
+    if (r == NULL || y == NULL) {
+        return EP_ERR_ARG;
+    }
+    rc = ep_check_same(r, y);
+    return rc != EP_OK ? rc : conv_run(x, w, b, y, p, scratch, act, alpha, beta, r);
 }

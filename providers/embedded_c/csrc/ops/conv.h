@@ -24,11 +24,21 @@ int ep_conv(const ep_tensor *x, const ep_tensor *w, const ep_tensor *b, ep_tenso
 #define EP_CONV_ACT_HARD_SIGMOID 4 /* alpha, beta */
 #define EP_CONV_ACT_HARD_SWISH 5
 #define EP_CONV_ACT_SIGMOID 6
+#define EP_CONV_ACT_SWISH 7            /* x * Sigmoid(alpha * x), as swish.c: Swish, QuickGelu */
+#define EP_CONV_ACT_MUL_HARD_SIGMOID 8 /* x * HardSigmoid(x; alpha, beta), as Mul after hardsigmoid.c */
+#define EP_CONV_ACT_MUL_SIGMOID 9      /* x * Sigmoid(x), as Mul after sigmoid.c */
 
 /* y = act(conv(x, w) + b): ep_conv followed by the activation `act` (EP_CONV_ACT_*), applied to
  * each block of outputs while it is in cache; the results are bitwise those of ep_conv followed by
  * the activation's own kernel (relu.c, clip.c, ...). EP_ERR_ARG for an unknown `act`, else as ep_conv. */
 int ep_conv_act(const ep_tensor *x, const ep_tensor *w, const ep_tensor *b, ep_tensor *y,
                 const ep_conv_params *p, float *scratch, int32_t act, float alpha, float beta);
+
+/* y = act(conv(x, w) + b) + r: ep_conv_act, then the residual r (float32, y's shape, not overlapping y)
+ * added to each block of outputs while it is in cache; bitwise ep_conv_act followed by add.c.
+ * EP_ERR_ARG for a NULL r, EP_ERR_SHAPE or EP_ERR_DTYPE when r is not a float32 tensor of y's shape,
+ * else as ep_conv_act. */
+int ep_conv_act_add(const ep_tensor *x, const ep_tensor *w, const ep_tensor *b, ep_tensor *y,
+                    const ep_conv_params *p, float *scratch, int32_t act, float alpha, float beta, const ep_tensor *r);
 
 #endif

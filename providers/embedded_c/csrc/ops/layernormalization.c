@@ -3,6 +3,40 @@
 
 #include "layernormalization.h"
 
+/* sum over x[0..len) of x - center (squared when `squares`), in double, in eight lanes so that it vectorizes */
+static double row_sum(const float *x, int64_t len, double center, int squares)
+{
+    double lane[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    double acc = 0.0;
+    int64_t i;
+    int k;
+    if (squares) {
+        for (i = 0; i + 8 <= len; i += 8) {
+            for (k = 0; k < 8; ++k) {
+                double c = x[i + k] - center;
+                lane[k] += c * c;
+            }
+        }
+        for (; i < len; ++i) {
+            double c = x[i] - center;
+            acc += c * c;
+        }
+    } else {
+        for (i = 0; i + 8 <= len; i += 8) {
+            for (k = 0; k < 8; ++k) {
+                lane[k] += (double)x[i + k];
+            }
+        }
+        for (; i < len; ++i) {
+            acc += (double)x[i];
+        }
+    }
+    for (k = 0; k < 8; ++k) {
+        acc += lane[k];
+    }
+    return acc;
+}
+
 int ep_layernormalization(const ep_tensor *x, const ep_tensor *scale, const ep_tensor *bias, ep_tensor *y,
                           int32_t axis, float epsilon)
 {
@@ -42,19 +76,16 @@ int ep_layernormalization(const ep_tensor *x, const ep_tensor *scale, const ep_t
     for (r = 0; r < rows; ++r) {
         const float *xr = px + r * len;
         float *yr = py + r * len;
-        double mean = 0.0, var = 0.0, inv;
-        for (i = 0; i < len; ++i) {
-            mean += xr[i];
-        }
-        mean /= (double)len;
-        for (i = 0; i < len; ++i) {
-            double c = xr[i] - mean;
-            var += c * c;
-        }
-        inv = 1.0 / sqrt(var / (double)len + (double)epsilon);
-        for (i = 0; i < len; ++i) {
-            float v = (float)((xr[i] - mean) * inv) * ps[i];
-            yr[i] = pb ? v + pb[i] : v;
+        double mean = row_sum(xr, len, 0.0, 0) / (double)len;
+        double inv = 1.0 / sqrt(row_sum(xr, len, mean, 1) / (double)len + (double)epsilon);
+        if (pb) {
+            for (i = 0; i < len; ++i) {
+                yr[i] = (float)((xr[i] - mean) * inv) * ps[i] + pb[i];
+            }
+        } else {
+            for (i = 0; i < len; ++i) {
+                yr[i] = (float)((xr[i] - mean) * inv) * ps[i];
+            }
         }
     }
     return EP_OK;

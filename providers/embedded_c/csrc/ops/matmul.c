@@ -78,6 +78,22 @@ int ep_matmul(const ep_tensor *a, const ep_tensor *b, ep_tensor *y)
             }
         }
     }
+    {
+        /* one b for the whole batch and a not broadcast: the batch's rows are one m * nbatch-row product
+         * (y's rows lie in the same order), so b is streamed once instead of once per matrix */
+        int64_t a_batch = 1;
+        int shared_b = 1;
+        for (d = 0; d < brank; ++d) {
+            shared_b &= sb[d] == 0;
+        }
+        for (d = 0; d < ra; ++d) {
+            a_batch *= a->dims[d];
+        }
+        if (shared_b && a_batch == nbatch && a->rank >= 2) {
+            ep_sgemm_nn(nbatch * m, n, k, pa, k, 1, pb, n, py, n);
+            return EP_OK;
+        }
+    }
     for (t = 0; t < nbatch; ++t) {
         int64_t rem = t, oa = 0, ob = 0;
         const float *ma;
