@@ -150,21 +150,25 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
     def compile(self, subgraph: SubGraph, options: CompileOptions | None = None) -> Callable[..., tuple]:
         """Per-node or fused runner of the subgraph (`fused` option); shapes specialised at run time when
         they are symbolic. The library's kernels have finished when a call returns: synchronize() does nothing."""
+        fuse = (options or CompileOptions.carried_by(subgraph)).fuse
         if all(_static(node, subgraph.graph) for node in subgraph.nodes) and \
                 not shape_values.needs_specialising(subgraph):
             calls = self._calls(subgraph)
-            return self.compile_shapes(subgraph, calls, call_shapes(subgraph.graph, calls))
-        return Specialising(self, subgraph)
+            return self.compile_shapes(subgraph, calls, call_shapes(subgraph.graph, calls), fuse)
+        return Specialising(self, subgraph, fuse)
 
     def synchronize(self) -> None:
         """Nothing to wait for: a foreign call returns when its kernels are done."""
 
-    def compile_shapes(self, subgraph: SubGraph, calls: list[Call], shapes: dict[str, Shape]) -> Callable[..., tuple]:
-        """The runner of `subgraph` for one concrete shape of each value (`shapes`); each Conv whose
-        only reader is an activation runs the pair as one call (`lowering.fuse_conv_activations`), and a run
-        of Mul / Add by constants one pass (`affine.fuse_affine_runs`)."""
-        calls, nodes = fuse_conv_activations(calls, subgraph.nodes, subgraph.graph, set(subgraph.outputs), self.vendor)
-        calls, nodes = fuse_affine_runs(calls, nodes, subgraph.graph, set(subgraph.outputs), shapes, self.vendor)
+    def compile_shapes(self, subgraph: SubGraph, calls: list[Call], shapes: dict[str, Shape],
+                       fuse: bool = True) -> Callable[..., tuple]:
+        """The runner of `subgraph` for one concrete shape of each value (`shapes`); with `fuse` (graph
+        optimizations on) each Conv whose only reader is an activation runs the pair as one call
+        (`lowering.fuse_conv_activations`), and a run of Mul / Add by constants one pass (`affine.fuse_affine_runs`)."""
+        nodes = subgraph.nodes
+        if fuse:
+            calls, nodes = fuse_conv_activations(calls, nodes, subgraph.graph, set(subgraph.outputs), self.vendor)
+            calls, nodes = fuse_affine_runs(calls, nodes, subgraph.graph, set(subgraph.outputs), shapes, self.vendor)
         if len(nodes) != len(subgraph.nodes):
             subgraph = dataclasses.replace(subgraph, nodes=nodes)
         shapes = {**shapes, **{k: tuple(v.shape) for k, v in lowered_constants(calls).items()}}  # folded weights
@@ -510,9 +514,10 @@ class Specialising:
     naming the node and the value, never a kernel handed a buffer of the wrong size.
     """
 
-    def __init__(self, provider: EmbeddedCExecutionProvider, subgraph: SubGraph) -> None:
+    def __init__(self, provider: EmbeddedCExecutionProvider, subgraph: SubGraph, fuse: bool = True) -> None:
         self.provider = provider
         self.subgraph = subgraph
+        self.fuse = fuse
         self.compiled: OrderedDict[tuple[Shape, ...], Callable[..., tuple]] = OrderedDict()
         self.lock = threading.Lock()
         #: inputs that are folded shape values made in another subgraph: their values join the signature
@@ -547,7 +552,7 @@ class Specialising:
             runs, calls, keep = shape_values.specialised_calls(sub, spec)
         except Unsupported as exc:
             raise failures.cannot_specialise(exc.node or sub.nodes[0], exc.refusal.reason) from None
-        run = self.provider.compile_shapes(runs, calls, call_shapes(runs.graph, calls, spec.shapes))
+        run = self.provider.compile_shapes(runs, calls, call_shapes(runs.graph, calls, spec.shapes), self.fuse)
         if len(keep) == len(sub.inputs):
             return run
         return lambda *values: run(*[values[k] for k in keep])  # inputs read only for their shape dropped
