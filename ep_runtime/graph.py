@@ -196,12 +196,16 @@ class Graph:
         functions: dict[tuple[str, str], onnx.FunctionProto] | None = None,
         outer_scope: Iterable[str] = (),
         initializers: dict[str, np.ndarray] | None = None,
+        outer_constants: Iterable[str] = (),
     ) -> None:
         self.proto = graph
         self.name = graph.name
         self.opsets = dict(opsets)
         self.functions = dict(functions or {})
         self.outer_scope = set(outer_scope)
+        #: the outer-scope values that are constants of an enclosing graph (Graph.is_constant there): the same
+        #: array on every run, as this graph's own initializers are
+        self.outer_constants = set(outer_constants) & self.outer_scope
         if initializers is None:
             initializers = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
             for sp in graph.sparse_initializer:
@@ -224,6 +228,7 @@ class Graph:
         self.inputs: list[ValueInfo] = [
             self.values[i.name] for i in graph.input if i.name not in self.initializers
         ]
+        self._fed = {i.name for i in graph.input}
         self.overridable: list[ValueInfo] = [
             self.values[i.name] for i in graph.input if i.name in self.initializers
         ]
@@ -238,6 +243,15 @@ class Graph:
     def value(self, name: str) -> ValueInfo:
         """The ValueInfo of `name` (an empty one when nothing is known about it)."""
         return self.values.get(name) or ValueInfo(name)
+
+    def is_constant(self, name: str) -> bool:
+        """Whether every run hands the reader of `name` the same array: an initializer (or a constant a provider's
+        compile-time fusion made) that no node of this graph computes and the caller cannot feed, or an
+        outer-scope value that is such a constant of an enclosing graph (`outer_constants`). Kernels keep what
+        they derive from such an input (packed weights, plans) between runs."""
+        if not name or name in self.producer or name in self._fed:
+            return False
+        return name not in self.outer_scope or name in self.outer_constants
 
     def _sorted_nodes(self) -> list[Node]:
         protos = list(self.proto.node)

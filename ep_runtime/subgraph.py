@@ -17,9 +17,12 @@ from .run_options import check_cancelled
 
 
 def nested_graph(body: onnx.GraphProto, parent: Graph) -> Graph:
-    """The body as a Graph whose free names are outer-scope values typed as in `parent`."""
+    """The body as a Graph whose free names are outer-scope values typed as in `parent`; those that are
+    constants of `parent` (or of a graph enclosing it) are its `outer_constants`."""
     free = subgraph_free_values(body)
-    graph = Graph(body, parent.opsets, functions=parent.functions, outer_scope=free)
+    constants = [name for name in free if (name in parent.initializers or name in parent.outer_constants)
+                 and parent.is_constant(name)]
+    graph = Graph(body, parent.opsets, functions=parent.functions, outer_scope=free, outer_constants=constants)
     for name in free:
         if name not in graph.values:
             graph.values[name] = parent.value(name)

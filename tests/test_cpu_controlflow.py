@@ -250,3 +250,39 @@ def test_tfidf_rejects_bad_attributes():
         TfIdfVectorizer(strings("a"), mode="TF", **TFIDF)
     with pytest.raises(ValueError, match="whole 2-grams"):
         TfIdfVectorizer(x, mode="TF", **{**TFIDF, "pool_int64s": [2, 3, 5, 4, 5, 6]})
+
+
+def test_conv_weights_a_body_reads_from_an_enclosing_graph_are_packed_once(monkeypatch):
+    """Weights that are initializers of the main graph are constants inside If bodies (nested too): the native
+    Conv packs them on the first run only. Weights the caller feeds are packed on every run."""
+    nat_conv = pytest.importorskip("providers.cpu.native.conv")
+    from providers.cpu import conv as reference
+    from providers.cpu.native import library
+    if library.LIB is None:
+        pytest.skip(f"native kernels not built: {library.UNAVAILABLE_REASON}")
+    rng = np.random.default_rng(7)
+    w = rng.standard_normal((16, 8, 3, 3)).astype(np.float32)
+    w_fed = rng.standard_normal((16, 8, 3, 3)).astype(np.float32)
+    x = rng.standard_normal((1, 8, 6, 6)).astype(np.float32)
+    out = vi("y", F, [1, 16, 6, 6])
+
+    def branch(name, weights):
+        return helper.make_graph([helper.make_node("Conv", ["x", weights], [name], pads=[1, 1, 1, 1])], name, [],
+                                 [vi(name, F, [1, 16, 6, 6])])
+
+    inner = helper.make_node("If", ["inner_cond"], ["y_inner"], then_branch=branch("y_w", "W"),
+                             else_branch=branch("y_fed", "W_fed"))
+    then_branch = helper.make_graph([inner], "outer_then", [], [vi("y_inner", F, [1, 16, 6, 6])])
+    node = helper.make_node("If", ["cond"], ["y"], then_branch=then_branch, else_branch=branch("y_else", "W"))
+    sess = session([node], [vi("cond", B, []), vi("inner_cond", B, []), vi("x", F, [1, 8, 6, 6]),
+                            vi("W_fed", F, [16, 8, 3, 3])], [out],
+                   initializers=[helper.make_tensor("W", F, w.shape, w.ravel())])
+    packed = []
+    real = nat_conv.pack_weights
+    monkeypatch.setattr(nat_conv, "pack_weights", lambda weights, *how: packed.append(weights) or real(weights, *how))
+    for cond, inner_cond, weights, packs in ((True, True, w, 1), (False, True, w, 1), (True, False, w_fed, 4)):
+        packed.clear()
+        for _ in range(4):
+            (y,) = sess.run(None, {"cond": np.array(cond), "inner_cond": np.array(inner_cond), "x": x, "W_fed": w_fed})
+            np.testing.assert_allclose(y, reference.conv(x, weights, None, pads=[1, 1, 1, 1]), rtol=1e-4, atol=1e-4)
+        assert len(packed) == packs, (cond, inner_cond)

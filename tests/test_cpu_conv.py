@@ -153,3 +153,55 @@ def test_native_depthwise_on_maps_up_to_64_columns_matches_the_numpy_kernel(n, c
             outs.append(nat_conv.FusedConv(x, wt, b, z, activation="Relu", **attrs))
     np.testing.assert_allclose(outs[0], want, rtol=1e-4, atol=1e-4, equal_nan=True)
     assert outs[0].tobytes() == outs[1].tobytes() == outs[2].tobytes()
+
+
+# convolutions the GEMM path would serve whose output has one position per image, which the native Conv runs as
+# a matrix-vector product of the weights with the taps' input values (native/conv.py, _column_conv): windows wholly
+# inside the input, partly in the padding (before and after), wholly in the padding, dilated, strided, grouped,
+# 1-D and 2-D, batches of two
+ONE_POSITION_CASES = [
+    ((1, 64, 2), (64, 64, 3), {"pads": [1, 1], "strides": [2]}),  # silero's encoder/2: tap 0 in the padding
+    ((2, 64, 1), (128, 64, 3), {"pads": [1, 1]}),  # silero's encoder/3: taps 0 and 2 in the padding
+    ((2, 128, 1), (1, 128, 1), {}),  # silero's decoder/2: 1x1 on one position
+    ((1, 12, 5), (10, 12, 3), {"dilations": [2]}),  # dilated, wholly inside
+    ((1, 10, 1), (9, 10, 3), {"pads": [3, 3], "strides": [5]}),  # wholly in the padding: the bias alone
+    ((2, 20, 3, 4), (18, 10, 3, 4), {"group": 2}),  # 2-D, grouped, wholly inside
+    ((1, 16, 2, 3), (12, 16, 3, 3), {"pads": [1, 0, 1, 1], "strides": [3, 2]}),  # 2-D, padded on three sides
+    ((1, 9, 7, 7), (11, 9, 7, 7), {"auto_pad": "VALID"}),  # 2-D, 49 taps, odd sizes
+]
+
+
+@pytest.mark.parametrize("xs,ws,attrs", ONE_POSITION_CASES)
+def test_native_conv_with_one_output_position_matches_the_numpy_kernel(xs, ws, attrs):
+    nat_conv = pytest.importorskip("providers.cpu.native.conv")
+    from providers.cpu import fusion
+    from providers.cpu.native import library
+    if library.LIB is None:
+        pytest.skip(f"native kernels not built: {library.UNAVAILABLE_REASON}")
+    x, wt, b = randn(*xs), randn(*ws), randn(ws[0])
+    x[0, 1, 0], wt[0, 0, 0] = np.nan, np.inf  # an infinite weight on a padded tap: 0 * inf is NaN, as numpy has it
+    x[-1, -1, -1] = -np.inf
+    group = attrs.get("group", 1)
+    plan = nat_conv._plan(xs, ws, (ws[0],), group, None, _tuple(attrs.get("strides")), _tuple(attrs.get("dilations")),
+                          _tuple(attrs.get("pads")), attrs.get("auto_pad", "NOTSET"))
+    assert plan is not None and plan.path == "column"
+    for bias in (b, None):
+        want = conv_module.conv(x, wt, bias, **attrs)
+        got = nat_conv.Conv(x, wt, bias, **attrs)
+        assert got.shape == want.shape and got.dtype == np.float32
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, equal_nan=True)
+    z = randn(*want.shape)
+    for activation, alpha, beta in (("Relu", 0.0, 0.0), ("Sigmoid", 0.0, 0.0), ("Clip", -0.5, 0.5),
+                                     ("LeakyRelu", 0.1, 0.0)):
+        for residual in (z, z[:1, :1], None):  # of the output's shape, broadcast, none
+            want = fusion.FusedConv(x, wt, b, residual, activation=activation, activation_alpha=alpha,
+                                    activation_beta=beta, **attrs)
+            got = nat_conv.FusedConv(x, wt, b, residual, activation=activation, activation_alpha=alpha,
+                                     activation_beta=beta, **attrs)
+            np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, equal_nan=True)
+
+
+def _tuple(v):
+    return None if v is None else tuple(v)

@@ -1,7 +1,7 @@
 """Native convolutions: `Conv` and the CPU provider's `FusedConv` (Conv + residual + Relu).
 
-Three native paths for 1-D and 2-D convolutions, chosen by shape (conv_path); 3-D ones, negative pads
-and one-pixel maps run the numpy kernel:
+Three native paths for 1-D and 2-D convolutions, chosen by shape (conv_path), and a fourth for what the
+GEMM would serve with a one-position output; 3-D ones and negative pads run the numpy kernel:
 - *direct*: few input channels per group (depthwise, small groups) and at most DIRECT_MAX_TAPS
   kernel taps run the C kernel, with bias, residual and activation applied to each output row
   while it is in cache;
@@ -10,7 +10,10 @@ and one-pixel maps run the numpy kernel:
 - *gemm*: every other convolution (dense, 1x1, strided, dilated, grouped) is the packed SGEMM of
   csrc/sgemm.c over weights packed once per node (PackedWeights), in its usual form or, for small
   maps, its transposed form (weights_layout), with bias, residual and activation applied to each
-  tile of the output while it is in cache.
+  tile of the output while it is in cache;
+- *column*: a convolution the GEMM would serve whose output has one position per image (a 1x1 map after
+  global pooling, the last strided layers of an audio encoder) is one matrix-vector product per image
+  and group of the weights with the taps' input values (_column_conv); residual and activation follow.
 
 The C kernels split their work over the running session's intra-op threads (library.threads()).
 """
@@ -22,7 +25,6 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from ep_runtime.graph import Graph, Node
 from ep_runtime.op_shapes import check_conv_shapes, conv_channels, prod, spatial_pads
@@ -74,12 +76,10 @@ class PackedWeights:
     @staticmethod
     def for_node(node: Node | None, graph: Graph | None, pack: Callable[..., np.ndarray] | None = None
                  ) -> PackedWeights:
-        """The cache of a node whose input 1 is the weights: kept only when those are a constant (an
-        initializer, or one the CPU fusion made) that no node computes and the caller cannot feed."""
+        """The cache of a node whose input 1 is the weights: kept only when those are a constant (Graph.is_constant:
+        an initializer, one the CPU fusion made, or, in a body graph, a constant of an enclosing graph)."""
         name = node.inputs[1] if node is not None and len(node.inputs) > 1 else ""
-        constant = bool(name) and graph is not None and name not in graph.producer \
-            and name not in graph.outer_scope and all(i.name != name for i in graph.proto.input)
-        return PackedWeights(constant, pack)
+        return PackedWeights(graph is not None and graph.is_constant(name), pack)
 
 
 def pack_weights(w: np.ndarray, group: int, nr: int = 0) -> np.ndarray:
@@ -143,8 +143,8 @@ def _supports(node: Node, graph: Graph) -> str | None:
 
 
 #: convolutions with fewer output positions per image (a squeeze-excite block's 1x1 convolutions on a
-#: pooled 1x1 map) run numpy's matmul: a matrix-vector product, where the GEMM's tiles would be mostly
-#: padding (measured 1.3x slower)
+#: pooled 1x1 map, the last strided layers of an audio encoder) are a matrix-vector product per image and
+#: group (_column_conv), where the GEMM's tiles would be mostly padding (measured 1.3x slower)
 GEMM_MIN_POSITIONS = 2
 
 
@@ -180,7 +180,9 @@ def _plan(x_shape: tuple[int, ...], w_shape: tuple[int, ...], b_shape: tuple[int
         return None
     path = conv_path(x_shape[1], cg, m // group, group, prod(ks))
     if path == "gemm" and prod(out) < GEMM_MIN_POSITIONS:
-        return None
+        if prod(out) != 1:
+            return None
+        path = "column"
     geometry = _geometry_2d(x_shape, ks, st, dil, begin, out)
     shape = np.array([x_shape[0], x_shape[1], *geometry[:2], m, group, *geometry[2:]], dtype=np.int64)
     return _Plan(path, m, (x_shape[0], m) + tuple(out), geometry, tuple(begin), tuple(end), tuple(out), tuple(st),
@@ -217,6 +219,9 @@ def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, residual: np.ndarra
     if plan.path == "frames":
         y = _frames_conv(x, np.ascontiguousarray(w, dtype=np.float32), b, plan.begin, plan.end, plan.out,
                          plan.strides, plan.dilations)
+        inner = False
+    elif plan.path == "column":
+        y = _column_conv(x, w, b, plan, group)
         inner = False
     elif plan.path == "gemm":
         nr = weights_layout(plan, group, lib.ep_sgemm_nr())
@@ -263,17 +268,60 @@ def _gemm_conv(lib: Any, x: np.ndarray, ap: np.ndarray, nr: int, b: np.ndarray |
     return y
 
 
+@functools.lru_cache(maxsize=1024)
+def _column_taps(spatial: tuple[int, ...], ks: tuple[int, ...], begin: tuple[int, ...], dilations: tuple[int, ...]
+                 ) -> tuple[tuple[slice, ...], tuple[slice, ...], bool] | None:
+    """Where the only window of a one-position convolution lies: (the taps inside the input, the input positions
+    they read, whether that is every tap); None when every tap falls in the padding."""
+    taps: list[slice] = []
+    reads: list[slice] = []
+    for size, k, before, d in zip(spatial, ks, begin, dilations):
+        # tap j reads input position j * d - before (the window starts at -before)
+        first, last = -(-before // d), min(k - 1, (size - 1 + before) // d)
+        if last < first:
+            return None
+        taps.append(slice(first, last + 1))
+        reads.append(slice(first * d - before, last * d - before + 1, d))
+    whole = all(t.start == 0 and t.stop == k for t, k in zip(taps, ks))
+    every = (slice(None), slice(None))
+    return every + tuple(taps), every + tuple(reads), whole
+
+
+def _column_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, plan: _Plan, group: int) -> np.ndarray:
+    """A convolution with one output position per image: the input values its taps read (zeros where a tap
+    falls in the padding) as one column of c / group * taps values per group, times the weights seen as a
+    (m / group, c / group * taps) matrix, plus the bias."""
+    n, c = x.shape[:2]
+    ks = w.shape[2:]
+    window = _column_taps(x.shape[2:], ks, plan.begin, plan.dilations)
+    if window is not None and window[2]:
+        col = x[window[1]]
+    else:
+        col = np.zeros((n, c) + ks, dtype=np.float32)
+        if window is not None:
+            col[window[0]] = x[window[1]]
+    m, k = w.shape[0], prod(w.shape[1:])
+    weights = w.reshape(group, m // group, k)
+    if weights.dtype != np.float32:
+        weights = weights.astype(np.float32)
+    y = np.matmul(weights, col.reshape(n, group, k, 1))
+    if b is not None:
+        y += b.reshape(group, m // group, 1)
+    return y.reshape(plan.y_shape)
+
+
 def _frames_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, begin: Sequence[int], end: Sequence[int],
                  out: Sequence[int], strides: Sequence[int], dilations: Sequence[int]) -> np.ndarray:
     """A one-input-channel convolution as W (M, K) @ frames (K, P) per image: the frames are a
     strided view of the padded input, copied once into GEMM order."""
-    xp = reference.pad_spatial(x, begin, end)
+    xp = np.ascontiguousarray(reference.pad_spatial(x, begin, end))
     n, m = x.shape[0], w.shape[0]
     ks = w.shape[2:]
     sp = xp.strides[2:]
-    view = as_strided(xp, shape=(n,) + tuple(out) + tuple(ks),
-                      strides=(xp.strides[0],) + tuple(s * st for s, st in zip(sp, strides))
-                      + tuple(s * d for s, d in zip(sp, dilations)), writeable=False)
+    # a read-only strided view over xp's buffer (numpy checks that it stays inside; as_strided costs 2-3 us more)
+    view = np.ndarray((n,) + tuple(out) + tuple(ks), np.float32, xp.data.toreadonly(), 0,
+                      (xp.strides[0],) + tuple(s * st for s, st in zip(sp, strides))
+                      + tuple(s * d for s, d in zip(sp, dilations)))
     frames = view.reshape(n, prod(out), prod(ks))
     y = np.matmul(w.reshape(m, -1), frames.transpose(0, 2, 1))
     if b is not None:

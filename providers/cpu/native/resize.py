@@ -179,13 +179,10 @@ def _input_key(value: Any) -> Any:
 
 def constant_inputs(node: Node | None, graph: Graph | None, first: int) -> bool:
     """Whether every input of `node` from position `first` on is absent or a constant the session hands to every
-    run as the same array: an initializer (or one the CPU fusion made) that no node computes and the caller cannot
-    feed (the rule of conv.PackedWeights.for_node)."""
+    run as the same array (Graph.is_constant, the rule of conv.PackedWeights.for_node)."""
     if node is None or graph is None:
         return False
-    feeds = {i.name for i in graph.proto.input}
-    return all(not name or (name not in graph.producer and name not in graph.outer_scope and name not in feeds)
-               for name in node.inputs[first:])
+    return all(not name or graph.is_constant(name) for name in node.inputs[first:])
 
 
 def node_runner(fallback: Callable[..., Any], axes: list[int] | None, keep_aspect_ratio_policy: str, mode: str,
