@@ -12,6 +12,8 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 from .codegen import Const, Step, compile_steps
 from .errors import EPRuntimeError, KernelError, ProviderError
 from .graph import Graph, SubGraph
@@ -196,8 +198,22 @@ def checked_outputs(fn: Callable[..., Any], sg: SubGraph, provider: ExecutionPro
                            node=node.label if node else "", op_type=node.op_type if node else "",
                            provider=provider.name)
 
+    # every output a tensor of known dtype and fixed dims: a run whose results are numpy arrays of exactly
+    # those passes in one comparison each; anything else takes the checks below, which name the problem
+    exact = None
+    if len(expected) == count and all(d is not None and s is not None and all(isinstance(x, int) for x in s)
+                                      for _, _, d, s in expected):
+        exact = [(j, dtype, tuple(dims)) for j, _, dtype, dims in expected]
+
     def run(*args: Any) -> tuple:
         outs = fn(*args)
+        if exact is not None and type(outs) is tuple and len(outs) == count:
+            for j, dtype, shape in exact:
+                value = outs[j]
+                if type(value) is not np.ndarray or value.shape != shape or value.dtype != dtype:
+                    break
+            else:
+                return outs
         try:
             got = len(outs)
         except TypeError:

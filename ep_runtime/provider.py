@@ -151,9 +151,10 @@ class ExecutionProvider:
     device: str = HOST
     #: option names the provider understands; None accepts any
     known_options: ClassVar[frozenset[str] | None] = None
-    #: whether its kernels may call the host BLAS that numpy uses (a run holds the BLAS pools at
-    #: intra_op_num_threads only when some node of the session is on such a provider)
-    uses_host_blas: ClassVar[bool] = True
+    #: whether its runs compute with numpy on the host: only when some node of the session is on such a
+    #: provider does a run silence numpy's floating-point warnings (onnxruntime gives NaN / inf without
+    #: any) and hold the BLAS pools that numpy uses at intra_op_num_threads
+    uses_host_numpy: ClassVar[bool] = True
 
     def __init__(self, **options: Any) -> None:
         if self.known_options is not None:

@@ -14,8 +14,7 @@ from __future__ import annotations
 import contextvars
 import math
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from .errors import InvalidArgument, RunCancelled, RunTimedOut
@@ -134,20 +133,35 @@ def check_cancelled(where: str) -> None:
         control.check(where)
 
 
-@contextmanager
-def cancellable(options: RunOptions | None) -> Iterator[None]:
+class _Cancellable:
+    """The block of one run watched by a RunControl (see cancellable)."""
+
+    __slots__ = ("_control", "_token")
+
+    def __init__(self, control: RunControl) -> None:
+        self._control = control
+        self._token: contextvars.Token[RunControl | None] | None = None
+
+    def __enter__(self) -> None:
+        self._control.check("before it started")
+        self._token = _active.set(self._control)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            _active.reset(self._token)
+            self._token = None
+
+
+#: what cancellable(None) returns: the block runs under the enclosing run's state (nullcontext is reentrant)
+_UNWATCHED = nullcontext()
+
+
+def cancellable(options: RunOptions | None) -> AbstractContextManager[None]:
     """Make `options` the cancellation state of the run executed inside the block (checked once on entry).
 
     Without options the block runs under the enclosing run's state, if any."""
     if options is None:
-        yield
-        return
+        return _UNWATCHED
     if not isinstance(options, RunOptions):
         raise InvalidArgument(f"run_options must be an ep_runtime.RunOptions, got {type(options).__name__}")
-    control = RunControl(options)
-    control.check("before it started")
-    token = _active.set(control)
-    try:
-        yield
-    finally:
-        _active.reset(token)
+    return _Cancellable(RunControl(options))

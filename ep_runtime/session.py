@@ -36,7 +36,7 @@ from .registry import (
 )
 from .run_options import RunOptions, cancellable
 from .session_options import SessionOptions
-from .threads import intra_op_thread_limit
+from .threads import intra_op_thread_limit, reset_intra_op_threads, set_intra_op_threads
 from .validation import ValidationReport, ValidationSettings, reference_for_validation, validating
 
 #: model_version onnxruntime reports when the model sets none
@@ -175,7 +175,9 @@ class InferenceSession:
         self._validation = report
         self._compiled, self._plan = compiled, plan
         on = {d.provider for d in part.decisions}
-        self._run_uses_blas = any(p.uses_host_blas for p in providers_made if p.name in on)
+        #: whether a run computes with numpy on the host (then numpy's floating-point warnings are silenced
+        #: and the BLAS pools held at intra_op_num_threads)
+        self._run_uses_numpy = validate.enabled or any(p.uses_host_numpy for p in providers_made if p.name in on)
         self._placed_plans: dict[tuple, Callable[..., tuple]] = {}
         self._output_names = [o.name for o in graph.outputs]
         self._output_index = {n: i for i, n in enumerate(self._output_names)}
@@ -184,6 +186,7 @@ class InferenceSession:
         ]
         self._input_names = [s.name for s in self._inputs]
         self._overridable = {v.name for v in graph.overridable}
+        self._plain_feed = _plain_feed_checks(self._inputs)
 
     def _config_entry(self, key: str) -> str | None:
         try:
@@ -419,10 +422,31 @@ class InferenceSession:
         `ep_runtime.run_timeout_ms` config entry, stops the run at the next checkpoint (between
         subgraphs, between control-flow iterations) with RunCancelled / RunTimedOut.
         """
-        args = self._check_feed(input_feed)
+        args = self._plain_args(input_feed)
+        if args is None:
+            args = self._check_feed(input_feed)
         picks = self._output_picks(output_names)
         results = self._execute(self._plan, args, run_options)
         return [_as_output(results[k]) for k in picks]
+
+    def _plain_args(self, feed: Any) -> list[np.ndarray] | None:
+        """The plan's arguments when `feed` is the common case, checked as _check_feed would check it:
+        a dict of exactly the inputs, each a numpy array (not a subclass) of the declared dtype and
+        dims. None for anything else, which _check_feed then converts or reports."""
+        checks = self._plain_feed
+        if checks is None or type(feed) is not dict or len(feed) != len(checks):
+            return None
+        args = []
+        for name, dtype, shape, spec in checks:
+            value = feed.get(name)
+            if type(value) is not np.ndarray or value.dtype != dtype:
+                return None
+            if shape is None:
+                _check_dims(spec, value.shape)
+            elif value.shape != shape:
+                return None
+            args.append(value)
+        return args
 
     def _output_picks(self, output_names: Sequence[str] | None) -> Sequence[int]:
         if not output_names:
@@ -435,10 +459,18 @@ class InferenceSession:
             ) from None
 
     def _execute(self, plan: Callable[..., tuple], args: list[Any], run_options: RunOptions | None) -> tuple:
+        threads = self._options.intra_op_num_threads
         try:
+            if run_options is None and not self._run_uses_numpy:
+                # nothing to silence, no BLAS pool to hold, no RunOptions to watch: only the thread count
+                token = set_intra_op_threads(max(0, threads))
+                try:
+                    return plan(*args)
+                finally:
+                    reset_intra_op_threads(token)
             # like onnxruntime: domain errors give NaN/inf, not warnings
             with np.errstate(all="ignore"), cancellable(run_options), \
-                    intra_op_thread_limit(self._options.intra_op_num_threads, self._run_uses_blas):
+                    intra_op_thread_limit(threads):
                 return plan(*args)
         except RunCancelled as exc:
             if run_options is None or run_options.log_severity_level < 3:
@@ -461,6 +493,20 @@ class InferenceSession:
         on_device = on_device or {}
         return [_check_device_input(spec, feed[spec.name]) if spec.name in on_device
                 else _check_input(spec, feed[spec.name]) for spec in self._inputs]
+
+
+def _plain_feed_checks(inputs: Sequence[_InputSpec]) -> list[tuple[str, np.dtype, tuple[int, ...] | None,
+                                                                      _InputSpec]] | None:
+    """What InferenceSession._plain_args checks per input: (name, dtype, the shape when every dim is
+    fixed else None, spec). None when an input is not a tensor of known dtype (a sequence, a map, an
+    optional, a string tensor): those feeds always take _check_feed."""
+    checks = []
+    for spec in inputs:
+        if spec.info.kind != "tensor" or spec.dtype is None or spec.dtype == np.dtype(object):
+            return None
+        static = spec.dims is not None and all(isinstance(d, int) and d >= 0 for d in spec.dims)
+        checks.append((spec.name, spec.dtype, tuple(spec.dims) if static else None, spec))
+    return checks
 
 
 def _check_input(spec: _InputSpec, value: Any) -> Any:

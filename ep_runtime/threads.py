@@ -265,21 +265,30 @@ def intra_op_threads() -> int:
     return threads if threads > 0 else default_intra_op_threads()
 
 
+def set_intra_op_threads(threads: int) -> Token[int]:
+    """Make intra_op_threads() answer `threads` (>= 0; 0: the default) in this context until
+    reset_intra_op_threads(token): intra_op_thread_limit without its BLAS hold, for a run that needs none."""
+    return _INTRA_OP_THREADS.set(threads)
+
+
+def reset_intra_op_threads(token: Token[int]) -> None:
+    """Undo the set_intra_op_threads call that returned `token`."""
+    _INTRA_OP_THREADS.reset(token)
+
+
 class intra_op_thread_limit:  # noqa: N801 (used as a context manager, like contextlib's)
     """A run's thread settings: intra_op_threads() answers `threads` inside it (0: the default) and,
-    for threads > 0 and `blas` (the run may call the host BLAS), the BLAS pools are held at `threads`
-    (blas_thread_limit)."""
+    for threads > 0, the BLAS pools are held at `threads` (blas_thread_limit)."""
 
-    __slots__ = ("_threads", "_token", "_blas", "_hold_blas")
+    __slots__ = ("_threads", "_token", "_blas")
 
-    def __init__(self, threads: int, blas: bool = True) -> None:
+    def __init__(self, threads: int) -> None:
         self._threads = max(0, int(threads))
-        self._hold_blas = blas
         self._token: Token[int] | None = None
         self._blas: contextlib.AbstractContextManager[Any] | None = None
 
     def __enter__(self) -> None:
-        if self._threads > 0 and self._hold_blas:
+        if self._threads > 0:
             self._blas = blas_thread_limit(self._threads)
             self._blas.__enter__()
         self._token = _INTRA_OP_THREADS.set(self._threads)
@@ -294,4 +303,5 @@ class intra_op_thread_limit:  # noqa: N801 (used as a context manager, like cont
 
 
 __all__ = ["BLAS_SINGLE_THREADED_MACS", "SMALL_GEMM_MACS", "blas_thread_limit", "default_intra_op_threads",
-           "intra_op_thread_limit", "intra_op_threads", "small_gemm"]
+           "intra_op_thread_limit", "intra_op_threads", "reset_intra_op_threads", "set_intra_op_threads",
+           "small_gemm"]

@@ -409,3 +409,37 @@ def test_softmax_inner_axis_columns_match_cpu(shape, axis):
     for fused in (False, True):
         got = strict_session(model, fused=fused, poison_outputs=True).run(None, {"x": x})[0]
         np.testing.assert_allclose(got, cpu_run(model, {"x": x})[0], rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("poison", [False, True])
+def test_fused_large_inputs_read_in_place_and_large_outputs_fresh_give_the_right_values(poison):
+    """From provider.DIRECT_BYTES up a fused run passes inputs by pointer (when C-contiguous and aligned,
+    else copies them) and writes each output into a new array: every layout of the input gives the right
+    values, and an output handed back is never written by a later run."""
+    from providers.embedded_c.provider import DIRECT_BYTES
+
+    shape = (64, 512)
+    assert np.prod(shape) * 4 >= DIRECT_BYTES
+    small = (2, 3)
+    inputs = {"x": (onnx.TensorProto.FLOAT, list(shape)), "s": (onnx.TensorProto.FLOAT, list(small))}
+    nodes = [onnx.helper.make_node("Relu", ["x"], ["y"]), onnx.helper.make_node("Neg", ["s"], ["t"])]
+    graph = onnx.helper.make_graph(
+        nodes, "big_io", [onnx.helper.make_tensor_value_info(n, t, s) for n, (t, s) in inputs.items()],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, list(shape)),
+         onnx.helper.make_tensor_value_info("t", onnx.TensorProto.FLOAT, list(small))])
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)])
+    sess = strict_session(model, fused=True, poison_outputs=poison)
+    rng = np.random.default_rng(0)
+    wide = rng.standard_normal((64, 1024)).astype(np.float32)
+    s = rng.standard_normal(small).astype(np.float32)
+    layouts = [np.ascontiguousarray(wide[:, :512]), wide[:, ::2], np.asfortranarray(wide[:, 1::2]),
+               np.frombuffer(b"\0" + wide[:, :512].tobytes(), dtype=np.float32, offset=1).reshape(shape)]
+    assert not layouts[3].flags.aligned
+    first = None
+    for x in layouts:
+        y, t = sess.run(None, {"x": x, "s": s})
+        np.testing.assert_array_equal(y, np.maximum(x, 0))
+        np.testing.assert_array_equal(t, -s)
+        if first is None:
+            first, kept = y, y.copy()
+    np.testing.assert_array_equal(first, kept)  # later runs wrote elsewhere

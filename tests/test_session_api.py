@@ -202,3 +202,80 @@ def test_folded_initializers_listed_as_graph_inputs_are_not_required_inputs():
     sess = ep.InferenceSession(model, providers=["cpu"])
     assert [i.name for i in sess.get_inputs()] == ["x"]
     np.testing.assert_array_equal(sess.run(None, {"x": np.array([2, 4], np.float32)})[0], [1, 2])
+
+
+def static_model():
+    nodes = [helper.make_node("Relu", ["x"], ["y"], name="relu")]
+    return make_model(nodes, [("x", F, [2, 3])], [("y", F, [2, 3])], [])
+
+
+def test_plain_and_converted_feeds_give_the_same_results_and_the_same_errors():
+    sess = ep.InferenceSession(static_model().SerializeToString(), providers=["cpu"])
+    x = np.array([[-1, 2, -3], [4, -5, 6]], dtype=np.float32)
+
+    class Sub(np.ndarray):
+        pass
+
+    for feed in ({"x": x}, {"x": x.tolist()}, {"x": x.view(Sub)}, {"x": np.asfortranarray(x)}):
+        np.testing.assert_array_equal(sess.run(None, feed)[0], np.maximum(x, 0))
+    with pytest.raises(ep.InvalidArgument, match="'x' has dtype float64, expected float32"):
+        sess.run(None, {"x": x.astype(np.float64)})
+    with pytest.raises(ep.InvalidArgument, match="'x' has dim 4 on axis 1"):
+        sess.run(None, {"x": np.zeros((2, 4), np.float32)})
+    with pytest.raises(ep.InvalidArgument, match="'x' has rank 1"):
+        sess.run(None, {"x": np.zeros(6, np.float32)})
+    with pytest.raises(ep.InvalidArgument, match=r"unknown input name\(s\) \['z'\]"):
+        sess.run(None, {"x": x, "z": x})
+    with pytest.raises(ep.InvalidArgument, match=r"missing input\(s\) \['x'\]"):
+        sess.run(None, {})
+    with pytest.raises(ep.InvalidArgument, match="must be a numpy array"):
+        sess.run(None, {"x": "text"})
+
+
+def test_a_plain_feed_of_symbolic_dims_still_has_its_fixed_dims_checked():
+    sess = ep.InferenceSession(small_model().SerializeToString(), providers=["cpu"])
+    x = np.ones((5, 4), np.float32)
+    np.testing.assert_allclose(sess.run(["z"], {"x": x})[0], expected(small_model(), x)[1], rtol=1e-6)
+    with pytest.raises(ep.InvalidArgument, match="'x' has dim 3 on axis 1"):
+        sess.run(None, {"x": np.ones((5, 3), np.float32)})
+
+
+def test_runs_on_the_cpu_provider_still_silence_numpy_floating_point_warnings():
+    nodes = [helper.make_node("Div", ["x", "x"], ["y"], name="div")]
+    sess = ep.InferenceSession(make_model(nodes, [("x", F, [2])], [("y", F, [2])], []).SerializeToString(),
+                               providers=["cpu"])
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        (y,) = sess.run(None, {"x": np.zeros(2, np.float32)})
+    assert np.isnan(y).all()
+
+
+def test_an_embedded_c_run_without_run_options_enters_no_errstate_and_no_run_control(monkeypatch):
+    from providers.embedded_c import EmbeddedCExecutionProvider
+
+    if not EmbeddedCExecutionProvider.is_available():
+        pytest.skip("no C compiler")
+    import ep_runtime.session as session_module
+
+    sess = ep.InferenceSession(static_model().SerializeToString(), providers=[("embedded_c", {"fused": True})])
+    entered = []
+
+    def counting(name, real):
+        def wrapper(*args, **kwargs):
+            entered.append(name)
+            return real(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(session_module.np, "errstate", counting("errstate", np.errstate))
+    monkeypatch.setattr(session_module, "cancellable", counting("cancellable", session_module.cancellable))
+    x = np.array([[-1, 2, -3], [4, -5, 6]], dtype=np.float32)
+    np.testing.assert_array_equal(sess.run(None, {"x": x})[0], np.maximum(x, 0))
+    assert entered == []
+    options = ep.RunOptions()
+    np.testing.assert_array_equal(sess.run(None, {"x": x}, options)[0], np.maximum(x, 0))
+    assert entered == ["errstate", "cancellable"]  # RunOptions: the full path, which watches them
+    options.terminate = True
+    with pytest.raises(ep.RunCancelled):
+        sess.run(None, {"x": x}, options)

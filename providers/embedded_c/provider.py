@@ -31,6 +31,9 @@ from .shapes import TRIAL_DIM, Shape, Unsupported, fits_declared, propagate, tri
 MAX_RANK = 8
 #: compiled shape signatures kept per subgraph of symbolic shapes (least recently used dropped first)
 MAX_SPECIALISATIONS = 8
+#: fused mode: an input or output of at least this many bytes is passed by pointer rather than copied (a
+#: pointer costs about a microsecond in Python, a copy of 64 KiB about as much)
+DIRECT_BYTES = 1 << 16
 
 
 class EpTensor(ctypes.Structure):
@@ -105,7 +108,8 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
     aliases: ClassVar[tuple[str, ...]] = ("embedded_c",)
     device = HOST
     known_options: ClassVar[frozenset[str] | None] = frozenset({"fused", "kernels", "cflags", "poison_outputs"})
-    uses_host_blas: ClassVar[bool] = False
+    #: a run computes in C; numpy only copies (shape computations folded when specialising silence it themselves)
+    uses_host_numpy: ClassVar[bool] = False
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -342,13 +346,17 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
         fn.restype = ctypes.c_int
         # Everything a run needs is built here, once: input buffers the caller's arrays are copied
         # into, output buffers, the arena and the pointer table. A run is then copies, one foreign
-        # call with prebuilt arguments, and copies of the outputs (the buffers are reused).
+        # call with prebuilt arguments, and copies of the outputs (the buffers are reused). From
+        # DIRECT_BYTES up, a copy costs more than a pointer: such an input is read where the caller
+        # holds it (when it is a C-contiguous aligned array of its dtype) and such an output is a
+        # fresh array the call writes.
         in_shapes = [shapes[n] for n in ext_in]
         in_bufs = [np.empty(s, dtype=dtypes[n]) for s, n in zip(in_shapes, ext_in)]
-        out_bufs = [np.empty(shapes[o], dtype=dtypes[o]) for o in outputs]
+        fresh = [value_bytes(shapes, dtypes)[o] >= DIRECT_BYTES for o in outputs]
+        out_bufs = [None if big else np.empty(shapes[o], dtype=dtypes[o]) for o, big in zip(outputs, fresh)]
         arena = np.empty(-(-max(plan.size, 1) // 4), dtype=np.float32)
         table = [a.ctypes.data for a in in_bufs] + [a.ctypes.data for a in const_arrays] + \
-                [a.ctypes.data for a in out_bufs]
+                [0 if a is None else a.ctypes.data for a in out_bufs]
         ptrs = (ctypes.c_void_p * max(len(table), 1))(*table)
         arena_ptr = ctypes.c_void_p(arena.ctypes.data)
         keep = (const_arrays, in_bufs, out_bufs, arena, lib)
@@ -358,24 +366,45 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
         reader = {n: node for call, node in reversed(flat) for n in call.inputs}
         poison = self.poison_outputs
         lock = threading.Lock()
-        pairs = list(zip(in_bufs, in_shapes, ext_in))
-        copyto = np.copyto
+        # per input: (table slot, buffer, its address when the input may be read in place else 0, shape, name)
+        ins = [(k, buf, table[k] if buf.nbytes >= DIRECT_BYTES else 0, shape, n)
+               for k, (buf, shape, n) in enumerate(zip(in_bufs, in_shapes, ext_in))]
+        base = len(ext_in) + len(const_arrays)
+        # per output: (table slot, None) for a fresh array, else (None, the buffer copied out)
+        outs = [(base + k, None) if big else (None, buf) for k, (big, buf) in enumerate(zip(fresh, out_bufs))]
+        out_specs = [(shapes[o], dtypes[o]) for o in outputs]
+        any_fresh = any(fresh)
 
         def run(*values: Any) -> tuple:
             with lock:
-                for (buf, shape, n), v in zip(pairs, values):
-                    if getattr(v, "shape", None) != shape:
+                for (k, buf, own, shape, n), v in zip(ins, values):
+                    if type(v) is not np.ndarray or v.shape != shape:
                         v = np.asarray(v)
                         if v.shape != shape:
                             raise failures.wrong_input_shape(reader.get(n, nodes[0]), n, v.shape, shape)
-                    copyto(buf, v, casting="unsafe")
+                    if not own:
+                        buf[...] = v
+                    elif v.dtype == buf.dtype and v.flags.c_contiguous and v.flags.aligned:
+                        ptrs[k] = v.ctypes.data  # the caller holds v until run returns
+                    else:
+                        buf[...] = v
+                        ptrs[k] = own
+                result = None
+                if any_fresh:
+                    result = [None if k is None else np.empty(*spec) for (k, _), spec in zip(outs, out_specs)]
+                    for (k, _), a in zip(outs, result):
+                        if k is not None:
+                            ptrs[k] = a.ctypes.data
                 if poison:
-                    for o in (*out_bufs, arena):
-                        poison_fill(o)
+                    for o in (*(result or ()), *out_bufs, arena):
+                        if o is not None:
+                            poison_fill(o)
                 rc = fn(ptrs, arena_ptr)
                 if rc != 0:
                     raise failures.fused_failure(nodes, funcs, rc)
-                return tuple([o.copy() for o in out_bufs])
+                if result is None:
+                    return tuple([buf.copy() for _, buf in outs])
+                return tuple([a if buf is None else buf.copy() for a, (_, buf) in zip(result, outs)])
 
         run._keep = keep  # type: ignore[attr-defined]
         return run
@@ -546,9 +575,11 @@ class Specialising:
                 reader = next((n for n in sub.nodes if name in n.inputs), sub.nodes[0])
                 raise failures.cannot_specialise(reader, f"input {name!r} has shape {list(shape)}, but the model "
                                                          f"declares {list(declared or [])}")
-        try:  # shape computations are folded into constants on the way (shape_values.py)
-            spec = shape_values.specialise(sub.nodes, graph, known,
-                                           {sub.inputs[k]: np.asarray(values[k]) for k in self.value_inputs})
+        try:  # shape computations are folded into constants on the way (shape_values.py), with numpy's
+            # floating-point warnings silenced as a session silences them around the cpu provider's kernels
+            with np.errstate(all="ignore"):
+                spec = shape_values.specialise(sub.nodes, graph, known,
+                                               {sub.inputs[k]: np.asarray(values[k]) for k in self.value_inputs})
             runs, calls, keep = shape_values.specialised_calls(sub, spec)
         except Unsupported as exc:
             raise failures.cannot_specialise(exc.node or sub.nodes[0], exc.refusal.reason) from None

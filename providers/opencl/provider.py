@@ -45,7 +45,6 @@ class OpenCLExecutionProvider(DeviceProvider):
     device = "opencl"
     known_options: ClassVar[frozenset[str]] = frozenset(
         {"platform_id", "device_id", "enable_fp16", "matmul_kernel"})
-    uses_host_blas: ClassVar[bool] = False
     registry: ClassVar[KernelRegistry] = REGISTRY
     storable_dtypes: ClassVar[frozenset[np.dtype]] = STORABLE
 

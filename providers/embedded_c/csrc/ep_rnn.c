@@ -5,21 +5,7 @@
 #include "ep_exp.h"
 #include "ep_rnn.h"
 #include "ep_sgemm.h"
-
-/* tanh through ep_expf, no branch: Cephes' odd polynomial for |x| <= 0.625, (1 - e) / (1 + e) with
- * e = exp(-2 |x|) above (no cancellation there: e < 0.29); NaN stays NaN, +-inf gives +-1; the sign
- * and |x| by comparisons, not copysignf and fabsf (GCC 12 does not vectorize those in C99 mode) */
-static float rnn_tanh(float x)
-{
-    float a = x < 0.0f ? -x : x;
-    float e = ep_expf(-2.0f * a);
-    float big = (1.0f - e) / (1.0f + e);
-    float z = a * a;
-    float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z +
-                    1.33314422036e-1f) * z - 3.33332819422e-1f) * z * a + a;
-    float t = a > 0.625f ? big : small;
-    return x < 0.0f ? -t : (x > 0.0f ? t : x); /* x itself for +-0 and NaN */
-}
+#include "ep_tanh.h"
 
 float ep_rnn_activation(int64_t kind, float alpha, float beta, float v)
 {
@@ -344,12 +330,12 @@ void ep_rnn_apply(int64_t kind, float alpha, float beta, float clip, float *v, i
         }
         break;
     case EP_ACT_TANH:
-    case EP_ACT_SCALEDTANH: /* one inlined rnn_tanh per function: GCC 12 vectorizes no loop of two */
+    case EP_ACT_SCALEDTANH: /* one inlined ep_tanhf per function: GCC 12 vectorizes no loop of two */
         for (i = 0; kind == EP_ACT_SCALEDTANH && i < n; ++i) {
             v[i] *= beta;
         }
         for (i = 0; i < n; ++i) {
-            v[i] = rnn_tanh(v[i]);
+            v[i] = ep_tanhf(v[i]);
         }
         for (i = 0; kind == EP_ACT_SCALEDTANH && i < n; ++i) {
             v[i] *= alpha;
