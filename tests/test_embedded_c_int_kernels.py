@@ -204,3 +204,178 @@ def test_uint8_intermediates_take_one_byte_a_element_in_the_arena(tmp_path):
     np.testing.assert_allclose(got[0], want[0], atol=0.02 + 1e-6)  # the cpu provider: within one output step
     for fused in (False, True):  # the provider's arena is planned the same way: the same bytes come out
         np.testing.assert_array_equal(strict_session(model, fused=fused).run(None, {"x": x})[0], got[0])
+
+
+def _weights_as_input(model: onnx.ModelProto, name: str) -> onnx.ModelProto:
+    """The model with constant `name` made a graph input (computed at run time: the unpacked kernels)."""
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    init = next(i for i in m.graph.initializer if i.name == name)
+    m.graph.input.append(helper.make_tensor_value_info(name, init.data_type, list(init.dims)))
+    m.graph.initializer.remove(init)
+    return m
+
+
+def _lowered_funcs(model: onnx.ModelProto, *, vendor: dict | None = None) -> list[str]:
+    from ep_runtime.graph import Graph
+    from providers.embedded_c.lowering import fuse_conv_activations, lower
+
+    graph = Graph(onnx.shape_inference.infer_shapes(model).graph, {"": 10})
+    calls = [lower(n, graph) for n in graph.nodes]
+    calls, _ = fuse_conv_activations(calls, graph.nodes, graph, {v.name for v in graph.outputs}, vendor)
+    return [c.func for c in calls]
+
+
+@pytest.mark.parametrize("xt, wt", [(np.uint8, np.int8), (np.int8, np.uint8)])
+def test_packed_constant_weights_and_weights_given_at_run_time_give_the_exact_sums(xt, wt):
+    """Constant weights are packed at generate time (ep_convinteger_packed / ep_matmulinteger_packed); weights
+    given at run time take the unpacked kernels; both equal the int64 sums: a 3x3 stride-2 convolution of 13
+    output channels (a last tile of one) over 9 positions per row (a last group of one), a 1x1 one of 64
+    channels (rows read in place), and a product of 7 columns (a packed group padded with zero rows)."""
+    rng = np.random.default_rng(3)
+    xi, wi = np.iinfo(xt), np.iinfo(wt)
+    for xs, ws, strides, pads in (((1, 5, 9, 17), (13, 5, 3, 3), (2, 2), (1, 1, 1, 1)),
+                                  ((2, 64, 3, 5), (6, 64, 1, 1), (1, 1), (0, 0, 0, 0))):
+        x = rng.integers(xi.min, xi.max + 1, xs).astype(xt)
+        w = rng.integers(wi.min, wi.max + 1, ws).astype(wt)
+        zx, zw = int(rng.integers(xi.min, xi.max + 1)), rng.integers(wi.min, wi.max + 1, ws[0]).astype(wt)
+        sums = _conv_sums(x, w, zx, zw, 1, strides, pads, (1, 1))
+        ci = _model("ConvInteger", (xt, xs), {"w": w, "xz": np.asarray(zx, xt), "wz": zw},
+                    (TensorProto.INT32, sums.shape), 10, strides=list(strides), pads=list(pads))
+        assert _lowered_funcs(ci) == ["ep_convinteger_packed"]
+        runtime = _weights_as_input(ci, "w")
+        assert _lowered_funcs(runtime) == ["ep_convinteger"]
+        for got in _run(ci, x):
+            np.testing.assert_array_equal(got, _sat32(sums))
+        for fused in (False, True):
+            got = strict_session(runtime, fused=fused).run(None, {"x": x, "w": w})[0]
+            np.testing.assert_array_equal(got, _sat32(sums))
+    a = rng.integers(xi.min, xi.max + 1, (3, 11, 300)).astype(xt)
+    b = rng.integers(wi.min, wi.max + 1, (300, 7)).astype(wt)
+    zb = rng.integers(wi.min, wi.max + 1, 7).astype(wt)
+    sums = (a.astype(np.int64) - 1) @ (b.astype(np.int64) - zb.astype(np.int64))
+    mi = _model("MatMulInteger", (xt, a.shape), {"b": b, "az": np.asarray(1, xt), "bz": zb},
+                (TensorProto.INT32, sums.shape), 10)
+    assert _lowered_funcs(mi) == ["ep_matmulinteger_packed"]
+    for got in _run(mi, a):
+        np.testing.assert_array_equal(got, _sat32(sums))
+    got = strict_session(_weights_as_input(mi, "b"), fused=True).run(None, {"x": a, "b": b})[0]
+    np.testing.assert_array_equal(got, _sat32(sums))
+
+
+def test_int8_rows_too_long_to_flip_a_tile_at_a_time_keep_the_unpacked_product():
+    """An int8 a is flipped into a 64 KiB block of at least 4 rows: rows past 16,384 bytes are not packed."""
+    b = np.ones((20_000, 2), np.int8)
+    model = _model("MatMulInteger", (np.int8, (1, 20_000)), {"b": b}, (TensorProto.INT32, (1, 2)), 10)
+    assert _lowered_funcs(model) == ["ep_matmulinteger"]
+    a = np.full((1, 20_000), -3, np.int8)
+    for got in _run(model, a):
+        np.testing.assert_array_equal(got, [[-60_000, -60_000]])
+
+
+def test_a_vendor_kernel_gets_the_default_call_with_the_models_weights():
+    """Packing is the default kernels' business: a vendor MatMulInteger or ConvInteger gets ep_matmulinteger /
+    ep_convinteger on the model's own weights; without one, the packed call no longer reads them."""
+    from ep_runtime.graph import Graph
+    from providers.embedded_c.lowering import lower
+    from providers.embedded_c.quant import settle_packed
+
+    b = np.ones((8, 3), np.int8)
+    model = _model("MatMulInteger", (np.uint8, (2, 8)), {"b": b, "az": np.uint8(3)}, (TensorProto.INT32, (2, 3)), 10)
+    assert _lowered_funcs(model, vendor={"MatMulInteger": "mine.c"}) == ["ep_matmulinteger"]
+    graph = Graph(onnx.shape_inference.infer_shapes(model).graph, {"": 10})
+    call = lower(graph.nodes[0], graph)
+    vendor = settle_packed([call], graph.nodes, {"MatMulInteger": "mine.c"})[0]
+    assert vendor.args == [("t", "x"), ("t", "az"), ("t", "b"), ("t", None), ("t", "y")]
+    assert vendor.inputs == ["x", "b", "az"] and not vendor.constants
+    default = settle_packed([call], graph.nodes, {})[0]
+    assert "b" not in default.inputs and set(default.constants) <= set(default.inputs)
+
+
+def test_packed_kernels_refuse_descriptors_that_do_not_fit():
+    """The packed operands come from the lowering, but the kernels still check them before touching memory."""
+    import ctypes
+
+    from providers.embedded_c.provider import ConvParams, make_tensor
+
+    lib = EmbeddedCExecutionProvider().library.load()
+    a, y = np.zeros((2, 8), np.uint8), np.zeros((2, 3), np.int32)
+    bt, bsum = np.zeros((4, 8), np.int8), np.zeros(3, np.int32)
+
+    def desc(arr: np.ndarray, code: int, shape=None):
+        t = make_tensor(arr.shape if shape is None else shape, code)
+        t.data = arr.ctypes.data
+        return ctypes.byref(t)
+
+    mm = lib.ep_matmulinteger_packed
+    ok = mm(desc(a, 2), None, desc(bt, 3), desc(bsum, 6), None, desc(y, 6), ctypes.c_int32(3))
+    assert ok == 0
+    assert mm(desc(a, 2), None, desc(bt, 3, (3, 8)), desc(bsum, 6), None, desc(y, 6), ctypes.c_int32(3)) == 2
+    assert mm(desc(a, 2), None, desc(bt, 3, (4, 7)), desc(bsum, 6), None, desc(y, 6), ctypes.c_int32(3)) == 2
+    assert mm(desc(a, 2), None, desc(bt, 3), desc(bsum, 6, (2,)), None, desc(y, 6), ctypes.c_int32(3)) == 2
+    assert mm(desc(a, 2), None, desc(bt, 3), desc(bsum, 6), None, desc(y, 6), ctypes.c_int32(6)) == 3
+    assert mm(desc(a, 2), None, desc(bt, 2), desc(bsum, 6), None, desc(y, 6), ctypes.c_int32(3)) == 1
+    x, wp, ws = np.zeros((1, 2, 4, 4), np.uint8), np.zeros((3, 32), np.uint8), np.zeros(3, np.int32)
+    yc = np.zeros((1, 3, 4, 4), np.int32)
+    p = ConvParams(group=1)
+    p.kernel[:], p.strides[:], p.pads[:], p.dilations[:] = [3, 3], [1, 1], [1, 1, 1, 1], [1, 1]
+    need = lib.ep_convinteger_packed_scratch_size(desc(x, 2), desc(wp, 2), ctypes.byref(p))
+    scratch = np.zeros(max(need, 1), np.float32)
+    cv = lib.ep_convinteger_packed
+
+    def conv(wp_shape=None, floats=need):
+        return cv(desc(x, 2), None, desc(wp, 2, wp_shape), desc(ws, 6), None, desc(yc, 6), ctypes.byref(p),
+                  ctypes.c_int32(3), scratch.ctypes.data_as(ctypes.c_void_p), ctypes.c_int64(floats))
+
+    assert conv() == 0
+    assert conv(wp_shape=(3, 18)) == 2  # rows not padded to 32
+    assert conv(wp_shape=(4, 32)) == 2  # not the output's channels
+    assert conv(floats=need - 1) == 3  # too little scratch
+
+
+_VENDOR_MATMULINTEGER = r"""
+#include "matmulinteger.h"
+
+/* a plain loop: a vendor's MatMulInteger of 2-D uint8 a and b with scalar zero points */
+int ep_matmulinteger(const ep_tensor *a, const ep_tensor *a_zp, const ep_tensor *b, const ep_tensor *b_zp,
+                     ep_tensor *y)
+{
+    int64_t m, n, k, rows = a->dims[0], kd = a->dims[1], cols = b->dims[1];
+    int32_t za = a_zp ? ((const uint8_t *)a_zp->data)[0] : 0, zb = b_zp ? ((const uint8_t *)b_zp->data)[0] : 0;
+    for (m = 0; m < rows; ++m) {
+        for (n = 0; n < cols; ++n) {
+            int32_t s = 0;
+            for (k = 0; k < kd; ++k) {
+                s += (((const uint8_t *)a->data)[m * kd + k] - za) * (((const uint8_t *)b->data)[k * cols + n] - zb);
+            }
+            ((int32_t *)y->data)[m * cols + n] = s;
+        }
+    }
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("fused", [False, True], ids=["per_node", "fused"])
+def test_a_vendor_matmulinteger_inside_an_if_branch_runs_on_the_models_weights(tmp_path, fused):
+    """The packed call is the default kernel's: in an If's branch too, a vendor kernel gets the default call."""
+    src = tmp_path / "my_matmulinteger.c"
+    src.write_text(_VENDOR_MATMULINTEGER)
+    rng = np.random.default_rng(5)
+    b = rng.integers(0, 256, (6, 5)).astype(np.uint8)
+    branch = helper.make_graph([helper.make_node("MatMulInteger", ["x", "b", "az"], ["t"])], "then", [],
+                               [helper.make_tensor_value_info("t", TensorProto.INT32, [3, 5])])
+    other = helper.make_graph([helper.make_node("MatMulInteger", ["x", "b"], ["e"])], "else", [],
+                              [helper.make_tensor_value_info("e", TensorProto.INT32, [3, 5])])
+    g = helper.make_graph([helper.make_node("If", ["c"], ["y"], then_branch=branch, else_branch=other)], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.UINT8, [3, 6]),
+                           helper.make_tensor_value_info("c", TensorProto.BOOL, [])],
+                          [helper.make_tensor_value_info("y", TensorProto.INT32, [3, 5])],
+                          [numpy_helper.from_array(b, "b"), numpy_helper.from_array(np.uint8(9), "az")])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    x = rng.integers(0, 256, (3, 6)).astype(np.uint8)
+    for vendor in ({}, {"MatMulInteger": str(src)}):
+        sess = strict_session(model, fused=fused, **({"kernels": vendor} if vendor else {}))
+        for cond, za in ((True, 9), (False, 0)):
+            got = sess.run(None, {"x": x, "c": np.asarray(cond)})[0]
+            np.testing.assert_array_equal(got, (x.astype(np.int64) - za) @ b.astype(np.int64))

@@ -150,6 +150,7 @@ def fuse_conv_activations(calls: Sequence[Call], nodes: Sequence[Node], graph: G
     Before, a scale and shift after a Conv is folded into its weights and a gate written as two nodes merged
     into it; after, a residual Add (`fold.py`)."""
     vendor = vendor or {}
+    calls = quant.settle_packed(calls, nodes, vendor)  # packed int8 weights, or the default call for a vendor's
     if "Conv" in vendor:
         return list(calls), list(nodes)
     calls, nodes = fold_conv_affine(calls, nodes, graph, keep, vendor)  # Conv -> Mul/Add by constants
@@ -631,7 +632,8 @@ def _convinteger(ctx: Ctx) -> Call:
     _zero_point_shape(ctx, w_zp, "w_zero_point", ws[0])
     p = _window(ctx, xs, ys, list(ws[2:]))
     p["group"] = int(_attr(n, "group", 1))
-    return Call("ep_convinteger", "convinteger", [("t", x), ("t", x_zp), ("t", w), ("t", w_zp), ("t", y), ("conv", p)])
+    call = Call("ep_convinteger", "convinteger", [("t", x), ("t", x_zp), ("t", w), ("t", w_zp), ("t", y), ("conv", p)])
+    return quant.pack_convinteger(ctx, call, xs, p)  # constant weights packed once (quant.settle_packed)
 
 
 def _qmatmul_shapes(ctx: Ctx, a: str, b: str) -> int:
@@ -670,7 +672,8 @@ def _matmulinteger(ctx: Ctx) -> Call:
     cols = _qmatmul_shapes(ctx, a, b)
     _zero_point_shape(ctx, a_zp, "a_zero_point", None)
     _zero_point_shape(ctx, b_zp, "b_zero_point", cols)
-    return Call("ep_matmulinteger", "matmulinteger", [("t", a), ("t", a_zp), ("t", b), ("t", b_zp), ("t", y)])
+    call = Call("ep_matmulinteger", "matmulinteger", [("t", a), ("t", a_zp), ("t", b), ("t", b_zp), ("t", y)])
+    return quant.pack_matmulinteger(ctx, call, got["a"])  # a constant b packed once (quant.settle_packed)
 
 
 def _zero_point_shape(ctx: Ctx, name: str | None, what: str, channels: int | None) -> None:

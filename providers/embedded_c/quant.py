@@ -7,14 +7,29 @@ a Q31 `mult` in [2^30, 2^31) and a power-of-two `shift` (`csrc/ep_quant.h`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
+from ep_runtime.graph import Node
+
+from .calls import I8, U8, Call
 from .shapes import Ctx, Unsupported, const_input
 
 #: shift range the kernels accept (csrc/ep_quant.h)
 MIN_SHIFT, MAX_SHIFT = -31, 30
+#: ep_qgemm.h: packed rows of b come in groups of EP_QP_NR; patches per block (EP_QP_PATCHES); an int8 a
+#: is flipped a block of rows at a time into EP_QP_ABUF bytes, at least 4 rows (EP_QP_MR on AVX-512)
+QP_NR, QP_PATCHES, QP_ABUF, QP_MR = 4, 32, 65536, 4
+#: ep_qgemm.h's EP_QP_KALIGN: a packed ConvInteger row is padded with zeros to a multiple of it
+QP_KALIGN = 32
+#: largest scratch (bytes) a packed ConvInteger may take; a bigger input keeps the direct kernel
+QP_MAX_CONV_SCRATCH = 16 << 20
+#: ep_* type codes of the 8-bit types (csrc/ep_tensor.h)
+_TYPE_CODES = {U8: 2, I8: 3}
 
 
 def quantize_multiplier(real: float) -> tuple[int, int]:
@@ -87,3 +102,98 @@ def _check_count(ctx: Ctx, arr: np.ndarray, what: str, channels: int | None) -> 
         return
     want = "one value" if channels is None else f"one value or {channels} (one per channel)"
     raise Unsupported("attribute", f"{ctx.node.op_type} {what} of shape {list(arr.shape)} must hold {want}")
+
+
+def _fresh(ctx: Ctx, base: str) -> str:
+    name, n = base, 0
+    while name in ctx.graph.initializers or name in ctx.graph.values:
+        n += 1
+        name = f"{base}_{n}"
+    return name
+
+
+def pack_matmulinteger(ctx: Ctx, call: Call, a_dtype: np.dtype) -> Call:
+    """MatMulInteger's call with a constant 2-D b packed once (csrc/ep_qgemm.h: b's columns as k-contiguous
+    int8 rows, uint8 flipped, in groups of 4, and their sums), so the product streams them; `call` as it is
+    when b is computed at run time, or a is int8 with rows too long to flip a tile at a time."""
+    b = ctx.const(ctx.node.inputs[1])
+    if b is None or b.ndim != 2 or b.dtype not in _TYPE_CODES or (a_dtype == I8 and QP_MR * b.shape[0] > QP_ABUF):
+        return call
+    k, n = b.shape
+    signed = b.view(np.uint8) ^ np.uint8(0x80) if b.dtype == U8 else b.view(np.uint8)
+    bt = np.zeros((-(-n // QP_NR) * QP_NR, k), np.uint8)
+    bt[:n] = signed.T
+    bt = bt.view(np.int8)
+    bsum = bt[:n].sum(axis=1, dtype=np.int64).astype(np.int32)
+    name = ctx.node.inputs[1]
+    bt_name, sum_name = _fresh(ctx, name + "__packed"), _fresh(ctx, name + "__packed_sums")
+    args = [("t", bt_name) if a == ("t", name) else a for a in call.args]
+    args.insert(3, ("t", sum_name))
+    return Call("ep_matmulinteger_packed", call.source, args + [("i32", _TYPE_CODES[b.dtype])], call.scratch,
+                shared=call.shared, constants={**call.constants, bt_name: bt, sum_name: bsum})
+
+
+def pack_convinteger(ctx: Ctx, call: Call, x_shape: Sequence[int], p: Mapping[str, Any]) -> Call:
+    """ConvInteger's call with constant weights packed once (csrc/ep_qgemm.h: each output channel's taps in
+    (ki, kj, ci) order as uint8, int8 flipped, zero-padded to a multiple of 32, and their sums) and the
+    scratch of ep_convinteger_packed (the padded input channels last and a block of patches); `call` as it
+    is when the weights are computed at run time or the scratch would exceed QP_MAX_CONV_SCRATCH."""
+    w = ctx.const(ctx.node.inputs[1])
+    if w is None or w.ndim not in (3, 4) or w.dtype not in _TYPE_CODES or w.ndim != len(x_shape):
+        return call
+    (top, left, bottom, right), (kh, kw) = p["pads"], p["kernel"]
+    ih = x_shape[2] if len(x_shape) == 4 else 1
+    cg = w.shape[1]
+    kdim = cg * kh * kw
+    need = (ih + top + bottom) * (x_shape[-1] + left + right) * cg + QP_PATCHES * -(-kdim // QP_KALIGN) * QP_KALIGN
+    if need > QP_MAX_CONV_SCRATCH or kdim == 0:
+        return call
+    taps_last = w.reshape(w.shape[0], cg, kh, kw).transpose(0, 2, 3, 1).reshape(w.shape[0], kdim).view(np.uint8)
+    wp = np.zeros((w.shape[0], -(-kdim // QP_KALIGN) * QP_KALIGN), np.uint8)
+    wp[:, :kdim] = taps_last ^ np.uint8(0x80) if w.dtype == I8 else taps_last
+    wsum = wp.sum(axis=1, dtype=np.int64).astype(np.int32)
+    name = ctx.node.inputs[1]
+    wp_name, sum_name = _fresh(ctx, name + "__packed"), _fresh(ctx, name + "__packed_sums")
+    args = [("t", wp_name) if a == ("t", name) else a for a in call.args]
+    args.insert(3, ("t", sum_name))
+    floats = -(-need // 4)
+    args += [("i32", _TYPE_CODES[w.dtype]), ("scratch", None), ("i64", floats)]
+    return Call("ep_convinteger_packed", call.source, args, floats, shared=call.shared,
+                constants={**call.constants, wp_name: wp, sum_name: wsum})
+
+
+#: the packed kernels and the default calls a vendor's kernel of the op takes instead
+_PACKED = {"ep_matmulinteger_packed": ("MatMulInteger", "ep_matmulinteger"),
+           "ep_convinteger_packed": ("ConvInteger", "ep_convinteger")}
+
+
+def settle_packed(calls: Sequence[Call], nodes: Sequence[Node], vendor: Mapping[str, Any]) -> list[Call]:
+    """The calls with each packed MatMulInteger / ConvInteger settled: where a vendor kernel replaces its op,
+    turned back into the default call (the node's own inputs: the vendor's source defines only the op's
+    function); else reading its packed weights only (the model's weight is no longer an input, so neither
+    the fused library nor an export carries it). If branches are settled alike."""
+    out = list(calls)
+    for k, (call, node) in enumerate(zip(calls, nodes)):
+        if call.branches:  # an If's branches: their calls settled alike
+            out[k] = dataclasses.replace(call, branches=[
+                dataclasses.replace(b, calls=settle_packed(b.calls, b.nodes, vendor)) for b in call.branches])
+            continue
+        op, func = _PACKED.get(call.func, (None, None))
+        if op is None:
+            continue
+        read = {a[1] for a in call.args if a[0] == "t"}
+        if op not in vendor:
+            out[k] = Call(call.func, call.source, call.args, call.scratch, [i for i in call.inputs if i in read],
+                          list(call.outputs), call.shared, constants=dict(call.constants))
+            continue
+        # the packed kernels take (x, x_zp, packed, sums, w_zp, y, ...); the model's weight is the input
+        # the packed call no longer reads (names as the lowering saw them: an If branch's are renamed)
+        weight = [i for i in call.inputs if i not in read and i not in call.constants]
+        if len(weight) != 1:
+            raise ValueError(f"{node.op_type} {node.name!r}: packed call without its weight input")
+        t = [a[1] for a in call.args if a[0] == "t"]
+        args: list[tuple[str, Any]] = [("t", t[0]), ("t", t[1]), ("t", weight[0]), ("t", t[4]), ("t", t[5])]
+        args += [a for a in call.args if a[0] == "conv"]
+        out[k] = Call(func, call.source, args, 0, [i for i in call.inputs if i not in call.constants],
+                      list(call.outputs), call.shared)
+    return out

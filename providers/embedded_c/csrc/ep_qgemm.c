@@ -281,7 +281,319 @@ int ep_qmatmul_dot(const ep_tensor *a, int32_t za, const ep_tensor *b, ep_tensor
     return 1;
 }
 
+#endif /* EP_QG_FAST */
+
+/* ------------------------------------------------------------------ constant weights packed at generate time
+ *
+ * Portable C99 (no vector extensions): the same loops serve every compiler; GCC and Clang turn the inner
+ * loop of qp_tile into VPDPBUSD (AVX-VNNI / AVX512-VNNI) or VPMADDUBSW pairs (AVX2). */
+
+/* rows of the unsigned side per tile: 4 where 32 vector registers hold 16 accumulators (AVX-512), else 2 */
+#if defined(__AVX512VL__) && !defined(EP_NO_VECTOR_EXT)
+#define EP_QP_MR 4
 #else
+#define EP_QP_MR 2
+#endif
+/* bytes of k an int32 sum takes before it is folded into int64: 255 * 128 * 4096 < 2^31 */
+#define EP_QP_KB 4096
+
+/* out[i][r] = sum_{k < n} u[i][k] * s[r][k] (i < EP_QP_MR, r < EP_QP_NR), int32 blocks folded into int64 */
+static void qp_tile(const uint8_t *const *u, const int8_t *const *s, int64_t n, int64_t out[EP_QP_MR][EP_QP_NR])
+{
+    int64_t k0, i, r;
+    for (i = 0; i < EP_QP_MR; ++i) {
+        for (r = 0; r < EP_QP_NR; ++r) {
+            out[i][r] = 0;
+        }
+    }
+    for (k0 = 0; k0 < n; k0 += EP_QP_KB) {
+        int64_t k, kb = n - k0 < EP_QP_KB ? n - k0 : EP_QP_KB;
+        const int8_t *restrict s0 = s[0] + k0;
+        const int8_t *restrict s1 = s[1] + k0;
+        const int8_t *restrict s2 = s[2] + k0;
+        const int8_t *restrict s3 = s[3] + k0;
+        const uint8_t *restrict u0 = u[0] + k0;
+        const uint8_t *restrict u1 = u[1] + k0;
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+#if EP_QP_MR == 4
+        const uint8_t *restrict u2 = u[2] + k0;
+        const uint8_t *restrict u3 = u[3] + k0;
+        int32_t c0 = 0, c1 = 0, c2 = 0, c3 = 0, d0 = 0, d1 = 0, d2 = 0, d3 = 0;
+#endif
+        for (k = 0; k < kb; ++k) {
+            int32_t w0 = s0[k], w1 = s1[k], w2 = s2[k], w3 = s3[k];
+            int32_t v = u0[k], t = u1[k];
+            a0 += v * w0;
+            a1 += v * w1;
+            a2 += v * w2;
+            a3 += v * w3;
+            b0 += t * w0;
+            b1 += t * w1;
+            b2 += t * w2;
+            b3 += t * w3;
+#if EP_QP_MR == 4
+            v = u2[k];
+            t = u3[k];
+            c0 += v * w0;
+            c1 += v * w1;
+            c2 += v * w2;
+            c3 += v * w3;
+            d0 += t * w0;
+            d1 += t * w1;
+            d2 += t * w2;
+            d3 += t * w3;
+#endif
+        }
+        out[0][0] += a0, out[0][1] += a1, out[0][2] += a2, out[0][3] += a3;
+        out[1][0] += b0, out[1][1] += b1, out[1][2] += b2, out[1][3] += b3;
+#if EP_QP_MR == 4
+        out[2][0] += c0, out[2][1] += c1, out[2][2] += c2, out[2][3] += c3;
+        out[3][0] += d0, out[3][1] += d1, out[3][2] += d2, out[3][3] += d3;
+#endif
+    }
+}
+
+/* sum of n signed bytes */
+static int64_t qp_ssum(const int8_t *s, int64_t n)
+{
+    int64_t k0, tot = 0;
+    for (k0 = 0; k0 < n; k0 += EP_QP_KB) {
+        int64_t k, kb = n - k0 < EP_QP_KB ? n - k0 : EP_QP_KB;
+        int32_t acc = 0;
+        for (k = 0; k < kb; ++k) {
+            acc += s[k0 + k];
+        }
+        tot += acc;
+    }
+    return tot;
+}
+
+/* sum of n unsigned bytes */
+static int64_t qp_usum(const uint8_t *u, int64_t n)
+{
+    int64_t k0, tot = 0;
+    for (k0 = 0; k0 < n; k0 += EP_QP_KB) {
+        int64_t k, kb = n - k0 < EP_QP_KB ? n - k0 : EP_QP_KB;
+        int32_t acc = 0;
+        for (k = 0; k < kb; ++k) {
+            acc += u[k0 + k];
+        }
+        tot += acc;
+    }
+    return tot;
+}
+
+/* Up to this many bytes of k, each term of a product's corrected sum is below 128 * 255 * k in
+ * magnitude and their total below 2^31: the sums are exact in int32 (none saturates). */
+#define EP_QP_EXACT32_K 16384
+
+static int32_t qp_sat32(int64_t v)
+{
+    return (int32_t)(v > INT32_MAX ? INT32_MAX : v < INT32_MIN ? INT32_MIN : v);
+}
+
+/* y[i] = the output of sum `acc` of channel c: an int32 sum stored in place, anything else by ep_qout_store */
+static void qp_store(ep_tensor *y, int64_t i, int64_t acc, int64_t c, const ep_qout *q)
+{
+    if (q->mult == NULL && q->bias == NULL) {
+        ((int32_t *)y->data)[i] = qp_sat32(acc);
+        return;
+    }
+    ep_qout_store(y, i, acc, c, q);
+}
+
+int64_t ep_qmatmul_packed_rows(int64_t kdim, int a_int8)
+{
+    int64_t rows = a_int8 && kdim > 0 ? EP_QP_ABUF / kdim : EP_QP_MAX_ROWS;
+    rows -= rows % EP_QP_MR;
+    return rows > EP_QP_MAX_ROWS ? EP_QP_MAX_ROWS : rows;
+}
+
+void ep_qmatmul_packed_run(const ep_tensor *a, int32_t za, const int8_t *bt, const int32_t *bsum, int32_t b_shift,
+                           ep_tensor *y, const ep_qout *q)
+{
+    uint8_t abuf[EP_QP_ABUF];
+    int64_t usum[EP_QP_MAX_ROWS];
+    int64_t kdim = a->dims[a->rank - 1];
+    int64_t ncol = y->dims[y->rank - 1];
+    int64_t rows = kdim ? ep_numel(a) / kdim : ep_numel(y) / (ncol ? ncol : 1);
+    int64_t block = ep_qmatmul_packed_rows(kdim, a->dtype != EP_UINT8);
+    int64_t r0, r, c, i, j, k;
+    int64_t zu = a->dtype == EP_UINT8 ? za : za + 128;
+    int exact32 = q->mult == NULL && q->bias == NULL && kdim <= EP_QP_EXACT32_K; /* MatMulInteger's int32 sums */
+    if (block < EP_QP_MR) {
+        return; /* ep_matmulinteger_packed refuses these shapes before */
+    }
+    for (r0 = 0; r0 < rows; r0 += block) { /* rows of a as the unsigned side: int8 flipped into abuf */
+        int64_t nr = rows - r0 < block ? rows - r0 : block;
+        const uint8_t *ua = (const uint8_t *)a->data + r0 * kdim;
+        if (a->dtype != EP_UINT8) {
+            for (k = 0; k < nr * kdim; ++k) {
+                abuf[k] = (uint8_t)(ua[k] ^ 0x80u);
+            }
+            ua = abuf;
+        }
+        for (r = 0; r < nr; ++r) {
+            usum[r] = qp_usum(ua + r * kdim, kdim);
+        }
+        for (c = 0; c < ncol; c += EP_QP_NR) { /* bt holds whole groups of EP_QP_NR rows (zero past ncol) */
+            const int8_t *s[EP_QP_NR];
+            int64_t zs[EP_QP_NR]; /* b's zero points as the signed side's */
+            int32_t zs32[EP_QP_NR], corr32[EP_QP_NR];
+            int64_t nc = ncol - c < EP_QP_NR ? ncol - c : EP_QP_NR;
+            for (j = 0; j < EP_QP_NR; ++j) {
+                s[j] = bt + (c + j) * kdim;
+                zs[j] = c + j < ncol ? (int64_t)ep_qout_zero_point(q, c + j) - b_shift : 0;
+                zs32[j] = (int32_t)zs[j];
+                corr32[j] = exact32 && j < nc ? (int32_t)(kdim * zu * zs[j] - zu * bsum[c + j]) : 0;
+            }
+            for (r = 0; r < nr; r += EP_QP_MR) {
+                const uint8_t *u[EP_QP_MR];
+                int64_t out[EP_QP_MR][EP_QP_NR];
+                for (i = 0; i < EP_QP_MR; ++i) { /* the last rows repeated past the block */
+                    u[i] = ua + (r + i < nr ? r + i : nr - 1) * kdim;
+                }
+                qp_tile(u, s, kdim, out);
+                for (i = 0; i < EP_QP_MR && r + i < nr; ++i) {
+                    int64_t at = (r0 + r + i) * ncol + c;
+                    if (exact32) { /* every term fits int32: no saturation */
+                        int32_t *dst = (int32_t *)y->data + at;
+                        int32_t us = (int32_t)usum[r + i];
+                        for (j = 0; j < nc; ++j) {
+                            dst[j] = (int32_t)out[i][j] - zs32[j] * us + corr32[j];
+                        }
+                        continue;
+                    }
+                    for (j = 0; j < nc; ++j) {
+                        int64_t acc = out[i][j] - zs[j] * usum[r + i] - zu * bsum[c + j] + kdim * zu * zs[j];
+                        qp_store(y, at + j, acc, c + j, q);
+                    }
+                }
+            }
+        }
+    }
+}
+
+int64_t ep_qconv_packed_kdim(int64_t kdim)
+{
+    return (kdim + EP_QP_KALIGN - 1) / EP_QP_KALIGN * EP_QP_KALIGN;
+}
+
+int64_t ep_qconv_packed_scratch(int64_t cg, int64_t hp, int64_t wp, int64_t kdim)
+{
+    return hp * wp * cg + EP_QP_PATCHES * ep_qconv_packed_kdim(kdim);
+}
+
+void ep_qconv_packed_run(const ep_tensor *x, int32_t zx, const uint8_t *w, const int32_t *wsum, int32_t w_shift,
+                         int64_t chans, ep_tensor *y, const ep_conv_params *p, const ep_qout *q, uint8_t *scratch)
+{
+    int64_t ih, iw, oh, ow, nb, g, p0, m, i, j, ci, r, col;
+    int64_t cg = x->dims[1] / p->group;
+    int64_t kh = p->kernel[0], kw = p->kernel[1];
+    int64_t kdim = cg * kh * kw, kp = ep_qconv_packed_kdim(kdim), mg = chans / p->group;
+    int64_t hp, wp, npos;
+    int32_t zs = x->dtype == EP_INT8 ? zx : zx - 128;
+    uint8_t flip = x->dtype == EP_UINT8 ? 0x80u : 0u;
+    /* a 1x1 kernel's patch is one run of the plane, read in place when no padding of k is needed */
+    int direct = kh == 1 && kw == 1 && kp == kdim;
+    int sums32 = q->mult == NULL && q->bias == NULL; /* int32 sums stored as they are (ConvInteger) */
+    int8_t *plane = (int8_t *)scratch;
+    int8_t *patches;
+    ep_window_spatial(x, &ih, &iw);
+    ep_window_spatial(y, &oh, &ow);
+    hp = ih + p->pads[0] + p->pads[2];
+    wp = iw + p->pads[1] + p->pads[3];
+    patches = plane + hp * wp * cg;
+    npos = oh * ow;
+    for (j = 0; j < EP_QP_PATCHES && kp > kdim; ++j) { /* k past kdim: zero, for the whole run */
+        memset(patches + j * kp + kdim, 0, (size_t)(kp - kdim));
+    }
+    for (nb = 0; nb < x->dims[0]; ++nb) {
+        for (g = 0; g < p->group; ++g) {
+            /* the group's input channels last, as the signed side, padded with the zero point */
+            const uint8_t *src = (const uint8_t *)x->data + (nb * x->dims[1] + g * cg) * ih * iw;
+            memset(plane, (int)(uint8_t)(int8_t)zs, (size_t)(hp * wp * cg));
+            for (ci = 0; ci < cg; ++ci) {
+                for (r = 0; r < ih; ++r) {
+                    int8_t *dst = plane + ((r + p->pads[0]) * wp + p->pads[1]) * cg + ci;
+                    const uint8_t *row = src + (ci * ih + r) * iw;
+                    for (col = 0; col < iw; ++col) {
+                        dst[col * cg] = (int8_t)(uint8_t)(row[col] ^ flip);
+                    }
+                }
+            }
+            for (p0 = 0; p0 < npos; p0 += EP_QP_PATCHES) {
+                int64_t np = npos - p0 < EP_QP_PATCHES ? npos - p0 : EP_QP_PATCHES;
+                const int8_t *patch[EP_QP_PATCHES];
+                int64_t ssum[EP_QP_PATCHES];
+                int32_t ss32[EP_QP_PATCHES];
+                for (j = 0; j < np; ++j) { /* patch j: taps in (ki, kj, ci) order, as the weights are packed */
+                    int64_t oy = (p0 + j) / ow, ox = (p0 + j) % ow, ki, kj;
+                    const int8_t *at = plane + (oy * p->strides[0] * wp + ox * p->strides[1]) * cg;
+                    if (direct) {
+                        patch[j] = at;
+                    } else {
+                        int8_t *dst = patches + j * kp;
+                        for (ki = 0; ki < kh; ++ki) {
+                            const int8_t *rowp = at + ki * p->dilations[0] * wp * cg;
+                            if (p->dilations[1] == 1) {
+                                memcpy(dst + ki * kw * cg, rowp, (size_t)(kw * cg));
+                            } else {
+                                for (kj = 0; kj < kw; ++kj) {
+                                    memcpy(dst + (ki * kw + kj) * cg, rowp + kj * p->dilations[1] * cg, (size_t)cg);
+                                }
+                            }
+                        }
+                        patch[j] = dst;
+                    }
+                    ssum[j] = qp_ssum(patch[j], kdim);
+                    ss32[j] = (int32_t)ssum[j]; /* |ssum| <= 128 kp: used only where kp <= EP_QP_EXACT32_K */
+                }
+                for (m = 0; m < mg; m += EP_QP_MR) {
+                    const uint8_t *u[EP_QP_MR];
+                    int64_t zu[EP_QP_MR]; /* w's zero points as the unsigned side's */
+                    for (i = 0; i < EP_QP_MR; ++i) { /* the last channel repeated past the group */
+                        int64_t c = g * mg + (m + i < mg ? m + i : mg - 1);
+                        u[i] = w + c * kp;
+                        zu[i] = (int64_t)ep_qout_zero_point(q, c) + w_shift;
+                    }
+                    for (j = 0; j < np; j += EP_QP_NR) {
+                        const int8_t *s[EP_QP_NR];
+                        int64_t out[EP_QP_MR][EP_QP_NR], t;
+                        for (t = 0; t < EP_QP_NR; ++t) {
+                            s[t] = patch[j + t < np ? j + t : np - 1];
+                        }
+                        qp_tile(u, s, kp, out);
+                        for (i = 0; i < EP_QP_MR && m + i < mg; ++i) {
+                            int64_t c = g * mg + m + i, at = (nb * chans + c) * npos + p0 + j;
+                            int64_t base = kdim * zu[i] * zs - (int64_t)zs * wsum[c];
+                            int64_t nt = np - j < EP_QP_NR ? np - j : EP_QP_NR;
+                            if (sums32 && kp <= EP_QP_EXACT32_K) { /* every term fits int32: no saturation */
+                                int32_t *dst = (int32_t *)y->data + at;
+                                int32_t b32 = (int32_t)base, z32 = (int32_t)zu[i];
+                                for (t = 0; t < nt; ++t) {
+                                    dst[t] = (int32_t)out[i][t] + b32 - z32 * ss32[j + t];
+                                }
+                                continue;
+                            }
+                            if (sums32) {
+                                int32_t *dst = (int32_t *)y->data + at;
+                                for (t = 0; t < nt; ++t) {
+                                    dst[t] = qp_sat32(out[i][t] + base - zu[i] * ssum[j + t]);
+                                }
+                                continue;
+                            }
+                            for (t = 0; t < nt; ++t) {
+                                ep_qout_store(y, at + t, out[i][t] + base - zu[i] * ssum[j + t], c, q);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+#ifndef EP_QG_FAST
 
 int ep_qconv_dot(const ep_tensor *x, int32_t zx, const ep_tensor *w, ep_tensor *y, const ep_conv_params *p,
                  const ep_qout *q)

@@ -27,4 +27,40 @@ int ep_qconv_dot(const ep_tensor *x, int32_t zx, const ep_tensor *w, ep_tensor *
 /* ep_qmatmul_run's matrix product (same arguments) as dot products: 1 when it computed y, else 0. */
 int ep_qmatmul_dot(const ep_tensor *a, int32_t za, const ep_tensor *b, ep_tensor *y, const ep_qout *q);
 
+/* Products with a constant second operand packed once at generate time (quant.py), in portable C99.
+ * A matrix product's b (K x N) is packed as `bt`: ceil(N / EP_QP_NR) * EP_QP_NR rows of K int8 bytes, row j
+ * column j of b as the signed side (uint8 with its top bit flipped; b_shift 128, int8: 0), rows past N
+ * zero, and `bsum` the sum of each of the N rows. A convolution's w (M x C/group x kh x kw) is packed as
+ * M rows of bytes, each output channel's taps in (ki, kj, ci) order, as the unsigned side (int8
+ * flipped: w_shift 128, uint8: 0; rows padded, below), `wsum` each channel's sum. */
+#define EP_QP_NR 4
+/* bytes of rows of an int8 a flipped per block, and rows of a per block */
+#define EP_QP_ABUF 65536
+#define EP_QP_MAX_ROWS 256
+/* patches of a convolution per block */
+#define EP_QP_PATCHES 32
+
+/* Rows of a per block of ep_qmatmul_packed_run (below the tile's rows: these shapes are not packed). */
+int64_t ep_qmatmul_packed_rows(int64_t kdim, int a_int8);
+
+/* ep_qmatmul_run's product with b packed (a, y checked as there; bt and bsum as above, sized by the
+ * caller from a's last dim and y's). */
+void ep_qmatmul_packed_run(const ep_tensor *a, int32_t za, const int8_t *bt, const int32_t *bsum, int32_t b_shift,
+                           ep_tensor *y, const ep_qout *q);
+
+/* A convolution's packed rows are kdim = C/group * kh * kw bytes rounded up to a multiple of EP_QP_KALIGN
+ * (zero past kdim), so that short rows still run whole vectors. */
+#define EP_QP_KALIGN 32
+int64_t ep_qconv_packed_kdim(int64_t kdim);
+
+/* Bytes of scratch ep_qconv_packed_run takes: the padded input of a group, channels last (hp x wp x cg),
+ * and a block of patches. */
+int64_t ep_qconv_packed_scratch(int64_t cg, int64_t hp, int64_t wp, int64_t kdim);
+
+/* ep_qconv_run's convolution (x, y, p checked by ep_qconv_check against a w of `chans` output channels)
+ * with w packed as above (chans rows of ep_qconv_packed_kdim bytes); scratch holds ep_qconv_packed_scratch
+ * bytes. */
+void ep_qconv_packed_run(const ep_tensor *x, int32_t zx, const uint8_t *w, const int32_t *wsum, int32_t w_shift,
+                         int64_t chans, ep_tensor *y, const ep_conv_params *p, const ep_qout *q, uint8_t *scratch);
+
 #endif

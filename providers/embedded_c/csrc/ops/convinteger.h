@@ -12,4 +12,15 @@
 int ep_convinteger(const ep_tensor *x, const ep_tensor *x_zp, const ep_tensor *w, const ep_tensor *w_zp,
                    ep_tensor *y, const ep_conv_params *p);
 
+/* ep_convinteger with w (of element type w_dtype: EP_UINT8 or EP_INT8) packed at generate time (ep_qgemm.h:
+ * uint8, M x ep_qconv_packed_kdim(C/group * kh * kw), taps in (ki, kj, ci) order) and wsum int32 (M); scratch holds scratch_floats floats,
+ * at least ep_convinteger_packed_scratch_size's (else EP_ERR_ARG). */
+int ep_convinteger_packed(const ep_tensor *x, const ep_tensor *x_zp, const ep_tensor *wp, const ep_tensor *wsum,
+                          const ep_tensor *w_zp, ep_tensor *y, const ep_conv_params *p, int32_t w_dtype,
+                          float *scratch, int64_t scratch_floats);
+
+/* Floats of scratch ep_convinteger_packed needs (the padded input of a group channels last, and a block of
+ * patches); x, wp and p checked by the caller. */
+int64_t ep_convinteger_packed_scratch_size(const ep_tensor *x, const ep_tensor *wp, const ep_conv_params *p);
+
 #endif

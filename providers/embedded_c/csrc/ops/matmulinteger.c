@@ -1,5 +1,6 @@
 /* matmulinteger.c: default ONNX MatMulInteger kernel (ep_qmatmul_run: int32 runs folded into int64). */
 #include "matmulinteger.h"
+#include "ep_qgemm.h"
 #include "ep_quant.h"
 
 int ep_matmulinteger(const ep_tensor *a, const ep_tensor *a_zp, const ep_tensor *b, const ep_tensor *b_zp,
@@ -30,5 +31,60 @@ int ep_matmulinteger(const ep_tensor *a, const ep_tensor *a_zp, const ep_tensor 
     q.zp_t = b_zp;
     q.n_zp = n_b;
     ep_qmatmul_run(a, ep_zero_point_at(a_zp, n_a, 0), b, y, &q);
+    return EP_OK;
+}
+
+int ep_matmulinteger_packed(const ep_tensor *a, const ep_tensor *a_zp, const ep_tensor *bt, const ep_tensor *bsum,
+                            const ep_tensor *b_zp, ep_tensor *y, int32_t b_dtype)
+{
+    int64_t n_a, n_b, kdim, ncol;
+    int32_t d;
+    ep_qout q = {NULL, NULL, 0, NULL, NULL, 0, 0, NULL};
+    ep_tensor b_like; /* b's type, for its zero points */
+    int rc = ep_check_q8(a);
+    if (rc == EP_OK) {
+        rc = ep_check_dtype(bt, EP_INT8);
+    }
+    if (rc == EP_OK) {
+        rc = ep_check_dtype(bsum, EP_INT32);
+    }
+    if (rc == EP_OK) {
+        rc = ep_check_dtype(y, EP_INT32);
+    }
+    if (rc != EP_OK) {
+        return rc;
+    }
+    if (b_dtype != EP_UINT8 && b_dtype != EP_INT8) {
+        return EP_ERR_ARG;
+    }
+    if (a->rank < 2 || y->rank != a->rank || bt->rank != 2 || bsum->rank != 1) {
+        return EP_ERR_SHAPE;
+    }
+    kdim = a->dims[a->rank - 1];
+    ncol = y->dims[y->rank - 1];
+    for (d = 0; d < a->rank - 1; ++d) {
+        if (y->dims[d] != a->dims[d]) {
+            return EP_ERR_SHAPE;
+        }
+    }
+    if (bt->dims[1] != kdim || bt->dims[0] != (ncol + EP_QP_NR - 1) / EP_QP_NR * EP_QP_NR || bsum->dims[0] != ncol) {
+        return EP_ERR_SHAPE;
+    }
+    if (ep_qmatmul_packed_rows(kdim, a->dtype != EP_UINT8) < 1) {
+        return EP_ERR_ARG;
+    }
+    b_like = *bt;
+    b_like.dtype = b_dtype;
+    rc = ep_check_zero_points(a_zp, a, 1, &n_a);
+    if (rc == EP_OK) {
+        rc = ep_check_zero_points(b_zp, &b_like, ncol, &n_b);
+    }
+    if (rc != EP_OK) {
+        return rc;
+    }
+    q.zp_t = b_zp;
+    q.n_zp = n_b;
+    ep_qmatmul_packed_run(a, ep_zero_point_at(a_zp, n_a, 0), (const int8_t *)bt->data, (const int32_t *)bsum->data,
+                          b_dtype == EP_UINT8 ? 128 : 0, y, &q);
     return EP_OK;
 }

@@ -11,4 +11,10 @@
 int ep_matmulinteger(const ep_tensor *a, const ep_tensor *a_zp, const ep_tensor *b, const ep_tensor *b_zp,
                      ep_tensor *y);
 
+/* ep_matmulinteger with b (K x N, of element type b_dtype: EP_UINT8 or EP_INT8) given packed at generate time
+ * (ep_qgemm.h): bt int8 (ceil(N / 4) * 4 x K), bsum int32 (N). EP_ERR_SHAPE when bt or bsum do not fit a
+ * and y, EP_ERR_ARG for an int8 a whose rows are too long to flip a tile at a time. */
+int ep_matmulinteger_packed(const ep_tensor *a, const ep_tensor *a_zp, const ep_tensor *bt, const ep_tensor *bsum,
+                            const ep_tensor *b_zp, ep_tensor *y, int32_t b_dtype);
+
 #endif
