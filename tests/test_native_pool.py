@@ -215,3 +215,48 @@ def test_the_node_kernel_hands_other_dtypes_and_empty_inputs_to_numpy():
     x = randn(1, 2, 5)
     np.testing.assert_allclose(avg(x), ref_pool.AveragePool(x, kernel_shape=[3], count_include_pad=1, pads=[1, 1]),
                                rtol=1e-6)
+
+
+#: max pools the C kernel folds straight from the input rows, without a frame row: stride 2 along x
+#: with 2 or 3 taps and no left pad (captcha's, squeezenet's 3x3 s2 ceil_mode), and one tap along x
+#: (crnn's 2x1) — with pads at the top, bottom and right, a vertical dilation and ceil_mode
+FRAMELESS_MAX = [
+    ([3, 3], [2, 2], [1, 1], [0, 0, 0, 0], 1),
+    ([3, 3], [2, 2], [1, 1], [1, 0, 2, 3], 0),
+    ([2, 3], [1, 2], [2, 1], [0, 0, 1, 0], 1),
+    ([3, 2], [2, 2], [1, 1], [0, 0, 0, 1], 1),
+    ([2, 2], [2, 2], [1, 1], [1, 0, 0, 0], 0),
+    ([2, 1], [2, 1], [1, 1], [0, 0, 0, 0], 0),
+    ([3, 1], [1, 1], [1, 1], [1, 0, 1, 0], 1),
+    ([2, 1], [3, 1], [2, 1], [0, 0, 2, 0], 0),
+]
+FRAMELESS_SHAPES = [(1, 64, 30, 80), (2, 3, 9, 33), (1, 5, 4, 1), (1, 3, 7, 2), (1, 2, 5, 31), (3, 2, 8, 32)]
+
+
+@pytest.mark.parametrize("geometry", FRAMELESS_MAX, ids=lambda g: "k{}s{}d{}p{}c{}".format(*g))
+def test_frameless_max_pools_give_the_numpy_kernels_bits(geometry):
+    """Every value as numpy has it, bit for bit (NaN included): blocks past a row's end, rows near the
+    end of the tensor, and a single NaN anywhere in a call (which sends it to the general path)."""
+    attrs = attrs_of(*geometry)
+    for shape in FRAMELESS_SHAPES:
+        if too_small(shape, attrs):
+            continue
+        one_nan = randn(*shape)
+        one_nan.reshape(-1)[RNG.integers(one_nan.size)] = np.nan
+        for x in (randn(*shape), with_specials(randn(*shape), every=13), one_nan):
+            want = ref_pool.MaxPool(x, **attrs)[0]
+            got = nat_pool.pool(x, library.POOL_MAX, **attrs)
+            assert got is not None
+            np.testing.assert_array_equal(got.view(np.int32), want.view(np.int32))
+
+
+@pytest.mark.parametrize("geometry", [FRAMELESS_MAX[0], FRAMELESS_MAX[3], FRAMELESS_MAX[5]], ids=str)
+def test_frameless_max_pools_give_the_same_bits_on_1_2_and_3_threads(geometry):
+    attrs = attrs_of(*geometry)
+    for x in (randn(3, 37, 29, 31), with_specials(randn(3, 37, 29, 31), every=997)):
+        outs = []
+        for threads in (1, 2, 3):
+            with intra_op_thread_limit(threads):
+                outs.append(nat_pool.pool(x, library.POOL_MAX, **attrs))
+        for other in outs[1:]:
+            np.testing.assert_array_equal(other.view(np.int32), outs[0].view(np.int32))

@@ -92,18 +92,19 @@ def _node_runner(mode: int, op: str, geometry: dict[str, Any], fallback: Callabl
     plans: dict[tuple[int, ...], _Plan | None] = {}
     args = (geometry["kernel_shape"], geometry.get("strides"), geometry.get("dilations"), geometry.get("pads"),
             geometry.get("auto_pad", "NOTSET"), geometry.get("ceil_mode", 0), op)
+    missing = object()
 
     def run(x: np.ndarray) -> Any:
+        # every step here runs per node per run, often with the interpreter's state just evicted by a
+        # large kernel (a convolution): few look-ups, few objects
         if type(x) is not np.ndarray or x.dtype != F32:
             return fallback(x)
-        shape = x.shape
-        if shape in plans:
-            plan = plans[shape]
-        else:
-            plan = _plan(shape, mode, *args)
+        plan = plans.get(x.shape, missing)
+        if plan is missing:
+            plan = _plan(x.shape, mode, *args)
             if len(plans) >= _PLANS_PER_NODE:
                 plans.clear()
-            plans[shape] = plan
+            plans[x.shape] = plan
         if plan is None:
             return fallback(x)
         y = _run(plan, x, mode, op)

@@ -220,6 +220,7 @@ typedef struct {
     const int64_t *row_first, *row_taps; /* per output row: the first input row read, the taps inside */
     int64_t rows_lo, rows_n;             /* the input rows some window reads */
     int two_by_two;                      /* a 2x2 window at stride 2 inside the map (pool_2x2_map) */
+    int fast;                            /* FAST_*: the max without a frame row (fast_maps) */
     int64_t wo16, wcopy, wcopy16; /* wcopy: the input columns a window reads */
     int64_t vlen;                 /* floats of the row buffer */
     int64_t parts;
@@ -330,6 +331,137 @@ EP_INLINE int pool_2x2_map(const pool_job *j, const float *src, const float *x_e
     return nan;
 }
 
+/* The max over rows without a frame row: two paths for 2-D maps without a left pad, each writing y
+ * straight from the input rows, in the general path's order of folds (rows first, then the taps
+ * along x), so that the bits are the same. The values read are summed into a probe: a NaN (or an
+ * infinity) among them makes the part run the general path instead.
+ * - FAST_S2: stride 2 along x, 2 or 3 taps (captcha's and squeezenet's 3x3 s2 ceil_mode pools): the
+ *   vertical folds of 32 columns are split into even and odd lanes in registers; a third tap is the
+ *   even lanes moved by one, the next block's first even lane coming in.
+ * - FAST_ROWS: one tap along x at stride 1 (crnn's 2x1 pools): the vertical fold is the output row.
+ * Columns past the map (ceil_mode, an end pad) are -inf in the vertical blocks, as in the frame row;
+ * rows whose blocks would read past the input or write past the part take the exact loop. */
+enum { FAST_NONE = 0, FAST_S2 = 1, FAST_ROWS = 2 };
+
+/* the fold (K_MAX) of `taps` rows at r, `step` apart, of the block at column c, its columns at or past
+ * w -inf (the general path's frame fill); the values read are added to *probe */
+EP_INLINE v16f vertical_block(const float *restrict r, int64_t step, int64_t taps, int64_t c, int64_t w, v16f *probe) {
+    const v16f ninf = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY,
+                       -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+    if (c >= w) return ninf;
+    v16f acc = load16(r + c), sum = acc;
+    for (int64_t t = 1; t < taps; t++) {
+        const v16f u = load16(r + t * step + c);
+        sum += u;
+        acc = fold16_shuffled(acc, u, K_MAX);
+    }
+    *probe += sum;
+    if (c + PB > w) {
+        const v16i lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+        acc = select16(lane < (int32_t)(w - c), acc, ninf);
+    }
+    return acc;
+}
+
+/* outputs [q0, q1) of one row exactly: output q folds the columns q * S + k (k < kw) inside [0, w),
+ * each the fold of its `taps` rows; -inf without one. NaNs read are added to *probe. */
+EP_INLINE void exact_cols(const float *restrict r, int64_t step, int64_t taps, int64_t w, int64_t S, int64_t kw,
+                          float *restrict out, int64_t q0, int64_t q1, float *probe) {
+    float sum = 0.0f;
+    for (int64_t q = q0; q < q1; q++) {
+        float acc = -INFINITY;
+        for (int64_t k = 0; k < kw && q * S + k < w; k++) {
+            const float *c = r + q * S + k;
+            float v = c[0];
+            sum += v * 0.0f;
+            for (int64_t t = 1; t < taps; t++) {
+                sum += c[t * step] * 0.0f;
+                v = fold1(v, c[t * step], K_MAX);
+            }
+            acc = fold1(acc, v, K_MAX);
+        }
+        out[q] = acc;
+    }
+    *probe += sum;
+}
+
+/* FAST_S2's blocks of one output row: n outputs (a multiple of PB) at out, kw (2 or 3) taps, the
+ * columns at or past w in the padding */
+EP_INLINE void s2_row_blocks(const float *restrict r, int64_t step, int64_t taps, int64_t kw, int64_t w,
+                             float *restrict out, int64_t n, v16f *probe) {
+    const v16i even = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+    const v16i odd = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
+    const v16i next = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+    v16f sum = {0}; /* a local: stores to out could alias *probe */
+    v16f a = vertical_block(r, step, taps, 0, w, &sum);
+    for (int64_t q = 0; q < n; q += PB) {
+        const v16f b = vertical_block(r, step, taps, 2 * q + PB, w, &sum);
+        const v16f e = __builtin_shuffle(a, b, even);
+        v16f acc = fold16_shuffled(e, __builtin_shuffle(a, b, odd), K_MAX);
+        if (kw == 3 || q + PB < n) {
+            const v16f c = vertical_block(r, step, taps, 2 * q + 2 * PB, w, &sum);
+            if (kw == 3) acc = fold16_shuffled(acc, __builtin_shuffle(e, c, next), K_MAX);
+            a = c;
+        }
+        store16(out + q, acc);
+    }
+    *probe += sum;
+}
+
+/* s2_row_blocks with the common tap counts as constants */
+EP_INLINE void s2_row(const float *restrict r, int64_t step, int64_t taps, int64_t kw, int64_t w, float *restrict out,
+                      int64_t n, v16f *probe) {
+    if (kw == 3 && taps == 3) s2_row_blocks(r, step, 3, 3, w, out, n, probe);
+    else if (kw == 3 && taps == 2) s2_row_blocks(r, step, 2, 3, w, out, n, probe);
+    else if (kw == 3) s2_row_blocks(r, step, taps, 3, w, out, n, probe);
+    else if (taps == 2) s2_row_blocks(r, step, 2, 2, w, out, n, probe);
+    else if (taps == 3) s2_row_blocks(r, step, 3, 2, w, out, n, probe);
+    else s2_row_blocks(r, step, taps, 2, w, out, n, probe);
+}
+
+/* FAST_ROWS's blocks of one output row: the fold of `taps` rows over n columns (a multiple of PB) */
+EP_INLINE void rows_blocks(const float *restrict r, int64_t step, int64_t taps, float *restrict out, int64_t n,
+                           v16f *probe) {
+    v16f sum = {0};
+    for (int64_t q = 0; q < n; q += PB) store16(out + q, vertical_block(r, step, taps, q, n, &sum));
+    *probe += sum;
+}
+
+/* maps [m0, m1) by the fast path j->fast; returns whether a value read was NaN or infinite (then
+ * nothing it wrote counts: the general path computes the maps again) */
+EP_INLINE int fast_maps(const pool_job *j, int64_t m0, int64_t m1, const float *yend) {
+    const int64_t h = j->h, w = j->w, ho = j->ho, wo = j->wo, wo16 = j->wo16, kw = j->kw, step = j->dh * w;
+    const int s2 = j->fast == FAST_S2;
+    const int64_t S = s2 ? 2 : 1;
+    /* the floats a row's blocks read */
+    const int64_t reach = s2 ? 2 * wo16 + (kw == 3 ? PB : 0) : wo16;
+    const float *x_end = j->x + j->planes * h * w;
+    v16f probe = {0};
+    float probe1 = 0.0f;
+    for (int64_t m = m0; m < m1; m++) {
+        const float *src = j->x + m * h * w;
+        float *ym = j->y + m * ho * wo;
+        for (int64_t oy = 0; oy < ho; oy++) {
+            const int64_t taps = j->row_taps[oy];
+            const float *r = src + j->row_first[oy] * w;
+            float *out = ym + oy * wo;
+            if (taps == 0) {
+                for (int64_t q = 0; q < wo; q++) out[q] = -INFINITY;
+            } else if (r + (taps - 1) * step + reach <= x_end && out + wo16 <= yend) {
+                if (s2) s2_row(r, step, taps, kw, w, out, wo16, &probe);
+                else if (taps == 2) rows_blocks(r, step, 2, out, wo16, &probe);
+                else rows_blocks(r, step, taps, out, wo16, &probe);
+            } else {
+                exact_cols(r, step, taps, w, S, kw, out, 0, wo, &probe1);
+            }
+        }
+    }
+    int bad = probe1 != probe1;
+    probe *= 0.0f;
+    for (int i = 0; i < PB; i++) bad |= probe[i] != probe[i];
+    return bad;
+}
+
 /* the frame rows a part keeps: the vertical pass of a group of maps is written out before the
  * horizontal pass reads it (reading a row just stored, at other offsets, would stall on the
  * store-to-load forwarding of every block) */
@@ -432,6 +564,7 @@ static int pool_part(void *ctx, int64_t part) {
     int64_t m0, m1;
     ep_part_range(j->planes * od, j->parts, part, 1, &m0, &m1);
     if (m0 >= m1) return 0;
+    if (j->fast != FAST_NONE && !fast_maps(j, m0, m1, j->y + m1 * ho * j->wo)) return 0;
     const int depth = kd > 1 || d > 1;
     const int64_t map16 = ROUND_UP(h * w) + PB;
     const int avg = j->mode != EP_POOL_MAX;
@@ -441,15 +574,9 @@ static int pool_part(void *ctx, int64_t part) {
     if (group < 1) group = 1;
     if (group > m1 - m0) group = m1 - m0;
     const int64_t agroup = group;
-    const int64_t frames = avg ? group * j->rows_n * vlen : group * ho * vlen;
-    float *scratch = (float *)malloc((size_t)(group * per_map + j->wo16 + (depth ? map16 : 0) + PB) * sizeof(float));
-    if (!scratch) return -1;
-    float *v = scratch, *tail = v + group * per_map, *map = tail + j->wo16;
-    const float fill = avg ? 0.0f : -INFINITY;
-    for (int64_t i = 0; i < frames; i++) v[i] = fill;
     const float *x_end = j->x + j->planes * plane_in;
     const float *yend = j->y + m1 * map_out;
-    if (j->two_by_two) {
+    if (j->two_by_two) { /* no frame rows */
         for (int64_t m = m0; m < m1; m++) {
             const float *src = j->x + m * plane_in;
             float *ym = j->y + m * map_out;
@@ -457,9 +584,14 @@ static int pool_part(void *ctx, int64_t part) {
             else if (pool_2x2_map(j, src, x_end, ym, yend, j->rcp, K_MAX))
                 pool_2x2_map(j, src, x_end, ym, yend, j->rcp, K_MAX_NAN); /* a NaN or an infinity was read */
         }
-        free(scratch);
         return 0;
     }
+    const int64_t frames = avg ? group * j->rows_n * vlen : group * ho * vlen;
+    float *scratch = (float *)malloc((size_t)(group * per_map + j->wo16 + (depth ? map16 : 0) + PB) * sizeof(float));
+    if (!scratch) return -1;
+    float *v = scratch, *tail = v + group * per_map, *map = tail + j->wo16;
+    const float fill = avg ? 0.0f : -INFINITY;
+    for (int64_t i = 0; i < frames; i++) v[i] = fill;
     if (avg) {
         for (int64_t g0 = m0; g0 < m1; g0 += agroup)
             average_group(j, g0, g0 + agroup < m1 ? g0 + agroup : m1, v, v + agroup * j->rows_n * vlen, map, tail,
@@ -562,8 +694,11 @@ int ep_pool3d_f32(const float *x, float *y, int64_t planes, const int64_t *geo, 
     if (reach > vlen) vlen = reach;
     j.vlen = vlen + PB;
     if (!ep_sizes_fit(2, j.h + j.ho, j.vlen + j.wo16)) return -1; /* the frame rows of one map */
-    float *rcp = (float *)malloc((size_t)(j.od * j.ho * j.wo16 + j.od + j.ho + j.wo) * sizeof(float));
-    if (!rcp) return -1;
+    float *rcp = NULL; /* the average's 1 / divisor; the max needs none */
+    if (mode != EP_POOL_MAX) {
+        rcp = (float *)malloc((size_t)(j.od * j.ho * j.wo16 + j.od + j.ho + j.wo) * sizeof(float));
+        if (!rcp) return -1;
+    }
     j.rcp = rcp;
     int64_t *rows = (int64_t *)malloc((size_t)(2 * j.ho) * sizeof(int64_t));
     if (!rows) {
@@ -587,6 +722,10 @@ int ep_pool3d_f32(const float *x, float *y, int64_t planes, const int64_t *geo, 
         }
     j.two_by_two = j.d == 1 && j.kd == 1 && j.kh == 2 && j.kw == 2 && j.sh == 2 && j.sw == 2 && j.dh == 1 &&
                    j.dw == 1 && j.pt == 0 && j.pl == 0 && 2 * j.ho <= j.h && 2 * j.wo <= j.w;
+    if (mode == EP_POOL_MAX && !j.two_by_two && j.d == 1 && j.kd == 1 && j.pl == 0 && j.dw == 1) {
+        if (j.sw == 2 && (j.kw == 2 || j.kw == 3)) j.fast = FAST_S2;
+        else if (j.sw == 1 && j.kw == 1 && j.wo == j.w) j.fast = FAST_ROWS;
+    }
     j.rows_lo = lo < hi ? lo : 0;
     j.rows_n = lo < hi ? hi - lo : 0;
     if (mode != EP_POOL_MAX) {
