@@ -845,3 +845,21 @@ def test_runs_hold_the_blas_pools_only_when_a_node_is_on_a_provider_that_calls_b
     cpu = InferenceSession(model, so, providers=["cpu"])
     np.testing.assert_allclose(embedded.run(None, feed)[0], cpu.run(None, feed)[0], rtol=1e-5, atol=1e-5)
     assert holds == [1]  # the cpu run only
+
+
+@needs_native
+def test_native_conv_and_pool_outputs_start_on_a_cache_line_and_match_the_reference():
+    """The next kernel's vector loads must not straddle cache lines: outputs are 64-byte aligned."""
+    x = randn(1, 16, 40, 40)
+    w = randn(24, 16, 3, 3)
+    model = make_model([helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+                        helper.make_node("MaxPool", ["c"], ["y"], kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)],
+                       [("x", F, list(x.shape))], [("y", F, None), ("c", F, None)], [const("w", w)])
+    got, conv_out = ep.InferenceSession(model.SerializeToString(), providers=["cpu"]).run(None, {"x": x})
+    assert got.ctypes.data % 64 == 0 and conv_out.ctypes.data % 64 == 0  # the conv's 150 KB: glibc's mmap
+    want = ref_pool.MaxPool(ref_conv.Conv(x, w, pads=[1, 1, 1, 1]), kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)
+    np.testing.assert_allclose(got, want[0] if isinstance(want, tuple) else want, rtol=1e-5, atol=1e-4)
+    for shape in [(0,), (3, 5), (2, 0, 4)]:
+        a = library.empty_aligned(shape)
+        assert a.shape == shape and a.dtype == np.float32 and a.flags.c_contiguous
+        assert a.size == 0 or a.ctypes.data % 64 == 0

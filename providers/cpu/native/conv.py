@@ -94,9 +94,7 @@ def pack_weights(w: np.ndarray, group: int, nr: int = 0) -> np.ndarray:
     if size < 0:
         raise MemoryError(f"Conv: the packed form of weights of shape {w.shape} does not fit in memory")
     wc = np.ascontiguousarray(w, dtype=np.float32)
-    raw = np.empty(size + 16, dtype=np.float32)
-    skip = (-raw.ctypes.data % 64) // 4
-    packed = raw[skip:skip + size]
+    packed = library.empty_aligned((size,))
     if nr:
         lib.ep_sgemm_pack_b_f32(wc.ctypes.data, group, mg, k, nr, packed.ctypes.data)
     else:
@@ -228,7 +226,7 @@ def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, residual: np.ndarra
         ap = packed.get(w, group, nr) if packed is not None else pack_weights(w, group, nr)
         y = _gemm_conv(lib, np.ascontiguousarray(x), ap, nr, b, plan, res, code, alpha, beta)
     else:
-        y = np.empty(plan.y_shape, dtype=np.float32)
+        y = library.empty_aligned(plan.y_shape)
         x = np.ascontiguousarray(x)
         w = np.ascontiguousarray(w, dtype=np.float32)
         rc = lib.ep_conv2d_direct_f32(x.ctypes.data, w.ctypes.data, ptr(b), ptr(res), y.ctypes.data, x.shape[0],
@@ -258,7 +256,7 @@ def _gemm_conv(lib: Any, x: np.ndarray, ap: np.ndarray, nr: int, b: np.ndarray |
     """A dense (or grouped) convolution by the packed GEMM of csrc/sgemm.c (weights packed by pack_weights
     for panel width nr), with bias, residual (C-contiguous, of the output's shape) and activation applied
     to each tile of the output while it is in cache."""
-    y = np.empty(plan.y_shape, dtype=np.float32)
+    y = library.empty_aligned(plan.y_shape)
     rc = lib.ep_conv2d_gemm_f32(x.ctypes.data, ap.ctypes.data, nr, ptr(b), ptr(residual), y.ctypes.data,
                                 plan.shape_ptr, act, alpha, beta, library.threads())
     if rc == -1:

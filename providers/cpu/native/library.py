@@ -13,6 +13,9 @@ from __future__ import annotations
 import ctypes
 import importlib
 import os
+from math import prod
+
+import numpy as np
 
 from ep_runtime.threads import intra_op_threads
 
@@ -101,6 +104,16 @@ def threads() -> int:
     (ep_runtime.threads.intra_op_threads). The C kernels split work over a shared pool of that many
     threads at most, and only when the work is large enough to pay for waking them."""
     return intra_op_threads()
+
+
+def empty_aligned(shape: tuple[int, ...]) -> np.ndarray:
+    """An uninitialised C-contiguous float32 array of `shape` starting on a 64-byte boundary (a cache
+    line, an AVX-512 vector). numpy's large arrays start 16 bytes past one (glibc's mmap header), which
+    splits every vector load of the next kernel across two lines (up to 40% on a small pooling)."""
+    size = prod(shape)
+    raw = np.empty(size + 16, dtype=np.float32)
+    skip = (-raw.ctypes.data % 64) // 4
+    return raw[skip:skip + size].reshape(shape)
 
 
 def unavailable_reason() -> str | None:

@@ -64,7 +64,7 @@ def _run(plan: _Plan, x: np.ndarray, mode: int, op: str) -> np.ndarray:
     lib = library.LIB
     if not x.flags.c_contiguous:
         x = np.ascontiguousarray(x)
-    y = np.empty(plan.out_shape, dtype=F32)
+    y = library.empty_aligned(plan.out_shape)
     if plan.geo is None:
         lib.ep_global_pool_f32(x.ctypes.data, y.ctypes.data, plan.planes, plan.size,
                                library.POOL_MAX if mode == library.POOL_MAX else library.POOL_AVG, library.threads())
