@@ -306,7 +306,7 @@ def _chain_op(label: str, chains: dict[str, str]) -> str:
     """The op type of a profile label, with a CHAIN_OPS node replaced by its chain's first node's op type."""
     op = _ep_op(label)
     if op in CHAIN_OPS:
-        first = label.rsplit(" (", 1)[0].split("+", 1)[0]
+        first = label.rsplit(" (", 1)[0].strip("'").split("+", 1)[0]  # the profiler quotes node names
         return chains.get(first, op)
     return op
 

@@ -110,10 +110,10 @@ def test_profile_charges_a_fused_affine_chain_to_its_first_nodes_family():
     assert types == {"bn": "BatchNormalization", "loop": "Loop", "body_mul": "Mul"}
     affine = "ep_runtime.cpu.FusedAffine"
     family = bench_real_models.op_family
-    assert bench_real_models._chain_op(f"body_mul+add_1 ({affine})", types) == "Mul"
+    assert bench_real_models._chain_op(f"'body_mul+add_1' ({affine})", types) == "Mul"
     assert family(bench_real_models._chain_op(f"body_mul+add_1 ({affine})", types)) == "elementwise"
-    assert family(bench_real_models._chain_op(f"bn+relu ({affine})", types)) == "normalization"
-    assert bench_real_models._chain_op("conv1 (Conv)", types) == "Conv"
+    assert family(bench_real_models._chain_op(f"'bn+relu' ({affine})", types)) == "normalization"
+    assert bench_real_models._chain_op("'conv1' (Conv)", types) == "Conv"
 
 
 def _fake_wheel(path: pathlib.Path, members: dict[str, bytes]) -> pathlib.Path:
