@@ -8,11 +8,14 @@ use, so intermediates are freed as early as possible, every call has its own val
 from __future__ import annotations
 
 import itertools
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import CodeType
 from typing import Any, Protocol
+
+import numpy as np
 
 from .errors import EPRuntimeError, KernelError
 
@@ -59,6 +62,9 @@ class Step:
     outer: dict[str, Arg] = field(default_factory=dict)
     #: the op the step runs (its node's op_type; "" for copies and subgraph calls), for KernelError.op_type
     op_type: str = ""
+    #: `fn`'s in-place variant (overwrites input 0 and returns it, or returns None untouched when it cannot),
+    #: called instead of `fn` when input 0 is a plan-made value read last here that nothing else holds
+    inplace: Callable[..., Any] | None = None
 
     const = staticmethod(Const)
     convert = staticmethod(Convert)
@@ -101,6 +107,7 @@ def compile_steps(
             if name:
                 last_use[name] = k
     keep = set(outputs)
+    outside = keep | set(inputs)
     freed_after: dict[int, list[str]] = {}
     for name, last in last_use.items():
         if name not in keep:
@@ -115,7 +122,7 @@ def compile_steps(
             pairs = ", ".join(f"{n!r}: {_expr(a, f'{k}_o{j}', env, defined, st, var)}"
                               for j, (n, a) in enumerate(st.outer.items()))
             arg_src.append(f"_outer={{{pairs}}}")
-        env[f"f{k}"] = st.fn
+        env[f"f{k}"] = _inplace_or(st.fn, st.inplace) if _may_overwrite(st, k, last_use, outside) else st.fn
         call = f"f{k}({', '.join(arg_src)})"
         outs = [o for o in st.outputs]
         body: list[str] = []
@@ -177,6 +184,47 @@ def compile_steps(
         env["_sync"] = synchronize
     exec(code, env)
     return env["_run"]
+
+
+def _may_overwrite(step: Step, k: int, last_use: dict[str, int], outside: set[str]) -> bool:
+    """Whether step `k` may run in place: it has a variant and its input 0 is a value made inside the plan
+    (not a plan input or output), read for the last time by this step and only once in it."""
+    if step.inplace is None or not step.args or not isinstance(first := step.args[0], str):
+        return False
+    names = [a if isinstance(a, str) else a.name if isinstance(a, Convert) else None
+             for a in [*step.args, *step.outer.values()]]
+    return first not in outside and last_use.get(first) == k and names.count(first) == 1
+
+
+def _held_refs(x: Any, *rest: Any) -> int:
+    return sys.getrefcount(x)
+
+
+def _plan_local_refs() -> int:
+    """sys.getrefcount of an array held only by a plan's local variable, seen inside the function it is
+    passed to (the interpreter's count for `v = ...; f(v)`, measured rather than assumed)."""
+    env: dict[str, Any] = {"_held": _held_refs, "_new": np.empty}
+    exec(compile("def _probe():\n    v0 = _new(1)\n    return _held(v0)\n", "<ep_runtime plan>", "exec"), env)
+    return env["_probe"]()
+
+
+_PLAN_LOCAL_REFS = _plan_local_refs()
+
+
+def _inplace_or(fn: Callable[..., Any], inplace: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn` that runs `inplace` instead when input 0 is safe to overwrite: a writable float numpy array owning
+    its data (no view of another array) that no one but the plan holds (no view of it, no caller's reference)."""
+
+    def run(x: Any, *rest: Any) -> Any:
+        if (type(x) is np.ndarray and x.base is None and x.dtype.kind == "f" and x.flags.writeable
+                and sys.getrefcount(x) <= _PLAN_LOCAL_REFS):
+            y = inplace(x, *rest)
+            if y is not None:
+                return y
+        return fn(x, *rest)
+
+    run.__name__ = run.__qualname__ = getattr(fn, "__name__", "kernel")
+    return run
 
 
 def _compile(source: str, filename: str) -> CodeType:

@@ -250,6 +250,9 @@ class KernelDef:
     attributes: tuple[tuple[str, Any], ...] | None = None
     #: the kernel this one overrides (same op and version start); it runs the nodes this one refuses
     fallback: KernelDef | None = None
+    #: an in-place variant: same arguments, overwrites input 0 and returns it, or returns None (input
+    #: untouched) when it cannot; the plan calls it only for an input 0 nothing else can see (codegen)
+    inplace: Callable[..., Any] | None = None
 
     @functools.cached_property
     def _signature(self) -> tuple[frozenset[str], bool, frozenset[str]]:
@@ -318,8 +321,9 @@ class KernelRegistry:
         impl: str = "default",
         factory: bool = False,
         attributes: dict[str, Any] | None = None,
+        inplace: Callable[..., Any] | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """Decorator registering a kernel function for one or several op types.
+        """Decorator registering a kernel function for one or several op types (`inplace`: see KernelDef).
 
         The attributes a kernel takes are its keyword-only parameters, their defaults the defaults;
         `attributes` declares them instead (ONNX names and defaults) for a function taking
@@ -345,7 +349,7 @@ class KernelRegistry:
         def register(fn: Callable[..., Any]) -> Callable[..., Any]:
             for op in ops:
                 self.add(KernelDef(op, domain, since, until, fn, multi_output, dts, supports, impl, factory,
-                                   declared))
+                                   declared, inplace=inplace))
             return fn
 
         return register
@@ -500,8 +504,10 @@ class KernelProvider(ExecutionProvider):
                 cap.refused[node.index] = why
         return cap
 
-    def kernel_call(self, kdef: KernelDef, node: Node, graph: Graph) -> Callable[..., Any]:
-        """The function called for one node: the kernel with its attributes and context bound."""
+    def kernel_call(self, kdef: KernelDef, node: Node, graph: Graph,
+                    fn: Callable[..., Any] | None = None) -> Callable[..., Any]:
+        """The function called for one node: the kernel (or `fn`, its in-place variant) with its attributes
+        and context bound."""
         kwargs: dict[str, Any] = {attr_param_name(a): v for a, v in node.attrs.items() if a not in IGNORED_ATTRIBUTES}
         for name, default in kdef.attributes or ():
             kwargs.setdefault(attr_param_name(name), default)
@@ -518,7 +524,8 @@ class KernelProvider(ExecutionProvider):
             kwargs["_provider"] = self
         if kdef.factory:
             return kdef.fn(**kwargs)
-        return functools.partial(kdef.fn, **kwargs) if kwargs else kdef.fn
+        fn = kdef.fn if fn is None else fn
+        return functools.partial(fn, **kwargs) if kwargs else fn
 
     def compile(self, subgraph: SubGraph, options: CompileOptions | None = None) -> Callable[..., tuple]:
         """The subgraph's kernels in one generated function; each node is timed when `options.profiler` is set
@@ -536,8 +543,11 @@ class KernelProvider(ExecutionProvider):
             while args and args[-1] is None:
                 args.pop()
             outer = {name: self._argument(subgraph, const_cache, name, False) for name in node.implicit_inputs}
+            inplace = (self.kernel_call(kdef, node, subgraph.graph, kdef.inplace)
+                       if kdef.inplace is not None and not kdef.factory else None)
             steps.append(Step(self.kernel_call(kdef, node, subgraph.graph), args, list(node.outputs),
-                              multi_output=kdef.multi_output, label=node.label, outer=outer, op_type=node.op_type))
+                              multi_output=kdef.multi_output, label=node.label, outer=outer, op_type=node.op_type,
+                              inplace=inplace))
         return compile_steps(steps, subgraph.inputs, subgraph.outputs, provider=self.name,
                              profiler=options.profiler, synchronize=self.synchronize)
 

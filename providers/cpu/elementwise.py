@@ -188,8 +188,25 @@ def Where(condition: Any, x: Any, y: Any) -> Any:
 
 # --------------------------------------------------------------------------- unary math
 
+#: Unary ufunc ops whose result has input 0's dtype: they may overwrite a float input no one else holds
+#: (KernelDef.inplace), which saves the fresh output's page faults on large tensors
+INPLACE_UNARY = frozenset(UNARY_UFUNCS) - {"IsNaN", "Not", "Sign", "Round"}
+
+
+def ufunc_inplace(uf: np.ufunc) -> Any:
+    """The in-place variant of a unary ufunc kernel: uf(x, out=x)."""
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return uf(x, out=x)
+
+    run.__name__ = run.__qualname__ = f"{uf.__name__}_inplace"
+    return run
+
+
 for _op, (_name, _since) in UNARY_UFUNCS.items():
-    kernel_ranges(_op, (1, 6) if _since == 6 else (_since,))(unary_ufunc(getattr(np, _name)))
+    _uf = getattr(np, _name)
+    kernel_ranges(_op, (1, 6) if _since == 6 else (_since,),
+                  inplace=ufunc_inplace(_uf) if _op in INPLACE_UNARY else None)(unary_ufunc(_uf))
 
 
 @kernel("IsInf", since=10)
@@ -220,7 +237,12 @@ kernel("Erf", since=9)(erf)
 _maximum = np.maximum
 
 
-@kernel_ranges("Relu", (1, 6))
+def relu_inplace(x: np.ndarray) -> np.ndarray:
+    """Relu overwriting its input (KernelDef.inplace)."""
+    return _maximum(x, 0, out=x)
+
+
+@kernel_ranges("Relu", (1, 6), inplace=relu_inplace)
 def Relu(x: Any) -> Any:
     """max(x, 0); on numpy the bare ufunc (the CPU's fast path)."""
     if type(x) is not np.ndarray:

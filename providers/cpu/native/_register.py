@@ -40,17 +40,18 @@ def _library_loaded(check: Callable[[Node, Graph], str | Refusal | None] | None
 def native_kernel(op_type: str, since: int, *, until: int | None = None, domain: str = "",
                   multi_output: bool = False,
                   supports: Callable[[Node, Graph], str | Refusal | None] | None = None,
-                  factory: bool = False, dtypes: Sequence[Any] = (F32,)
-                  ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+                  factory: bool = False, dtypes: Sequence[Any] = (F32,),
+                  inplace: Callable[..., Any] | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a kernel as the native override of (domain, op_type, since), when the library
     loaded (so the registry lists native kernels only where they can run); it runs for input 0 of
     `dtypes` (float32 unless given: the quantized kernels take integers). `factory` as in
-    KernelRegistry.kernel: called once per node, it returns the function that runs the node."""
+    KernelRegistry.kernel: called once per node, it returns the function that runs the node; `inplace` as
+    in KernelDef."""
     if library.LIB is None:
         return lambda fn: fn
     return REGISTRY.kernel(op_type, since, until=until, domain=domain, multi_output=multi_output,
                            dtypes=list(dtypes), supports=_library_loaded(supports), impl="native",
-                           factory=factory)
+                           factory=factory, inplace=inplace)
 
 
 def is_f32_array(x: Any) -> bool:
