@@ -416,7 +416,25 @@ def _rnn(ctx: Ctx) -> Call:
     batch = xs[0] if layout else xs[1]
     func = "ep_" + spec_of(n).source
     seq = xs[1] if layout else xs[0]
-    return Call(func, spec_of(n).source, args, rnn_scratch(seq, batch, xs[2], hidden, gates))
+    call = Call(func, spec_of(n).source, args, rnn_scratch(seq, batch, xs[2], hidden, gates))
+    return _rnn_transposed(ctx, call)
+
+
+def _rnn_transposed(ctx: Ctx, call: Call) -> Call:
+    """An LSTM's or GRU's call reading constant W and R transposed once here (`ep_lstm_rt` / `ep_gru_rt`: the
+    input projection X W^T and each step's H R^T then stream contiguous rows) instead of per run; `call` as it
+    is when either is computed at run time or the node reads one twice. A vendor kernel of the op gets the
+    default call back (quant.settle_packed)."""
+    names = ctx.node.inputs[1:3]
+    mats = [ctx.const(name) for name in names]
+    read = [i for i in ctx.node.inputs if i]
+    if any(m is None or m.dtype != F32 or m.ndim != 3 for m in mats) or len(set(read)) != len(read):
+        return call
+    made = {quant.fresh_constant_name(ctx, name + "__transposed"): np.ascontiguousarray(m.transpose(0, 2, 1))
+            for name, m in zip(names, mats)}
+    swap = dict(zip(names, made))
+    args = [("t", swap[a[1]]) if a[0] == "t" and a[1] in swap else a for a in call.args]
+    return Call(call.func + "_rt", call.source, args, call.scratch, constants=made)
 
 
 def _text(value: Any) -> str:

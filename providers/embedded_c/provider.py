@@ -22,7 +22,7 @@ from ep_runtime.errors import ProviderError
 from ep_runtime.graph import Graph, Node, SubGraph
 from ep_runtime.provider import HOST, Capability, CompileOptions, ExecutionProvider, Refusal
 
-from . import build, codegen, failures, shape_values
+from . import build, codegen, failures, quant, shape_values
 from .affine import fuse_affine_runs
 from .calls import C_DTYPES, SUPPORT_SOURCES, Call, flatten, value_dtype, walk
 from .lowering import OP_SOURCES, fuse_conv_activations, lower
@@ -173,6 +173,8 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
         if fuse:
             calls, nodes = fuse_conv_activations(calls, nodes, subgraph.graph, set(subgraph.outputs), self.vendor)
             calls, nodes = fuse_affine_runs(calls, nodes, subgraph.graph, set(subgraph.outputs), shapes, self.vendor)
+        else:  # pre-packed weights settled all the same: a vendor's kernel takes the default call
+            calls = quant.settle_packed(calls, nodes, self.vendor)
         if len(nodes) != len(subgraph.nodes):
             subgraph = dataclasses.replace(subgraph, nodes=nodes)
         shapes = {**shapes, **{k: tuple(v.shape) for k, v in lowered_constants(calls).items()}}  # folded weights

@@ -104,7 +104,8 @@ def _check_count(ctx: Ctx, arr: np.ndarray, what: str, channels: int | None) -> 
     raise Unsupported("attribute", f"{ctx.node.op_type} {what} of shape {list(arr.shape)} must hold {want}")
 
 
-def _fresh(ctx: Ctx, base: str) -> str:
+def fresh_constant_name(ctx: Ctx, base: str) -> str:
+    """`base`, or `base_N` for the first N that names no value or initializer of the graph being lowered."""
     name, n = base, 0
     while name in ctx.graph.initializers or name in ctx.graph.values:
         n += 1
@@ -126,7 +127,7 @@ def pack_matmulinteger(ctx: Ctx, call: Call, a_dtype: np.dtype) -> Call:
     bt = bt.view(np.int8)
     bsum = bt[:n].sum(axis=1, dtype=np.int64).astype(np.int32)
     name = ctx.node.inputs[1]
-    bt_name, sum_name = _fresh(ctx, name + "__packed"), _fresh(ctx, name + "__packed_sums")
+    bt_name, sum_name = fresh_constant_name(ctx, name + "__packed"), fresh_constant_name(ctx, name + "__packed_sums")
     args = [("t", bt_name) if a == ("t", name) else a for a in call.args]
     args.insert(3, ("t", sum_name))
     return Call("ep_matmulinteger_packed", call.source, args + [("i32", _TYPE_CODES[b.dtype])], call.scratch,
@@ -153,7 +154,7 @@ def pack_convinteger(ctx: Ctx, call: Call, x_shape: Sequence[int], p: Mapping[st
     wp[:, :kdim] = taps_last ^ np.uint8(0x80) if w.dtype == I8 else taps_last
     wsum = wp.sum(axis=1, dtype=np.int64).astype(np.int32)
     name = ctx.node.inputs[1]
-    wp_name, sum_name = _fresh(ctx, name + "__packed"), _fresh(ctx, name + "__packed_sums")
+    wp_name, sum_name = fresh_constant_name(ctx, name + "__packed"), fresh_constant_name(ctx, name + "__packed_sums")
     args = [("t", wp_name) if a == ("t", name) else a for a in call.args]
     args.insert(3, ("t", sum_name))
     floats = -(-need // 4)
@@ -164,14 +165,15 @@ def pack_convinteger(ctx: Ctx, call: Call, x_shape: Sequence[int], p: Mapping[st
 
 #: the packed kernels and the default calls a vendor's kernel of the op takes instead
 _PACKED = {"ep_matmulinteger_packed": ("MatMulInteger", "ep_matmulinteger"),
-           "ep_convinteger_packed": ("ConvInteger", "ep_convinteger")}
+           "ep_convinteger_packed": ("ConvInteger", "ep_convinteger"), "ep_lstm_rt": ("LSTM", "ep_lstm"),
+           "ep_gru_rt": ("GRU", "ep_gru")}
 
 
 def settle_packed(calls: Sequence[Call], nodes: Sequence[Node], vendor: Mapping[str, Any]) -> list[Call]:
-    """The calls with each packed MatMulInteger / ConvInteger settled: where a vendor kernel replaces its op,
-    turned back into the default call (the node's own inputs: the vendor's source defines only the op's
-    function); else reading its packed weights only (the model's weight is no longer an input, so neither
-    the fused library nor an export carries it). If branches are settled alike."""
+    """The calls with each packed MatMulInteger / ConvInteger (and LSTM / GRU reading W, R transposed) settled:
+    where a vendor kernel replaces its op, turned back into the default call (the node's own inputs: the vendor's
+    source defines only the op's function); else reading its packed weights only (the model's weight is no
+    longer an input, so neither the fused library nor an export carries it). If branches are settled alike."""
     out = list(calls)
     for k, (call, node) in enumerate(zip(calls, nodes)):
         if call.branches:  # an If's branches: their calls settled alike
@@ -189,6 +191,12 @@ def settle_packed(calls: Sequence[Call], nodes: Sequence[Node], vendor: Mapping[
         # the packed kernels take (x, x_zp, packed, sums, w_zp, y, ...); the model's weight is the input
         # the packed call no longer reads (names as the lowering saw them: an If branch's are renamed)
         weight = [i for i in call.inputs if i not in read and i not in call.constants]
+        if func in ("ep_lstm", "ep_gru") and len(weight) == 2:  # W^T, R^T (lowering._rnn_transposed): W, R back
+            back = dict(zip([a[1] for a in call.args if a[0] == "t" and a[1] in call.constants], weight))
+            args = [("t", back[a[1]]) if a[0] == "t" and a[1] in back else a for a in call.args]
+            out[k] = Call(func, call.source, args, call.scratch, [i for i in call.inputs if i not in call.constants],
+                          list(call.outputs), call.shared)
+            continue
         if len(weight) != 1:
             raise ValueError(f"{node.op_type} {node.name!r}: packed call without its weight input")
         t = [a[1] for a in call.args if a[0] == "t"]

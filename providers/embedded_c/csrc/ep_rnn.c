@@ -100,8 +100,9 @@ int ep_check_optional(const ep_tensor *t)
     return t == NULL ? EP_OK : ep_check(t);
 }
 
-int ep_rnn_setup(const ep_tensor *x, const ep_tensor *w, const ep_tensor *r, const ep_tensor *const *ts, int n,
-                 int32_t direction, int32_t layout, float clip, int64_t gates, ep_rnn_geometry *g)
+int ep_rnn_setup(const ep_tensor *x, const ep_tensor *w, const ep_tensor *r, int transposed,
+                 const ep_tensor *const *ts, int n, int32_t direction, int32_t layout, float clip, int64_t gates,
+                 ep_rnn_geometry *g)
 {
     int64_t gh;
     int k, rc;
@@ -126,10 +127,10 @@ int ep_rnn_setup(const ep_tensor *x, const ep_tensor *w, const ep_tensor *r, con
     g->batch = x->dims[layout ? 0 : 1];
     g->input = x->dims[2];
     g->dirs = direction == EP_RNN_BIDIRECTIONAL ? 2 : 1;
-    gh = w->dims[1];
+    gh = w->dims[transposed ? 2 : 1];
     g->hidden = gh / gates;
-    if (w->dims[0] != g->dirs || w->dims[2] != g->input || gh != gates * g->hidden || r->dims[0] != g->dirs ||
-        r->dims[1] != gh || r->dims[2] != g->hidden) {
+    if (w->dims[0] != g->dirs || w->dims[transposed ? 1 : 2] != g->input || gh != gates * g->hidden ||
+        r->dims[0] != g->dirs || r->dims[transposed ? 2 : 1] != gh || r->dims[transposed ? 1 : 2] != g->hidden) {
         return EP_ERR_SHAPE;
     }
     return EP_OK;
@@ -186,6 +187,7 @@ int64_t ep_rnn_scratch_layout(const ep_rnn_geometry *g, int64_t gates, float *ba
         sc->block = g->seq;
     }
     rows = sc->block * g->batch;
+    sc->w_transposed = 0;
     sc->few_rows = rows <= gh;
     sc->ldp = sc->few_rows ? rows : gh;
     sizes[0] = rows * g->input;
@@ -266,6 +268,44 @@ void ep_rnn_recur(int64_t m, int64_t n, int64_t k, const float *a, const float *
     }
 }
 
+/* c[0..n) = a (k floats) * rt (k x n, row stride ldt): eight rows of rt at a time streamed into c. */
+static void rnn_gemv_t(int64_t n, int64_t k, const float *restrict a, const float *restrict rt, int64_t ldt,
+                       float *restrict c)
+{
+    int64_t j, q = 0;
+    memset(c, 0, (size_t)n * sizeof(float));
+    for (; q + 8 <= k; q += 8) {
+        const float *r0 = rt + q * ldt, *r1 = r0 + ldt, *r2 = r1 + ldt, *r3 = r2 + ldt;
+        const float *r4 = r3 + ldt, *r5 = r4 + ldt, *r6 = r5 + ldt, *r7 = r6 + ldt;
+        float a0 = a[q], a1 = a[q + 1], a2 = a[q + 2], a3 = a[q + 3];
+        float a4 = a[q + 4], a5 = a[q + 5], a6 = a[q + 6], a7 = a[q + 7];
+        for (j = 0; j < n; ++j) {
+            c[j] += (a0 * r0[j] + a1 * r1[j] + a2 * r2[j] + a3 * r3[j]) +
+                    (a4 * r4[j] + a5 * r5[j] + a6 * r6[j] + a7 * r7[j]);
+        }
+    }
+    for (; q < k; ++q) {
+        const float *r0 = rt + q * ldt;
+        float a0 = a[q];
+        for (j = 0; j < n; ++j) {
+            c[j] += a0 * r0[j];
+        }
+    }
+}
+
+void ep_rnn_recur_t(int64_t m, int64_t n, int64_t k, const float *a, const float *rt, int64_t ldt, float *c,
+                    int64_t ldc)
+{
+    int64_t i;
+    if (ep_rnn_transposes(m)) {
+        ep_sgemm_nn(m, n, k, a, k, 1, rt, ldt, c, ldc);
+        return;
+    }
+    for (i = 0; i < m; ++i) { /* one or two rows: a pass over R^T's rows each, contiguous and vectorized */
+        rnn_gemv_t(n, k, a + i * k, rt, ldt, c + i * ldc);
+    }
+}
+
 /* b1[j] + b2[j] (either NULL: none; b2 only below n2) */
 static float rnn_bias(const float *b1, const float *b2, int64_t n2, int64_t j)
 {
@@ -307,7 +347,11 @@ void ep_rnn_project(const ep_tensor *x, const ep_tensor *lens, const ep_rnn_geom
             ep_rnn_step_inputs(x, lens, g, s0 + s, reverse, xbuf + s * g->batch * g->input);
         }
     }
-    ep_sgemm_nt(rows, gh, g->input, a, g->input, wd, g->input, proj, gh);
+    if (sc->w_transposed) { /* wd is W^T (input x gh): its rows streamed as they lie */
+        ep_sgemm_nn(rows, gh, g->input, a, g->input, 1, wd, gh, proj, gh);
+    } else {
+        ep_sgemm_nt(rows, gh, g->input, a, g->input, wd, g->input, proj, gh);
+    }
     for (s = 0; s < rows; ++s) {
         for (j = 0; j < gh; ++j) {
             proj[s * gh + j] += rnn_bias(b1, b2, n2, j);

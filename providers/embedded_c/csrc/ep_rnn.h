@@ -54,6 +54,7 @@ int64_t ep_rnn_state_at(const ep_rnn_geometry *g, int64_t d, int64_t b);
 /* Where one LSTM (gates 4) or GRU (gates 3) call keeps what it computes, in its scratch. */
 typedef struct ep_rnn_scratch {
     int64_t block;   /* steps one projection block holds: see EP_RNN_BLOCK_FLOATS (0 when seq is 0) */
+    int w_transposed; /* the caller's W is W^T (dirs x input x gates * hidden; then few_rows is 0) */
     int few_rows;    /* a block has at most gates * hidden rows: the projection is computed as W X^T */
     int64_t ldp;     /* proj's row stride: block * batch when few_rows (proj^T), else gates * hidden */
     float *xbuf;     /* block * batch * input: the block's input rows (X^T when few_rows) */
@@ -63,7 +64,8 @@ typedef struct ep_rnn_scratch {
     float *h, *c;    /* batch * hidden each: the running direction's H and C (GRU: H and r * H) */
 } ep_rnn_scratch;
 
-/* Floats of scratch the layout `sc` describes; with `base` set, `sc`'s pointers point into it. */
+/* Floats of scratch the layout `sc` describes; with `base` set, `sc`'s pointers point into it (W not
+ * transposed: a caller with W^T sets w_transposed, few_rows 0 and ldp gates * hidden; the sizes hold). */
 int64_t ep_rnn_scratch_layout(const ep_rnn_geometry *g, int64_t gates, float *base, ep_rnn_scratch *sc);
 
 /* Floats of scratch LSTM (gates 4) or GRU (gates 3) needs (ep_rnn_scratch_layout's). */
@@ -81,9 +83,14 @@ int ep_rnn_transposes(int64_t batch);
 void ep_rnn_recur(int64_t m, int64_t n, int64_t k, const float *a, const float *r, const float *rt, int64_t ldt,
                   float *c, int64_t ldc);
 
+/* ep_rnn_recur reading only rt (k x n, row stride ldt: R transposed, e.g. once at lowering time):
+ * a pass over rt's rows per row of a (one or two), else the blocked product. */
+void ep_rnn_recur_t(int64_t m, int64_t n, int64_t k, const float *a, const float *rt, int64_t ldt, float *c,
+                    int64_t ldc);
+
 /* The input projection of steps s0 .. s0 + steps - 1 (steps <= sc->block) of one direction: row
  * (s - s0) * batch + b of the projection (gh floats, in sc->proj: see ep_rnn_add_projection) = X row of
- * (step s, entry b) * wd^T + b1 (gh floats, or NULL) + b2 (its first n2 floats, or NULL); entries past
+ * (step s, entry b) * wd^T (wd itself when sc->w_transposed) + b1 (gh floats, or NULL) + b2 (its first n2 floats, or NULL); entries past
  * their length project a zero row. */
 void ep_rnn_project(const ep_tensor *x, const ep_tensor *lens, const ep_rnn_geometry *g, int64_t s0, int64_t steps,
                     int reverse, const float *wd, int64_t gh, const float *b1, const float *b2, int64_t n2,
@@ -102,9 +109,11 @@ int ep_check_optional(const ep_tensor *t);
 
 /* EP_OK when x, w and r are set and each of the n optional descriptors `ts` checks (ep_check_optional),
  * direction, layout and clip are in range, x, w and r are 3-D and w of [dirs, gates * hidden, input]
- * and r of [dirs, gates * hidden, hidden] agree with x; fills `g`. */
-int ep_rnn_setup(const ep_tensor *x, const ep_tensor *w, const ep_tensor *r, const ep_tensor *const *ts, int n,
-                 int32_t direction, int32_t layout, float clip, int64_t gates, ep_rnn_geometry *g);
+ * and r of [dirs, gates * hidden, hidden] (both with their last two axes swapped when `transposed`)
+ * agree with x; fills `g`. */
+int ep_rnn_setup(const ep_tensor *x, const ep_tensor *w, const ep_tensor *r, int transposed,
+                 const ep_tensor *const *ts, int n, int32_t direction, int32_t layout, float clip, int64_t gates,
+                 ep_rnn_geometry *g);
 
 /* The initial state of direction d (`init` NULL: zeros) into `state` (batch x hidden). */
 void ep_rnn_load_state(const ep_tensor *init, const ep_rnn_geometry *g, int64_t d, float *state);

@@ -13,17 +13,31 @@ int64_t ep_gru_scratch_size(int64_t seq, int64_t batch, int64_t hidden, int64_t 
 static const int64_t default_acts[2] = {EP_ACT_SIGMOID, EP_ACT_TANH};
 static const float no_params[2] = {0.0f, 0.0f};
 
-int ep_gru(const ep_tensor *x, const ep_tensor *w, const ep_tensor *r, const ep_tensor *b, const ep_tensor *seq_lens,
-           const ep_tensor *initial_h, ep_tensor *y, ep_tensor *y_h, int32_t direction, int32_t layout,
-           const int64_t *acts, const float *alpha, const float *beta, float clip, int32_t linear_before_reset,
-           float *scratch)
+/* c (batch x n, row stride 3H) = a (batch x H) times columns from .. from + n - 1 of R_d^T: rt_d (H x 3H) when
+ * transposed, else R_d's rows from .. from + n - 1 (rd) and, from batch 3, sc->rt (R_d^T made this run). */
+static void gru_recur(const ep_rnn_geometry *g, const ep_rnn_scratch *sc, int transposed, const float *rd,
+                      int64_t from, int64_t n, const float *a, float *c)
+{
+    int64_t hid = g->hidden, g3 = 3 * hid;
+    if (transposed) {
+        ep_rnn_recur_t(g->batch, n, hid, a, rd + from, g3, c, g3);
+    } else {
+        ep_rnn_recur(g->batch, n, hid, a, rd + from * hid, sc->rt + from, g3, c, g3);
+    }
+}
+
+/* ep_gru, or ep_gru_rt when transposed (w then dirs x input x 3H, r dirs x H x 3H). */
+static int gru_run(const ep_tensor *x, const ep_tensor *w, const ep_tensor *r, int transposed, const ep_tensor *b,
+                   const ep_tensor *seq_lens, const ep_tensor *initial_h, ep_tensor *y, ep_tensor *y_h,
+                   int32_t direction, int32_t layout, const int64_t *acts, const float *alpha, const float *beta,
+                   float clip, int32_t linear_before_reset, float *scratch)
 {
     ep_rnn_geometry g;
     ep_rnn_scratch sc;
     int64_t g3, hid, d, s, s0, steps, bi, j, state;
     float *rec, *hs, *rh;
     const ep_tensor *all[] = {b, initial_h, y, y_h, x, w, r};
-    int rc = ep_rnn_setup(x, w, r, all, 7, direction, layout, clip, 3, &g);
+    int rc = ep_rnn_setup(x, w, r, transposed, all, 7, direction, layout, clip, 3, &g);
     if (rc == EP_OK && linear_before_reset != 0 && linear_before_reset != 1) {
         rc = EP_ERR_ARG;
     }
@@ -47,6 +61,11 @@ int ep_gru(const ep_tensor *x, const ep_tensor *w, const ep_tensor *r, const ep_
         return EP_ERR_ARG;
     }
     ep_rnn_scratch_layout(&g, 3, scratch, &sc);
+    if (transposed) { /* W^T too: the projection X W^T streams its rows */
+        sc.w_transposed = 1;
+        sc.few_rows = 0;
+        sc.ldp = 3 * g.hidden;
+    }
     rec = sc.rec;
     hs = sc.h;
     rh = sc.c; /* r * H when not linear_before_reset */
@@ -63,7 +82,7 @@ int ep_gru(const ep_tensor *x, const ep_tensor *w, const ep_tensor *r, const ep_
         const float *be = acts ? beta + 2 * d : no_params;
         int reverse = direction == EP_RNN_REVERSE || d == 1;
         const float *rd = (const float *)r->data + d * g3 * hid;
-        if (ep_rnn_transposes(g.batch)) {
+        if (!transposed && ep_rnn_transposes(g.batch)) {
             ep_rnn_transpose(g3, hid, rd, sc.rt);
         }
         ep_rnn_load_state(initial_h, &g, d, hs);
@@ -74,7 +93,7 @@ int ep_gru(const ep_tensor *x, const ep_tensor *w, const ep_tensor *r, const ep_
                            &sc);
             for (s = s0; s < s0 + steps; ++s) {
                 /* rec = H R^T: z and r, and h's with linear_before_reset */
-                ep_rnn_recur(g.batch, linear_before_reset ? g3 : 2 * hid, hid, hs, rd, sc.rt, g3, rec, g3);
+                gru_recur(&g, &sc, transposed, rd, 0, linear_before_reset ? g3 : 2 * hid, hs, rec);
                 for (bi = 0; bi < g.batch; ++bi) {
                     float *gb = rec + bi * g3;
                     ep_rnn_add_projection(&sc, (s - s0) * g.batch + bi, 0, 2 * hid, gb);
@@ -88,7 +107,7 @@ int ep_gru(const ep_tensor *x, const ep_tensor *w, const ep_tensor *r, const ep_
                     }
                 }
                 if (!linear_before_reset) { /* (r * H) R_h^T into h's slot of rec */
-                    ep_rnn_recur(g.batch, hid, hid, rh, rd + 2 * hid * hid, sc.rt + 2 * hid, g3, rec + 2 * hid, g3);
+                    gru_recur(&g, &sc, transposed, rd, 2 * hid, hid, rh, rec + 2 * hid);
                 }
                 for (bi = 0; bi < g.batch; ++bi) {
                     float *gb = rec + bi * g3;
@@ -117,4 +136,22 @@ int ep_gru(const ep_tensor *x, const ep_tensor *w, const ep_tensor *r, const ep_
         ep_rnn_store_state(y_h, seq_lens, &g, d, hs);
     }
     return EP_OK;
+}
+
+int ep_gru(const ep_tensor *x, const ep_tensor *w, const ep_tensor *r, const ep_tensor *b, const ep_tensor *seq_lens,
+           const ep_tensor *initial_h, ep_tensor *y, ep_tensor *y_h, int32_t direction, int32_t layout,
+           const int64_t *acts, const float *alpha, const float *beta, float clip, int32_t linear_before_reset,
+           float *scratch)
+{
+    return gru_run(x, w, r, 0, b, seq_lens, initial_h, y, y_h, direction, layout, acts, alpha, beta, clip,
+                   linear_before_reset, scratch);
+}
+
+int ep_gru_rt(const ep_tensor *x, const ep_tensor *wt, const ep_tensor *rt, const ep_tensor *b,
+              const ep_tensor *seq_lens, const ep_tensor *initial_h, ep_tensor *y, ep_tensor *y_h, int32_t direction,
+              int32_t layout, const int64_t *acts, const float *alpha, const float *beta, float clip,
+              int32_t linear_before_reset, float *scratch)
+{
+    return gru_run(x, wt, rt, 1, b, seq_lens, initial_h, y, y_h, direction, layout, acts, alpha, beta, clip,
+                   linear_before_reset, scratch);
 }

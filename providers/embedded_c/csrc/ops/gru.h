@@ -18,4 +18,12 @@ int ep_gru(const ep_tensor *x, const ep_tensor *w, const ep_tensor *r, const ep_
            const int64_t *acts, const float *alpha, const float *beta, float clip, int32_t linear_before_reset,
            float *scratch);
 
+/* ep_gru with W and R given transposed: wt is dirs x input x 3H, rt dirs x H x 3H (wt[d] = w[d]^T,
+ * rt[d] = r[d]^T, e.g. made once at lowering time when both are constants), their rows streamed as they
+ * lie; same scratch, same results within rounding. */
+int ep_gru_rt(const ep_tensor *x, const ep_tensor *wt, const ep_tensor *rt, const ep_tensor *b,
+              const ep_tensor *seq_lens, const ep_tensor *initial_h, ep_tensor *y, ep_tensor *y_h, int32_t direction,
+              int32_t layout, const int64_t *acts, const float *alpha, const float *beta, float clip,
+              int32_t linear_before_reset, float *scratch);
+
 #endif

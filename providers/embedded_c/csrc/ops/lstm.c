@@ -50,18 +50,19 @@ static void lstm_cell(float *gb, float *cb, float *hb, int64_t hid, const float 
     }
 }
 
-int ep_lstm(const ep_tensor *x, const ep_tensor *w, const ep_tensor *r, const ep_tensor *b, const ep_tensor *seq_lens,
-            const ep_tensor *initial_h, const ep_tensor *initial_c, const ep_tensor *p,
-            ep_tensor *y, ep_tensor *y_h, ep_tensor *y_c, int32_t direction, int32_t layout,
-            const int64_t *acts, const float *alpha, const float *beta, float clip, int32_t input_forget,
-            float *scratch)
+/* ep_lstm, or ep_lstm_rt when transposed (w then dirs x input x 4H, r dirs x H x 4H). */
+static int lstm_run(const ep_tensor *x, const ep_tensor *w, const ep_tensor *r, int transposed, const ep_tensor *b,
+                    const ep_tensor *seq_lens, const ep_tensor *initial_h, const ep_tensor *initial_c,
+                    const ep_tensor *p, ep_tensor *y, ep_tensor *y_h, ep_tensor *y_c, int32_t direction,
+                    int32_t layout, const int64_t *acts, const float *alpha, const float *beta, float clip,
+                    int32_t input_forget, float *scratch)
 {
     ep_rnn_geometry g;
     ep_rnn_scratch sc;
     int64_t g4, d, s, s0, steps, bi, state;
     float *rec, *hs, *cs;
     const ep_tensor *all[] = {b, initial_h, initial_c, p, y, y_h, y_c, x, w, r};
-    int rc = ep_rnn_setup(x, w, r, all, 10, direction, layout, clip, 4, &g);
+    int rc = ep_rnn_setup(x, w, r, transposed, all, 10, direction, layout, clip, 4, &g);
     if (rc == EP_OK && input_forget != 0 && input_forget != 1) {
         rc = EP_ERR_ARG;
     }
@@ -85,6 +86,11 @@ int ep_lstm(const ep_tensor *x, const ep_tensor *w, const ep_tensor *r, const ep
         return EP_ERR_ARG;
     }
     ep_rnn_scratch_layout(&g, 4, scratch, &sc);
+    if (transposed) { /* W^T too: the projection X W^T streams its rows */
+        sc.w_transposed = 1;
+        sc.few_rows = 0;
+        sc.ldp = 4 * g.hidden;
+    }
     rec = sc.rec;
     hs = sc.h;
     cs = sc.c;
@@ -101,7 +107,7 @@ int ep_lstm(const ep_tensor *x, const ep_tensor *w, const ep_tensor *r, const ep
         const float *be = acts ? beta + 3 * d : no_params;
         int reverse = direction == EP_LSTM_REVERSE || d == 1;
         const float *rd = (const float *)r->data + d * g4 * g.hidden;
-        if (ep_rnn_transposes(g.batch)) {
+        if (!transposed && ep_rnn_transposes(g.batch)) {
             ep_rnn_transpose(g4, g.hidden, rd, sc.rt);
         }
         ep_rnn_load_state(initial_h, &g, d, hs);
@@ -111,7 +117,11 @@ int ep_lstm(const ep_tensor *x, const ep_tensor *w, const ep_tensor *r, const ep
             /* proj (steps * batch x 4H) = X W^T + Wb + Rb */
             ep_rnn_project(x, seq_lens, &g, s0, steps, reverse, wd, g4, wb, wb ? wb + g4 : NULL, g4, &sc);
             for (s = s0; s < s0 + steps; ++s) {
-                ep_rnn_recur(g.batch, g4, g.hidden, hs, rd, sc.rt, g4, rec, g4);
+                if (transposed) {
+                    ep_rnn_recur_t(g.batch, g4, g.hidden, hs, rd, g4, rec, g4);
+                } else {
+                    ep_rnn_recur(g.batch, g4, g.hidden, hs, rd, sc.rt, g4, rec, g4);
+                }
                 for (bi = 0; bi < g.batch; ++bi) {
                     float *gb = rec + bi * g4;
                     float *hb = hs + bi * g.hidden;
@@ -131,4 +141,24 @@ int ep_lstm(const ep_tensor *x, const ep_tensor *w, const ep_tensor *r, const ep
         ep_rnn_store_state(y_c, seq_lens, &g, d, cs);
     }
     return EP_OK;
+}
+
+int ep_lstm(const ep_tensor *x, const ep_tensor *w, const ep_tensor *r, const ep_tensor *b, const ep_tensor *seq_lens,
+            const ep_tensor *initial_h, const ep_tensor *initial_c, const ep_tensor *p,
+            ep_tensor *y, ep_tensor *y_h, ep_tensor *y_c, int32_t direction, int32_t layout,
+            const int64_t *acts, const float *alpha, const float *beta, float clip, int32_t input_forget,
+            float *scratch)
+{
+    return lstm_run(x, w, r, 0, b, seq_lens, initial_h, initial_c, p, y, y_h, y_c, direction, layout, acts, alpha,
+                    beta, clip, input_forget, scratch);
+}
+
+int ep_lstm_rt(const ep_tensor *x, const ep_tensor *wt, const ep_tensor *rt, const ep_tensor *b,
+               const ep_tensor *seq_lens, const ep_tensor *initial_h, const ep_tensor *initial_c, const ep_tensor *p,
+               ep_tensor *y, ep_tensor *y_h, ep_tensor *y_c, int32_t direction, int32_t layout,
+               const int64_t *acts, const float *alpha, const float *beta, float clip, int32_t input_forget,
+               float *scratch)
+{
+    return lstm_run(x, wt, rt, 1, b, seq_lens, initial_h, initial_c, p, y, y_h, y_c, direction, layout, acts, alpha,
+                    beta, clip, input_forget, scratch);
 }

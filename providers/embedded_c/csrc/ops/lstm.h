@@ -28,4 +28,13 @@ int ep_lstm(const ep_tensor *x, const ep_tensor *w, const ep_tensor *r, const ep
             const int64_t *acts, const float *alpha, const float *beta, float clip, int32_t input_forget,
             float *scratch);
 
+/* ep_lstm with W and R given transposed: wt is dirs x input x 4H, rt dirs x H x 4H (wt[d] = w[d]^T,
+ * rt[d] = r[d]^T, e.g. made once at lowering time when both are constants), their rows streamed as they
+ * lie; same scratch, same results within rounding. */
+int ep_lstm_rt(const ep_tensor *x, const ep_tensor *wt, const ep_tensor *rt, const ep_tensor *b,
+               const ep_tensor *seq_lens, const ep_tensor *initial_h, const ep_tensor *initial_c, const ep_tensor *p,
+               ep_tensor *y, ep_tensor *y_h, ep_tensor *y_c, int32_t direction, int32_t layout,
+               const int64_t *acts, const float *alpha, const float *beta, float clip, int32_t input_forget,
+               float *scratch);
+
 #endif
