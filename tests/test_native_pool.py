@@ -260,3 +260,84 @@ def test_frameless_max_pools_give_the_same_bits_on_1_2_and_3_threads(geometry):
                 outs.append(nat_pool.pool(x, library.POOL_MAX, **attrs))
         for other in outs[1:]:
             np.testing.assert_array_equal(other.view(np.int32), outs[0].view(np.int32))
+
+
+# --------------------------------------------------------------------------- global pools
+
+#: plane sizes around the C kernel's vector (16 values) and block (64 values) edges, and the models' maps
+GLOBAL_PLANE_SIZES = [1, 2, 7, 15, 16, 17, 31, 48, 49, 63, 64, 65, 79, 127, 128, 196, 200, 784]
+
+
+@pytest.mark.parametrize("size", GLOBAL_PLANE_SIZES)
+def test_global_pools_of_every_plane_size_match_numpy_with_specials_in_neighbouring_planes(size):
+    """The kernel reads a plane's last values as a whole vector that runs into the next planes (or a copy
+    at the tensor's end): NaN, inf and huge values there must not leak into the plane before."""
+    x = randn(3, 5, size)
+    planes = x.reshape(15, size)
+    planes[1, 0] = np.nan        # plane 0 reads into it; plane 1 is NaN
+    planes[3, 0] = np.inf
+    planes[5, 0] = -np.inf
+    planes[7, 0] = 3e38
+    planes[14, -1] = np.nan      # the tensor's last value: the copied tail
+    planes[13, size // 2] = -np.nan
+    got_max = nat_pool.GlobalMaxPool(x)
+    np.testing.assert_array_equal(got_max, ref_pool.GlobalMaxPool(x))
+    got = nat_pool.GlobalAveragePool(x)
+    want = x.astype(np.float64).mean(axis=2, keepdims=True)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got, want.astype(np.float32), rtol=1e-6, atol=1e-7)
+    run_avg, run_max = nat_pool.global_average_pool_node(), nat_pool.global_max_pool_node()
+    np.testing.assert_array_equal(run_avg(x), got)
+    np.testing.assert_array_equal(run_max(x), got_max)
+
+
+@pytest.mark.parametrize("shape", [(1, 96, 14, 14), (1, 576, 7, 7), (1, 16, 56, 56), (2, 3, 65, 129)])
+def test_global_average_pool_is_at_least_as_accurate_as_numpys_float32_mean(shape):
+    """Values far from zero (an offset of 1000) lose bits in float sums: against the exact mean, the
+    kernel's largest and average errors stay within numpy's float32 mean's, and every mean within 2 ulp."""
+    x = randn(*shape) + np.float32(1000)
+    axes = tuple(range(2, x.ndim))
+    exact = x.astype(np.float64).mean(axis=axes, keepdims=True)
+    got_err = np.abs(nat_pool.GlobalAveragePool(x).astype(np.float64) - exact)
+    numpy_err = np.abs(x.mean(axis=axes, keepdims=True).astype(np.float64) - exact)
+    ulp = np.spacing(np.abs(exact).astype(np.float32)).astype(np.float64)
+    assert got_err.max() <= numpy_err.max() and got_err.mean() <= numpy_err.mean()
+    assert np.all(got_err <= 2 * ulp)
+
+
+def test_global_max_pool_keeps_infinities_signed_zeros_and_all_nan_planes():
+    x = np.array([[[-np.inf] * 20, [-0.0] * 20, [np.nan] * 20, [-3e38] * 19 + [-np.inf]]], dtype=np.float32)
+    got = nat_pool.GlobalMaxPool(x).reshape(-1)
+    assert got[0] == -np.inf and got[1] == 0.0 and np.isnan(got[2]) and got[3] == np.float32(-3e38)
+
+
+@pytest.mark.parametrize("op", ["GlobalAveragePool", "GlobalMaxPool"])
+def test_global_pools_of_small_planes_give_the_same_bits_on_1_2_and_3_threads(op):
+    x = with_specials(randn(1, 6000, 7, 7), every=97)
+    results = []
+    for count in (1, 2, 3):
+        with intra_op_thread_limit(count):
+            jobs = library.LIB.ep_pool_jobs()
+            results.append(getattr(nat_pool, op)(x))
+            assert (library.LIB.ep_pool_jobs() > jobs) == (count > 1), "the call should be split over threads"
+    np.testing.assert_array_equal(results[1], results[0])
+    np.testing.assert_array_equal(results[2], results[0])
+
+
+@pytest.mark.parametrize("op", ["GlobalAveragePool", "GlobalMaxPool"])
+def test_global_pool_nodes_run_natively_per_input_shape_and_hand_the_rest_to_numpy(op):
+    sess = ep.InferenceSession(make_model([helper.make_node(op, ["x"], ["y"], name="gp")],
+                                          [("x", F, ["n", "c", "h", "w"])], [("y", F, None)]).SerializeToString(),
+                               providers=["cpu"])
+    assert any("kernel native" in note for d in sess.get_partition().decisions for note in d.notes)
+    ref = getattr(ref_pool, op)
+    for shape in [(1, 8, 7, 7), (2, 3, 14, 14), (1, 8, 7, 7), (1, 4, 1, 1)]:
+        x = randn(*shape)
+        (got,) = sess.run(None, {"x": x})
+        np.testing.assert_allclose(got, ref(x), rtol=1e-6, atol=1e-7)
+    run = nat_pool.global_average_pool_node() if op == "GlobalAveragePool" else nat_pool.global_max_pool_node()
+    x64 = RNG.standard_normal((1, 2, 3, 3))
+    np.testing.assert_array_equal(run(x64), ref(x64))
+    assert run(np.zeros((0, 2, 4, 4), np.float32)).shape == (0, 2, 1, 1)
+    with pytest.raises(ValueError, match=op):
+        run(randn(2, 3))

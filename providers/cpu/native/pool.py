@@ -305,29 +305,73 @@ def average_pool_node(*, auto_pad: str = "NOTSET", ceil_mode: int = 0, count_inc
 # --------------------------------------------------------------------------- global pools
 
 
-def global_pool(x: np.ndarray, mode: int) -> np.ndarray | None:
-    """Max or mean over the spatial dims (keepdims) by the C kernel, or None when it does not apply."""
-    lib = library.LIB
-    if lib is None or not is_f32_array(x) or x.ndim < 3 or x.size == 0:
+def _global_plan(shape: tuple[int, ...]) -> tuple[tuple[int, ...], int, int] | None:
+    """The global pool's C call for an input of `shape`: (output shape, planes, values per plane), or
+    None where it does not apply (rank below 3, an empty tensor)."""
+    if len(shape) < 3 or 0 in shape:
         return None
+    return shape[:2] + (1,) * (len(shape) - 2), shape[0] * shape[1], math.prod(shape[2:])
+
+
+def _global_run(plan: tuple[tuple[int, ...], int, int], x: np.ndarray, mode: int) -> np.ndarray:
     if not x.flags.c_contiguous:
         x = np.ascontiguousarray(x)
-    shape = x.shape
-    y = np.empty(shape[:2] + (1,) * (len(shape) - 2), dtype=np.float32)
-    lib.ep_global_pool_f32(x.ctypes.data, y.ctypes.data, shape[0] * shape[1], math.prod(shape[2:]), mode,
-                           library.threads())
+    out_shape, planes, size = plan
+    # one value per plane: too small for empty_aligned's alignment to matter (it costs ~1 us more)
+    y = np.empty(out_shape, dtype=F32)
+    library.LIB.ep_global_pool_f32(x.ctypes.data, y.ctypes.data, planes, size, mode, library.threads())
     return y
 
 
-@native_kernel("GlobalAveragePool", 1)
+def global_pool(x: np.ndarray, mode: int) -> np.ndarray | None:
+    """Max or mean over the spatial dims (keepdims) by the C kernel, or None when it does not apply."""
+    if library.LIB is None or not is_f32_array(x):
+        return None
+    plan = _global_plan(x.shape)
+    return None if plan is None else _global_run(plan, x, mode)
+
+
 def GlobalAveragePool(x: np.ndarray) -> np.ndarray:
-    """GlobalAveragePool (the mean summed in double)."""
+    """GlobalAveragePool (each plane summed in double, from float partial sums of at most four values)."""
     y = global_pool(x, library.POOL_AVG)
     return reference.GlobalAveragePool(x) if y is None else y
 
 
-@native_kernel("GlobalMaxPool", 1)
 def GlobalMaxPool(x: np.ndarray) -> np.ndarray:
     """GlobalMaxPool (NaN propagates)."""
     y = global_pool(x, library.POOL_MAX)
     return reference.GlobalMaxPool(x) if y is None else y
+
+
+def _global_node_runner(mode: int, fallback: Callable[[np.ndarray], Any]) -> Callable[[np.ndarray], Any]:
+    """The function that runs one global pooling node: the C call prepared per input shape, the numpy
+    kernel (`fallback`) for what it does not take."""
+    plans: dict[tuple[int, ...], tuple[tuple[int, ...], int, int] | None] = {}
+    missing = object()
+
+    def run(x: np.ndarray) -> Any:
+        if type(x) is not np.ndarray or x.dtype != F32:
+            return fallback(x)
+        plan = plans.get(x.shape, missing)
+        if plan is missing:
+            plan = _global_plan(x.shape)
+            if len(plans) >= _PLANS_PER_NODE:
+                plans.clear()
+            plans[x.shape] = plan
+        return fallback(x) if plan is None else _global_run(plan, x, mode)
+
+    return run
+
+
+@native_kernel("GlobalAveragePool", 1, factory=True)
+@_version_name("GlobalAveragePool")
+def global_average_pool_node() -> Callable[..., Any]:
+    """The kernel of one GlobalAveragePool node."""
+    return _global_node_runner(library.POOL_AVG, reference.GlobalAveragePool)
+
+
+@native_kernel("GlobalMaxPool", 1, factory=True)
+@_version_name("GlobalMaxPool")
+def global_max_pool_node() -> Callable[..., Any]:
+    """The kernel of one GlobalMaxPool node."""
+    return _global_node_runner(library.POOL_MAX, reference.GlobalMaxPool)
