@@ -189,3 +189,17 @@ def test_dropout_training_mode_keeps_expectation():
     assert mask.dtype == bool and abs(mask.mean() - 0.75) < 0.02
     np.testing.assert_allclose(y[mask], 1 / 0.75, rtol=1e-6)
     assert not y[~mask].any()
+
+
+@pytest.mark.parametrize("indices", [np.array(3), np.array(-1), np.array([0, 5, -2]), np.array([[1, 2], [3, 9]])])
+@pytest.mark.parametrize("axis", [0, 2, -1])
+def test_gather_of_a_strided_input_reads_only_the_rows_asked_for_and_matches_take(indices, axis):
+    from providers.cpu.tensor import Gather
+
+    x = np.random.default_rng(0).standard_normal((1, 10, 12), dtype=np.float32).transpose(1, 0, 2)  # not contiguous
+    got = Gather(x, indices, axis=axis)
+    want = np.take(np.ascontiguousarray(x), indices, axis=axis)
+    assert got.shape == want.shape and np.array_equal(got, want)
+    assert not np.shares_memory(got, x)  # a copy, even for a scalar index
+    with pytest.raises(ValueError, match="out of range for axis"):
+        Gather(x, np.array(x.shape[axis]), axis=axis)

@@ -164,6 +164,10 @@ def Gather(data: Any, indices: Any, *, axis: int = 0) -> Any:
         xp = get_array_module(data)
         indices = wrap_indices(indices, data.shape[ax], "Gather")
     try:
+        if xp is np and not data.flags.c_contiguous:
+            # np.take first copies the whole of a strided input; indexing reads only the rows asked for
+            picked = data[(slice(None),) * ax + (np.asarray(indices),)]
+            return picked.copy() if np.ndim(indices) == 0 else picked
         return as_array(xp.take(data, indices, axis=ax))
     except IndexError:
         raise ValueError(f"Gather: an index in {indices.min()}..{indices.max()} is out of range for "
