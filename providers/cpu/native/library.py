@@ -13,7 +13,9 @@ from __future__ import annotations
 import ctypes
 import importlib
 import os
+from collections.abc import Callable
 from math import prod
+from typing import Any
 
 import numpy as np
 
@@ -114,6 +116,26 @@ def empty_aligned(shape: tuple[int, ...]) -> np.ndarray:
     raw = np.empty(size + 16, dtype=np.float32)
     skip = (-raw.ctypes.data % 64) // 4
     return raw[skip:skip + size].reshape(shape)
+
+
+class PlanCache:
+    """One node's prepared C calls by key (its input shape, ...): `get` builds a missing one with
+    `make(*args)` (None: the C code does not take that case); at most `size` kept, all dropped when full."""
+
+    __slots__ = ("_plans", "_size")
+
+    def __init__(self, size: int) -> None:
+        self._plans: dict[Any, Any] = {}
+        self._size = size
+
+    def get(self, key: Any, make: Callable[..., Any], *args: Any) -> Any:
+        """The plan of `key`, made by `make(*args)` on first use."""
+        plan = self._plans.get(key, self)
+        if plan is self:
+            if len(self._plans) >= self._size:
+                self._plans.clear()
+            plan = self._plans[key] = make(*args)
+        return plan
 
 
 def unavailable_reason() -> str | None:

@@ -89,22 +89,16 @@ def _node_runner(mode: int, op: str, geometry: dict[str, Any], fallback: Callabl
                  wrap: bool) -> Callable[[np.ndarray], Any]:
     """The function that runs one pooling node: the C call prepared per input shape, the numpy
     kernel (`fallback`) for what it does not take; `wrap` returns a 1-tuple (multi-output ops)."""
-    plans: dict[tuple[int, ...], _Plan | None] = {}
+    plans = library.PlanCache(_PLANS_PER_NODE)
     args = (geometry["kernel_shape"], geometry.get("strides"), geometry.get("dilations"), geometry.get("pads"),
             geometry.get("auto_pad", "NOTSET"), geometry.get("ceil_mode", 0), op)
-    missing = object()
 
     def run(x: np.ndarray) -> Any:
         # every step here runs per node per run, often with the interpreter's state just evicted by a
         # large kernel (a convolution): few look-ups, few objects
         if type(x) is not np.ndarray or x.dtype != F32:
             return fallback(x)
-        plan = plans.get(x.shape, missing)
-        if plan is missing:
-            plan = _plan(x.shape, mode, *args)
-            if len(plans) >= _PLANS_PER_NODE:
-                plans.clear()
-            plans[x.shape] = plan
+        plan = plans.get(x.shape, _plan, x.shape, mode, *args)
         if plan is None:
             return fallback(x)
         y = _run(plan, x, mode, op)
@@ -346,18 +340,12 @@ def GlobalMaxPool(x: np.ndarray) -> np.ndarray:
 def _global_node_runner(mode: int, fallback: Callable[[np.ndarray], Any]) -> Callable[[np.ndarray], Any]:
     """The function that runs one global pooling node: the C call prepared per input shape, the numpy
     kernel (`fallback`) for what it does not take."""
-    plans: dict[tuple[int, ...], tuple[tuple[int, ...], int, int] | None] = {}
-    missing = object()
+    plans = library.PlanCache(_PLANS_PER_NODE)
 
     def run(x: np.ndarray) -> Any:
         if type(x) is not np.ndarray or x.dtype != F32:
             return fallback(x)
-        plan = plans.get(x.shape, missing)
-        if plan is missing:
-            plan = _global_plan(x.shape)
-            if len(plans) >= _PLANS_PER_NODE:
-                plans.clear()
-            plans[x.shape] = plan
+        plan = plans.get(x.shape, _global_plan, x.shape)
         return fallback(x) if plan is None else _global_run(plan, x, mode)
 
     return run

@@ -194,21 +194,20 @@ def node_runner(fallback: Callable[..., Any], axes: list[int] | None, keep_aspec
     covered = (library.LIB is not None and not antialias and mode in ("nearest", "linear")
                and coordinate_transformation_mode in COORDINATE_MODES)
     axes_key = None if axes is None else tuple(axes)
-    plans: dict[Any, Plan | None] = {}
+    plans = library.PlanCache(NODE_PLANS)
     # the last lookup, replaced as one tuple (concurrent runs): x shape, roi, scales, sizes (held, so that their
     # ids stay unique), plan
     last: list[tuple[Any, ...]] = [(None, None, None, None, None)]
 
+    def make(x: np.ndarray, scales: Any, sizes: Any, roi_size: int) -> Plan | None:
+        return None if x.size == 0 else plan(
+            x.shape, _key(scales, float), _key(sizes, int), axes_key, keep_aspect_ratio_policy, mode,
+            coordinate_transformation_mode, nearest_mode, bool(exclude_outside), roi_size)
+
     def lookup(x: np.ndarray, roi: Any, scales: Any, sizes: Any) -> Plan | None:
         try:
             key = (x.shape, _input_key(scales), _input_key(sizes), 0 if roi is None else np.size(roi))
-            found = plans.get(key, plans)
-            if found is plans:
-                if len(plans) >= NODE_PLANS:
-                    plans.clear()
-                found = plans[key] = None if x.size == 0 else plan(
-                    x.shape, _key(scales, float), _key(sizes, int), axes_key, keep_aspect_ratio_policy, mode,
-                    coordinate_transformation_mode, nearest_mode, bool(exclude_outside), key[3])
+            found = plans.get(key, make, x, scales, sizes, key[3])
         except (TypeError, ValueError, OverflowError):
             return None
         if constant:
