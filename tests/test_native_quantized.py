@@ -215,7 +215,7 @@ def test_dynamic_quantize_matmul_equals_numpy_bit_for_bit(gemm_kernel, monkeypat
 def test_dynamic_quantize_matmul_with_constant_weights_takes_the_plan_and_gives_numpys_bits(gemm_kernel,
                                                                                              monkeypatch):
     node = SimpleNamespace(inputs=["A", "B", "B_scale", "B_zero", "bias"])
-    graph = SimpleNamespace(initializers={"B", "B_scale", "B_zero", "bias"})
+    graph = SimpleNamespace(is_constant={"B", "B_scale", "B_zero", "bias"}.__contains__)
     general = []
     monkeypatch.setattr(nat, "dynamic_quantize", lambda x: general.append(1) or ref.DynamicQuantizeLinear(x))
     for b_type in BYTE_TYPES:
@@ -245,7 +245,7 @@ def test_dynamic_quantize_matmul_with_constant_weights_takes_the_plan_and_gives_
 def test_matmul_integer_to_float_with_constant_weights_takes_the_plan_and_gives_numpys_bits(gemm_kernel,
                                                                                             monkeypatch):
     node = SimpleNamespace(inputs=["A", "B", "a_scale", "b_scale", "a_zero", "b_zero", "bias"])
-    graph = SimpleNamespace(initializers={"B", "b_scale", "b_zero", "bias"})
+    graph = SimpleNamespace(is_constant={"B", "b_scale", "b_zero", "bias"}.__contains__)
     general, unsigned_rows = [], nat.unsigned_rows
     monkeypatch.setattr(nat, "unsigned_rows", lambda *a: general.append(1) or unsigned_rows(*a))
     for b_type in BYTE_TYPES:

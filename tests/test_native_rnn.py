@@ -288,7 +288,7 @@ def constant_lstm_node(args, **attrs):
     names = ["X", "W", "R", "B", "", "H0", "C0", "P"][:len(args)]
     names = [name if args[i] is not None else "" for i, name in enumerate(names)]
     node = SimpleNamespace(inputs=names)
-    graph = SimpleNamespace(initializers={"W", "R", "B", "P"})
+    graph = SimpleNamespace(is_constant={"W", "R", "B", "P"}.__contains__)
     return nat.LSTM(**attrs, _node=node, _graph=graph, _num_outputs=3)
 
 

@@ -162,11 +162,10 @@ class _WeightCache:
 
 
 def constant_weights(node: Node | None, graph: Graph | None) -> bool:
-    """Whether a DynamicQuantizeLSTM node's W, R and their zero points are initializers (then their
-    converted forms may be kept between runs)."""
+    """Whether a DynamicQuantizeLSTM node's W, R and their zero points are constants (`Graph.is_constant`;
+    then their converted forms may be kept between runs)."""
     names = list(node.inputs) if node is not None else []
-    return graph is not None and len(names) > 11 and all(names[i] and names[i] in graph.initializers
-                                                         for i in (1, 2, 9, 11))
+    return graph is not None and len(names) > 11 and all(graph.is_constant(names[i]) for i in (1, 2, 9, 11))
 
 
 def zeros_finished_states(node: Node | None) -> bool:

@@ -178,11 +178,11 @@ def _large(a: Any, b: Any) -> bool:
 
 
 def _constant_inputs(node: Node | None, graph: Graph | None, positions: Sequence[int]) -> bool:
-    """Whether the node's inputs at `positions` that are present are all initializers."""
+    """Whether the node's inputs at `positions` that are present are all constants (`Graph.is_constant`)."""
     if node is None or graph is None:
         return False
     names = list(node.inputs)
-    return all(p >= len(names) or not names[p] or names[p] in graph.initializers for p in positions)
+    return all(p >= len(names) or not names[p] or graph.is_constant(names[p]) for p in positions)
 
 
 def _zero_ok(zero: np.ndarray | None) -> bool:

@@ -295,11 +295,11 @@ def _lstm_factory(attrs: dict[str, Any], node: Any, graph: Any, num_outputs: int
     returns None. R^T is kept between runs when R is an initializer; when W, R, B and P all are
     (layout 0), a _FloatPlan per input shape skips the per-run setup."""
     names = list(node.inputs) if node is not None else []
-    constant = graph is not None and len(names) > 2 and names[2] in graph.initializers
+    constant = graph is not None and len(names) > 2 and graph.is_constant(names[2])
     planned = constant and attrs.get("layout", 0) == 0 and all(
-        i >= len(names) or not names[i] or names[i] in graph.initializers for i in (1, 3, 7))
+        i >= len(names) or not names[i] or graph.is_constant(names[i]) for i in (1, 3, 7))
     cache = reference_q._WeightCache(constant)
-    w_cache = reference_q._WeightCache(constant and len(names) > 1 and names[1] in graph.initializers)
+    w_cache = reference_q._WeightCache(constant and len(names) > 1 and graph.is_constant(names[1]))
     plan: _FloatPlan | None = None
 
     def run(x, w, r, b=None, sequence_lens=None, initial_h=None, initial_c=None, p=None):
