@@ -11,7 +11,9 @@
   MatMul + Add -> Gemm, Gemm weights stored pre-transposed and MatMul / Gemm weights stored
   contiguous (`matmul`),
   YOLOv5 Focus -> SpaceToDepth (`focus`), quantize_dynamic's MatMulInteger chains ->
-  com.microsoft MatMulIntegerToFloat / DynamicQuantizeMatMul (`quantization`).
+  com.microsoft MatMulIntegerToFloat / DynamicQuantizeMatMul (`quantization`), a per-tensor
+  DequantizeLinear of moved (Gather, Transpose, Reshape, ...) integer constants -> the same moves over
+  the dequantized float32 constant (`dequantize`).
 
 Every fusion keeps the names of graph outputs (the new node writes the chain's last output), never
 takes a chain whose intermediate values are read elsewhere, and replaces nodes only where the
@@ -29,6 +31,7 @@ from ..provider import ExecutionProvider
 from .activations import fuse_gelu, fuse_hard_swish, fuse_silu
 from .bias_gelu import fuse_bias_gelu
 from .control_flow import fold_bodies, inline_constant_ifs
+from .dequantize import fold_dequantize_linear
 from .editor import GraphEdit
 from .focus import fuse_focus
 from .layernorm import fuse_layer_norm
@@ -44,6 +47,7 @@ FUSIONS: tuple[Callable[[GraphEdit], None], ...] = (
     fuse_layer_norm, fuse_skip_layer_norm, fuse_gelu, fuse_bias_gelu, fuse_silu, fuse_hard_swish, fuse_matmul_scale,
     fuse_matmul_add, pretranspose_gemm_weights,
     store_weights_contiguous, fuse_focus, fuse_matmul_integer_to_float, fuse_dynamic_quantize_matmul,
+    fold_dequantize_linear,
 )
 
 #: how often inlining a constant If and folding again may repeat (each can expose the next)

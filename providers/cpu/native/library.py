@@ -1,8 +1,9 @@
 """Loading the compiled kernels: the `_ep_native` extension, opened with ctypes.
 
-pip builds `csrc/*.c` into the extension module `_ep_native` (see setup.py). Its only Python
-entry point is an empty module; the kernels are plain C functions, called here through ctypes
-with their argument types declared. When the extension is missing (the build failed or was
+pip builds `csrc/*.c` into the extension module `_ep_native` (see setup.py). The kernels are
+plain C functions, called here through ctypes with their argument types declared; the module's
+own functions are the few direct entry points of csrc/pyentry.c (`softmax_f32`: native/softmax.py),
+for kernels whose ctypes call costs more than their work. When the extension is missing (the build failed or was
 skipped) or `EP_RUNTIME_NATIVE=0` is set, `LIB` is None, `UNAVAILABLE_REASON` says why, and the
 CPU provider runs its numpy kernels. Every kernel takes, last, the number of threads it may use
 (`threads()`: the running session's intra_op_num_threads); csrc/parallel.c is the pool.
@@ -22,7 +23,7 @@ import numpy as np
 from ep_runtime.threads import intra_op_threads
 
 #: the C functions' version of this binding; the library must report the same
-ABI_VERSION = 4
+ABI_VERSION = 5
 
 #: activation codes of csrc/ep_native.h
 ACT_NONE, ACT_RELU, ACT_LEAKY_RELU, ACT_CLIP, ACT_HARD_SIGMOID, ACT_HARD_SWISH = 0, 1, 2, 3, 4, 5
@@ -50,7 +51,6 @@ _SIGNATURES = {
     "ep_conv2d_gemm_f32": ([_P, _P, _I64, _P, _P, _P, _P, _INT, _F, _F, _I64], ctypes.c_int),
     "ep_sgemm_pack_b_rows_f32": ([_P, _I64, _I64, _I64, _P], ctypes.c_int),
     "ep_sgemm_f32": ([_P, _P, _I64, _P, _P, _I64, _I64, _I64, _I64], ctypes.c_int),
-    "ep_softmax_f32": ([_P, _P, _I64, _I64, _I64, _INT, _I64], ctypes.c_int),
     "ep_layer_norm_f32": ([_P, _P, _I64, _P, _P, _P, _P, _P, _P, _P, _I64, _I64, _F, _INT, _I64], ctypes.c_int),
     "ep_channel_affine_f32": ([_P, _P, _P, _P, _I64, _I64, _I64, _INT, _I64], ctypes.c_int),
     "ep_resize_f32": ([_P, _P, _P, _I64], ctypes.c_int),

@@ -1,7 +1,7 @@
 /* Elementwise activations over a contiguous float32 array. */
 #include "ep_native.h"
 
-int ep_native_abi_version(void) { return 4; }
+int ep_native_abi_version(void) { return 5; }
 
 /* elements a thread takes at least (below, waking a worker costs more than it saves), and the
  * multiple each thread's run starts at */
