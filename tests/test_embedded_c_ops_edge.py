@@ -68,6 +68,8 @@ CASES = {
     "slice_focus": ("Slice", {"x": (1, 3, 8, 8)}, {"s": _i64(1, 0), "e": _i64(2**62, 2**62), "a": _i64(2, 3),
                                                    "st": _i64(2, 2)}, {}, 17),
     "slice_legacy": ("Slice", {"x": (4, 5)}, {}, {"starts": [1], "ends": [3], "axes": [1]}, 9),
+    "slice_step2_last_axis_long_odd_rows": ("Slice", {"x": (2, 3, 5, 75)}, {"s": _i64(1, 1), "e": _i64(2**62, 74),
+                                                                           "a": _i64(2, 3), "st": _i64(1, 2)}, {}, 17),
     "gather_axis1": ("Gather", {"x": (3, 5, 4)}, {"i": _i64(4, 0, -1)}, {"axis": 1}, 17),
     "gather_scalar": ("Gather", {"x": (6, 4)}, {"i": np.int64(-2)}, {}, 17),
     "gather_2d_indices": ("Gather", {"x": (7, 3)}, {"i": _i64([[1, 2], [6, 0]])}, {"axis": 0}, 17),

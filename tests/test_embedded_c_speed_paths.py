@@ -1,6 +1,7 @@
 """The fast paths of the embedded C kernels agree with the cpu provider on odd geometries.
 
-Depthwise Conv (one input channel per group, channel multiplier up to 4) runs as a direct loop over
+Depthwise Conv (one input channel per group, channel multiplier up to 4) that ep_depthwise.c does not
+take (tests/test_embedded_c_depthwise.py covers that file's lane and row paths) runs as a direct loop over
 the stride phases of its zero-padded plane instead of im2col + GEMM; these cases cover every branch
 of it (3x3 in one pass, other kernels by threes and ones, strides 1 to 4 and unequal, dilations,
 asymmetric pads, 1-D, batches, no bias, a stride larger than the kernel) and the paths beside it
@@ -135,7 +136,7 @@ def test_strided_and_dense_conv_scratch_is_phase_planes_of_a_row_block_not_im2co
 
 def test_depthwise_conv_scratch_is_one_padded_plane_not_an_im2col_buffer():
     call, _ = _lowered_conv("dw3x3_s1_odd")
-    assert call.scratch == 9 * 11 + 7 * 11  # padded 9 x 11 plane, then 7 rows of 11 accumulators
+    assert call.scratch == 9 * 11  # the padded 9 x 11 plane (ep_depthwise.c's row path)
     assert call.scratch < 1 * 3 * 3 * 7 * 9  # what im2col would take
 
 
@@ -165,6 +166,21 @@ POOL_CASES = {
     "avg_1d_include_pad": ("AveragePool", (2, 2, 15), {"kernel_shape": [4], "strides": [3], "pads": [2, 1],
                                                        "count_include_pad": 1}),
     "max_dilated_1d": ("MaxPool", (2, 2, 15), {"kernel_shape": [3], "dilations": [3], "pads": [2, 1]}),
+    # the banded pools (ep_layer.c pool_banded): frames of 2048 floats, so several bands a plane here
+    "max_3x3_s1_many_bands": ("MaxPool", (1, 2, 70, 60), {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]}),
+    "max_5x5_s1_tall_narrow_bands": ("MaxPool", (1, 1, 200, 30), {"kernel_shape": [5, 5], "pads": [2, 2, 2, 2]}),
+    "max_6x5_s1_even_kernel_asym": ("MaxPool", (1, 2, 19, 21), {"kernel_shape": [6, 5], "pads": [3, 0, 2, 4]}),
+    "max_3x3_s2_narrow_rows_bands": ("MaxPool", (1, 2, 90, 40), {"kernel_shape": [3, 3], "strides": [2, 2],
+                                                                 "pads": [1, 1, 1, 1]}),
+    "max_3x3_s2_ceil_past_the_pads": ("MaxPool", (1, 1, 6, 6), {"kernel_shape": [3, 3], "strides": [2, 2],
+                                                               "ceil_mode": 1}),
+    "avg_3x2_s3x2_three_rows": ("AveragePool", (1, 4, 3, 80), {"kernel_shape": [3, 2], "strides": [3, 2]}),
+    "avg_bands_asym_pads_ceil": ("AveragePool", (1, 2, 100, 50), {"kernel_shape": [4, 3], "strides": [1, 2],
+                                                                  "pads": [2, 1, 1, 2], "ceil_mode": 1}),
+    "avg_bands_include_pad": ("AveragePool", (1, 2, 100, 50), {"kernel_shape": [4, 3], "strides": [3, 1],
+                                                               "pads": [2, 1, 1, 2], "count_include_pad": 1}),
+    # a frame row wider than the frame: the window walk
+    "avg_rows_wider_than_the_frame": ("AveragePool", (1, 1, 4, 2100), {"kernel_shape": [2, 3], "pads": [0, 1, 1, 1]}),
 }
 
 
@@ -189,6 +205,11 @@ GEMM_CASES = {
     "nn_trans_a": ((260, 11), (260, 33), 1, 0),
     "nt_packed_transposed": ((17, 513), (45, 513), 0, 1),
     "nt_dot_products": ((3, 40), (19, 40), 0, 1),
+    # fewer than 32 rows: dot products by 4 rows of a x 4 of b, both ragged, depth past the 1024-deep block
+    # with a tail off the vector width
+    "nt_dot_blocks_and_tails": ((23, 1050), (38, 1050), 0, 1),
+    "nt_dot_one_row": ((1, 37), (9, 37), 0, 1),
+    "nt_packed_from_32_rows": ((32, 70), (40, 70), 0, 1),
     "tt": ((9, 12), (20, 9), 1, 1),
 }
 
@@ -236,7 +257,8 @@ OTHER_BUILDS = [pytest.param(["-DEP_NO_VECTOR_EXT"], id="plain_c99"),
 
 
 @pytest.mark.parametrize("cflags", OTHER_BUILDS)
-@pytest.mark.parametrize("case", ["nn_tails", "nt_packed_transposed", "nn_many_rows_packed"])
+@pytest.mark.parametrize("case", ["nn_tails", "nt_packed_transposed", "nn_many_rows_packed",
+                                  "nt_dot_blocks_and_tails"])
 def test_gemm_other_builds_match_cpu(case, cflags):
     a_shape, b_shape, ta, tb = GEMM_CASES[case]
     rng = np.random.default_rng(5)
@@ -285,13 +307,28 @@ RESIZE_CASES = {
     "linear_wide_rows_odd_scale": ((1, 2, 3, 1300), (1, 1, 2, 1.3), None, {"mode": "linear"}),
     "linear_wide_down_past_the_row": ((1, 1, 2, 6000), (1, 1, 1, 0.02), None, {"mode": "linear"}),
     "cubic_wide_rows": ((1, 1, 4, 700), (1, 1, 1.5, 1.1), None, {"mode": "cubic"}),
+    # twice the width: the columns blend as pairs of in-order streams between the clamped edges
+    "linear_2x_pairs_half_pixel_odd_width": ((1, 3, 5, 37), (1, 1, 2, 2), None, {"mode": "linear"}),
+    "linear_2x_pairs_asymmetric": ((1, 2, 4, 64), (1, 1, 1, 2), None,
+                                   {"mode": "linear", "coordinate_transformation_mode": "asymmetric"}),
+    "linear_2x_pairs_pytorch_width_two": ((1, 2, 3, 2), (1, 1, 2, 2), None,
+                                          {"mode": "linear", "coordinate_transformation_mode": "pytorch_half_pixel"}),
+    "linear_2x_pairs_widest_stack_row": ((1, 1, 3, 512), (1, 1, 2, 2), None, {"mode": "linear"}),
+    # nearest to twice the width: each element twice, in order (odd output width: the last one once)
+    "nearest_2x_floor_asymmetric_doubled": ((1, 3, 6, 26), (1, 1, 2, 2), None,
+                                            {"mode": "nearest", "coordinate_transformation_mode": "asymmetric",
+                                             "nearest_mode": "floor"}),
+    "nearest_doubled_odd_width_sizes": ((1, 2, 4, 5), None, (1, 2, 8, 9),
+                                        {"mode": "nearest", "coordinate_transformation_mode": "asymmetric",
+                                         "nearest_mode": "floor"}),
 }
 #: the cases whose geometry onnxruntime computes as the cpu provider does (where a scale times a length is
 #: not a whole number, onnxruntime's float32 coordinates and output lengths differ from the core's double ones)
 RESIZE_AS_ORT = {"nearest_2x_row_copies", "nearest_3x_floor_asymmetric", "nearest_odd_scale_ceil",
                  "linear_2x_pytorch_half_pixel", "linear_half_pixel_odd", "linear_align_corners_sizes",
                  "linear_asymmetric_down", "linear_antialias_down", "cubic_up", "cubic_antialias_down",
-                 "linear_wide_rows_chunked"}
+                 "linear_wide_rows_chunked", "linear_2x_pairs_half_pixel_odd_width", "linear_2x_pairs_asymmetric",
+                 "linear_2x_pairs_pytorch_width_two", "linear_2x_pairs_widest_stack_row"}
 
 
 @pytest.mark.parametrize("fused", [False, True], ids=["per_node", "fused"])

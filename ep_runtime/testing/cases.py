@@ -415,6 +415,39 @@ def _cast(dtype: str, rng: np.random.Generator) -> Iterator[Case]:
                     {"to": int(onnx.TensorProto.FLOAT)})
 
 
+def _dynamic_quantize_lstm(rng: np.random.Generator) -> Iterator[Case]:
+    """com.microsoft DynamicQuantizeLSTM as quantize_dynamic writes it: int8 or uint8 W and R with per-direction
+    scales and zero points, both directions (outputs typed: onnx's shape inference does not know the op)."""
+    hidden, size, ms = 6, 4, "com.microsoft"
+    for direction, dirs in (("forward", 1), ("bidirectional", 2)):
+        for wtype, (lo, hi), zp in ((np.int8, (-127, 127), 0), (np.uint8, (0, 255), 128)):
+            inits = [_init("W", rng.integers(lo, hi, (dirs, size, 4 * hidden), endpoint=True).astype(wtype)),
+                     _init("R", rng.integers(lo, hi, (dirs, hidden, 4 * hidden), endpoint=True).astype(wtype)),
+                     _init("B", np.asarray(rng.standard_normal((dirs, 8 * hidden)) * 0.1, np.float32)),
+                     _init("W_scale", np.full(dirs, 0.01, np.float32)), _init("W_zero_point", np.full(dirs, zp, wtype)),
+                     _init("R_scale", np.full(dirs, 0.02, np.float32)), _init("R_zero_point", np.full(dirs, zp, wtype))]
+            node = helper.make_node("DynamicQuantizeLSTM", ["x", "W", "R", "B", "", "", "", "", "W_scale",
+                                                            "W_zero_point", "R_scale", "R_zero_point"],
+                                    ["y0", "y1", "y2"], domain=ms, direction=direction, hidden_size=hidden)
+            x = _values(rng, (5, 3, size), "float32")
+            graph = helper.make_graph([node], "kit_DynamicQuantizeLSTM",
+                                      [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, list(x.shape))],
+                                      [helper.make_tensor_value_info(f"y{k}", onnx.TensorProto.FLOAT, shape)
+                                       for k, shape in enumerate([(5, dirs, 3, hidden), (dirs, 3, hidden),
+                                                                  (dirs, 3, hidden)])], inits)
+            model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", EDGE_OPSET),
+                                                            helper.make_opsetid(ms, 1)],
+                                      producer_name="ep_runtime.testing")
+            model.ir_version = min(model.ir_version, 8)
+            name = f"kit_DynamicQuantizeLSTM_{np.dtype(wtype).name}_{direction}"
+            yield Case(name, "kit", "DynamicQuantizeLSTM", ms, model, [x])
+
+
+#: com.microsoft ops with kit cases, given only when asked for by name (edge_cases(["DynamicQuantizeLSTM"]))
+CONTRIB_KIT_OPS: dict[str, Callable[[np.random.Generator], Iterator[Case]]] = {
+    "DynamicQuantizeLSTM": _dynamic_quantize_lstm}
+
+
 def _family(op: str) -> Callable[[str, np.random.Generator], Iterator[Case]] | None:
     if op in UNARY:
         return functools.partial(_unary, op)
@@ -446,4 +479,7 @@ def edge_cases(ops: Sequence[str] | None = None, seed: int = 0) -> list[Case]:
                 continue
             rng = np.random.default_rng([seed, zlib.crc32(op.encode()), _KIT_DTYPES.index(dtype)])
             cases.extend(family(dtype, rng))
+    for op, contrib in CONTRIB_KIT_OPS.items():
+        if ops is not None and (op in ops or f"com.microsoft::{op}" in ops):
+            cases.extend(contrib(np.random.default_rng([seed, zlib.crc32(op.encode())])))
     return cases

@@ -71,7 +71,7 @@ def walk(calls: Sequence[Call]) -> list[Call]:
 
 #: sources every build needs besides the operators
 SUPPORT_SOURCES = ("ep_tensor", "ep_broadcast", "ep_sgemm", "ep_window", "ep_quant", "ep_qgemm", "ep_rnn",
-                   "ep_layer")
+                   "ep_layer", "ep_depthwise")
 
 U8, I8, I32, I64, BOOL = (np.dtype(t) for t in (np.uint8, np.int8, np.int32, np.int64, np.bool_))
 Q8 = frozenset({U8, I8})

@@ -29,7 +29,7 @@ from ep_runtime.provider import Refusal
 from ep_runtime.session import InferenceSession
 from ep_runtime.session_options import SessionOptions
 
-from . import build, codegen
+from . import build, codegen, quant
 from .affine import fuse_affine_runs
 from .calls import C_DTYPES, SUPPORT_SOURCES, Call, walk
 from .lowering import fuse_conv_activations, lower
@@ -157,6 +157,7 @@ def export_model(model: str | os.PathLike | onnx.ModelProto, outdir: str | os.Pa
     sources, vendor = resolve_kernels(kernels)
     calls, nodes = fuse_conv_activations(calls, graph.nodes, graph, {v.name for v in graph.outputs}, vendor)
     calls, nodes = fuse_affine_runs(calls, nodes, graph, set(), call_shapes(graph, calls, known), vendor)
+    calls, nodes = quant.fuse_float_epilogues(calls, nodes, graph, set(), call_shapes(graph, calls, known), vendor)
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
 

@@ -99,27 +99,63 @@ def _conv(ctx: Ctx) -> Call:
 #: conv.c's EP_CONV_DIRECT_MAX_MULTIPLIER, EP_CONV_COL_FLOATS, EP_CONV_COL_MIN_COLS and EP_CONV_WIDE_*
 CONV_DIRECT_MAX_MULTIPLIER, CONV_COL_FLOATS, CONV_COL_MIN_COLS = 4, 262144, 256
 CONV_WIDE_FLOATS, CONV_WIDE_MAX_TAPS, CONV_WIDE_MAX_PHASES = 65536, 64, 16
+#: conv.c's EP_CONV_EXACT_MIN_M: from this many outputs a group the wide path takes any map width
+CONV_EXACT_MIN_M = 128
+#: ep_depthwise.h's EP_DW_LANES and ep_depthwise.c's EP_DW_* limits
+DW_LANES, DW_MIN_CHANNELS, DW_MAX_WIDTH, DW_MANY_TAPS, DW_MAX_TAPS, DW_MAX_SPAN, DW_BLOCK_FLOATS = (
+    16, 8, 16, 25, 64, 64, 12288)
+DW_ROWS_3X3_S1_WIDTH, DW_ROWS_3X3_S2_WIDTH, DW_ROWS_5X5_S2_WIDTH = 16, 8, 32
+
+
+def depthwise_scratch(m: int, oh: int, ow: int, p: dict[str, Any]) -> int | None:
+    """Floats of scratch ep_depthwise takes for a depthwise Conv of m output channels (ep_depthwise_scratch_size),
+    or None where it does not run it (ep_depthwise_ok): its lane path's block of interleaved padded rows,
+    weights and output row, or its row path's padded plane (ep_depthwise.c's choose_path)."""
+    (kh, kw), (sh, sw), (dh, dw) = p["kernel"], p["strides"], p["dilations"]
+    if oh < 1 or ow < 1:
+        return None
+    wp, window = (ow - 1) * sw + (kw - 1) * dw + 1, (kh - 1) * dh + 1
+    rows_path = kh == kw and dh == dw == 1 and ((kh == 3 and sw in (1, 2)) or (kh == 5 and sw == 2))
+    if rows_path and kh == 5:
+        width = DW_ROWS_5X5_S2_WIDTH
+    elif rows_path:
+        width = DW_ROWS_3X3_S1_WIDTH if sw == 1 else DW_ROWS_3X3_S2_WIDTH
+    else:
+        width = DW_MAX_WIDTH * (1 + (sw > 1) + (kh * kw >= DW_MANY_TAPS))
+    if (m >= DW_MIN_CHANNELS and ow <= width and kh * kw <= DW_MAX_TAPS and window <= DW_MAX_SPAN
+            and (kw - 1) * dw + 1 <= DW_MAX_SPAN):  # lane path
+        fit = DW_BLOCK_FLOATS // (wp * DW_LANES)
+        rows = min(oh, (fit - window) // sh + 1 if fit > window else 1)
+        return (((rows - 1) * sh + window) * wp + kh * kw + ow) * DW_LANES
+    return ((oh - 1) * sh + window) * wp if rows_path else None
 
 
 def conv_scratch(xs: Sequence[int], ws: Sequence[int], ys: Sequence[int], p: dict[str, Any]) -> int:
     """Floats of scratch ep_conv takes (conv.c's ep_conv_scratch_size): none for a 1x1 Conv with stride
-    1 and no pads; for a depthwise one (one input channel per group, at most 4 outputs), the stride
-    phases of its padded plane and an accumulator; where the dropped columns of conv.c's wide path are at
-    most an eighth of its rows (at most 64 taps and 16 stride phases), the zero-padded phase planes of the
+    1 and no pads; for a depthwise one (one input channel per group, at most 4 outputs), ep_depthwise's
+    (depthwise_scratch) where it runs it, else the stride phases of its padded plane and an accumulator;
+    where the dropped columns of conv.c's wide path are at
+    most an eighth of its rows or a group has at least CONV_EXACT_MIN_M outputs (at most 64 taps and 16
+    stride phases), the zero-padded phase planes of the
     input rows a block of output rows reads and that block's output; else the im2col columns of a block of
     output rows."""
     oh, ow = (ys[2], ys[3]) if len(ys) == 4 else (1, ys[2])
     if p["kernel"] == [1, 1] and p["strides"] == [1, 1] and not any(p["pads"]):
         return 0
     if ws[1] == 1 and ws[0] // max(p["group"], 1) <= CONV_DIRECT_MAX_MULTIPLIER:
+        dw_floats = depthwise_scratch(ws[0], oh, ow, p)
+        if dw_floats is not None:
+            return dw_floats
         (sh, sw), (top, left, bottom, right) = p["strides"], p["pads"]
         ph = -(-((xs[2] if len(xs) == 4 else 1) + top + bottom) // sh)
         pw = -(-(xs[-1] + left + right) // sw)
         return sh * sw * ph * pw + oh * pw
     (kh, kw), (sh, sw), (dh, dw) = p["kernel"], p["strides"], p["dilations"]
     hr, wr = (kh - 1) * dh // sh, (kw - 1) * dw // sw
-    if ow and kh * kw <= CONV_WIDE_MAX_TAPS and sh * sw <= CONV_WIDE_MAX_PHASES and 8 * wr <= ow + wr:  # wide path
-        cg, mg, pw, phases = ws[1], ws[0] // max(p["group"], 1), ow + wr, sh * sw
+    mg = ws[0] // max(p["group"], 1)
+    if (ow and kh * kw <= CONV_WIDE_MAX_TAPS and sh * sw <= CONV_WIDE_MAX_PHASES
+            and (8 * wr <= ow + wr or mg >= CONV_EXACT_MIN_M)):  # wide path
+        cg, pw, phases = ws[1], ow + wr, sh * sw
         fixed, per_row = cg * phases * hr * pw, (cg * phases + mg) * pw
         rows = (CONV_WIDE_FLOATS - fixed) // per_row if fixed < CONV_WIDE_FLOATS else 0
         if rows * pw < CONV_COL_MIN_COLS:
@@ -328,7 +364,8 @@ _RNN_ACTIVATIONS: dict[str, tuple[int, float | None, float | None]] = {
     "leakyrelu": (4, 0.01, None), "thresholdedrelu": (5, 1.0, None), "scaledtanh": (6, 1.0, 1.0),
     "hardsigmoid": (7, 0.2, 0.5), "elu": (8, 1.0, None), "softsign": (9, None, None), "softplus": (10, None, None),
 }
-_RNN_DEFAULTS = {"LSTM": ("sigmoid", "tanh", "tanh"), "GRU": ("sigmoid", "tanh")}
+_RNN_DEFAULTS = {"LSTM": ("sigmoid", "tanh", "tanh"), "GRU": ("sigmoid", "tanh"),
+                 "DynamicQuantizeLSTM": ("sigmoid", "tanh", "tanh")}
 
 
 def _rnn_activations(ctx: Ctx, dirs: int) -> list[tuple[str, Any]]:
@@ -437,6 +474,87 @@ def _rnn_transposed(ctx: Ctx, call: Call) -> Call:
     return Call(call.func + "_rt", call.source, args, call.scratch, constants=made)
 
 
+#: DynamicQuantizeLSTM's inputs read as constants at lowering time: W, R and their scales and zero points
+_QLSTM_PARAMS = (1, 2, 8, 9, 10, 11)
+#: csrc/ops/dynamicquantizelstm.h's EP_DQLSTM_MAX_K: the longest input or hidden size whose int32 sums are exact
+_QLSTM_MAX_K = 16384
+
+
+def _qlstm_weights(ctx: Ctx, k: int, what: str, dirs: int, rows: int, cols: int) -> tuple[np.ndarray, ...]:
+    """One of DynamicQuantizeLSTM's weights (W: k 1, R: k 2) prepared for the kernel: transposed to [dirs, cols,
+    rows] int8 (uint8 with its top bit flipped), each row's sum, the scale per column [dirs, cols] and the zero
+    point per direction in the same int8 terms."""
+    name, at = ctx.node.inputs[k], 6 + 2 * k  # W_scale is input 8, R_scale 10, each followed by its zero point
+    w, scale, zero = ctx.const(name), ctx.const(ctx.input(at) or ""), ctx.const(ctx.input(at + 1) or "")
+    if w is None or scale is None or zero is None:
+        raise Unsupported("attribute", f"DynamicQuantizeLSTM {what}, its scale and zero point must be constants")
+    if w.dtype not in Q8 or zero.dtype != w.dtype or w.shape != (dirs, rows, cols):
+        raise Unsupported("dtype", f"DynamicQuantizeLSTM {what} {name!r} of {w.dtype} {list(w.shape)} with a "
+                                   f"{zero.dtype} zero point unsupported (int8 or uint8 [{dirs}, {rows}, {cols}])")
+    if scale.shape not in ((dirs,), (dirs, cols)) or zero.shape not in ((dirs,), (dirs, cols)):
+        raise Unsupported("attribute", f"DynamicQuantizeLSTM {what}_scale {list(scale.shape)} and zero point "
+                                       f"{list(zero.shape)} must be [{dirs}] or [{dirs}, {cols}]")
+    zeros = zero.reshape(dirs, -1).astype(np.int64)
+    if np.any(zeros != zeros[:, :1]):
+        raise Unsupported("attribute", f"DynamicQuantizeLSTM {what}_zero_point must hold one value per direction")
+    shift = 128 if w.dtype == U8 else 0
+    signed = (w.view(np.uint8) ^ np.uint8(0x80)).view(np.int8) if shift else w.view(np.int8)
+    wt = np.ascontiguousarray(signed.transpose(0, 2, 1))
+    sums = wt.sum(axis=2, dtype=np.int64).astype(np.int32)
+    scales = np.ascontiguousarray(np.broadcast_to(scale.astype(np.float32).reshape(dirs, -1), (dirs, cols)))
+    return wt, sums, scales, zeros[:, 0] - shift
+
+
+def _dynamic_quantize_lstm(ctx: Ctx) -> Call:
+    """com.microsoft DynamicQuantizeLSTM: constant int8 or uint8 W and R (their scales per direction or per
+    column, one zero point per direction), prepared here (transposed, row sums); the cpu provider's arithmetic
+    (csrc/ops/dynamicquantizelstm.h)."""
+    n = ctx.node
+    _only_attrs(n, {"activations", "activation_alpha", "activation_beta", "clip", "direction", "hidden_size",
+                    "input_forget"})
+    direction = _text(_attr(n, "direction", "forward"))
+    if direction not in _RNN_DIRECTIONS:
+        raise Unsupported("attribute", f"DynamicQuantizeLSTM direction={direction!r} unsupported")
+    dirs = 2 if direction == "bidirectional" else 1
+    clip = _attr(n, "clip")
+    if clip is not None and not float(clip) > 0:
+        raise Unsupported("attribute", f"DynamicQuantizeLSTM clip={clip} unsupported (must be > 0)")
+    xs, ws = ctx.shape(n.inputs[0]), ctx.shape(n.inputs[1])
+    hidden = ws[2] // 4
+    if _attr(n, "hidden_size") is not None and int(_attr(n, "hidden_size")) != hidden:
+        raise Unsupported("attribute", "DynamicQuantizeLSTM hidden_size disagrees with W")
+    if max(xs[2], hidden) > _QLSTM_MAX_K:
+        raise Unsupported("attribute", f"DynamicQuantizeLSTM input size {xs[2]} or hidden size {hidden} over "
+                                       f"{_QLSTM_MAX_K} unsupported")
+    f32 = frozenset({F32})
+    _want_dtypes(ctx, X=(n.inputs[0], f32), B=(ctx.input(3), f32), sequence_lens=(ctx.input(4), frozenset({I32})),
+                 initial_h=(ctx.input(5), f32), initial_c=(ctx.input(6), f32), P=(ctx.input(7), f32))
+    made: dict[str, np.ndarray] = {}
+    zero_points: list[int] = []  # W's per direction, then R's
+    tensors = []
+    for k, what, rows in ((1, "W", xs[2]), (2, "R", hidden)):
+        wt, sums, scales, zeros = _qlstm_weights(ctx, k, what, dirs, rows, 4 * hidden)
+        names = [quant.fresh_constant_name(ctx, f"{n.inputs[k]}__{tag}") for tag in ("qlstm", "qlstm_sums",
+                                                                                   "qlstm_scales")]
+        made.update(zip(names, (wt, sums, scales)))
+        tensors += [("t", name) for name in names]
+        zero_points += [int(z) for z in zeros]
+    outs = [n.outputs[k] if len(n.outputs) > k and n.outputs[k] else None for k in range(3)]
+    args = [("t", n.inputs[0]), *tensors, ("i64s", zero_points)] + [("t", ctx.input(k)) for k in (3, 4, 5, 6, 7)]
+    args += [("t", o) for o in outs] + [("i32", _RNN_DIRECTIONS[direction]), *_rnn_activations(ctx, dirs),
+                                         ("f32", float(clip or 0.0)), ("i32", int(_attr(n, "input_forget", 0))),
+                                         ("i32", int(outs[0] is not None)), ("scratch", None)]
+    return Call("ep_dynamicquantizelstm", "dynamicquantizelstm", args,
+                dynamic_quantize_lstm_scratch(xs[0], xs[1], xs[2], hidden), constants=made)
+
+
+def dynamic_quantize_lstm_scratch(seq: int, batch: int, inputs: int, hidden: int) -> int:
+    """Floats of scratch ep_dynamicquantizelstm takes (its ep_dynamicquantizelstm_scratch_size)."""
+    g4 = 4 * hidden
+    return (3 * batch * hidden + 2 * batch * g4 + 2 * g4 + seq * batch * g4 + batch + -(-seq * batch * inputs // 4)
+            + -(-batch * hidden // 4))
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -492,10 +610,49 @@ def _split(ctx: Ctx) -> Call:
 def _gather(ctx: Ctx) -> Call:
     n = ctx.node
     _only_attrs(n, {"axis"})
-    _want_dtypes(ctx, data=(n.inputs[0], frozenset({F32})), indices=(n.inputs[1], frozenset({I64, I32})),
-                 output=(n.outputs[0], frozenset({F32})))
+    got = _want_dtypes(ctx, data=(n.inputs[0], ANY_C), indices=(n.inputs[1], frozenset({I64, I32})))
+    _want_dtypes(ctx, output=(n.outputs[0], frozenset({got["data"]})))
     axis, _ = shapes.gather_plan(ctx)
     return Call("ep_gather", "gather", [("t", n.inputs[0]), ("t", n.inputs[1]), ("t", n.outputs[0]), ("i32", axis)])
+
+
+def _expand(ctx: Ctx) -> Call:
+    """Expand (any element type; the shape input resolved at lowering time, as the output's shape)."""
+    n = ctx.node
+    _only_attrs(n, set())
+    got = _want_dtypes(ctx, input=(n.inputs[0], ANY_C))
+    _want_dtypes(ctx, output=(n.outputs[0], frozenset({got["input"]})))
+    return Call("ep_expand", "expand", [("t", n.inputs[0]), ("t", n.outputs[0])])
+
+
+def _argmax(ctx: Ctx) -> Call:
+    """ArgMax and ArgMin along one axis (keepdims, select_last_index), int64 indices."""
+    n = ctx.node
+    _only_attrs(n, {"axis", "keepdims", "select_last_index"})
+    xs = ctx.shape(n.inputs[0])
+    _want_dtypes(ctx, data=(n.inputs[0], _ARG_DTYPES), output=(n.outputs[0], frozenset({I64})))
+    if not xs:
+        raise Unsupported("attribute", f"{n.op_type} of a scalar unsupported")
+    axis = int(_attr(n, "axis", 0)) % len(xs)  # in range: checked with the output shape (shapes.py)
+    if xs[axis] == 0 and int(np.prod(xs[:axis] + xs[axis + 1:])) > 0:
+        raise Unsupported("attribute", f"{n.op_type} along the empty axis {axis} of {list(xs)} is undefined")
+    return Call("ep_argmax", "argmax", [("t", n.inputs[0]), ("t", n.outputs[0]), ("i32", axis),
+                                        ("i32", int(_attr(n, "select_last_index", 0))),
+                                        ("i32", int(n.op_type == "ArgMin"))])
+
+
+#: the element types ArgMax and ArgMin compare
+_ARG_DTYPES = Q8 | {F32, I32, I64}
+
+
+def _where(ctx: Ctx) -> Call:
+    """Where: a bool condition, x, y and the output of one element type, broadcasting."""
+    n = ctx.node
+    _only_attrs(n, set())
+    got = _want_dtypes(ctx, condition=(n.inputs[0], frozenset({BOOL})), X=(n.inputs[1], ANY_C))
+    _want_dtypes(ctx, Y=(n.inputs[2], frozenset({got["X"]})), output=(n.outputs[0], frozenset({got["X"]})))
+    return Call("ep_where", "where", [("t", n.inputs[0]), ("t", n.inputs[1]), ("t", n.inputs[2]),
+                                      ("t", n.outputs[0])])
 
 
 def _layernorm(ctx: Ctx) -> Call:
@@ -868,14 +1025,20 @@ OPS: dict[tuple[str, str], OpSpec] = {
     ("", "LogSoftmax"): OpSpec(_softmax, "logsoftmax", shared=ROWS),
     ("", "Concat"): OpSpec(_concat, "concat", shared=ROWS),
     ("", "Split"): OpSpec(_split, "split", shared=ROWS),
-    ("", "Transpose"): OpSpec(_transpose, "transpose"),
+    ("", "Transpose"): OpSpec(_transpose, "transpose", ANY_C),
     ("", "Sum"): OpSpec(_sum, "sum"),
     ("", "LRN"): OpSpec(_lrn, "lrn"),
     ("", "LSTM"): OpSpec(_rnn, "lstm", frozenset({F32, I32})),
     ("", "GRU"): OpSpec(_rnn, "gru", frozenset({F32, I32})),
+    ("com.microsoft", "DynamicQuantizeLSTM"): OpSpec(_dynamic_quantize_lstm, "dynamicquantizelstm",
+                                                     frozenset({F32, I32}), params=_QLSTM_PARAMS),
     ("", "Pad"): OpSpec(_pad, "pad", shared=ROWS),
     ("", "Slice"): OpSpec(_slice, "slice", shared=ROWS),
-    ("", "Gather"): OpSpec(_gather, "gather", frozenset({F32, I32, I64})),
+    ("", "Gather"): OpSpec(_gather, "gather", ANY_C),
+    ("", "Expand"): OpSpec(_expand, "expand", ANY_C),
+    ("", "ArgMax"): OpSpec(_argmax, "argmax", _ARG_DTYPES),
+    ("", "ArgMin"): OpSpec(_argmax, "argmax", _ARG_DTYPES),
+    ("", "Where"): OpSpec(_where, "where", ANY_C),
     ("", "LayerNormalization"): OpSpec(_layernorm, "layernormalization"),
     ("", "Resize"): OpSpec(_resize, "resize"),
     **{("", op): OpSpec(_reduce, "reduce") for op in _REDUCE_MODES},

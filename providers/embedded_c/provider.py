@@ -24,7 +24,9 @@ from ep_runtime.provider import HOST, Capability, CompileOptions, ExecutionProvi
 
 from . import build, codegen, failures, quant, shape_values
 from .affine import fuse_affine_runs
+from .aligned import aligned_copy, aligned_empty
 from .calls import C_DTYPES, SUPPORT_SOURCES, Call, flatten, value_dtype, walk
+from .elide import elide_output_copies
 from .lowering import OP_SOURCES, fuse_conv_activations, lower
 from .shapes import TRIAL_DIM, Shape, Unsupported, fits_declared, propagate, trial_shapes
 
@@ -173,6 +175,10 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
         if fuse:
             calls, nodes = fuse_conv_activations(calls, nodes, subgraph.graph, set(subgraph.outputs), self.vendor)
             calls, nodes = fuse_affine_runs(calls, nodes, subgraph.graph, set(subgraph.outputs), shapes, self.vendor)
+            calls, nodes = quant.fuse_float_epilogues(calls, nodes, subgraph.graph, set(subgraph.outputs), shapes,
+                                                      self.vendor)  # int8 product -> bias, Cast, scale, Swish
+            calls, nodes = elide_output_copies(calls, nodes, subgraph.graph, set(subgraph.outputs), shapes,
+                                               self.vendor)  # a copy into an output: its producer writes it
         else:  # pre-packed weights settled all the same: a vendor's kernel takes the default call
             calls = quant.settle_packed(calls, nodes, self.vendor)
         if len(nodes) != len(subgraph.nodes):
@@ -187,7 +193,7 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
     def _compile_per_node(self, subgraph: SubGraph, calls: list[Call], shapes: dict[str, Shape]
                           ) -> Callable[..., tuple]:
         lib = self.library.load()
-        consts = {k: np.ascontiguousarray(v) for k, v in {**subgraph.constants, **lowered_constants(calls)}.items()
+        consts = {k: aligned_copy(v) for k, v in {**subgraph.constants, **lowered_constants(calls)}.items()
                   if v.dtype in C_DTYPES}
         dtypes = call_dtypes(subgraph.graph, calls)
         inputs, outputs = list(subgraph.inputs), list(subgraph.outputs)
@@ -197,7 +203,7 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
         # and the outputs' at fresh arrays (the caller keeps those: they are never reused).
         produced = {o for c in walk(calls) for o in c.outputs}
         plan = codegen.plan_arena(calls, produced - set(outputs), value_bytes(shapes, dtypes))
-        arena = np.empty(-(-max(plan.size, 1) // 4), dtype=np.float32)
+        arena = aligned_empty(-(-max(plan.size, 1) // 4), np.float32)
         base = arena.ctypes.data
         structs: dict[str, EpTensor] = {}
         keep: list[Any] = [arena, consts]
@@ -320,7 +326,7 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
         constants = {**subgraph.constants, **lowered_constants(calls)}
         consts = [k for k in constants if k in used]
         dtypes = call_dtypes(subgraph.graph, calls)
-        const_arrays = [np.ascontiguousarray(constants[k], dtype=dtypes[k]) for k in consts]
+        const_arrays = [aligned_copy(constants[k], dtypes[k]) for k in consts]
         ext_in = [n for n in subgraph.inputs]
         outputs = list(subgraph.outputs)
         io = {}
@@ -353,10 +359,10 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
         # holds it (when it is a C-contiguous aligned array of its dtype) and such an output is a
         # fresh array the call writes.
         in_shapes = [shapes[n] for n in ext_in]
-        in_bufs = [np.empty(s, dtype=dtypes[n]) for s, n in zip(in_shapes, ext_in)]
+        in_bufs = [aligned_empty(s, dtypes[n]) for s, n in zip(in_shapes, ext_in)]
         fresh = [value_bytes(shapes, dtypes)[o] >= DIRECT_BYTES for o in outputs]
         out_bufs = [None if big else np.empty(shapes[o], dtype=dtypes[o]) for o, big in zip(outputs, fresh)]
-        arena = np.empty(-(-max(plan.size, 1) // 4), dtype=np.float32)
+        arena = aligned_empty(-(-max(plan.size, 1) // 4), np.float32)
         table = [a.ctypes.data for a in in_bufs] + [a.ctypes.data for a in const_arrays] + \
                 [0 if a is None else a.ctypes.data for a in out_bufs]
         ptrs = (ctypes.c_void_p * max(len(table), 1))(*table)

@@ -16,7 +16,7 @@ import numpy as np
 
 from ep_runtime.graph import Node
 
-from .calls import I8, U8, Call
+from .calls import F32, I8, I32, U8, Call, value_dtype
 from .shapes import Ctx, Unsupported, const_input
 
 #: shift range the kernels accept (csrc/ep_quant.h)
@@ -26,6 +26,10 @@ MIN_SHIFT, MAX_SHIFT = -31, 30
 QP_NR, QP_PATCHES, QP_ABUF, QP_MR = 4, 32, 65536, 4
 #: ep_qgemm.h's EP_QP_KALIGN: a packed ConvInteger row is padded with zeros to a multiple of it
 QP_KALIGN = 32
+#: ep_qgemm.h's EP_QP_FLOAT_K, EP_QP_FLOAT_K1 and EP_QP_FLOAT_NPOS: a ConvInteger with rows of taps this short (a
+#: 1x1 kernel's up to QP_FLOAT_K1 over QP_FLOAT_NPOS output positions or more) may run as an exact float32
+#: product, whose scratch holds w, the patches and the sums as floats
+QP_FLOAT_K, QP_FLOAT_K1, QP_FLOAT_NPOS = 64, 256, 512
 #: largest scratch (bytes) a packed ConvInteger may take; a bigger input keeps the direct kernel
 QP_MAX_CONV_SCRATCH = 16 << 20
 #: ep_* type codes of the 8-bit types (csrc/ep_tensor.h)
@@ -147,6 +151,9 @@ def pack_convinteger(ctx: Ctx, call: Call, x_shape: Sequence[int], p: Mapping[st
     cg = w.shape[1]
     kdim = cg * kh * kw
     need = (ih + top + bottom) * (x_shape[-1] + left + right) * cg + QP_PATCHES * -(-kdim // QP_KALIGN) * QP_KALIGN
+    mg, npos = w.shape[0] // max(int(p["group"]), 1), int(np.prod(ctx.shape(ctx.node.outputs[0])[2:]))
+    if kdim <= QP_FLOAT_K or (kh * kw == 1 and kdim <= QP_FLOAT_K1 and npos >= QP_FLOAT_NPOS):  # a float product
+        need = max(need, 4 * (mg * kdim + kdim * npos + mg * npos))  # ep_qconv_float_scratch
     if need > QP_MAX_CONV_SCRATCH or kdim == 0:
         return call
     taps_last = w.reshape(w.shape[0], cg, kh, kw).transpose(0, 2, 3, 1).reshape(w.shape[0], kdim).view(np.uint8)
@@ -205,3 +212,109 @@ def settle_packed(calls: Sequence[Call], nodes: Sequence[Node], vendor: Mapping[
         out[k] = Call(func, call.source, args, 0, [i for i in call.inputs if i not in call.constants],
                       list(call.outputs), call.shared)
     return out
+
+
+#: the packed integer products whose float epilogue `fuse_float_epilogues` merges, by op: (the float call,
+#: the axis of y that holds the channels: a convolution's feature maps, a product's columns)
+_FLOAT_EPILOGUE = {"ep_convinteger_packed": ("ConvInteger", "ep_convinteger_packed_f", 1),
+                   "ep_matmulinteger_packed": ("MatMulInteger", "ep_matmulinteger_packed_f", -1)}
+#: activations the epilogue applies after the scale (csrc/ep_qgemm.h's EP_QF_ACT_SWISH), by op
+_EPILOGUE_ACTS = {("", "Swish"): 7, ("com.microsoft", "QuickGelu"): 7}
+
+
+def _per_channel(shape: Sequence[int], y_shape: Sequence[int], axis: int) -> bool:
+    """Whether a value of `shape` broadcast against y (`y_shape`) is one value, or one per channel along `axis`."""
+    if len(shape) > len(y_shape):
+        return False
+    if int(np.prod(shape)) == 1:
+        return True
+    full = (1,) * (len(y_shape) - len(shape)) + tuple(shape)
+    axis %= len(y_shape)
+    return all(d == (y_shape[axis] if k == axis else 1) for k, d in enumerate(full))
+
+
+def fuse_float_epilogues(calls: Sequence[Call], nodes: Sequence[Node], graph: Any, keep: set[str],
+                         shapes: Mapping[str, Sequence[int]], vendor: Mapping[str, Any] | None = None
+                         ) -> tuple[list[Call], list[Node]]:
+    """The calls with each packed ConvInteger / MatMulInteger followed by what onnxruntime's quantize_dynamic
+    writes after it, [Add of an int32 bias] -> Cast to float32 -> Mul by a float32 scale [-> Swish / QuickGelu],
+    each op reading the previous one's output alone, merged into one `ep_*_packed_f` call (csrc/ep_qgemm.h's
+    ep_qf_epilogue) that writes the last op's output: the int32 sums never reach memory as such (the cpu
+    provider's MatMulIntegerToFloat and ConvInteger fusions do the same). The bias and scale are computed at run
+    time, one value or one per channel; the merged call runs where the last op ran (its inputs are ready
+    there). A chain is left alone when a vendor kernel replaces one of its ops, a value it would swallow has
+    another reader (another node, a body, a graph output, `keep`), or a broadcast would change y's shape.
+    Results are the separate calls' bit for bit."""
+    vendor = vendor or {}
+    calls, nodes = list(calls), list(nodes)
+    sealed = set(keep) | {v.name for v in graph.outputs}
+    position = {id(n): k for k, n in enumerate(nodes)}
+    dropped: set[int] = set()
+
+    def step(value: str, func: str, op: str, domain: tuple[str, ...] = ("", "ai.onnx")) -> tuple[int, Node] | None:
+        """The one reader of `value` when it is `op` running `func`, standard, not a vendor's."""
+        readers = graph.consumers.get(value, [])
+        if value in sealed or len(readers) != 1:
+            return None
+        node = readers[0]
+        k = position.get(id(node))
+        if (k is None or k in dropped or node.op_type != op or node.domain not in domain or op in vendor
+                or calls[k].func != func or node.inputs.count(value) != 1 or value not in shapes):
+            return None
+        return k, node
+
+    def other(node: Node, value: str) -> str:
+        return next(i for i in node.inputs if i != value)
+
+    for k in range(len(calls)):
+        spec = _FLOAT_EPILOGUE.get(calls[k].func)
+        if spec is None or nodes[k].op_type != spec[0] or k in dropped:
+            continue
+        op, func, axis = spec
+        y = calls[k].outputs[0]
+        if y not in shapes:
+            continue
+        y_shape = tuple(shapes[y])
+        chain, bias, v = [], None, y
+        add = step(v, "ep_int_binary", "Add")
+        if add is not None:
+            b = other(add[1], v)
+            if (len(add[1].inputs) != 2 or b not in shapes or value_dtype(graph, b) != I32
+                    or not _per_channel(shapes[b], y_shape, axis) or tuple(shapes[add[1].outputs[0]]) != y_shape):
+                continue
+            chain.append(add[0])
+            bias, v = b, add[1].outputs[0]
+        cast = step(v, "ep_cast", "Cast")
+        mul = step(cast[1].outputs[0], "ep_mul", "Mul") if cast is not None else None
+        if mul is None or len(mul[1].inputs) != 2:
+            continue
+        v = cast[1].outputs[0]
+        scale = other(mul[1], v)
+        if (scale not in shapes or value_dtype(graph, scale) != F32 or not _per_channel(shapes[scale], y_shape, axis)
+                or tuple(shapes[mul[1].outputs[0]]) != y_shape):
+            continue
+        chain += [cast[0], mul[0]]
+        v, act, alpha = mul[1].outputs[0], 0, 0.0
+        for (domain, act_op), kind in _EPILOGUE_ACTS.items():
+            found = step(v, "ep_swish", act_op, (domain,) if domain else ("", "ai.onnx"))
+            if found is not None:
+                chain.append(found[0])
+                v, act = found[1].outputs[0], kind
+                alpha = next(val for kind_, val in calls[found[0]].args if kind_ == "f32")
+                break
+        call = calls[k]
+        ts = [a for a in call.args if a[0] == "t"]  # x, x_zp, packed, sums, w_zp, y
+        rest = [a for a in call.args if a[0] != "t"]
+        args = ts[:5] + [("t", bias), ("t", scale), ("t", v)]
+        if op == "ConvInteger":  # conv, w_dtype, scratch, floats
+            args += [rest[0], rest[1], ("i32", act), ("f32", float(alpha)), rest[2], rest[3]]
+        else:  # b_dtype
+            args += [rest[0], ("i32", act), ("f32", float(alpha))]
+        last = chain[-1]
+        calls[last] = Call(func, call.source, args, call.scratch,
+                           list(call.inputs) + [n for n in (bias, scale) if n is not None], [v], call.shared,
+                           constants=dict(call.constants))
+        nodes[last] = nodes[k]
+        dropped.update([k] + chain[:-1])
+    kept = [k for k in range(len(calls)) if k not in dropped]
+    return [calls[k] for k in kept], [nodes[k] for k in kept]

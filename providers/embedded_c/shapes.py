@@ -351,6 +351,46 @@ def _lstm(ctx: Ctx) -> dict[int, Shape]:
     return {0: y, 1: state, 2: state}
 
 
+def _argmax(ctx: Ctx) -> Shape:
+    """ArgMax and ArgMin: the input's shape with the axis dropped, or kept as 1 (keepdims)."""
+    xs = _same(ctx)
+    axis = int(ctx.attr("axis", 0))
+    if not -len(xs) <= axis < len(xs):
+        raise _bad_attr(ctx, f"axis {axis} is out of range for rank {len(xs)}")
+    axis %= len(xs)
+    return (*xs[:axis], *((1,) if int(ctx.attr("keepdims", 1)) else ()), *xs[axis + 1:])
+
+
+def _expand(ctx: Ctx) -> Shape:
+    """Expand: the input's shape and the constant `shape` input broadcast."""
+    shape = _const_ints(ctx, 1, "shape")
+    if shape is None:
+        raise _bad_shape(ctx, "shape input is missing")
+    try:
+        return op_shapes.expand_shape(_same(ctx), shape)
+    except ValueError as exc:
+        raise Unsupported("dynamic_shape", str(exc)) from None
+
+
+def _dynamic_quantize_lstm(ctx: Ctx) -> dict[int, Shape]:
+    """com.microsoft DynamicQuantizeLSTM's outputs (layout 0), once W [dirs, input, 4*hidden], R [dirs, hidden,
+    4*hidden], B, sequence_lens, initial_h/c and P agree with X."""
+    xs, ws = (ctx.shape(ctx.node.inputs[k]) for k in range(2))
+    dirs = 2 if _text(ctx.attr("direction", "forward")) == "bidirectional" else 1
+    if len(xs) != 3 or len(ws) != 3 or ws[2] % 4:
+        raise _bad_shape(ctx, f"X {list(xs)} and W {list(ws)} must be 3-D with W of shape [dirs, input, 4*hidden]")
+    seq, batch, size = xs
+    hidden = ws[2] // 4
+    state = (dirs, batch, hidden)
+    want = {1: (dirs, size, 4 * hidden), 2: (dirs, hidden, 4 * hidden), 3: (dirs, 8 * hidden), 4: (batch,),
+            5: state, 6: state, 7: (dirs, 3 * hidden)}
+    for k, shape in want.items():
+        name = ctx.input(k)
+        if name is not None and ctx.shape(name) != shape:
+            raise _bad_shape(ctx, f"input {k} {name!r} has shape {list(ctx.shape(name))}, expected {list(shape)}")
+    return {0: (seq, dirs, batch, hidden), 1: state, 2: state}
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -596,6 +636,8 @@ _RULES: dict[str, Callable[[Ctx], Any]] = {
     "MatMulInteger": _matmul, "Cast": _same, "DynamicQuantizeLinear": lambda c: {0: _same(c), 1: (), 2: ()},
     **{op: _broadcast for op in ("Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual", "And", "Or", "Xor")},
     "Not": _same, "If": lambda c: _if(c), "Floor": _same, "Ceil": _same,
+    "DynamicQuantizeLSTM": _dynamic_quantize_lstm, "Expand": _expand, "ArgMax": _argmax, "ArgMin": _argmax,
+    "Where": _broadcast,
     "Constant": lambda c: np.shape(next(iter(c.node.attrs.values()), 0)),
 }
 

@@ -47,6 +47,10 @@
 #include "compare.h"
 #include "logical.h"
 #include "not.h"
+#include "argmax.h"
+#include "dynamicquantizelstm.h"
+#include "expand.h"
+#include "where.h"
 
 /* Exactly as large as the descriptors built below claim, so ASan sees any overrun. */
 static float small[4];
@@ -467,8 +471,78 @@ static void bool_cases(void)
     expect("if cond without an answer", ep_if_cond(&b1, NULL), EP_ERR_ARG);
 }
 
+/* DynamicQuantizeLSTM (seq 2, batch 1, input 3, hidden 2), Gather of bytes, Expand, ArgMax and Where */
+static void select_and_qlstm_cases(void)
+{
+    static int8_t qw[24], qr[16], bytes[6], bytes_out[4];
+    static int32_t sums[8], lens_v[1];
+    static int64_t arg_out[2], idx[2];
+    static float x_v[6], scales[8], y_v[4], yh[2], small_scratch[64];
+    static unsigned char conds[3];
+    const int64_t zeros[2] = {0, 0}, bad_zeros[2] = {0, 200};
+    int64_t d3[3] = {2, 1, 3}, dw[3] = {1, 8, 3}, dr[3] = {1, 8, 2}, d8[2] = {1, 8}, dy[4] = {2, 1, 1, 2};
+    int64_t ds[3] = {1, 1, 2}, d1[1] = {1}, d2[1] = {2}, d23[2] = {2, 3}, d22[2] = {2, 2}, d3v[1] = {3};
+    int64_t d6[1] = {6}, d32[2] = {3, 2};
+    ep_tensor x = ep_make_tensor(x_v, EP_FLOAT32, 3, d3), wt = ep_make_tensor(qw, EP_INT8, 3, dw);
+    ep_tensor wt_float = ep_make_tensor(big, EP_FLOAT32, 3, dw), rt = ep_make_tensor(qr, EP_INT8, 3, dr);
+    ep_tensor sum = ep_make_tensor(sums, EP_INT32, 2, d8), scale = ep_make_tensor(scales, EP_FLOAT32, 2, d8);
+    ep_tensor sum_short = ep_make_tensor(sums, EP_INT32, 1, d2), y = ep_make_tensor(y_v, EP_FLOAT32, 4, dy);
+    ep_tensor y_h = ep_make_tensor(yh, EP_FLOAT32, 3, ds), y_small = ep_make_tensor(y_v, EP_FLOAT32, 3, ds);
+    ep_tensor lens = ep_make_tensor(lens_v, EP_INT32, 1, d1);
+    ep_tensor b23 = ep_make_tensor(bytes, EP_INT8, 2, d23), b22 = ep_make_tensor(bytes_out, EP_INT8, 2, d22);
+    ep_tensor f23 = ep_make_tensor(mid, EP_FLOAT32, 2, d23), ind = ep_make_tensor(idx, EP_INT64, 1, d2);
+    ep_tensor am = ep_make_tensor(arg_out, EP_INT64, 1, d2), b6 = ep_make_tensor(bytes, EP_INT8, 1, d6);
+    ep_tensor c3 = ep_make_tensor(conds, EP_BOOL, 1, d3v), b3 = ep_make_tensor(bytes, EP_INT8, 1, d3v);
+    ep_tensor b32 = ep_make_tensor(bytes, EP_INT8, 2, d32);
+    expect("qlstm scratch fits", ep_dynamicquantizelstm_scratch_size(2, 1, 3, 2) <= 64, 1);
+    expect("qlstm valid", ep_dynamicquantizelstm(&x, &wt, &sum, &scale, &rt, &sum, &scale, zeros, NULL, NULL, NULL,
+                                                 NULL, NULL, &y, &y_h, NULL, 0, NULL, NULL, NULL, 0.0f, 0, 1,
+                                                 small_scratch), EP_OK);
+    expect("qlstm float weights", ep_dynamicquantizelstm(&x, &wt_float, &sum, &scale, &rt, &sum, &scale, zeros, NULL,
+                                                         NULL, NULL, NULL, NULL, &y, NULL, NULL, 0, NULL, NULL, NULL,
+                                                         0.0f, 0, 1, small_scratch), EP_ERR_DTYPE);
+    expect("qlstm short sums", ep_dynamicquantizelstm(&x, &wt, &sum_short, &scale, &rt, &sum, &scale, zeros, NULL,
+                                                      NULL, NULL, NULL, NULL, &y, NULL, NULL, 0, NULL, NULL, NULL,
+                                                      0.0f, 0, 1, small_scratch), EP_ERR_SHAPE);
+    expect("qlstm zero point out of int8", ep_dynamicquantizelstm(&x, &wt, &sum, &scale, &rt, &sum, &scale, bad_zeros,
+                                                                  NULL, NULL, NULL, NULL, NULL, &y, NULL, NULL, 0,
+                                                                  NULL, NULL, NULL, 0.0f, 0, 1, small_scratch),
+           EP_ERR_ARG);
+    lens_v[0] = 3;
+    expect("qlstm length past seq", ep_dynamicquantizelstm(&x, &wt, &sum, &scale, &rt, &sum, &scale, zeros, NULL,
+                                                           &lens, NULL, NULL, NULL, &y, NULL, NULL, 0, NULL, NULL,
+                                                           NULL, 0.0f, 0, 1, small_scratch), EP_ERR_ARG);
+    expect("qlstm Y too small", ep_dynamicquantizelstm(&x, &wt, &sum, &scale, &rt, &sum, &scale, zeros, NULL, NULL,
+                                                       NULL, NULL, NULL, &y_small, NULL, NULL, 0, NULL, NULL, NULL,
+                                                       0.0f, 0, 1, small_scratch), EP_ERR_SHAPE);
+    expect("qlstm without scratch", ep_dynamicquantizelstm(&x, &wt, &sum, &scale, &rt, &sum, &scale, zeros, NULL,
+                                                           NULL, NULL, NULL, NULL, &y, NULL, NULL, 0, NULL, NULL,
+                                                           NULL, 0.0f, 0, 1, NULL), EP_ERR_ARG);
+    idx[0] = 1;
+    idx[1] = -2;
+    expect("gather of bytes valid", ep_gather(&b23, &ind, &b22, 1), EP_OK);
+    expect("gather of bytes into floats", ep_gather(&b23, &ind, &f23, 1), EP_ERR_DTYPE);
+    idx[1] = 3;
+    expect("gather of bytes index past the axis", ep_gather(&b23, &ind, &b22, 1), EP_ERR_SHAPE);
+    expect("expand valid", ep_expand(&b3, &b23), EP_OK);
+    expect("expand not a broadcast", ep_expand(&b23, &b32), EP_ERR_SHAPE);
+    expect("expand to a lower rank", ep_expand(&b23, &b6), EP_ERR_SHAPE);
+    expect("expand into floats", ep_expand(&b3, &f23), EP_ERR_DTYPE);
+    expect("argmax valid", ep_argmax(&b23, &am, 1, 0, 0), EP_OK);
+    expect("argmax axis out of range", ep_argmax(&b23, &am, 2, 0, 0), EP_ERR_ARG);
+    expect("argmax output of 6", ep_argmax(&b23, &b6, 1, 0, 0), EP_ERR_DTYPE);
+    expect("argmax select_last 2", ep_argmax(&b23, &am, 1, 2, 0), EP_ERR_ARG);
+    expect("argmax wrong count", ep_argmax(&b23, &am, 0, 0, 0), EP_ERR_SHAPE);
+    expect("where valid", ep_where(&c3, &b3, &b23, &b23), EP_OK);
+    expect("where float condition", ep_where(&b3, &b3, &b23, &b23), EP_ERR_DTYPE);
+    expect("where mixed types", ep_where(&c3, &f23, &b23, &b23), EP_ERR_DTYPE);
+    expect("where output not the broadcast", ep_where(&c3, &b3, &b3, &b23), EP_ERR_SHAPE);
+    expect("where not broadcastable", ep_where(&c3, &b32, &b3, &b32), EP_ERR_SHAPE);
+}
+
 int main(void)
 {
+    select_and_qlstm_cases();
     bool_cases();
     conv_cases();
     pool_cases();

@@ -182,6 +182,156 @@ static void pool_max_separable(const float *px, float *py, const ep_pool_params 
     }
 }
 
+/* floats of each of the two frames the banded pools hold on the stack (2 x 8 KiB) */
+#define EP_POOL_FRAME 2048
+
+/* f (rows x fw) = input rows r0 .. r0 + rows - 1 of the plane xp (ih x iw), frame column fx holding input
+ * column fx - pl; what lies outside the input is `fill` */
+static void fill_frame(const float *xp, int64_t ih, int64_t iw, int64_t r0, int64_t rows, int64_t pl, int64_t fw,
+                       float fill, float *f)
+{
+    int64_t i, c;
+    int64_t c0 = pl < fw ? pl : fw;                          /* frame columns [c0, c1) read the input */
+    int64_t c1 = pl + iw < fw ? pl + iw : fw;
+    for (i = 0; i < rows; ++i) {
+        float *fr = f + i * fw;
+        int64_t r = r0 + i;
+        if (r < 0 || r >= ih) {
+            for (c = 0; c < fw; ++c) {
+                fr[c] = fill;
+            }
+            continue;
+        }
+        for (c = 0; c < c0; ++c) {
+            fr[c] = fill;
+        }
+        for (c = c0; c < c1; ++c) {
+            fr[c] = xp[r * iw + c - pl];
+        }
+        for (c = c1 > c0 ? c1 : c0; c < fw; ++c) {
+            fr[c] = fill;
+        }
+    }
+}
+
+/* dst[j] = max(src[j], src[j + s]) (NaN kept) for j in [0, len - s) */
+static void max_pass(float *restrict dst, const float *restrict src, int64_t len, int64_t s)
+{
+    int64_t j;
+    for (j = 0; j + s < len; ++j) {
+        dst[j] = EP_MAX_NAN(src[j + s], src[j]);
+    }
+}
+
+/* afterwards f[j] (f or g, which it returns) = the max of f[j], f[j + d], ..., f[j + (k - 1) d] as it was, for
+ * j + (k - 1) d < len: windows of 2, 4, 8 ... taps from the ones half as long, the last from two overlapping
+ * ones (about log2(k) passes instead of k) */
+static float *max_window(float *f, float *g, int64_t len, int64_t d, int64_t k)
+{
+    int64_t w = 1;
+    float *t;
+    while (2 * w <= k) {
+        max_pass(g, f, len, w * d);
+        t = f;
+        f = g;
+        g = t;
+        len -= w * d;
+        w *= 2;
+    }
+    if (w < k) {
+        max_pass(g, f, len, (k - w) * d);
+        f = g;
+    }
+    return f;
+}
+
+/* dst[j] = src[j] + src[j + d] + ... + src[j + (k - 1) d] for j in [0, len - (k - 1) d) */
+static void sum_window(float *restrict dst, const float *restrict src, int64_t len, int64_t d, int64_t k)
+{
+    int64_t j, t, n = len - (k - 1) * d;
+    for (j = 0; j < n; ++j) {
+        dst[j] = src[j];
+    }
+    for (t = 1; t < k; ++t) {
+        const float *st = src + t * d;
+        for (j = 0; j < n; ++j) {
+            dst[j] += st[j];
+        }
+    }
+}
+
+/* MaxPool / AveragePool with dilations 1 by bands of output rows, whatever the plane's width: a band's
+ * input rows go into a frame padded to whole windows (-inf or 0), the frame is reduced over kh rows and
+ * then kw columns, each pass one loop over the whole frame (short rows vectorize as well as long ones),
+ * and the outputs are picked from it. 0 (nothing done) when one frame cannot hold kh rows of the padded
+ * width. Average divides by the taps inside x (or, with count_include_pad, inside the padded x). */
+static int pool_banded(const float *px, float *py, const ep_pool_params *p, const ep_pool_extents *e, int mode)
+{
+    float f[EP_POOL_FRAME], g[EP_POOL_FRAME];
+    const int64_t kh = p->kernel[0], kw = p->kernel[1], sh = p->strides[0], sw = p->strides[1];
+    const int64_t pt = p->pads[0], pl = p->pads[1];
+    const int64_t fw = (e->ow - 1) * sw + kw; /* frame columns: every window's */
+    const float fill = mode == EP_POOL_MAX ? -INFINITY : 0.0f;
+    int64_t band, c, oy0, oy, ox;
+    if (fw > EP_POOL_FRAME / kh) {
+        return 0;
+    }
+    band = (EP_POOL_FRAME / fw - kh) / sh + 1; /* output rows per band */
+    for (c = 0; c < e->planes; ++c) {
+        const float *xp = px + c * e->ih * e->iw;
+        float *yp = py + c * e->oh * e->ow;
+        for (oy0 = 0; oy0 < e->oh; oy0 += band) {
+            int64_t nb = e->oh - oy0 < band ? e->oh - oy0 : band;
+            int64_t rows = (nb - 1) * sh + kh, len = rows * fw;
+            const float *r;
+            fill_frame(xp, e->ih, e->iw, oy0 * sh - pt, rows, pl, fw, fill, f);
+            if (mode == EP_POOL_MAX && sh == 1) {
+                float *v = max_window(f, g, len, fw, kh);
+                float *w = v == f ? g : f;
+                r = max_window(v, w, len - (kh - 1) * fw, 1, kw);
+            } else if (mode == EP_POOL_MAX) { /* strided rows: each output row's kh rows folded directly */
+                int64_t b;
+                for (b = 0; b < nb; ++b) {
+                    rows_max(f, fw, b * sh, b * sh + kh, 0, fw, g + b * fw);
+                }
+                r = max_window(g, f, nb * fw, 1, kw);
+            } else {
+                sum_window(g, f, len, fw, kh);
+                sum_window(f, g, len - (kh - 1) * fw, 1, kw);
+                r = f;
+            }
+            for (oy = oy0; oy < oy0 + nb; ++oy) {
+                const float *rr = r + (oy - oy0) * (mode == EP_POOL_MAX && sh > 1 ? 1 : sh) * fw;
+                float *yrow = yp + oy * e->ow;
+                if (mode == EP_POOL_MAX) {
+                    for (ox = 0; ox < e->ow; ++ox) {
+                        yrow[ox] = rr[ox * sw];
+                    }
+                } else {
+                    int64_t y0 = oy * sh - pt, ky0, ky1, cy;
+                    if (p->count_include_pad) {
+                        ep_window_taps(y0 + pt, kh, 1, e->ih + pt + p->pads[2], &ky0, &ky1);
+                    } else {
+                        ep_window_taps(y0, kh, 1, e->ih, &ky0, &ky1);
+                    }
+                    cy = ky1 - ky0;
+                    for (ox = 0; ox < e->ow; ++ox) {
+                        int64_t x0 = ox * sw - pl, kx0, kx1, count;
+                        if (p->count_include_pad) {
+                            ep_window_taps(x0 + pl, kw, 1, e->iw + pl + p->pads[3], &kx0, &kx1);
+                        } else {
+                            ep_window_taps(x0, kw, 1, e->iw, &kx0, &kx1);
+                        }
+                        count = cy * (kx1 - kx0);
+                        yrow[ox] = count ? rr[ox * sw] / (float)count : 0.0f;
+                    }
+                }
+            }
+        }
+    }
+    return 1;
+}
+
 int ep_pool(const ep_tensor *x, ep_tensor *y, const ep_pool_params *p, int mode)
 {
     const float *px;
@@ -197,6 +347,12 @@ int ep_pool(const ep_tensor *x, ep_tensor *y, const ep_pool_params *p, int mode)
     }
     px = (const float *)x->data;
     py = (float *)y->data;
+    /* banded: any average, and a max but on wide rows at a column stride (the separable walk reads those in
+     * place, with no frame to fill) */
+    if (p->dilations[0] == 1 && p->dilations[1] == 1 && (mode == EP_POOL_AVERAGE || p->strides[1] == 1 || e.ow < 48) &&
+        pool_banded(px, py, p, &e, mode)) {
+        return EP_OK;
+    }
     if (mode == EP_POOL_MAX && p->dilations[0] == 1 && p->dilations[1] == 1 && p->kernel[1] <= EP_POOL_ROW) {
         pool_max_separable(px, py, p, &e);
         return EP_OK;

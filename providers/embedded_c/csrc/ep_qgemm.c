@@ -1,7 +1,9 @@
 /* ep_qgemm.c: the 8-bit convolution and matrix product as byte dot products (see ep_qgemm.h). */
 #include <string.h>
 
+#include "ep_exp.h"
 #include "ep_qgemm.h"
+#include "ep_sgemm.h"
 #include "ep_window.h"
 
 #if defined(__GNUC__) && (defined(__AVX2__) || defined(__AVX512VNNI__) || defined(__AVXVNNI__)) && \
@@ -297,8 +299,20 @@ int ep_qmatmul_dot(const ep_tensor *a, int32_t za, const ep_tensor *b, ep_tensor
 /* bytes of k an int32 sum takes before it is folded into int64: 255 * 128 * 4096 < 2^31 */
 #define EP_QP_KB 4096
 
+/* GCC's tuning for AVX-512 targets keeps loops it vectorises to 256-bit vectors; a product whose rows of k
+ * are long (a matrix product's: 64 bytes a step and more) runs its tiles in 512-bit ones, twice the bytes a
+ * VPDPBUSD. (Short rows, most convolutions', are faster as they are: fewer bytes in each sum's remainder.) */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__AVX512F__) && !defined(EP_NO_VECTOR_EXT)
+#define EP_QP_WIDE __attribute__((target("prefer-vector-width=512")))
+#define EP_QP_INLINE __attribute__((always_inline)) inline
+#else
+#define EP_QP_WIDE
+#define EP_QP_INLINE inline
+#endif
+
 /* out[i][r] = sum_{k < n} u[i][k] * s[r][k] (i < EP_QP_MR, r < EP_QP_NR), int32 blocks folded into int64 */
-static void qp_tile(const uint8_t *const *u, const int8_t *const *s, int64_t n, int64_t out[EP_QP_MR][EP_QP_NR])
+static EP_QP_INLINE void qp_tile_body(const uint8_t *const *u, const int8_t *const *s, int64_t n,
+                                      int64_t out[EP_QP_MR][EP_QP_NR])
 {
     int64_t k0, i, r;
     for (i = 0; i < EP_QP_MR; ++i) {
@@ -353,6 +367,18 @@ static void qp_tile(const uint8_t *const *u, const int8_t *const *s, int64_t n, 
     }
 }
 
+static void qp_tile(const uint8_t *const *u, const int8_t *const *s, int64_t n, int64_t out[EP_QP_MR][EP_QP_NR])
+{
+    qp_tile_body(u, s, n, out);
+}
+
+/* qp_tile in 512-bit vectors where the target has them (EP_QP_WIDE) */
+static EP_QP_WIDE void qp_tile_wide(const uint8_t *const *u, const int8_t *const *s, int64_t n,
+                                    int64_t out[EP_QP_MR][EP_QP_NR])
+{
+    qp_tile_body(u, s, n, out);
+}
+
 /* sum of n signed bytes */
 static int64_t qp_ssum(const int8_t *s, int64_t n)
 {
@@ -402,6 +428,62 @@ static void qp_store(ep_tensor *y, int64_t i, int64_t acc, int64_t c, const ep_q
     ep_qout_store(y, i, acc, c, q);
 }
 
+/* v + b wrapping as int32 (int_binary.c's Add) */
+static int32_t qf_wrap_add(int32_t v, int32_t b)
+{
+    int64_t s = (int64_t)v + b;
+    return (int32_t)(s > INT32_MAX ? s - 4294967296LL : s < INT32_MIN ? s + 4294967296LL : s);
+}
+
+/* sums of a channel a convolution takes through its epilogue at a time (once a group's are all computed, in
+ * runs long enough for the loops below to pay off) */
+#define EP_QF_CHUNK 256
+
+/* y[i] = ep_qf_epilogue's output of v[i] (n sums of channel c), in two loops that vectorise: the scaled
+ * values, then the activation over them */
+static void qf_run(float *y, const int32_t *v, int64_t n, int64_t c, const ep_qf_epilogue *f)
+{
+    int64_t i;
+    int32_t b = f->bias != NULL ? f->bias[f->n_bias == 1 ? 0 : c] : 0;
+    float s = f->scale[f->n_scale == 1 ? 0 : c], alpha = f->alpha;
+    for (i = 0; i < n; ++i) {
+        y[i] = (float)qf_wrap_add(v[i], b) * s;
+    }
+    if (f->act == EP_QF_ACT_SWISH) {
+        for (i = 0; i < n; ++i) {
+            y[i] = y[i] / (1.0f + ep_expf(-alpha * y[i]));
+        }
+    }
+}
+
+int ep_check_qf_epilogue(const ep_tensor *bias, const ep_tensor *scale, int64_t channels, int32_t act, float alpha,
+                         ep_qf_epilogue *f)
+{
+    int64_t nb = 0, ns;
+    int rc = bias != NULL ? ep_check_dtype(bias, EP_INT32) : EP_OK;
+    if (rc == EP_OK) {
+        rc = ep_check_dtype(scale, EP_FLOAT32);
+    }
+    if (rc != EP_OK) {
+        return rc;
+    }
+    nb = bias != NULL ? ep_numel(bias) : 0;
+    ns = ep_numel(scale);
+    if ((bias != NULL && nb != 1 && nb != channels) || (ns != 1 && ns != channels)) {
+        return EP_ERR_SHAPE;
+    }
+    if (act != EP_QF_ACT_NONE && act != EP_QF_ACT_SWISH) {
+        return EP_ERR_ARG;
+    }
+    f->bias = bias != NULL ? (const int32_t *)bias->data : NULL;
+    f->n_bias = nb;
+    f->scale = (const float *)scale->data;
+    f->n_scale = ns;
+    f->act = act;
+    f->alpha = alpha;
+    return EP_OK;
+}
+
 int64_t ep_qmatmul_packed_rows(int64_t kdim, int a_int8)
 {
     int64_t rows = a_int8 && kdim > 0 ? EP_QP_ABUF / kdim : EP_QP_MAX_ROWS;
@@ -409,8 +491,8 @@ int64_t ep_qmatmul_packed_rows(int64_t kdim, int a_int8)
     return rows > EP_QP_MAX_ROWS ? EP_QP_MAX_ROWS : rows;
 }
 
-void ep_qmatmul_packed_run(const ep_tensor *a, int32_t za, const int8_t *bt, const int32_t *bsum, int32_t b_shift,
-                           ep_tensor *y, const ep_qout *q)
+static void qmatmul_packed(const ep_tensor *a, int32_t za, const int8_t *bt, const int32_t *bsum, int32_t b_shift,
+                           ep_tensor *y, const ep_qout *q, const ep_qf_epilogue *f)
 {
     uint8_t abuf[EP_QP_ABUF];
     int64_t usum[EP_QP_MAX_ROWS];
@@ -421,6 +503,8 @@ void ep_qmatmul_packed_run(const ep_tensor *a, int32_t za, const int8_t *bt, con
     int64_t r0, r, c, i, j, k;
     int64_t zu = a->dtype == EP_UINT8 ? za : za + 128;
     int exact32 = q->mult == NULL && q->bias == NULL && kdim <= EP_QP_EXACT32_K; /* MatMulInteger's int32 sums */
+    int32_t fb[EP_QP_NR];  /* the epilogue's bias and scale of a group of columns */
+    float fs[EP_QP_NR];
     if (block < EP_QP_MR) {
         return; /* ep_matmulinteger_packed refuses these shapes before */
     }
@@ -446,6 +530,8 @@ void ep_qmatmul_packed_run(const ep_tensor *a, int32_t za, const int8_t *bt, con
                 zs[j] = c + j < ncol ? (int64_t)ep_qout_zero_point(q, c + j) - b_shift : 0;
                 zs32[j] = (int32_t)zs[j];
                 corr32[j] = exact32 && j < nc ? (int32_t)(kdim * zu * zs[j] - zu * bsum[c + j]) : 0;
+                fb[j] = f != NULL && f->bias != NULL && j < nc ? f->bias[f->n_bias == 1 ? 0 : c + j] : 0;
+                fs[j] = f != NULL && j < nc ? f->scale[f->n_scale == 1 ? 0 : c + j] : 0.0f;
             }
             for (r = 0; r < nr; r += EP_QP_MR) {
                 const uint8_t *u[EP_QP_MR];
@@ -453,9 +539,23 @@ void ep_qmatmul_packed_run(const ep_tensor *a, int32_t za, const int8_t *bt, con
                 for (i = 0; i < EP_QP_MR; ++i) { /* the last rows repeated past the block */
                     u[i] = ua + (r + i < nr ? r + i : nr - 1) * kdim;
                 }
-                qp_tile(u, s, kdim, out);
+                qp_tile_wide(u, s, kdim, out);
                 for (i = 0; i < EP_QP_MR && r + i < nr; ++i) {
                     int64_t at = (r0 + r + i) * ncol + c;
+                    if (f != NULL) { /* int32 sums (exact, or saturated as MatMulInteger's) through the epilogue */
+                        float *dst = (float *)y->data + at;
+                        int32_t us = (int32_t)usum[r + i];
+                        for (j = 0; j < nc; ++j) {
+                            int32_t v = exact32 ? (int32_t)out[i][j] - zs32[j] * us + corr32[j]
+                                                : qp_sat32(out[i][j] - zs[j] * usum[r + i] - zu * bsum[c + j] +
+                                                           kdim * zu * zs[j]);
+                            dst[j] = (float)qf_wrap_add(v, fb[j]) * fs[j];
+                        }
+                        for (j = 0; j < nc && f->act == EP_QF_ACT_SWISH; ++j) {
+                            dst[j] = dst[j] / (1.0f + ep_expf(-f->alpha * dst[j]));
+                        }
+                        continue;
+                    }
                     if (exact32) { /* every term fits int32: no saturation */
                         int32_t *dst = (int32_t *)y->data + at;
                         int32_t us = (int32_t)usum[r + i];
@@ -474,6 +574,18 @@ void ep_qmatmul_packed_run(const ep_tensor *a, int32_t za, const int8_t *bt, con
     }
 }
 
+void ep_qmatmul_packed_run(const ep_tensor *a, int32_t za, const int8_t *bt, const int32_t *bsum, int32_t b_shift,
+                           ep_tensor *y, const ep_qout *q)
+{
+    qmatmul_packed(a, za, bt, bsum, b_shift, y, q, NULL);
+}
+
+void ep_qmatmul_packed_run_f(const ep_tensor *a, int32_t za, const int8_t *bt, const int32_t *bsum, int32_t b_shift,
+                             ep_tensor *y, const ep_qout *q, const ep_qf_epilogue *f)
+{
+    qmatmul_packed(a, za, bt, bsum, b_shift, y, q, f);
+}
+
 int64_t ep_qconv_packed_kdim(int64_t kdim)
 {
     return (kdim + EP_QP_KALIGN - 1) / EP_QP_KALIGN * EP_QP_KALIGN;
@@ -484,8 +596,122 @@ int64_t ep_qconv_packed_scratch(int64_t cg, int64_t hp, int64_t wp, int64_t kdim
     return hp * wp * cg + EP_QP_PATCHES * ep_qconv_packed_kdim(kdim);
 }
 
-void ep_qconv_packed_run(const ep_tensor *x, int32_t zx, const uint8_t *w, const int32_t *wsum, int32_t w_shift,
-                         int64_t chans, ep_tensor *y, const ep_conv_params *p, const ep_qout *q, uint8_t *scratch)
+int64_t ep_qconv_float_scratch(int64_t mg, int64_t kdim, int64_t taps, int64_t npos)
+{
+#ifdef EP_QG_FAST
+    if (kdim > 0 && (kdim <= EP_QP_FLOAT_K || (taps == 1 && kdim <= EP_QP_FLOAT_K1 && npos >= EP_QP_FLOAT_NPOS))) {
+        return (mg * kdim + kdim * npos + mg * npos) * (int64_t)sizeof(float);
+    }
+#endif
+    (void)mg, (void)kdim, (void)taps, (void)npos;
+    return 0;
+}
+
+/* out[ox] = src[ix] - zx (src of int8 where signed_x, else uint8) for ix = ox * stride + off, 0 where ix falls
+ * outside [0, iw): one row of a tap of the patches, the columns inside in a loop that vectorises */
+static void qf_patch_row(float *out, const uint8_t *src, int64_t ow, int64_t off, int64_t stride, int64_t iw,
+                         int signed_x, int32_t zx)
+{
+    /* the first ox whose ix is >= 0, and the first whose ix is >= iw */
+    int64_t lo = off >= 0 ? 0 : (-off + stride - 1) / stride;
+    int64_t hi = iw - off <= 0 ? 0 : (iw - off + stride - 1) / stride;
+    int64_t ox;
+    lo = lo < ow ? lo : ow;
+    hi = hi < ow ? hi : ow;
+    hi = hi > lo ? hi : lo;
+    for (ox = 0; ox < lo; ++ox) {
+        out[ox] = 0.0f;
+    }
+    if (signed_x) {
+        const int8_t *s8 = (const int8_t *)src;
+        for (ox = lo; ox < hi; ++ox) {
+            out[ox] = (float)((int32_t)s8[ox * stride + off] - zx);
+        }
+    } else {
+        for (ox = lo; ox < hi; ++ox) {
+            out[ox] = (float)((int32_t)src[ox * stride + off] - zx);
+        }
+    }
+    for (ox = hi; ox < ow; ++ox) {
+        out[ox] = 0.0f;
+    }
+}
+
+/* qconv_packed as the float32 product of ep_qconv_float_scratch (which says it applies): per image and group,
+ * a = w - zw (mg x kdim, taps in (ki, kj, ci) order as packed), b = the patches less zx (kdim x npos, 0 where
+ * they read padding), c = a b (mg x npos), exact integers stored as the int32 sums are, or through f. */
+static void qconv_float(const ep_tensor *x, int32_t zx, const uint8_t *w, int32_t w_shift, int64_t chans,
+                        ep_tensor *y, const ep_conv_params *p, const ep_qout *q, uint8_t *scratch,
+                        const ep_qf_epilogue *f)
+{
+    int64_t ih, iw, oh, ow, nb, g, m, k, ci, ki, kj, oy, ox;
+    int64_t cg = x->dims[1] / p->group, kh = p->kernel[0], kw = p->kernel[1];
+    int64_t kdim = cg * kh * kw, kp = ep_qconv_packed_kdim(kdim), mg = chans / p->group, npos;
+    float *a = (float *)(void *)scratch, *b, *c;
+    int signed_x = x->dtype == EP_INT8;
+    ep_window_spatial(x, &ih, &iw);
+    ep_window_spatial(y, &oh, &ow);
+    npos = oh * ow;
+    b = a + mg * kdim;
+    c = b + kdim * npos;
+    for (nb = 0; nb < x->dims[0]; ++nb) {
+        for (g = 0; g < p->group; ++g) {
+            const uint8_t *xg = (const uint8_t *)x->data + (nb * x->dims[1] + g * cg) * ih * iw;
+            for (m = 0; m < mg; ++m) {
+                const uint8_t *row = w + (g * mg + m) * kp;
+                int32_t zu = ep_qout_zero_point(q, g * mg + m) + w_shift;
+                for (k = 0; k < kdim; ++k) {
+                    a[m * kdim + k] = (float)((int32_t)row[k] - zu);
+                }
+            }
+            for (ki = 0; ki < kh; ++ki) {
+                for (kj = 0; kj < kw; ++kj) {
+                    for (ci = 0; ci < cg; ++ci) {
+                        float *dst = b + ((ki * kw + kj) * cg + ci) * npos;
+                        const uint8_t *plane = xg + ci * ih * iw;
+                        for (oy = 0; oy < oh; ++oy) {
+                            int64_t iy = oy * p->strides[0] - p->pads[0] + ki * p->dilations[0];
+                            float *out = dst + oy * ow;
+                            const uint8_t *src = plane + iy * iw;
+                            if (iy < 0 || iy >= ih) {
+                                for (ox = 0; ox < ow; ++ox) {
+                                    out[ox] = 0.0f;
+                                }
+                                continue;
+                            }
+                            qf_patch_row(out, src, ow, kj * p->dilations[1] - p->pads[1], p->strides[1], iw,
+                                         signed_x, zx);
+                        }
+                    }
+                }
+            }
+            ep_sgemm_nn(mg, npos, kdim, a, kdim, 1, b, npos, c, npos);
+            for (m = 0; m < mg; ++m) {
+                int64_t ch = g * mg + m, at = (nb * chans + ch) * npos, j0;
+                const float *sums = c + m * npos;
+                if (f == NULL) {
+                    int32_t *dst = (int32_t *)y->data + at;
+                    for (k = 0; k < npos; ++k) {
+                        dst[k] = (int32_t)sums[k];
+                    }
+                    continue;
+                }
+                for (j0 = 0; j0 < npos; j0 += EP_QF_CHUNK) {
+                    int32_t v[EP_QF_CHUNK];
+                    int64_t n = npos - j0 < EP_QF_CHUNK ? npos - j0 : EP_QF_CHUNK;
+                    for (k = 0; k < n; ++k) {
+                        v[k] = (int32_t)sums[j0 + k];
+                    }
+                    qf_run((float *)y->data + at + j0, v, n, ch, f);
+                }
+            }
+        }
+    }
+}
+
+static void qconv_packed(const ep_tensor *x, int32_t zx, const uint8_t *w, const int32_t *wsum, int32_t w_shift,
+                         int64_t chans, ep_tensor *y, const ep_conv_params *p, const ep_qout *q, uint8_t *scratch,
+                         const ep_qf_epilogue *f)
 {
     int64_t ih, iw, oh, ow, nb, g, p0, m, i, j, ci, r, col;
     int64_t cg = x->dims[1] / p->group;
@@ -501,6 +727,10 @@ void ep_qconv_packed_run(const ep_tensor *x, int32_t zx, const uint8_t *w, const
     int8_t *patches;
     ep_window_spatial(x, &ih, &iw);
     ep_window_spatial(y, &oh, &ow);
+    if (sums32 && ep_qconv_float_scratch(mg, kdim, kh * kw, oh * ow) > 0) {
+        qconv_float(x, zx, w, w_shift, chans, y, p, q, scratch, f);
+        return;
+    }
     hp = ih + p->pads[0] + p->pads[2];
     wp = iw + p->pads[1] + p->pads[3];
     patches = plane + hp * wp * cg;
@@ -590,9 +820,33 @@ void ep_qconv_packed_run(const ep_tensor *x, int32_t zx, const uint8_t *w, const
                     }
                 }
             }
+            for (m = 0; f != NULL && sums32 && m < mg; ++m) { /* the group's int32 sums through the epilogue */
+                int64_t j0;
+                for (j0 = 0; j0 < npos; j0 += EP_QF_CHUNK) {
+                    int32_t sums[EP_QF_CHUNK];
+                    int64_t n = npos - j0 < EP_QF_CHUNK ? npos - j0 : EP_QF_CHUNK;
+                    float *dst = (float *)y->data + (nb * chans + g * mg + m) * npos + j0;
+                    memcpy(sums, dst, (size_t)n * sizeof sums[0]);
+                    qf_run(dst, sums, n, g * mg + m, f);
+                }
+            }
         }
     }
 }
+
+void ep_qconv_packed_run(const ep_tensor *x, int32_t zx, const uint8_t *w, const int32_t *wsum, int32_t w_shift,
+                         int64_t chans, ep_tensor *y, const ep_conv_params *p, const ep_qout *q, uint8_t *scratch)
+{
+    qconv_packed(x, zx, w, wsum, w_shift, chans, y, p, q, scratch, NULL);
+}
+
+void ep_qconv_packed_run_f(const ep_tensor *x, int32_t zx, const uint8_t *w, const int32_t *wsum, int32_t w_shift,
+                           int64_t chans, ep_tensor *y, const ep_conv_params *p, const ep_qout *q, uint8_t *scratch,
+                           const ep_qf_epilogue *f)
+{
+    qconv_packed(x, zx, w, wsum, w_shift, chans, y, p, q, scratch, f);
+}
+
 #ifndef EP_QG_FAST
 
 int ep_qconv_dot(const ep_tensor *x, int32_t zx, const ep_tensor *w, ep_tensor *y, const ep_conv_params *p,

@@ -57,10 +57,59 @@ int64_t ep_qconv_packed_kdim(int64_t kdim);
  * and a block of patches. */
 int64_t ep_qconv_packed_scratch(int64_t cg, int64_t hp, int64_t wp, int64_t kdim);
 
+/* The float epilogue of a ConvInteger or MatMulInteger, as the ops after it in onnxruntime's
+ * quantize_dynamic models compute it (an Add of an int32 bias, a Cast to float32, a Mul by the product of
+ * the scales, then maybe a Swish / QuickGelu), per output channel c (a convolution's feature map, a
+ * product's column):
+ *   y = act(float(sum + bias[c]) * scale[c])
+ * with the bias added wrapping as int32 (int_binary.c), one rounding for the product (mul.c) and the
+ * activation as swish.c computes it, so the results are those ops' bit for bit. bias NULL: none; n_bias
+ * and n_scale are 1 or one per channel. */
+#define EP_QF_ACT_NONE 0
+#define EP_QF_ACT_SWISH 7 /* y * Sigmoid(alpha * y), as swish.c (conv.h's EP_CONV_ACT_SWISH) */
+typedef struct ep_qf_epilogue {
+    const int32_t *bias;
+    int64_t n_bias;
+    const float *scale;
+    int64_t n_scale;
+    int32_t act;
+    float alpha;
+} ep_qf_epilogue;
+
+/* Fills f from an int32 bias (NULL: none) and a float32 scale of 1 or `channels` elements each and the
+ * activation `act` (EP_QF_ACT_*; alpha its parameter): EP_ERR_DTYPE / EP_ERR_SHAPE when the tensors do not
+ * fit, EP_ERR_ARG for an unknown act. */
+int ep_check_qf_epilogue(const ep_tensor *bias, const ep_tensor *scale, int64_t channels, int32_t act, float alpha,
+                         ep_qf_epilogue *f);
+
+/* ep_qmatmul_packed_run with the float epilogue f: y float32 (its shape as there). */
+void ep_qmatmul_packed_run_f(const ep_tensor *a, int32_t za, const int8_t *bt, const int32_t *bsum, int32_t b_shift,
+                             ep_tensor *y, const ep_qout *q, const ep_qf_epilogue *f);
+
+/* Where a convolution's rows of taps are short (kdim <= EP_QP_FLOAT_K), or a 1x1 kernel's rows up to
+ * EP_QP_FLOAT_K1 bytes meet at least EP_QP_FLOAT_NPOS output positions, and the target has the vector
+ * extensions of ep_sgemm.c (EP_QG_FAST), ep_qconv_packed_run runs the convolution as a float32 product instead:
+ * (w - zw) by the input's patches less zx, each an integer of at most 255 in magnitude, so every product and
+ * every partial sum of at most 258 of them is an integer below 2^24 in magnitude, exact in float32 in any
+ * order: the sums are the integer ones bit for bit, and ep_sgemm's register tiles take no reduction per output
+ * (a dot product of bytes takes one: most of the work where rows are short; the product pays for converting
+ * the patches, which wide outputs amortise). Bytes of scratch it takes for `mg` output channels a group,
+ * rows of kdim bytes over `taps` kernel taps and `npos` output positions: 0 where it does not apply. */
+#define EP_QP_FLOAT_K 64
+#define EP_QP_FLOAT_K1 256
+#define EP_QP_FLOAT_NPOS 512
+int64_t ep_qconv_float_scratch(int64_t mg, int64_t kdim, int64_t taps, int64_t npos);
+
 /* ep_qconv_run's convolution (x, y, p checked by ep_qconv_check against a w of `chans` output channels)
  * with w packed as above (chans rows of ep_qconv_packed_kdim bytes); scratch holds ep_qconv_packed_scratch
- * bytes. */
+ * bytes, and ep_qconv_float_scratch's. */
 void ep_qconv_packed_run(const ep_tensor *x, int32_t zx, const uint8_t *w, const int32_t *wsum, int32_t w_shift,
                          int64_t chans, ep_tensor *y, const ep_conv_params *p, const ep_qout *q, uint8_t *scratch);
+
+/* ep_qconv_packed_run with the float epilogue f: y float32 (its shape as there), q without requantization
+ * (ConvInteger's). */
+void ep_qconv_packed_run_f(const ep_tensor *x, int32_t zx, const uint8_t *w, const int32_t *wsum, int32_t w_shift,
+                           int64_t chans, ep_tensor *y, const ep_conv_params *p, const ep_qout *q, uint8_t *scratch,
+                           const ep_qf_epilogue *f);
 
 #endif

@@ -392,3 +392,40 @@ void ep_rnn_apply(int64_t kind, float alpha, float beta, float clip, float *v, i
         break;
     }
 }
+
+/* One entry's LSTM cell (see ep_rnn.h). */
+void ep_lstm_cell(float *gb, float *cb, float *hb, int64_t hid, const float *pd, const int64_t *act, const float *al,
+                  const float *be, float clip, int32_t input_forget)
+{
+    float *gi = gb, *go = gb + hid, *gf = gb + 2 * hid, *gc = gb + 3 * hid;
+    int64_t j;
+    if (pd) {
+        for (j = 0; j < hid; ++j) {
+            gi[j] += pd[j] * cb[j];
+            gf[j] += pd[2 * hid + j] * cb[j];
+        }
+    }
+    ep_rnn_apply(act[0], al[0], be[0], clip, gi, hid);
+    if (input_forget) {
+        for (j = 0; j < hid; ++j) {
+            gf[j] = 1.0f - gi[j];
+        }
+    } else {
+        ep_rnn_apply(act[0], al[0], be[0], clip, gf, hid);
+    }
+    ep_rnn_apply(act[1], al[1], be[1], clip, gc, hid);
+    for (j = 0; j < hid; ++j) {
+        cb[j] = gf[j] * cb[j] + gi[j] * gc[j];
+    }
+    if (pd) {
+        for (j = 0; j < hid; ++j) {
+            go[j] += pd[hid + j] * cb[j];
+        }
+    }
+    ep_rnn_apply(act[0], al[0], be[0], clip, go, hid);
+    memcpy(gc, cb, (size_t)hid * sizeof(float));
+    ep_rnn_apply(act[2], al[2], be[2], 0.0f, gc, hid);
+    for (j = 0; j < hid; ++j) {
+        hb[j] = go[j] * gc[j];
+    }
+}

@@ -100,8 +100,9 @@ void ep_rnn_project(const ep_tensor *x, const ep_tensor *lens, const ep_rnn_geom
 void ep_rnn_add_projection(const ep_rnn_scratch *sc, int64_t row, int64_t from, int64_t n, float *dst);
 
 /* v[0..n) = activation `kind` (alpha, beta) of v clipped to [-clip, clip] (clip 0: unclipped), in
- * place. Sigmoid, Tanh and ScaledTanh go through ep_expf in loops that vectorize (relative error at
- * most 1.5e-7 measured against double precision; NaN and infinities as libm's). */
+ * place. Sigmoid (through ep_expf), Tanh and ScaledTanh (through ep_tanh.h's rational ep_tanhf) run in
+ * loops that vectorize (relative error at most 1.5e-7 and 4e-7 measured against double precision; NaN
+ * and infinities as libm's). */
 void ep_rnn_apply(int64_t kind, float alpha, float beta, float clip, float *v, int64_t n);
 
 /* ep_check of an optional descriptor (NULL is fine). */
@@ -126,5 +127,12 @@ void ep_rnn_step_inputs(const ep_tensor *x, const ep_tensor *lens, const ep_rnn_
  * length 0 gets zeros. */
 void ep_rnn_store_state(ep_tensor *out, const ep_tensor *lens, const ep_rnn_geometry *g, int64_t d,
                         const float *state);
+
+/* One entry's LSTM cell: `gb` (4 * hid: the i, o, f, c pre-activations; overwritten) with peepholes `pd`
+ * (3 * hid: i, o, f; or NULL), `cb` C_{t-1} becomes C_t, `hb` gets H_t; act, al, be: the f, g, h activations
+ * (ep_rnn.h kinds) with their alphas and betas; `clip` > 0 clips every gate's input; `input_forget`
+ * couples f = 1 - i. */
+void ep_lstm_cell(float *gb, float *cb, float *hb, int64_t hid, const float *pd, const int64_t *act, const float *al,
+                  const float *be, float clip, int32_t input_forget);
 
 #endif /* EP_RNN_H */

@@ -102,15 +102,30 @@ int ep_axis_pieces(const ep_tensor *whole, const ep_tensor *const *pieces, int32
     return EP_OK;
 }
 
+/* exp(x) for x <= 0 or NaN, what a softmax exponentiates (x - max): ep_expf's reduction and polynomial
+ * without its overflow side, 0 below -87.34 and NaN kept; fewer selects, so the loops calling it run faster */
+static float exp_nonpositive(float x)
+{
+    float xc = x >= -86.5f ? (x <= 0.0f ? x : 0.0f) : -86.5f; /* NaN: -86.5, replaced below */
+    float n = ep_exp_steps(xc);
+    float p = ep_exp_reduced(xc, n);
+    float scale;
+    int32_t bits = ((int32_t)n + 127) << 23; /* 2^n: n in -125..0 */
+    memcpy(&scale, &bits, sizeof scale);
+    p = p * scale;
+    p = x < -87.3365f ? 0.0f : p;
+    return x != x ? x : p;
+}
+
 /* Softmax of one contiguous row (the last axis): max (NaN never wins it, and then spoils the sum), the
- * exponentials by ep_expf, their sum in double, each divided by it in double; the max and the sum run
- * in eight lanes, so every loop vectorizes */
+ * exponentials, their sum in double, each multiplied by the sum's inverse (within an ulp of dividing);
+ * the max and the sum run in eight lanes, so every loop vectorizes */
 static void softmax_row(const float *xs, float *ys, int64_t len)
 {
     double part[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
     float lane[8];
     double sum = 0.0;
-    float mx = -INFINITY;
+    float mx = -INFINITY, inv;
     int64_t i, k;
     for (k = 0; k < 8; ++k) {
         lane[k] = -INFINITY;
@@ -127,7 +142,7 @@ static void softmax_row(const float *xs, float *ys, int64_t len)
         mx = lane[k] > mx ? lane[k] : mx;
     }
     for (i = 0; i < len; ++i) {
-        ys[i] = ep_expf(xs[i] - mx);
+        ys[i] = exp_nonpositive(xs[i] - mx);
     }
     for (i = 0; i + 8 <= len; i += 8) {
         for (k = 0; k < 8; ++k) {
@@ -140,8 +155,9 @@ static void softmax_row(const float *xs, float *ys, int64_t len)
     for (k = 0; k < 8; ++k) {
         sum += part[k];
     }
+    inv = (float)(1.0 / sum);
     for (i = 0; i < len; ++i) {
-        ys[i] = (float)((double)ys[i] / sum);
+        ys[i] *= inv;
     }
 }
 
@@ -149,7 +165,8 @@ static void softmax_row(const float *xs, float *ys, int64_t len)
 #define EP_SOFTMAX_COLUMNS 128
 
 /* Softmax along a strided axis of n adjacent columns (len rows `inner` apart): the same arithmetic per
- * column as the one-column loop (max, ep_expf, a sum in double in row order, a division in double), but
+ * column as the one-column loop (max, ep_expf, a sum in double in row order, a product with its inverse in
+ * double), but
  * each pass runs along the rows' contiguous columns, so it vectorizes and reads memory in order */
 static void softmax_columns(const float *xs, float *ys, int64_t len, int64_t inner, int64_t n)
 {
@@ -174,10 +191,13 @@ static void softmax_columns(const float *xs, float *ys, int64_t len, int64_t inn
             sum[c] += (double)yr[c];
         }
     }
+    for (c = 0; c < n; ++c) {
+        sum[c] = 1.0 / sum[c];
+    }
     for (i = 0; i < len; ++i) {
         float *yr = ys + i * inner;
         for (c = 0; c < n; ++c) {
-            yr[c] = (float)((double)yr[c] / sum[c]);
+            yr[c] = (float)((double)yr[c] * sum[c]);
         }
     }
 }

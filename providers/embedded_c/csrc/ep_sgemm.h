@@ -30,6 +30,12 @@ typedef struct ep_sgemm_rows {
 void ep_sgemm_nn_rows(int64_t m, int64_t n, int64_t k, const float *a, int64_t sam, int64_t sak,
                       const ep_sgemm_rows *b, float *c, int64_t ldc);
 
+/* ep_sgemm_nn_rows over columns gathered in runs: column j of b's row q is element (j / run) * pitch + j % run
+ * of that row (run >= 1), so a convolution's output positions are read from its padded planes without the
+ * columns past each output row, and c holds the output rows themselves. */
+void ep_sgemm_nn_runs(int64_t m, int64_t n, int64_t k, const float *a, int64_t sam, int64_t sak,
+                      const ep_sgemm_rows *b, int64_t run, int64_t pitch, float *c, int64_t ldc);
+
 /* c (m x n, row stride ldc) = a (m x k, row stride lda) * b^T, b being n x k with row stride ldb. */
 void ep_sgemm_nt(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb,
                  float *c, int64_t ldc);

@@ -1,11 +1,13 @@
-/* conv.c: default ONNX Conv kernel. A group with one input channel (depthwise) is a direct loop
- * over the taps on its zero-padded plane; any other group is im2col (none for a 1x1 Conv with
+/* conv.c: default ONNX Conv kernel. A group with one input channel (depthwise) is ep_depthwise.h's
+ * lane or row path where it takes it, else a direct loop over the taps on the stride phases of its
+ * zero-padded plane; any other group is im2col (none for a 1x1 Conv with
  * stride 1 and no pads) followed by the blocked GEMM of ep_sgemm.h. Both use caller scratch.
  * ep_conv_act also applies an activation (Relu, Clip...) to each block of outputs as the bias is
  * added, while the block is still in cache. */
 #include <string.h>
 
 #include "conv.h"
+#include "ep_depthwise.h"
 #include "ep_exp.h"
 #include "ep_layer.h"
 #include "ep_sgemm.h"
@@ -77,25 +79,36 @@ static int64_t col_block_rows(int64_t kdim, int64_t oh, int64_t ow)
  * contiguous run of a phase plane (starting at row ki * dh / sh, column kj * dw / sw of phase
  * ((ki * dh) % sh, (kj * dw) % sw)): the GEMM reads those runs in place (ep_sgemm_nn_rows), with no
  * im2col. The wr columns past each row are computed and dropped as the epilogue copies the block out.
- * It is taken where they are at most an eighth of pw, the kernel has at most EP_CONV_WIDE_MAX_TAPS
- * taps and the stride at most EP_CONV_WIDE_MAX_PHASES phases (im2col copies each input pixel about
+ * It is taken where they are at most an eighth of pw (or none is computed: EP_CONV_EXACT_MIN_M), the
+ * kernel has at most EP_CONV_WIDE_MAX_TAPS taps and the stride at most EP_CONV_WIDE_MAX_PHASES phases (im2col copies each input pixel about
  * kh * kw / (sh * sw) times; this path once, plus the halo rows). Scratch: the planes (channel by
  * channel, each with its sh * sw phases), then the block's wide output (mg x ((rows - 1) * pw + ow)). */
 #define EP_CONV_WIDE_FLOATS 65536
 #define EP_CONV_WIDE_MAX_TAPS 64
 #define EP_CONV_WIDE_MAX_PHASES 16
+/* With at least EP_CONV_EXACT_MIN_M outputs a group (the GEMM then packs its strips of b anyway: ep_sgemm.c's
+ * EP_IN_PLACE_M), the wide path's GEMM gathers the output positions themselves (ep_sgemm_nn_runs): no columns
+ * computed to be dropped (a 4 x 32 map: 128 outputs against 134 wide positions, whose 6 past the last 128 took
+ * a strip of their own), whatever their share, so it takes maps too narrow for the wide positions (13 x 13),
+ * and the GEMM writes the output rows in place, the epilogue running over them after. */
+#define EP_CONV_EXACT_MIN_M 128
+/* rows shorter than this many floats are copied by a loop, not a call to memcpy */
+#define EP_CONV_SHORT_ROW 64
 
 /* the wide path's geometry for one Conv: hr, wr and pw as above, block rows, floats per phase plane */
 typedef struct wide_geometry {
     int64_t hr, wr, pw, rows, plane;
 } wide_geometry;
 
-static int is_wide(const ep_tensor *y, const ep_conv_params *p)
+/* the wide path takes the Conv: a kernel of at most EP_CONV_WIDE_MAX_TAPS taps, a stride of at most
+ * EP_CONV_WIDE_MAX_PHASES phases, and either few dropped columns or exact positions (EP_CONV_EXACT_MIN_M) */
+static int is_wide(const ep_tensor *w, const ep_tensor *y, const ep_conv_params *p)
 {
     int64_t oh, ow, wr = (p->kernel[1] - 1) * p->dilations[1] / p->strides[1];
     ep_window_spatial(y, &oh, &ow);
     return ow > 0 && p->kernel[0] * p->kernel[1] <= EP_CONV_WIDE_MAX_TAPS &&
-           p->strides[0] * p->strides[1] <= EP_CONV_WIDE_MAX_PHASES && 8 * wr <= ow + wr;
+           p->strides[0] * p->strides[1] <= EP_CONV_WIDE_MAX_PHASES &&
+           (8 * wr <= ow + wr || w->dims[0] / p->group >= EP_CONV_EXACT_MIN_M);
 }
 
 /* rows per block: about EP_CONV_WIDE_FLOATS of scratch, at least EP_CONV_COL_MIN_COLS wide positions */
@@ -156,9 +169,15 @@ static void wide_planes(const float *xg, int64_t cg, int64_t ih, int64_t iw, int
                         continue;
                     }
                     src = xg + (ci * ih + yy) * iw; /* src[c * sw - first] is phase column c */
-                    memset(dst, 0, (size_t)lo * sizeof(float));
-                    if (sw == 1) {
+                    for (c = 0; c < lo; ++c) {
+                        dst[c] = 0.0f;
+                    }
+                    if (sw == 1 && hi - lo >= EP_CONV_SHORT_ROW) {
                         memcpy(dst + lo, src + (lo - first), (size_t)(hi - lo) * sizeof(float));
+                    } else if (sw == 1) { /* a short row: a loop costs less than a call */
+                        for (c = lo; c < hi; ++c) {
+                            dst[c] = src[c - first];
+                        }
                     } else if (sw == 2) { /* a constant stride vectorizes */
                         for (c = lo; c < hi; ++c) {
                             dst[c] = src[2 * c - first];
@@ -168,7 +187,9 @@ static void wide_planes(const float *xg, int64_t cg, int64_t ih, int64_t iw, int
                             dst[c] = src[c * sw - first];
                         }
                     }
-                    memset(dst + hi, 0, (size_t)(w->pw - hi) * sizeof(float));
+                    for (c = hi; c < w->pw; ++c) {
+                        dst[c] = 0.0f;
+                    }
                 }
             }
         }
@@ -187,9 +208,10 @@ int64_t ep_conv_scratch_size(const ep_tensor *x, const ep_tensor *w, const ep_te
     if (is_depthwise(w, p)) {
         int64_t ih, iw;
         ep_window_spatial(x, &ih, &iw);
-        return direct_scratch(ih, iw, oh, p);
+        return ep_depthwise_ok(w->dims[0], oh, ow, p) ? ep_depthwise_scratch_size(w->dims[0], oh, ow, p)
+                                                      : direct_scratch(ih, iw, oh, p);
     }
-    if (is_wide(y, p)) {
+    if (is_wide(w, y, p)) {
         return wide_scratch(cg, w->dims[0] / p->group, oh, ow, p);
     }
     return cg * p->kernel[0] * p->kernel[1] * col_block_rows(cg * p->kernel[0] * p->kernel[1], oh, ow) * ow;
@@ -423,6 +445,18 @@ static void direct_plane(const float *phases, int64_t ph, int64_t pw, const floa
     }
 }
 
+/* the bias and activation of ep_depthwise's outputs (its ep_depthwise_done) */
+typedef struct depthwise_epilogue {
+    const float *bias; /* or NULL */
+    const conv_epilogue *a;
+} depthwise_epilogue;
+
+static void depthwise_done(void *ctx, float *y, int64_t n, int64_t channel)
+{
+    const depthwise_epilogue *e = (const depthwise_epilogue *)ctx;
+    epilogue(y, y, n, e->bias ? e->bias + channel : NULL, e->a);
+}
+
 /* group output yg (mg x oh x ow) of group input xg by the wide path (see EP_CONV_WIDE_FLOATS) */
 static void wide_conv(const float *xg, const float *wg, const float *bias, float *yg, int64_t cg, int64_t mg,
                       int64_t ih, int64_t iw, int64_t oh, int64_t ow, const ep_conv_params *p, float *scratch,
@@ -449,6 +483,14 @@ static void wide_conv(const float *xg, const float *wg, const float *bias, float
     for (oy0 = 0; oy0 < oh; oy0 += w.rows) {
         int64_t rows = oh - oy0 < w.rows ? oh - oy0 : w.rows, nw = (rows - 1) * w.pw + ow;
         wide_planes(xg, cg, ih, iw, oy0, rows, p, &w, used, scratch);
+        if (mg >= EP_CONV_EXACT_MIN_M) {
+            float *ys = yg + oy0 * ow; /* the output rows themselves (see EP_CONV_EXACT_MIN_M) */
+            ep_sgemm_nn_runs(mg, rows * ow, cg * kh * kw, wg, cg * kh * kw, 1, &g, ow, w.pw, ys, oh * ow);
+            for (i = 0; i < mg; ++i) {
+                epilogue(ys + i * oh * ow, ys + i * oh * ow, rows * ow, bias ? bias + i : NULL, a);
+            }
+            continue;
+        }
         ep_sgemm_nn_rows(mg, nw, cg * kh * kw, wg, cg * kh * kw, 1, &g, wide, nw);
         for (i = 0; i < mg; ++i) {
             for (r = 0; r < rows; ++r) {
@@ -523,7 +565,7 @@ static int conv_run(const ep_tensor *x, const ep_tensor *w, const ep_tensor *b, 
     }
     /* a 1x1 depthwise Conv (no scratch, as ep_conv_scratch_size says) is a GEMM per group */
     direct = needs_scratch && is_depthwise(w, p);
-    wide = needs_scratch && !direct && is_wide(y, p);
+    wide = needs_scratch && !direct && is_wide(w, y, p);
     n_batch = x->dims[0];
     c = x->dims[1];
     m = w->dims[0];
@@ -540,6 +582,13 @@ static int conv_run(const ep_tensor *x, const ep_tensor *w, const ep_tensor *b, 
     ep_window_spatial(y, &oh, &ow);
     npix = oh * ow;
 
+    if (direct && ep_depthwise_ok(m, oh, ow, p)) { /* ep_depthwise.h's lane and row paths */
+        depthwise_epilogue e;
+        e.bias = pb;
+        e.a = &a;
+        ep_depthwise(px, pw, py, n_batch, c, m, ih, iw, oh, ow, p, scratch, depthwise_done, &e);
+        return EP_OK;
+    }
     if (direct) { /* the pads of the phase planes: zero once, split_plane leaves them */
         int64_t phase_h, phase_w;
         phase_extents(ih, iw, p, &phase_h, &phase_w);

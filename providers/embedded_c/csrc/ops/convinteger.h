@@ -19,8 +19,17 @@ int ep_convinteger_packed(const ep_tensor *x, const ep_tensor *x_zp, const ep_te
                           const ep_tensor *w_zp, ep_tensor *y, const ep_conv_params *p, int32_t w_dtype,
                           float *scratch, int64_t scratch_floats);
 
-/* Floats of scratch ep_convinteger_packed needs (the padded input of a group channels last, and a block of
- * patches); x, wp and p checked by the caller. */
+/* ep_convinteger_packed followed by the ops quantize_dynamic writes after it, as one call (ep_qgemm.h's
+ * ep_qf_epilogue): y (float32) = act(float(sum + bias[m]) * scale[m]) with bias int32 (NULL: none) and scale
+ * float32 of 1 or M elements each, act EP_QF_ACT_NONE or EP_QF_ACT_SWISH (alpha). */
+int ep_convinteger_packed_f(const ep_tensor *x, const ep_tensor *x_zp, const ep_tensor *wp, const ep_tensor *wsum,
+                            const ep_tensor *w_zp, const ep_tensor *bias, const ep_tensor *scale, ep_tensor *y,
+                            const ep_conv_params *p, int32_t w_dtype, int32_t act, float alpha, float *scratch,
+                            int64_t scratch_floats);
+
+/* Floats of scratch ep_convinteger_packed and ep_convinteger_packed_f need (the padded input of a group channels
+ * last and a block of patches, or ep_qgemm.h's float product where it applies); x, wp and p checked by the
+ * caller. */
 int64_t ep_convinteger_packed_scratch_size(const ep_tensor *x, const ep_tensor *wp, const ep_conv_params *p);
 
 #endif

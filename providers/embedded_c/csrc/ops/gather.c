@@ -1,4 +1,5 @@
-/* gather.c: default ONNX Gather kernel (one block copy per outer index and gathered index). */
+/* gather.c: default ONNX Gather kernel (one block copy per outer index and gathered index, of any element
+ * type the library has). */
 #include <string.h>
 
 #include "gather.h"
@@ -11,13 +12,17 @@ static int64_t index_at(const ep_tensor *indices, int64_t k)
 
 int ep_gather(const ep_tensor *x, const ep_tensor *indices, ep_tensor *y, int32_t axis)
 {
-    const float *px;
-    float *py;
+    const unsigned char *px;
+    unsigned char *py;
     int64_t outer = 1, inner = 1, dim, n, o, k;
     int32_t d;
-    int rc = ep_check(x);
+    size_t size = x != NULL ? ep_dtype_size(x->dtype) : 0;
+    int rc = x != NULL && y != NULL ? EP_OK : EP_ERR_ARG;
     if (rc == EP_OK) {
-        rc = ep_check(y);
+        rc = size == 0 ? EP_ERR_DTYPE : ep_check_dtype(x, x->dtype);
+    }
+    if (rc == EP_OK) {
+        rc = ep_check_dtype(y, x->dtype);
     }
     if (rc == EP_OK) {
         rc = indices != NULL && indices->dtype == EP_INT32 ? ep_check_dtype(indices, EP_INT32)
@@ -46,8 +51,8 @@ int ep_gather(const ep_tensor *x, const ep_tensor *indices, ep_tensor *y, int32_
             return EP_ERR_SHAPE;
         }
     }
-    px = (const float *)x->data;
-    py = (float *)y->data;
+    px = (const unsigned char *)x->data;
+    py = (unsigned char *)y->data;
     if (inner == 0) {
         return EP_OK;
     }
@@ -55,7 +60,8 @@ int ep_gather(const ep_tensor *x, const ep_tensor *indices, ep_tensor *y, int32_
         for (k = 0; k < n; ++k) {
             int64_t v = index_at(indices, k);
             v = v < 0 ? v + dim : v;
-            memcpy(py + (o * n + k) * inner, px + (o * dim + v) * inner, (size_t)inner * sizeof(float));
+            memcpy(py + (size_t)((o * n + k) * inner) * size, px + (size_t)((o * dim + v) * inner) * size,
+                   (size_t)inner * size);
         }
     }
     return EP_OK;

@@ -13,43 +13,6 @@ int64_t ep_lstm_scratch_size(int64_t seq, int64_t batch, int64_t hidden, int64_t
 static const int64_t default_acts[3] = {EP_ACT_SIGMOID, EP_ACT_TANH, EP_ACT_TANH};
 static const float no_params[3] = {0.0f, 0.0f, 0.0f};
 
-/* One entry's cell: `gb` (4H: i, o, f, c pre-activations; overwritten), `cb` becomes C_t, `hb` H_t. */
-static void lstm_cell(float *gb, float *cb, float *hb, int64_t hid, const float *pd, const int64_t *act,
-                      const float *al, const float *be, float clip, int32_t input_forget)
-{
-    float *gi = gb, *go = gb + hid, *gf = gb + 2 * hid, *gc = gb + 3 * hid;
-    int64_t j;
-    if (pd) {
-        for (j = 0; j < hid; ++j) {
-            gi[j] += pd[j] * cb[j];
-            gf[j] += pd[2 * hid + j] * cb[j];
-        }
-    }
-    ep_rnn_apply(act[0], al[0], be[0], clip, gi, hid);
-    if (input_forget) {
-        for (j = 0; j < hid; ++j) {
-            gf[j] = 1.0f - gi[j];
-        }
-    } else {
-        ep_rnn_apply(act[0], al[0], be[0], clip, gf, hid);
-    }
-    ep_rnn_apply(act[1], al[1], be[1], clip, gc, hid);
-    for (j = 0; j < hid; ++j) {
-        cb[j] = gf[j] * cb[j] + gi[j] * gc[j];
-    }
-    if (pd) {
-        for (j = 0; j < hid; ++j) {
-            go[j] += pd[hid + j] * cb[j];
-        }
-    }
-    ep_rnn_apply(act[0], al[0], be[0], clip, go, hid);
-    memcpy(gc, cb, (size_t)hid * sizeof(float));
-    ep_rnn_apply(act[2], al[2], be[2], 0.0f, gc, hid);
-    for (j = 0; j < hid; ++j) {
-        hb[j] = go[j] * gc[j];
-    }
-}
-
 /* ep_lstm, or ep_lstm_rt when transposed (w then dirs x input x 4H, r dirs x H x 4H). */
 static int lstm_run(const ep_tensor *x, const ep_tensor *w, const ep_tensor *r, int transposed, const ep_tensor *b,
                     const ep_tensor *seq_lens, const ep_tensor *initial_h, const ep_tensor *initial_c,
@@ -130,7 +93,7 @@ static int lstm_run(const ep_tensor *x, const ep_tensor *w, const ep_tensor *r, 
                         continue;
                     }
                     ep_rnn_add_projection(&sc, (s - s0) * g.batch + bi, 0, g4, gb);
-                    lstm_cell(gb, cs + bi * g.hidden, hb, g.hidden, pd, act, al, be, clip, input_forget);
+                    ep_lstm_cell(gb, cs + bi * g.hidden, hb, g.hidden, pd, act, al, be, clip, input_forget);
                     if (y) {
                         memcpy((float *)y->data + ep_rnn_y_at(&g, t, d, bi), hb, (size_t)g.hidden * sizeof(float));
                     }

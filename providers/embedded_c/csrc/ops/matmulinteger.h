@@ -17,4 +17,11 @@ int ep_matmulinteger(const ep_tensor *a, const ep_tensor *a_zp, const ep_tensor 
 int ep_matmulinteger_packed(const ep_tensor *a, const ep_tensor *a_zp, const ep_tensor *bt, const ep_tensor *bsum,
                             const ep_tensor *b_zp, ep_tensor *y, int32_t b_dtype);
 
+/* ep_matmulinteger_packed followed by the ops quantize_dynamic writes after it, as one call (ep_qgemm.h's
+ * ep_qf_epilogue): y (float32) = act(float(sum + bias[n]) * scale[n]) with bias int32 (NULL: none) and scale
+ * float32 of 1 or N elements each, act EP_QF_ACT_NONE or EP_QF_ACT_SWISH (alpha). */
+int ep_matmulinteger_packed_f(const ep_tensor *a, const ep_tensor *a_zp, const ep_tensor *bt, const ep_tensor *bsum,
+                              const ep_tensor *b_zp, const ep_tensor *bias, const ep_tensor *scale, ep_tensor *y,
+                              int32_t b_dtype, int32_t act, float alpha);
+
 #endif

@@ -3,8 +3,9 @@
  * Rows first, as resize.h states: each output row blends its th input rows into a stack row of at most
  * EP_RESIZE_ROW floats (one contiguous loop the compiler vectorizes), then each output element blends
  * tw elements of that row. Rows of a wider input blend per output element, in the same order, so both
- * give the same results. Nearest (every weight 1) gathers each output row from its input row and copies
- * an output row whose input row is the previous one's. */
+ * give the same results. Two-tap columns that repeat in pairs shifted by one input column (twice the width)
+ * blend as two in-order streams. Nearest (every weight 1) gathers each output row from its input row (each
+ * element twice, in order, at twice the width) and copies an output row whose input row is the previous one's. */
 #include "resize.h"
 
 #include <string.h>
@@ -45,14 +46,41 @@ static void gather_row(const float *x, const int64_t *iw, float *y, int64_t out_
     }
 }
 
+/* 1 when iw[ow] = ow / 2 for every output column (nearest to twice the width, floor or asymmetric) */
+static int doubles_columns(const int64_t *iw, int64_t out_w)
+{
+    int64_t ow;
+    for (ow = 0; ow < out_w; ++ow) {
+        if (iw[ow] != ow / 2) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* y[2k] = y[2k + 1] = x[k]: each input element twice, in order (the loop vectorizes) */
+static void double_row(const float *x, float *y, int64_t out_w)
+{
+    int64_t k;
+    for (k = 0; k < out_w / 2; ++k) {
+        y[2 * k] = x[k];
+        y[2 * k + 1] = x[k];
+    }
+    if (out_w % 2) {
+        y[out_w - 1] = x[out_w / 2];
+    }
+}
+
 static void nearest_plane(const float *xp, float *yp, int64_t in_w, int64_t out_h, int64_t out_w,
-                          const int64_t *ih, const int64_t *iw)
+                          const int64_t *ih, const int64_t *iw, int doubled)
 {
     int64_t oh;
     for (oh = 0; oh < out_h; ++oh) {
         float *row = yp + oh * out_w;
         if (oh > 0 && ih[oh] == ih[oh - 1]) {
             memcpy(row, row - out_w, (size_t)out_w * sizeof(float));
+        } else if (doubled) {
+            double_row(xp + ih[oh] * in_w, row, out_w);
         } else {
             gather_row(xp + ih[oh] * in_w, iw, row, out_w);
         }
@@ -118,6 +146,55 @@ static void blend_columns(const float *t, int64_t lo, int32_t tw, const int64_t 
     }
 }
 
+/* [*a, *b): the longest run of two-tap output columns, an even count of them, taken as pairs (a + 2k,
+ * a + 2k + 1) that read the columns of pair 0 shifted by k with pair 0's weights: a resize to twice the width,
+ * away from the edges. Empty (a == b) when there is none. */
+static void find_pair_run(const int64_t *iw, const float *ww, int64_t out_w, int64_t *a, int64_t *b)
+{
+    int64_t s, e;
+    *a = *b = 0;
+    for (s = 0; s + 4 <= out_w; s = e > s + 2 ? e : s + 1) { /* past a run, or on by one column */
+        const int64_t *c0 = iw + 2 * s;
+        const float *w0 = ww + 2 * s;
+        int64_t k;
+        for (k = 1; s + 2 * k + 2 <= out_w; ++k) {
+            const int64_t *ck = c0 + 4 * k;
+            const float *wk = w0 + 4 * k;
+            int j;
+            int same = 1;
+            for (j = 0; j < 4; ++j) {
+                same &= ck[j] == c0[j] + k && wk[j] == w0[j];
+            }
+            if (!same) {
+                break;
+            }
+        }
+        e = s + 2 * k;
+        if (e - s > *b - *a) {
+            *a = s;
+            *b = e;
+        }
+        if (e - s >= out_w / 2) {
+            break;
+        }
+    }
+}
+
+/* y[ow] for ow in [a, b) (a find_pair_run run): pairs of outputs from two shifted streams of t, so the loop
+ * reads t in order and vectorizes; the same products and sums as blend_columns */
+static void blend_pairs(const float *t, int64_t lo, const int64_t *iw, const float *ww, float *y, int64_t a, int64_t b)
+{
+    const float *t0 = t + iw[2 * a] - lo, *t1 = t + iw[2 * a + 1] - lo;
+    const float *t2 = t + iw[2 * a + 2] - lo, *t3 = t + iw[2 * a + 3] - lo;
+    const float w0 = ww[2 * a], w1 = ww[2 * a + 1], w2 = ww[2 * a + 2], w3 = ww[2 * a + 3];
+    float *ya = y + a;
+    int64_t k, n = (b - a) / 2;
+    for (k = 0; k < n; ++k) {
+        ya[2 * k] = w0 * t0[k] + w1 * t1[k];
+        ya[2 * k + 1] = w2 * t2[k] + w3 * t3[k];
+    }
+}
+
 /* output columns [0, out_w) of one row straight from the input (a chunk reading more than EP_RESIZE_ROW
  * input columns) */
 static void blend_direct(const float *xp, int64_t in_w, int32_t th, const int64_t *rows, const float *rw, int32_t tw,
@@ -177,9 +254,9 @@ int ep_resize(const ep_tensor *x, ep_tensor *y, int32_t th, const int64_t *ih, c
     float row[EP_RESIZE_ROW];
     const float *px;
     float *py;
-    int64_t in_h, in_w, out_h, out_w, planes, p, oh;
+    int64_t in_h, in_w, out_h, out_w, planes, p, oh, pa = 0, pb = 0;
     int32_t r, d;
-    int nearest;
+    int nearest, doubled;
     int rc = ep_check(x);
     if (rc == EP_OK) {
         rc = ep_check(y);
@@ -214,17 +291,27 @@ int ep_resize(const ep_tensor *x, ep_tensor *y, int32_t th, const int64_t *ih, c
     py = (float *)y->data;
     /* every weight 1 with one tap: y = 1 * (1 * x) is x itself, so a gather (and a row copy) */
     nearest = th == 1 && tw == 1 && all_ones(wh, out_h) && all_ones(ww, out_w);
+    doubled = nearest && doubles_columns(iw, out_w);
+    if (tw == 2 && in_w <= EP_RESIZE_ROW) {
+        find_pair_run(iw, ww, out_w, &pa, &pb);
+    }
     for (p = 0; p < planes; ++p) {
         const float *xp = px + p * in_h * in_w;
         float *yp = py + p * out_h * out_w;
         if (nearest) {
-            nearest_plane(xp, yp, in_w, out_h, out_w, ih, iw);
+            nearest_plane(xp, yp, in_w, out_h, out_w, ih, iw, doubled);
             continue;
         }
         for (oh = 0; oh < out_h; ++oh) {
             const int64_t *rows = ih + oh * th;
             const float *rw = wh + oh * th;
-            if (in_w <= EP_RESIZE_ROW) {
+            if (in_w <= EP_RESIZE_ROW && pb > pa) { /* the run of pairs, and the edges around it */
+                float *yr = yp + oh * out_w;
+                blend_rows(xp, in_w, 0, in_w, th, rows, rw, row);
+                blend_columns(row, 0, tw, iw, ww, yr, pa);
+                blend_pairs(row, 0, iw, ww, yr, pa, pb);
+                blend_columns(row, 0, tw, iw + 2 * pb, ww + 2 * pb, yr + pb, out_w - pb);
+            } else if (in_w <= EP_RESIZE_ROW) {
                 blend_rows(xp, in_w, 0, in_w, th, rows, rw, row);
                 blend_columns(row, 0, tw, iw, ww, yp + oh * out_w, out_w);
             } else {

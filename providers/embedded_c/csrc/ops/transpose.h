@@ -1,4 +1,4 @@
-/* transpose.h: ONNX Transpose (float32). */
+/* transpose.h: ONNX Transpose (any element type the library knows: 1, 4 or 8 bytes). */
 #ifndef EP_OP_TRANSPOSE_H
 #define EP_OP_TRANSPOSE_H
 
