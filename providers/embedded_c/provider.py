@@ -142,6 +142,14 @@ class EmbeddedCExecutionProvider(ExecutionProvider):
                 notes.append("shapes specialised at run time")
             if notes:
                 cap.notes[node.index] = "; ".join(notes)
+        if cap.refused:  # other providers run some nodes: leave them the islands of glue between those
+            islands = glue_islands(cap.claimed)
+            for node in cap.claimed:
+                if node.index in islands:
+                    cap.refuse(node, "host", "only glue ops (Identity, Reshape, Equal, ...) here, between nodes "
+                                             "another provider runs: a C call would cost more than their work")
+                    cap.notes.pop(node.index, None)
+            cap.claimed = [n for n in cap.claimed if n.index not in islands]
         return cap
 
     def _calls(self, subgraph: SubGraph) -> list[Call]:
@@ -483,6 +491,32 @@ def _with_jumps(steps: list[tuple]) -> list[tuple]:
 def _grown(steps: list[tuple], start: int, count: int) -> int:
     """How many per-node steps `count` flat steps from `start` become once nested Ifs get their jumps."""
     return count + sum(1 for s in steps[start:start + count] if s[4] is not None)
+
+
+#: ops that move, view or compare a few values: the cpu provider runs most of them as views, so an island of
+#: only these between nodes another provider runs would cost a subgraph crossing for almost no work
+GLUE_OPS = frozenset({"Identity", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "Shape", "Size", "Equal", "Not",
+                      "Cast"})
+
+
+def glue_islands(claimed: Sequence[Node]) -> set[int]:
+    """Indices of the claimed nodes whose connected piece (claimed nodes joined by the values they pass one
+    another) holds only GLUE_OPS."""
+    parent = {n.index: n.index for n in claimed}
+
+    def root(k: int) -> int:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    producer = {out: n.index for n in claimed for out in n.outputs if out}
+    for n in claimed:
+        for name in n.inputs:
+            if name in producer:
+                parent[root(n.index)] = root(producer[name])
+    heavy = {root(n.index) for n in claimed if n.op_type not in GLUE_OPS or n.domain not in ("", "ai.onnx")}
+    return {n.index for n in claimed if root(n.index) not in heavy}
 
 
 def _static(node: Node, graph: Graph) -> bool:
