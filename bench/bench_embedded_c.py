@@ -2,7 +2,7 @@
 
 Same method as bench_real_models.py, whose model loading it imports: every runtime runs in this one
 process on the same seeded input, each is warmed up, then the timed runs are interleaved (one run of
-each per round, the order rotating every round, bench_overhead.measure) so that machine noise falls
+each per round, every order in turn, bench_overhead.measure) so that machine noise falls
 on all alike. numpy's BLAS is pinned to one thread, ep-runtime runs with `intra_op_num_threads=1`,
 onnxruntime with `intra_op_num_threads=1` and `session.intra_op.allow_spinning=0`.
 

@@ -9,7 +9,7 @@ anyway (`graph_optimization_level` 0 / ORT_DISABLE_ALL), so neither may fuse or 
 
 The floor is a plain Python loop `for c in consts: y = np.add(y, c)`: the least a runtime that
 calls one numpy function per node can cost. The three are warmed up and then timed in turns,
-rotating the order every round, and the medians are reported as microseconds per node.
+changing the order every round (every permutation in turn), and the medians are reported as microseconds per node.
 
 Usage:
 
@@ -26,6 +26,7 @@ import argparse
 import cProfile
 import gc
 import io
+import itertools
 import json
 import os
 import platform
@@ -122,16 +123,20 @@ def make_runners(model: onnx.ModelProto, consts: list[np.ndarray], threads: int 
 
 def measure(runners: dict[str, Callable[[np.ndarray], Any]], x: np.ndarray, warmup: int,
             repeat: int) -> dict[str, list[float]]:
-    """Warm each runner up, then time them in turns, rotating the order every round."""
+    """Warm each runner up, then time them in turns, the order changing every round: every permutation in
+    turn (up to four runners; more rotate), so that each runner follows each other one equally often. A plain
+    rotation of three lets one runner follow a given other in two rounds of three and another never: a
+    runner that evicts the caches (onnxruntime's pool) then slows only its usual successor."""
     for fn in runners.values():
         for _ in range(warmup):
             fn(x)
     names = list(runners)
+    orders = list(itertools.permutations(names)) if len(names) <= 4 else \
+        [names[k:] + names[:k] for k in range(len(names))]
     times: dict[str, list[float]] = {n: [] for n in names}
     pc = time.perf_counter
     for k in range(repeat):
-        for j in range(len(names)):
-            name = names[(k + j) % len(names)]
+        for name in orders[k % len(orders)]:
             fn = runners[name]
             t0 = pc()
             fn(x)

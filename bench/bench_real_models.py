@@ -1,7 +1,7 @@
 """ep-runtime against onnxruntime on real edge models: the generated zoo and models shipped in public wheels.
 
 Same method as bench_models.py (whose helpers it imports): both runtimes run in this one process on
-the same seeded input, are warmed up, then timed in turns with the order rotating every round
+the same seeded input, are warmed up, then timed in turns with the order changing every round
 (bench_overhead.measure), and the medians are compared. Two thread settings:
 
 - `--threads 1`: numpy's BLAS pinned to one thread (OPENBLAS_NUM_THREADS=1 and friends are set before
