@@ -2,8 +2,9 @@
 
 pip builds `csrc/*.c` into the extension module `_ep_native` (see setup.py). The kernels are
 plain C functions, called here through ctypes with their argument types declared; the module's
-own functions are the few direct entry points of csrc/pyentry.c (`softmax_f32`: native/softmax.py),
-for kernels whose ctypes call costs more than their work. When the extension is missing (the build failed or was
+own functions are the few direct entry points of csrc/pyentry.c (`softmax_f32`: native/softmax.py;
+`pool3d_f32`, `global_pool_f32`: native/pool.py; `sgemm_f32`: native/gemm.py), for kernels whose ctypes
+call costs more than their work. When the extension is missing (the build failed or was
 skipped) or `EP_RUNTIME_NATIVE=0` is set, `LIB` is None, `UNAVAILABLE_REASON` says why, and the
 CPU provider runs its numpy kernels. Every kernel takes, last, the number of threads it may use
 (`threads()`: the running session's intra_op_num_threads); csrc/parallel.c is the pool.

@@ -3,7 +3,10 @@ GlobalAveragePool over 1-D, 2-D and 3-D windows of float32 tensors.
 
 The node kernels are factories: each node keeps its C call's geometry per input shape (an int64
 array the call reads), so that a run costs one dictionary look-up, one output allocation and one
-C call."""
+C call. The C kernels are called through the extension's own entry points (`pool3d_f32`,
+`global_pool_f32`: csrc/pyentry.c), not ctypes: a pooling is often a small node right after a large
+convolution, where the interpreter's state is out of cache and ctypes' argument conversion (and numpy's
+`.ctypes.data`) costs more than the pooling's work."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ep_runtime.op_shapes import pool_geometry
+from ep_runtime.threads import intra_op_threads
 
 from .. import pool as reference
 from . import library
@@ -23,17 +27,35 @@ from ._register import F32, extents_fit, is_f32_array, native_kernel
 _PLANS_PER_NODE = 16
 
 
-class _Plan:
-    """One prepared C call: the output shape, the planes, the geometry array (None: a global pool)."""
+def _entries() -> tuple[Callable[..., int] | None, Callable[..., int] | None, Callable[[Any], int] | None]:
+    """The extension's pool3d_f32, global_pool_f32 and align64_offset entry points; Nones without the
+    library (or with a build that lacks them: the numpy kernels run then)."""
+    if library.LIB is None:
+        return None, None, None
+    try:
+        from ._ep_native import align64_offset, global_pool_f32, pool3d_f32
+    except ImportError:
+        return None, None, None
+    return pool3d_f32, global_pool_f32, align64_offset
 
-    __slots__ = ("out_shape", "planes", "geo", "geo_ptr", "size")
+
+#: pool3d_f32(x, y, planes, geo, mode, threads) -> 0, or -1 when out of memory;
+#: global_pool_f32(x, y, planes, size, mode, threads) -> 0; align64_offset(array) -> floats to a 64-byte boundary
+POOL3D_F32, GLOBAL_POOL_F32, ALIGN64_OFFSET = _entries()
+
+
+class _Plan:
+    """One prepared C call: the output shape, the planes, the geometry array (None: a global pool), the
+    values per plane (a global pool) and the output's size."""
+
+    __slots__ = ("out_shape", "planes", "geo", "size", "out_size")
 
     def __init__(self, out_shape: tuple[int, ...], planes: int, geo: np.ndarray | None, size: int = 0) -> None:
         self.out_shape = out_shape
         self.planes = planes
         self.geo = geo
-        self.geo_ptr = None if geo is None else geo.ctypes.data
         self.size = size
+        self.out_size = math.prod(out_shape)
 
 
 def _plan(shape: tuple[int, ...], mode: int, kernel_shape: Sequence[int] | None, strides: Any, dilations: Any,
@@ -60,17 +82,19 @@ def _plan(shape: tuple[int, ...], mode: int, kernel_shape: Sequence[int] | None,
     return _Plan(out_shape, planes, geo)
 
 
+def _global_mode(mode: int) -> int:
+    """The global pool's mode for a window pool's `mode` (a window over the whole map, pads not counted)."""
+    return library.POOL_MAX if mode == library.POOL_MAX else library.POOL_AVG
+
+
 def _run(plan: _Plan, x: np.ndarray, mode: int, op: str) -> np.ndarray:
-    lib = library.LIB
-    if not x.flags.c_contiguous:
-        x = np.ascontiguousarray(x)
-    y = library.empty_aligned(plan.out_shape)
+    """The C call of `plan` on x (float32): its output, 64-byte aligned (library.empty_aligned's reason)."""
+    x = np.ascontiguousarray(x)
+    raw = np.empty(plan.out_size + 16, F32)
+    y = np.ndarray(plan.out_shape, F32, raw, ALIGN64_OFFSET(raw) * 4)
     if plan.geo is None:
-        lib.ep_global_pool_f32(x.ctypes.data, y.ctypes.data, plan.planes, plan.size,
-                               library.POOL_MAX if mode == library.POOL_MAX else library.POOL_AVG, library.threads())
-        return y
-    rc = lib.ep_pool3d_f32(x.ctypes.data, y.ctypes.data, plan.planes, plan.geo_ptr, mode, library.threads())
-    if rc != 0:
+        GLOBAL_POOL_F32(x, y, plan.planes, plan.size, _global_mode(mode), intra_op_threads())
+    elif POOL3D_F32(x, y, plan.planes, plan.geo, mode, intra_op_threads()):
         raise MemoryError(f"{op}: the native kernel could not allocate its row buffers")
     return y
 
@@ -79,7 +103,7 @@ def pool(x: np.ndarray, mode: int, *, kernel_shape: Sequence[int] | None, stride
          auto_pad: str = "NOTSET", ceil_mode: int = 0, op: str = "MaxPool") -> np.ndarray | None:
     """The pooled tensor by the C kernel (mode library.POOL_*), or None when it does not apply
     (not float32, not 1-D to 3-D, empty, negative pads): the caller then runs the numpy kernel."""
-    if library.LIB is None or not is_f32_array(x):
+    if POOL3D_F32 is None or not is_f32_array(x):
         return None
     plan = _plan(x.shape, mode, kernel_shape, strides, dilations, pads, auto_pad, ceil_mode, op)
     return None if plan is None else _run(plan, x, mode, op)
@@ -89,16 +113,19 @@ def _node_runner(mode: int, op: str, geometry: dict[str, Any], fallback: Callabl
                  wrap: bool) -> Callable[[np.ndarray], Any]:
     """The function that runs one pooling node: the C call prepared per input shape, the numpy
     kernel (`fallback`) for what it does not take; `wrap` returns a 1-tuple (multi-output ops)."""
-    plans = library.PlanCache(_PLANS_PER_NODE)
+    if POOL3D_F32 is None:
+        return fallback
+    get = library.PlanCache(_PLANS_PER_NODE).get
     args = (geometry["kernel_shape"], geometry.get("strides"), geometry.get("dilations"), geometry.get("pads"),
             geometry.get("auto_pad", "NOTSET"), geometry.get("ceil_mode", 0), op)
 
     def run(x: np.ndarray) -> Any:
         # every step here runs per node per run, often with the interpreter's state just evicted by a
         # large kernel (a convolution): few look-ups, few objects
-        if type(x) is not np.ndarray or x.dtype != F32:
+        if type(x) is not np.ndarray or x.dtype is not F32:
             return fallback(x)
-        plan = plans.get(x.shape, _plan, x.shape, mode, *args)
+        shape = x.shape
+        plan = get(shape, _plan, shape, mode, *args)
         if plan is None:
             return fallback(x)
         y = _run(plan, x, mode, op)
@@ -308,18 +335,18 @@ def _global_plan(shape: tuple[int, ...]) -> tuple[tuple[int, ...], int, int] | N
 
 
 def _global_run(plan: tuple[tuple[int, ...], int, int], x: np.ndarray, mode: int) -> np.ndarray:
-    if not x.flags.c_contiguous:
-        x = np.ascontiguousarray(x)
+    """The global pool's C call of `plan` on x (float32)."""
+    x = np.ascontiguousarray(x)
     out_shape, planes, size = plan
-    # one value per plane: too small for empty_aligned's alignment to matter (it costs ~1 us more)
-    y = np.empty(out_shape, dtype=F32)
-    library.LIB.ep_global_pool_f32(x.ctypes.data, y.ctypes.data, planes, size, mode, library.threads())
+    # one value per plane: too small for an alignment to matter
+    y = np.empty(out_shape, F32)
+    GLOBAL_POOL_F32(x, y, planes, size, mode, intra_op_threads())
     return y
 
 
 def global_pool(x: np.ndarray, mode: int) -> np.ndarray | None:
     """Max or mean over the spatial dims (keepdims) by the C kernel, or None when it does not apply."""
-    if library.LIB is None or not is_f32_array(x):
+    if GLOBAL_POOL_F32 is None or not is_f32_array(x):
         return None
     plan = _global_plan(x.shape)
     return None if plan is None else _global_run(plan, x, mode)
@@ -340,12 +367,16 @@ def GlobalMaxPool(x: np.ndarray) -> np.ndarray:
 def _global_node_runner(mode: int, fallback: Callable[[np.ndarray], Any]) -> Callable[[np.ndarray], Any]:
     """The function that runs one global pooling node: the C call prepared per input shape, the numpy
     kernel (`fallback`) for what it does not take."""
-    plans = library.PlanCache(_PLANS_PER_NODE)
+    if GLOBAL_POOL_F32 is None:
+        return fallback
+    get = library.PlanCache(_PLANS_PER_NODE).get
 
     def run(x: np.ndarray) -> Any:
-        if type(x) is not np.ndarray or x.dtype != F32:
+        # a global pool is the small node after a network's last convolution: the path is kept short
+        if type(x) is not np.ndarray or x.dtype is not F32:
             return fallback(x)
-        plan = plans.get(x.shape, _global_plan, x.shape)
+        shape = x.shape
+        plan = get(shape, _global_plan, shape)
         return fallback(x) if plan is None else _global_run(plan, x, mode)
 
     return run

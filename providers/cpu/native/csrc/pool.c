@@ -220,6 +220,7 @@ typedef struct {
     const int64_t *row_first, *row_taps; /* per output row: the first input row read, the taps inside */
     int64_t rows_lo, rows_n;             /* the input rows some window reads */
     int two_by_two;                      /* a 2x2 window at stride 2 inside the map (pool_2x2_map) */
+    int flat;                            /* one output slice, the one input slice: maps are the planes */
     int fast;                            /* FAST_*: the max without a frame row (fast_maps) */
     int64_t wo16, wcopy, wcopy16; /* wcopy: the input columns a window reads */
     int64_t vlen;                 /* floats of the row buffer */
@@ -477,7 +478,7 @@ EP_INLINE const float *depth_map(const pool_job *j, int64_t p, int64_t oz, float
     const int64_t h = j->h, w = j->w, plane_in = j->d * h * w, map16 = ROUND_UP(h * w) + PB;
     const float *xp = j->x + p * plane_in, *x_end = j->x + j->planes * plane_in;
     *end = x_end;
-    if (j->kd == 1 && j->d == 1) return xp;
+    if (j->flat) return xp;
     int64_t k0, k1;
     tap_range(oz, j->sd, j->pf, j->kd, j->dd, j->d, &k0, &k1);
     if (k0 >= k1) {
@@ -559,13 +560,13 @@ EP_INLINE void average_group(const pool_job *j, int64_t g0, int64_t g1, float *r
 EP_DISPATCH
 static int pool_part(void *ctx, int64_t part) {
     const pool_job *j = (const pool_job *)ctx;
-    const int64_t d = j->d, h = j->h, w = j->w, kd = j->kd, od = j->od;
+    const int64_t d = j->d, h = j->h, w = j->w, od = j->od;
     const int64_t ho = j->ho, vlen = j->vlen, plane_in = d * h * w, map_out = ho * j->wo;
     int64_t m0, m1;
     ep_part_range(j->planes * od, j->parts, part, 1, &m0, &m1);
     if (m0 >= m1) return 0;
     if (j->fast != FAST_NONE && !fast_maps(j, m0, m1, j->y + m1 * ho * j->wo)) return 0;
-    const int depth = kd > 1 || d > 1;
+    const int depth = !j->flat;
     const int64_t map16 = ROUND_UP(h * w) + PB;
     const int avg = j->mode != EP_POOL_MAX;
     /* max: the frame rows of the vertical pass; average: the frame rows of the input and their sums */
@@ -720,9 +721,12 @@ int ep_pool3d_f32(const float *x, float *y, int64_t planes, const int64_t *geo, 
             lo = rows[oy] < lo ? rows[oy] : lo;
             hi = last > hi ? last : hi;
         }
-    j.two_by_two = j.d == 1 && j.kd == 1 && j.kh == 2 && j.kw == 2 && j.sh == 2 && j.sw == 2 && j.dh == 1 &&
+    /* depth pads on a one-slice input (a 3-D pool of a [n, c, 1, h, w] tensor) give output slices that read
+     * only padding: those take the depth pass, and the paths that read a map per plane never see them */
+    j.flat = j.d == 1 && j.kd == 1 && j.od == 1 && j.pf == 0;
+    j.two_by_two = j.flat && j.kh == 2 && j.kw == 2 && j.sh == 2 && j.sw == 2 && j.dh == 1 &&
                    j.dw == 1 && j.pt == 0 && j.pl == 0 && 2 * j.ho <= j.h && 2 * j.wo <= j.w;
-    if (mode == EP_POOL_MAX && !j.two_by_two && j.d == 1 && j.kd == 1 && j.pl == 0 && j.dw == 1) {
+    if (mode == EP_POOL_MAX && !j.two_by_two && j.flat && j.pl == 0 && j.dw == 1) {
         if (j.sw == 2 && (j.kw == 2 || j.kw == 3)) j.fast = FAST_S2;
         else if (j.sw == 1 && j.kw == 1 && j.wo == j.w) j.fast = FAST_ROWS;
     }
