@@ -220,8 +220,10 @@ def test_dynamic_quantize_matmul_with_constant_weights_takes_the_plan_and_gives_
     monkeypatch.setattr(nat, "dynamic_quantize", lambda x: general.append(1) or ref.DynamicQuantizeLinear(x))
     for b_type in BYTE_TYPES:
         # K a multiple of 4 (the plan; tiny products numpy ran before, large ones) and not (the general path)
+        # (2500,) x 64 and (3, 700) x 128: A quantized in several blocks of rows (ep_qmatmul_f32's block_rows),
+        # the latter split over two threads
         for lead, k, n in [((50,), 64, 1), ((1, 3), 8, 5), ((2, 5), 68, 33), ((129,), 128, 17), ((), 12, 7),
-                           ((33,), 67, 64)]:
+                           ((33,), 67, 64), ((2500,), 64, 1), ((3, 700), 128, 17)]:
             b = rand_bytes(b_type, k, n)
             b_scale = np.abs(RNG.standard_normal(n)).astype(np.float32) + 0.01 if n % 2 else np.array(0.02, np.float32)
             zb, bias = rand_bytes(b_type, n) if n > 5 else rand_bytes(b_type), RNG.standard_normal(n).astype(np.float32)

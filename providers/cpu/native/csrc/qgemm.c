@@ -655,6 +655,30 @@ EP_DISPATCH static int dql_quantize_part(void *ctx, int64_t part) {
     return 0;
 }
 
+/* DynamicQuantizeLinear's scale and zero point of x (n floats) over [min(x, 0), max(x, 0)], as the numpy
+ * kernel computes them; j->parts set, the range pass run. Returns 1 when x holds a NaN or an infinity, a
+ * code of ep_parallel_for, else 0. */
+static int dql_params(dql_job *j, int64_t threads) {
+    const int64_t parts = ep_parts_for(threads, j->n, EP_QBYTE_GRAIN);
+    j->parts = parts < 1 ? 1 : parts > EP_MAX_THREADS * 4 ? EP_MAX_THREADS * 4 : parts;
+    int rc = j->parts <= 1 ? dql_range_part(j, 0) : ep_parallel_for(threads, j->parts, dql_range_part, j);
+    float lo = 0.0f, hi = 0.0f;
+    int bad = 0;
+    for (int64_t p = 0; p < j->parts; p++) {
+        lo = j->lo[p] < lo ? j->lo[p] : lo;
+        hi = j->hi[p] > hi ? j->hi[p] : hi;
+        bad |= j->bad[p];
+    }
+    const float scale = hi == lo ? 1.0f : (hi - lo) / 255.0f;
+    float zero = 0.0f - lo / scale;
+    zero = zero < 0.0f ? 0.0f : zero;
+    zero = zero > 255.0f ? 255.0f : zero;
+    zero = zero == zero ? nearbyintf(zero) : 0.0f;
+    j->scale = scale;
+    j->zero = zero;
+    return rc != 0 ? rc : bad;
+}
+
 /* y = saturate(round(x / scale) + zero_point) over [min(x, 0), max(x, 0)], as the numpy kernel computes it
  * (float32 division, half-to-even rounding). Returns 1 without writing y when x holds a NaN or an
  * infinity (the caller then runs the numpy kernel), -1 when out of memory, else 0. */
@@ -665,27 +689,40 @@ int ep_dynamic_quantize_u8(const float *x, int64_t n, uint8_t *y, float *scale_o
     j->x = x;
     j->y = y;
     j->n = n;
-    const int64_t parts = ep_parts_for(threads, n, EP_QBYTE_GRAIN);
-    j->parts = parts < 1 ? 1 : parts > EP_MAX_THREADS * 4 ? EP_MAX_THREADS * 4 : parts;
-    int rc = j->parts <= 1 ? dql_range_part(j, 0) : ep_parallel_for(threads, j->parts, dql_range_part, j);
-    float lo = 0.0f, hi = 0.0f;
-    for (int64_t p = 0; p < j->parts; p++) {
-        lo = j->lo[p] < lo ? j->lo[p] : lo;
-        hi = j->hi[p] > hi ? j->hi[p] : hi;
-    }
-    const float scale = hi == lo ? 1.0f : (hi - lo) / 255.0f;
-    float zero = 0.0f - lo / scale;
-    zero = zero < 0.0f ? 0.0f : zero;
-    zero = zero > 255.0f ? 255.0f : zero;
-    zero = zero == zero ? nearbyintf(zero) : 0.0f;
-    j->scale = scale;
-    j->zero = zero;
-    int bad = 0;
-    for (int64_t p = 0; p < j->parts; p++) bad |= j->bad[p];
-    if (rc == 0 && !bad)
-        rc = j->parts <= 1 ? dql_quantize_part(j, 0) : ep_parallel_for(threads, j->parts, dql_quantize_part, j);
-    *scale_out = scale;
-    *zero_out = (uint8_t)(int32_t)zero;
+    int rc = dql_params(j, threads);
+    if (rc == 0) rc = j->parts <= 1 ? dql_quantize_part(j, 0) : ep_parallel_for(threads, j->parts, dql_quantize_part, j);
+    *scale_out = j->scale;
+    *zero_out = (uint8_t)(int32_t)j->zero;
     free(j);
-    return rc != 0 ? rc : bad;
+    return rc;
+}
+
+/* DynamicQuantizeLinear's scale and zero point of x (n floats), without quantizing: what
+ * ep_dynamic_quantize_u8 stores in *scale_out and *zero_out. Returns 1 when x holds a NaN or an infinity,
+ * -1 when out of memory, else 0. */
+int ep_dynamic_quantize_params(const float *x, int64_t n, float *scale_out, uint8_t *zero_out, int64_t threads) {
+    dql_job *j = (dql_job *)malloc(sizeof *j);
+    if (!j) return -1;
+    j->x = x;
+    j->y = NULL;
+    j->n = n;
+    const int rc = dql_params(j, threads);
+    *scale_out = j->scale;
+    *zero_out = (uint8_t)(int32_t)j->zero;
+    free(j);
+    return rc;
+}
+
+/* y[i] = saturate(round(x[i] / scale) + zero) for i < n on the calling thread, with the scale and zero
+ * point ep_dynamic_quantize_params gave for a tensor x is part of: the same bytes as ep_dynamic_quantize_u8
+ * writes there. */
+void ep_dynamic_quantize_with(const float *x, int64_t n, uint8_t *y, float scale, uint8_t zero) {
+    dql_job j;
+    j.x = x;
+    j.y = y;
+    j.n = n;
+    j.parts = 1;
+    j.scale = scale;
+    j.zero = (float)zero;
+    dql_quantize_part(&j, 0);
 }
