@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from . import host_arena
 from .errors import InvalidArgument, ModelLoadCancelled, ProviderError, RunCancelled
 from .executor import assemble_plan, compile_subgraphs
 from .graph import Graph, Node, SubGraph, ValueInfo
@@ -460,18 +461,24 @@ class InferenceSession:
 
     def _execute(self, plan: Callable[..., tuple], args: list[Any], run_options: RunOptions | None) -> tuple:
         threads = self._options.intra_op_num_threads
+        arena = self._options.enable_cpu_mem_arena and host_arena.AVAILABLE
         try:
-            if run_options is None and not self._run_uses_numpy:
-                # nothing to silence, no BLAS pool to hold, no RunOptions to watch: only the thread count
-                token = set_intra_op_threads(max(0, threads))
-                try:
+            previous = host_arena.enter() if arena else None
+            try:
+                if run_options is None and not self._run_uses_numpy:
+                    # nothing to silence, no BLAS pool to hold, no RunOptions to watch: only the thread count
+                    token = set_intra_op_threads(max(0, threads))
+                    try:
+                        return plan(*args)
+                    finally:
+                        reset_intra_op_threads(token)
+                # like onnxruntime: domain errors give NaN/inf, not warnings
+                with np.errstate(all="ignore"), cancellable(run_options), \
+                        intra_op_thread_limit(threads):
                     return plan(*args)
-                finally:
-                    reset_intra_op_threads(token)
-            # like onnxruntime: domain errors give NaN/inf, not warnings
-            with np.errstate(all="ignore"), cancellable(run_options), \
-                    intra_op_thread_limit(threads):
-                return plan(*args)
+            finally:
+                if arena:
+                    host_arena.leave(previous)
         except RunCancelled as exc:
             if run_options is None or run_options.log_severity_level < 3:
                 self._log.warning("%s", exc)

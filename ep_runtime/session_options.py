@@ -4,8 +4,10 @@ Fields with effect: `graph_optimization_level`, `enable_profiling`, `profile_fil
 `log_severity_level` (this session's messages only; -1 follows the process-wide level),
 `logid` (prefixes this session's messages), `intra_op_num_threads` (the threads of the native
 CPU kernels in this session's runs, 0 = the physical cores available; caps the BLAS threads too, with
-threadpoolctl; see ep_runtime/threads.py), `disable_cpu_ep_fallback` (ep-runtime's strict mode).
-Accepted without effect, because ep-runtime has no such machinery: `enable_cpu_mem_arena`,
+threadpoolctl; see ep_runtime/threads.py), `disable_cpu_ep_fallback` (ep-runtime's strict mode),
+`enable_cpu_mem_arena` (runs allocate through the host arena, which reuses the blocks of large freed
+arrays; ep_runtime/host_arena.py).
+Accepted without effect, because ep-runtime has no such machinery:
 `enable_mem_pattern`, `enable_mem_reuse` (numpy owns memory), `execution_mode`,
 `execution_order`, `inter_op_num_threads`, `use_per_session_threads` (nodes run one after the
 other, in topological order), `use_deterministic_compute` (results are deterministic anyway),
@@ -69,7 +71,7 @@ _FIELDS: dict[str, tuple[type, Any]] = {
 
 #: fields onnxruntime has that ep-runtime stores without acting on them
 FIELDS_WITHOUT_EFFECT = frozenset({
-    "enable_cpu_mem_arena", "enable_mem_pattern", "enable_mem_reuse", "execution_mode", "execution_order",
+    "enable_mem_pattern", "enable_mem_reuse", "execution_mode", "execution_order",
     "inter_op_num_threads", "use_per_session_threads", "use_deterministic_compute", "log_verbosity_level",
     "optimized_model_filepath",
 })
