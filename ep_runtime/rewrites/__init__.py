@@ -10,7 +10,8 @@
   constant scalar folded into a constant operand or com.microsoft FusedMatMul (`matmul_scale`),
   MatMul + Add -> Gemm, Gemm weights stored pre-transposed and MatMul / Gemm weights stored
   contiguous (`matmul`),
-  YOLOv5 Focus -> SpaceToDepth (`focus`), quantize_dynamic's MatMulInteger chains ->
+  YOLOv5 Focus -> SpaceToDepth (`focus`), a Reshape whose shape is built from its input's own
+  dimensions -> a Reshape by a constant (`reshape`), quantize_dynamic's MatMulInteger chains ->
   com.microsoft MatMulIntegerToFloat / DynamicQuantizeMatMul (`quantization`), a per-tensor
   DequantizeLinear of moved (Gather, Transpose, Reshape, ...) integer constants -> the same moves over
   the dequantized float32 constant (`dequantize`).
@@ -40,14 +41,14 @@ from .matmul_scale import fuse_matmul_scale
 from .placement import Placement
 from .quantization import fuse_dynamic_quantize_matmul, fuse_matmul_integer_to_float
 from .redundant import eliminate_redundant_nodes
+from .reshape import fuse_reshape_shape
 from .skip_layernorm import fuse_skip_layer_norm
 
 #: the fusion passes of the EXTENDED level, in the order they run
 FUSIONS: tuple[Callable[[GraphEdit], None], ...] = (
     fuse_layer_norm, fuse_skip_layer_norm, fuse_gelu, fuse_bias_gelu, fuse_silu, fuse_hard_swish, fuse_matmul_scale,
-    fuse_matmul_add, pretranspose_gemm_weights,
-    store_weights_contiguous, fuse_focus, fuse_matmul_integer_to_float, fuse_dynamic_quantize_matmul,
-    fold_dequantize_linear,
+    fuse_matmul_add, pretranspose_gemm_weights, store_weights_contiguous, fuse_focus, fuse_reshape_shape,
+    fuse_matmul_integer_to_float, fuse_dynamic_quantize_matmul, fold_dequantize_linear,
 )
 
 #: how often inlining a constant If and folding again may repeat (each can expose the next)
