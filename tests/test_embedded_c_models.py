@@ -86,8 +86,9 @@ WHOLE_PACKAGED = {**dict.fromkeys(["captcha_crnn", "ppocr_cls", "rapid_orientati
 @pytest.mark.slow
 @pytest.mark.parametrize("name", WHOLE_PACKAGED)
 def test_packaged_bench_model_runs_whole_fused_and_matches_onnxruntime(name):
-    """Every node on the provider, one subgraph; within the model's tolerance of onnxruntime, no class or argmax
-    output differing."""
+    """Every node on the provider, one subgraph; within the model's tolerance of the reference cpu provider, and
+    of onnxruntime up to the reference provider's own difference from it (the int8 models' requantisation
+    ties: tashkeel_bilstm's cpu provider is 1.6e-2 from onnxruntime); no class or argmax output differing."""
     from bench import bench_real_models
 
     ort = pytest.importorskip("onnxruntime")
@@ -99,5 +100,11 @@ def test_packaged_bench_model_runs_whole_fused_and_matches_onnxruntime(name):
     assert len(part.nodes_on("EmbeddedCExecutionProvider")) == len(part.decisions), part.explain()
     assert len(part.subgraphs) == 1
     want = ort.InferenceSession(bm.model, providers=["CPUExecutionProvider"]).run(None, bm.feed)
-    rel, mismatched = bench_real_models.output_diff(sess.run(None, bm.feed), want)
-    assert rel <= WHOLE_PACKAGED[name] and mismatched == 0, rel
+    reference = InferenceSession(bm.model, providers=["cpu"]).run(None, bm.feed)
+    ours = sess.run(None, bm.feed)
+    tolerance = WHOLE_PACKAGED[name]
+    rel_reference, mismatched_reference = bench_real_models.output_diff(ours, reference)
+    reference_to_ort, _ = bench_real_models.output_diff(reference, want)
+    rel, mismatched = bench_real_models.output_diff(ours, want)
+    assert rel_reference <= tolerance and mismatched_reference == 0, rel_reference
+    assert rel <= tolerance + reference_to_ort and mismatched == 0, (rel, reference_to_ort)
