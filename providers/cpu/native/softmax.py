@@ -18,7 +18,7 @@ from ep_runtime.op_shapes import normalize_axis
 
 from .. import softmax as reference
 from . import library
-from ._register import F32, is_f32_array, native_kernel
+from ._register import F32, native_kernel
 
 
 def _entry() -> Callable[..., int] | None:
@@ -34,14 +34,6 @@ def _entry() -> Callable[..., int] | None:
 
 #: softmax_f32(x, y, outer, n, inner, log_softmax, threads) -> 0, or -1 when out of memory
 SOFTMAX_F32: Callable[..., Any] | None = _entry()
-
-
-def softmax(x: np.ndarray, axis: int, log: bool, op: str) -> np.ndarray | None:
-    """Softmax (log: LogSoftmax) along `axis` (already normalized) by the C kernel, or None when it does
-    not apply (not a float32 array, empty): the caller then runs the numpy kernel."""
-    if SOFTMAX_F32 is None or not is_f32_array(x) or x.size == 0:
-        return None
-    return _node(op, log, False, axis, reference.log_softmax if log else reference.softmax)(x)
 
 
 def _dims(shape: tuple[int, ...], axis: int, coerced: bool, op: str) -> tuple[int, int, int]:
