@@ -630,26 +630,28 @@ def _thread_cases() -> dict[str, object]:
     """Native kernel calls large enough to be split over threads (each is past its kernel's grain),
     their inputs drawn once."""
     x = with_specials(randn(1, 8, 160, 161))
-    x_rgb, x_narrow, x_gap = randn(1, 3, 130, 97), randn(2, 16, 60, 40), randn(1, 64, 64, 65)
-    x_gelu, residual = randn(3, 77, 1001), randn(1, 8, 80, 81)
+    x_rgb, x_narrow, x_gap = randn(1, 3, 140, 97), randn(2, 16, 60, 40), randn(1, 64, 64, 65)
+    # activations split from 2^18 values (csrc/activation.c EP_ACT_LEAST), convolutions from 2^20 taps
+    x_gelu, x_swish = randn(3, 97, 1001), with_specials(randn(1, 8, 200, 171))
+    x_s2, residual = with_specials(randn(1, 8, 360, 170)), randn(1, 8, 180, 85)
     dw, db, dw5 = randn(8, 1, 3, 3), randn(8), randn(16, 1, 5, 5)
     w_rgb, b_rgb, w_rgb_dil = randn(8, 3, 3, 3), randn(8), randn(6, 3, 3, 3)
     w_dense, b_dense = randn(16, 8, 3, 3), randn(16)
-    x_dw, w_dw5, w_dw3, b_dw = with_specials(randn(2, 72, 28, 28)), randn(72, 1, 5, 5), randn(72, 1, 3, 3), randn(72)
-    residual_dw = with_specials(randn(2, 72, 16, 16))
+    x_dw, w_dw5, w_dw3, b_dw = with_specials(randn(2, 72, 48, 48)), randn(72, 1, 5, 5), randn(72, 1, 3, 3), randn(72)
+    residual_dw = with_specials(randn(2, 72, 32, 32))
     return {
         # depthwise channel blocks (csrc/conv.c dw_run): over images x blocks of 16 channels (72: a partial
         # block); 20 channels of one image: 2 blocks, fewer than the parts, so the rows are split too
         "depthwise_blocks_5x5_s2": lambda: nat_conv.Conv(x_dw, w_dw5, b_dw, group=72, pads=[2, 1, 1, 2],
                                                          strides=[2, 2]),
         "depthwise_blocks_3x3_residual_hardswish": lambda: nat_conv.conv(
-            x_dw[:, :, :16, :16], w_dw3, b_dw, residual_dw, library.ACT_HARD_SWISH, 1.0, group=72,
+            x_dw[:, :, :32, :32], w_dw3, b_dw, residual_dw, library.ACT_HARD_SWISH, 1.0, group=72,
             pads=[1, 1, 1, 1]),
         "depthwise_blocks_rows_split": lambda: nat_conv.Conv(x_dw[:1, :20], w_dw5[:20], None, group=20,
                                                              pads=[2, 2, 2, 2]),
         "depthwise_3x3": lambda: nat_conv.Conv(x, dw, db, group=8, pads=[1, 1, 1, 1]),
         "depthwise_3x3_s2_residual_swish": lambda: nat_conv.conv(
-            x, dw, db, residual, library.ACT_SWISH, 1.0, group=8, pads=[1, 1, 1, 1], strides=[2, 2]),
+            x_s2, dw, db, residual, library.ACT_SWISH, 1.0, group=8, pads=[1, 1, 1, 1], strides=[2, 2]),
         "depthwise_5x5_narrow": lambda: nat_conv.Conv(x_narrow, dw5, None, group=16, pads=[2, 2, 2, 2]),
         # one image and one group: the output rows are split
         "one_group_rows": lambda: nat_conv.Conv(x_rgb, w_rgb, b_rgb, pads=[1, 1, 1, 1]),
@@ -659,7 +661,7 @@ def _thread_cases() -> dict[str, object]:
         "max_pool": lambda: nat_pool.MaxPool(x, kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])[0],
         "average_pool_stride_1": lambda: nat_pool.AveragePool(x, kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
         "global_average_pool": lambda: nat_pool.GlobalAveragePool(x_gap),
-        "swish": lambda: nat_activation.Swish(x),
+        "swish": lambda: nat_activation.Swish(x_swish),
         "gelu_odd_size": lambda: nat_activation.Gelu(x_gelu),
     }
 
@@ -808,7 +810,7 @@ def test_a_forked_child_runs_split_kernels_with_a_fresh_pool():
 
     from ep_runtime.threads import intra_op_thread_limit
 
-    x = randn(1, 8, 160, 161)
+    x = randn(1, 8, 200, 171)  # above EP_ACT_LEAST, so that the activation splits
     with intra_op_thread_limit(3):
         want = nat_activation.Swish(x)  # the parent's pool has workers now
         pid = os.fork()

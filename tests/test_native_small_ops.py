@@ -119,7 +119,7 @@ def test_opset_12_softmax_coerces_to_2d_at_the_axis(op, axis):
 
 @needs_native
 @pytest.mark.parametrize("op", ["Softmax", "LogSoftmax"])
-@pytest.mark.parametrize("shape,axis", [((64, 2051), 1), ((8, 300, 29), 1)])
+@pytest.mark.parametrize("shape,axis", [((128, 2051), 1), ((8, 300, 111), 1)])  # above EP_SOFTMAX_LEAST
 def test_native_softmax_gives_the_same_bits_on_1_2_and_3_threads(op, shape, axis):
     x = randn(*shape)
     results = []

@@ -214,8 +214,10 @@ static int direct_part(void *ctx, int64_t part) {
     return 0;
 }
 
-/* output elements times taps a thread computes at least */
+/* output elements times taps a thread computes at least, and below which a call runs on one thread (a
+ * split call pays 40-60 us for waking a worker on a 2-core VM: mobilenet_v2 ran slower on two threads) */
 #define EP_CONV_GRAIN (1 << 17)
+#define EP_CONV_LEAST (1 << 20)
 
 /* ---- Depthwise convolution of small maps, channels as the vector lanes ----
  * A block of EP_DW_LANES channels is transposed into one interleaved padded scratch plane
@@ -480,7 +482,8 @@ static int dw_run(const float *x, const float *w, const float *bias, const float
     j.cblocks = (c + EP_DW_LANES - 1) / EP_DW_LANES;
     const int64_t units = n * j.cblocks;
     const double work = (double)n * (double)c * (double)(ho * wo) * (double)(kh * kw);
-    const int64_t parts = ep_parts_for(threads, work > 9.0e15 ? (int64_t)9.0e15 : (int64_t)work, EP_CONV_GRAIN);
+    const int64_t parts =
+        ep_parts_from(threads, work > 9.0e15 ? (int64_t)9.0e15 : (int64_t)work, EP_CONV_GRAIN, EP_CONV_LEAST);
     if (parts > units && ho >= 2) {
         const int64_t per_unit = (parts + units - 1) / units;
         j.block_rows = (ho + per_unit - 1) / per_unit;
@@ -531,7 +534,8 @@ int ep_conv2d_direct_f32(const float *x, const float *w, const float *bias, cons
     j.pairs = !j.wide_rows && sh == 1 && sw == 1 && dh == 1 && dw == 1 && kh == 3 && kw == 3;
     const int64_t units = n * group;
     const double work = (double)units * (double)(m / group) * (double)cg * (double)(ho * wo) * (double)(kh * kw);
-    const int64_t parts = ep_parts_for(threads, work > 9.0e15 ? (int64_t)9.0e15 : (int64_t)work, EP_CONV_GRAIN);
+    const int64_t parts =
+        ep_parts_from(threads, work > 9.0e15 ? (int64_t)9.0e15 : (int64_t)work, EP_CONV_GRAIN, EP_CONV_LEAST);
     if (parts > units && ho >= 4) {
         /* fewer images x groups than parts: split the output rows too, in blocks of an even count */
         const int64_t per_unit = (parts + units - 1) / units;

@@ -143,6 +143,7 @@ int ep_qlstm_f32(const float *xw, const int8_t *r, const int8_t *r_packed, const
 typedef int (*ep_part_fn)(void *ctx, int64_t part);
 int ep_parallel_for(int64_t threads, int64_t parts, ep_part_fn fn, void *ctx);
 int64_t ep_parts_for(int64_t threads, int64_t work, int64_t grain);
+int64_t ep_parts_from(int64_t threads, int64_t work, int64_t grain, int64_t least);
 int64_t ep_pool_workers(void);
 int64_t ep_pool_jobs(void);
 

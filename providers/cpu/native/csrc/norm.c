@@ -21,6 +21,9 @@
 
 /* element operations a thread takes at least */
 #define EP_NORM_GRAIN (1 << 15)
+/* element operations below which a call runs on one thread (a transformer's [128, 512] LayerNorms ran
+ * slower on two threads than on one) */
+#define EP_NORM_LEAST (1 << 20)
 
 typedef struct {
     const float *x, *skip, *bias, *gamma, *beta;
@@ -113,7 +116,7 @@ int ep_layer_norm_f32(const float *x, const float *skip, int64_t skip_rows, cons
     if (!ep_sizes_fit(rows, n, 1) || gamma == NULL || (skip != NULL && (skip_rows <= 0 || rows % skip_rows != 0)))
         return -1;
     layer_norm_job j = {x, skip, bias, gamma, beta, y, sum, mean, inv, rows, n, skip_rows, 1, epsilon, simplified};
-    const int64_t parts = ep_parts_for(threads, rows * n * 4, EP_NORM_GRAIN);
+    const int64_t parts = ep_parts_from(threads, rows * n * 4, EP_NORM_GRAIN, EP_NORM_LEAST);
     j.parts = parts < rows ? parts : rows;
     if (j.parts <= 1) return layer_norm_part(&j, 0);
     return ep_parallel_for(threads, j.parts, layer_norm_part, &j);
@@ -162,7 +165,7 @@ int ep_channel_affine_f32(const float *x, const float *a, const float *b, float 
     if (!ep_sizes_fit(outer, channels, inner)) return -1;
     affine_job j = {x, a, b, y, outer * channels, channels, inner, 1, relu};
     const int64_t total = outer * channels * inner;
-    const int64_t parts = ep_parts_for(threads, total, EP_NORM_GRAIN * 4);
+    const int64_t parts = ep_parts_from(threads, total, EP_NORM_GRAIN * 4, EP_NORM_LEAST);
     j.parts = parts < (total + 63) / 64 ? parts : (total + 63) / 64;
     if (j.parts <= 1) return affine_part(&j, 0);
     return ep_parallel_for(threads, j.parts, affine_part, &j);

@@ -191,3 +191,15 @@ int64_t ep_parts_for(int64_t threads, int64_t work, int64_t grain) {
     const int64_t by_work = work / grain, most = threads < EP_MAX_THREADS ? 4 * threads : 4 * EP_MAX_THREADS;
     return by_work < most ? by_work : most;
 }
+
+/* ep_parts_for, but one part below `least` units of work: for kernels cheap per unit, whose calls split
+ * only when their work outweighs waking the workers (40-60 us on a 2-core VM), yet then in parts small
+ * enough that the caller takes most of them while a late worker wakes. */
+int64_t ep_parts_from(int64_t threads, int64_t work, int64_t grain, int64_t least) {
+#ifndef EP_TINY_GRAIN
+    if (work < least) return 1;
+#else
+    (void)least;
+#endif
+    return ep_parts_for(threads, work, grain);
+}

@@ -28,6 +28,8 @@
 /* multiply-adds a thread takes at least */
 #define EP_QGEMM_GRAIN (1 << 20)
 #define EP_QBYTE_GRAIN (1 << 16)
+/* bytes (floats for DynamicQuantizeLinear) below which those byte passes run on one thread */
+#define EP_QBYTE_LEAST (1 << 20)
 /* rows of u per micro-kernel call (VNNI: 6 rows x 2 panels = 12 zmm accumulators; portable: 4 rows) */
 #define EP_QMR_VNNI 6
 #define EP_QMR 4
@@ -402,7 +404,7 @@ int ep_qpack_panels(const int8_t *rows, int64_t n, int64_t k, int64_t ld, int64_
     if (kp < k || kp % 4) return -2;
     pack_job j = {rows, panels, sums, n, k, ld, kp, 1};
     const int64_t units = (n + EP_QPANEL - 1) / EP_QPANEL;
-    const int64_t parts = ep_parts_for(threads, n * (kp > 0 ? kp : 1), EP_QBYTE_GRAIN);
+    const int64_t parts = ep_parts_from(threads, n * (kp > 0 ? kp : 1), EP_QBYTE_GRAIN, EP_QBYTE_LEAST);
     j.parts = parts < units ? parts : units;
     if (j.parts <= 1) return pack_part(&j, 0);
     return ep_parallel_for(threads, j.parts, pack_part, &j);
@@ -438,7 +440,7 @@ EP_DISPATCH static int qsum_part(void *ctx, int64_t part) {
 int ep_qrow_sums(const void *x, int64_t rows, int64_t k, int64_t ld, int is_signed, int32_t *sums, int64_t threads) {
     if (rows <= 0) return 0;
     qsum_job j = {(const uint8_t *)x, rows, k, ld, is_signed, sums, 1};
-    const int64_t parts = ep_parts_for(threads, rows * (k > 0 ? k : 1), EP_QBYTE_GRAIN);
+    const int64_t parts = ep_parts_from(threads, rows * (k > 0 ? k : 1), EP_QBYTE_GRAIN, EP_QBYTE_LEAST);
     j.parts = parts < rows ? parts : rows;
     if (j.parts <= 1) return qsum_part(&j, 0);
     return ep_parallel_for(threads, j.parts, qsum_part, &j);
@@ -490,7 +492,7 @@ int ep_qpad_hwc(const uint8_t *x, uint8_t *dst, int64_t c, int64_t h, int64_t w,
                 int64_t ew, int flip, int pad, int64_t threads) {
     if (c <= 0 || eh <= 0 || ew <= 0) return 0;
     hwc_job j = {x, dst, c, h, w, pt, pl, eh, ew, (uint8_t)flip, (uint8_t)pad, 1};
-    int64_t parts = ep_parts_for(threads, eh * ew * c, EP_QBYTE_GRAIN);
+    int64_t parts = ep_parts_from(threads, eh * ew * c, EP_QBYTE_GRAIN, EP_QBYTE_LEAST);
     j.parts = parts < eh ? parts : eh;
     if (j.parts <= 1) return hwc_part(&j, 0);
     return ep_parallel_for(threads, j.parts, hwc_part, &j);
@@ -563,7 +565,7 @@ int ep_qconv_panels(const uint8_t *hwc, int8_t *panels, int32_t *sums, int64_t c
     if (kp < kh * kw * cg || kp % 4 || !ep_sizes_fit(EP_QPANEL, kh * kw, cg)) return -2;
     rows_job j = {hwc, panels, sums, c, ew, c0, cg, kh, kw, sh, sw, dh, dw, ho, wo, kp, 1};
     const int64_t units = (ho * wo + EP_QPANEL - 1) / EP_QPANEL;
-    const int64_t parts = ep_parts_for(threads, ho * wo * kp, EP_QBYTE_GRAIN);
+    const int64_t parts = ep_parts_from(threads, ho * wo * kp, EP_QBYTE_GRAIN, EP_QBYTE_LEAST);
     j.parts = parts < units ? parts : units;
     if (j.parts <= 1) return rows_part(&j, 0);
     return ep_parallel_for(threads, j.parts, rows_part, &j);
@@ -659,7 +661,7 @@ EP_DISPATCH static int dql_quantize_part(void *ctx, int64_t part) {
  * kernel computes them; j->parts set, the range pass run. Returns 1 when x holds a NaN or an infinity, a
  * code of ep_parallel_for, else 0. */
 static int dql_params(dql_job *j, int64_t threads) {
-    const int64_t parts = ep_parts_for(threads, j->n, EP_QBYTE_GRAIN);
+    const int64_t parts = ep_parts_from(threads, j->n, EP_QBYTE_GRAIN, EP_QBYTE_LEAST);
     j->parts = parts < 1 ? 1 : parts > EP_MAX_THREADS * 4 ? EP_MAX_THREADS * 4 : parts;
     int rc = j->parts <= 1 ? dql_range_part(j, 0) : ep_parallel_for(threads, j->parts, dql_range_part, j);
     float lo = 0.0f, hi = 0.0f;

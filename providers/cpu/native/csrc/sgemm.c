@@ -671,8 +671,10 @@ static int gemm_part_transposed(void *ctx, int64_t part) {
     return 0;
 }
 
-/* multiply-adds a thread computes at least */
+/* multiply-adds a thread computes at least, and below which a call runs on one thread (a split call pays
+ * 40-60 us for waking a worker on a 2-core VM, about 2M multiply-adds of one thread) */
 #define EP_GEMM_GRAIN (1 << 20)
+#define EP_GEMM_LEAST (1 << 22)
 /* phase plane values a thread copies at least */
 #define EP_PHASE_GRAIN (1 << 16)
 
@@ -765,7 +767,8 @@ int ep_conv2d_gemm_f32(const float *x, const float *ap, int64_t weights_nr, cons
     }
     j.phase_buf = phases;
     const double work = (double)group * (double)j.mp * (double)j.kk * (double)j.q;
-    const int64_t parts = ep_parts_for(threads, work > 9.0e15 ? (int64_t)9.0e15 : (int64_t)work, EP_GEMM_GRAIN);
+    const int64_t parts =
+        ep_parts_from(threads, work > 9.0e15 ? (int64_t)9.0e15 : (int64_t)work, EP_GEMM_GRAIN, EP_GEMM_LEAST);
     /* blocks of nb panels; fewer panels a block when there would be fewer blocks than parts */
     const int64_t width = j.transposed ? EP_GEMM_MR : j.nr, panels = (j.q + width - 1) / width;
     j.nb = j.transposed ? 2 * EP_GEMM_NB : EP_GEMM_NB;
@@ -896,7 +899,8 @@ int ep_sgemm_f32(const float *a, const float *bp, int64_t nr, const float *bias,
     j.row_blocks = (m + EP_MM_ROWS - 1) / EP_MM_ROWS;
     j.col_blocks = ((n + nr - 1) / nr + EP_MM_PANELS - 1) / EP_MM_PANELS;
     const double work = (double)m * (double)n * (double)k;
-    const int64_t parts = ep_parts_for(threads, work > 9.0e15 ? (int64_t)9.0e15 : (int64_t)work, EP_GEMM_GRAIN);
+    const int64_t parts =
+        ep_parts_from(threads, work > 9.0e15 ? (int64_t)9.0e15 : (int64_t)work, EP_GEMM_GRAIN, EP_GEMM_LEAST);
     const int64_t items = j.row_blocks * j.col_blocks;
     j.parts = parts < items ? parts : items;
     return j.parts <= 1 ? mm_part(&j, 0) : ep_parallel_for(threads, j.parts, mm_part, &j);
