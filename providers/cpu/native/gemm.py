@@ -23,22 +23,9 @@ from . import library
 from ._register import F32, native_kernel
 from .conv import PackedWeights
 
-
-def _entries() -> tuple[Callable[..., int] | None, Callable[[], int] | None]:
-    """The extension's sgemm_f32 and sgemm_nr entry points (csrc/pyentry.c: no ctypes conversion per call);
-    Nones without the library (or with a build that lacks them: the numpy kernels run then)."""
-    if library.LIB is None:
-        return None, None
-    try:
-        from ._ep_native import sgemm_f32, sgemm_nr
-    except ImportError:
-        return None, None
-    return sgemm_f32, sgemm_nr
-
-
 #: sgemm_f32(a, bp, nr, bias_or_None, y, rows, n, k, threads) -> 0, or -1 when out of memory;
 #: sgemm_nr() -> the panel width of the micro-kernel in use (tests may force another one)
-SGEMM_F32, SGEMM_NR = _entries()
+SGEMM_F32, SGEMM_NR = library.entry_point("sgemm_f32"), library.entry_point("sgemm_nr")
 
 #: rows of A (all leading axes together) the native product takes: one row is a matrix-vector product
 #: (numpy's is faster), and from about 64 rows OpenBLAS's packing pays for itself

@@ -102,6 +102,18 @@ def load() -> tuple[ctypes.CDLL | None, str | None]:
 LIB, UNAVAILABLE_REASON = load()
 
 
+def entry_point(name: str) -> Callable[..., Any] | None:
+    """The extension's own function `name` (csrc/pyentry.c: called without ctypes' conversions), or None
+    without the library or in a build that lacks it (the caller then runs its numpy kernel)."""
+    if LIB is None:
+        return None
+    return getattr(importlib.import_module(f"{__package__}._ep_native"), name, None)
+
+
+#: align64_offset(array) -> the float32 values from its start to its first 64-byte boundary
+_ALIGN64_OFFSET = entry_point("align64_offset")
+
+
 def threads() -> int:
     """How many threads a kernel called now may use: the running session's intra-op thread count
     (ep_runtime.threads.intra_op_threads). The C kernels split work over a shared pool of that many
@@ -113,10 +125,10 @@ def empty_aligned(shape: tuple[int, ...]) -> np.ndarray:
     """An uninitialised C-contiguous float32 array of `shape` starting on a 64-byte boundary (a cache
     line, an AVX-512 vector). numpy's large arrays start 16 bytes past one (glibc's mmap header), which
     splits every vector load of the next kernel across two lines (up to 40% on a small pooling)."""
-    size = prod(shape)
-    raw = np.empty(size + 16, dtype=np.float32)
-    skip = (-raw.ctypes.data % 64) // 4
-    return raw[skip:skip + size].reshape(shape)
+    raw = np.empty(prod(shape) + 16, dtype=np.float32)
+    # the entry point, not `.ctypes.data`: microseconds of Python when the interpreter's state is out of cache
+    skip = _ALIGN64_OFFSET(raw) if _ALIGN64_OFFSET is not None else (-raw.ctypes.data % 64) // 4
+    return np.ndarray(shape, np.float32, raw, skip * 4)
 
 
 class PlanCache:

@@ -27,35 +27,22 @@ from ._register import F32, extents_fit, is_f32_array, native_kernel
 _PLANS_PER_NODE = 16
 
 
-def _entries() -> tuple[Callable[..., int] | None, Callable[..., int] | None, Callable[[Any], int] | None]:
-    """The extension's pool3d_f32, global_pool_f32 and align64_offset entry points; Nones without the
-    library (or with a build that lacks them: the numpy kernels run then)."""
-    if library.LIB is None:
-        return None, None, None
-    try:
-        from ._ep_native import align64_offset, global_pool_f32, pool3d_f32
-    except ImportError:
-        return None, None, None
-    return pool3d_f32, global_pool_f32, align64_offset
-
-
 #: pool3d_f32(x, y, planes, geo, mode, threads) -> 0, or -1 when out of memory;
-#: global_pool_f32(x, y, planes, size, mode, threads) -> 0; align64_offset(array) -> floats to a 64-byte boundary
-POOL3D_F32, GLOBAL_POOL_F32, ALIGN64_OFFSET = _entries()
+#: global_pool_f32(x, y, planes, size, mode, threads) -> 0
+POOL3D_F32, GLOBAL_POOL_F32 = library.entry_point("pool3d_f32"), library.entry_point("global_pool_f32")
 
 
 class _Plan:
-    """One prepared C call: the output shape, the planes, the geometry array (None: a global pool), the
-    values per plane (a global pool) and the output's size."""
+    """One prepared C call: the output shape, the planes, the geometry array (None: a global pool) and the
+    values per plane (a global pool)."""
 
-    __slots__ = ("out_shape", "planes", "geo", "size", "out_size")
+    __slots__ = ("out_shape", "planes", "geo", "size")
 
     def __init__(self, out_shape: tuple[int, ...], planes: int, geo: np.ndarray | None, size: int = 0) -> None:
         self.out_shape = out_shape
         self.planes = planes
         self.geo = geo
         self.size = size
-        self.out_size = math.prod(out_shape)
 
 
 def _plan(shape: tuple[int, ...], mode: int, kernel_shape: Sequence[int] | None, strides: Any, dilations: Any,
@@ -90,8 +77,7 @@ def _global_mode(mode: int) -> int:
 def _run(plan: _Plan, x: np.ndarray, mode: int, op: str) -> np.ndarray:
     """The C call of `plan` on x (float32): its output, 64-byte aligned (library.empty_aligned's reason)."""
     x = np.ascontiguousarray(x)
-    raw = np.empty(plan.out_size + 16, F32)
-    y = np.ndarray(plan.out_shape, F32, raw, ALIGN64_OFFSET(raw) * 4)
+    y = library.empty_aligned(plan.out_shape)
     if plan.geo is None:
         GLOBAL_POOL_F32(x, y, plan.planes, plan.size, _global_mode(mode), intra_op_threads())
     elif POOL3D_F32(x, y, plan.planes, plan.geo, mode, intra_op_threads()):

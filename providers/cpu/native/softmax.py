@@ -20,20 +20,8 @@ from .. import softmax as reference
 from . import library
 from ._register import F32, native_kernel
 
-
-def _entry() -> Callable[..., int] | None:
-    """The extension's softmax_f32 entry point; None without the library (or with a build that lacks it)."""
-    if library.LIB is None:
-        return None
-    try:
-        from ._ep_native import softmax_f32
-    except ImportError:
-        return None
-    return softmax_f32
-
-
 #: softmax_f32(x, y, outer, n, inner, log_softmax, threads) -> 0, or -1 when out of memory
-SOFTMAX_F32: Callable[..., Any] | None = _entry()
+SOFTMAX_F32: Callable[..., Any] | None = library.entry_point("softmax_f32")
 
 
 def _dims(shape: tuple[int, ...], axis: int, coerced: bool, op: str) -> tuple[int, int, int]:

@@ -13,32 +13,25 @@
 
 #include "ep_native.h"
 
-/* a C-contiguous float32 view of `obj` holding exactly `count` values (writable when asked) */
-static int float_view(PyObject *obj, Py_buffer *view, int writable, int64_t count, const char *what) {
+/* a C-contiguous float32 view of `obj` holding exactly `count` values, or with `at_least` `count` values or
+ * more (a packed operand the kernel reads a prefix of); writable when asked */
+static int float_view_of(PyObject *obj, Py_buffer *view, int writable, int64_t count, int at_least,
+                         const char *what) {
     if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0)) < 0)
         return -1;
+    const Py_ssize_t want = (Py_ssize_t)count * 4;
     if (view->itemsize != 4 || view->format == NULL || strcmp(view->format, "f") != 0 ||
-        view->len != (Py_ssize_t)count * 4) {
-        PyErr_Format(PyExc_ValueError, "%s must be a C-contiguous float32 buffer of %lld values", what,
-                     (long long)count);
+        (at_least ? view->len < want : view->len != want)) {
+        PyErr_Format(PyExc_ValueError, "%s must be a C-contiguous float32 buffer of %s%lld values", what,
+                     at_least ? "at least " : "", (long long)count);
         PyBuffer_Release(view);
         return -1;
     }
     return 0;
 }
 
-/* a C-contiguous float32 view of `obj` of at least `count` values (a packed operand the kernel reads a
- * prefix of) */
-static int float_view_at_least(PyObject *obj, Py_buffer *view, int64_t count, const char *what) {
-    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) return -1;
-    if (view->itemsize != 4 || view->format == NULL || strcmp(view->format, "f") != 0 ||
-        view->len < (Py_ssize_t)count * 4) {
-        PyErr_Format(PyExc_ValueError, "%s must be a C-contiguous float32 buffer of at least %lld values", what,
-                     (long long)count);
-        PyBuffer_Release(view);
-        return -1;
-    }
-    return 0;
+static int float_view(PyObject *obj, Py_buffer *view, int writable, int64_t count, const char *what) {
+    return float_view_of(obj, view, writable, count, 0, what);
 }
 
 /* whether the bytes of two buffers overlap */
@@ -66,6 +59,25 @@ static void release_all(Py_buffer *views, int n) {
     for (int i = n - 1; i >= 0; i--) PyBuffer_Release(&views[i]);
 }
 
+/* b[0] = a view of x (nx float32 values), b[1] = a writable view of y (ny values) not overlapping it; a Python
+ * error naming `op` set, no view held, and -1 otherwise */
+static int in_out_views(PyObject *x, PyObject *y, Py_buffer b[2], int64_t nx, int64_t ny, const char *op) {
+    char what[64];
+    PyOS_snprintf(what, sizeof what, "%s: x", op);
+    if (float_view(x, &b[0], 0, nx, what) < 0) return -1;
+    PyOS_snprintf(what, sizeof what, "%s: y", op);
+    if (float_view(y, &b[1], 1, ny, what) < 0) {
+        release_all(b, 1);
+        return -1;
+    }
+    if (overlap(&b[0], &b[1])) {
+        release_all(b, 2);
+        PyErr_Format(PyExc_ValueError, "%s: x and y overlap", op);
+        return -1;
+    }
+    return 0;
+}
+
 /* args[0..n) as int64 (a Python error set and -1 when one is not an int in range) */
 static int int64_args(PyObject *const *args, Py_ssize_t n, int64_t *out) {
     for (Py_ssize_t k = 0; k < n; k++) {
@@ -91,25 +103,13 @@ PyObject *ep_py_softmax_f32(PyObject *self, PyObject *const *args, Py_ssize_t na
         return NULL;
     }
     const int64_t count = v[0] * v[1] * v[2];
-    Py_buffer x, y;
-    if (float_view(args[0], &x, 0, count, "softmax_f32: x") < 0) return NULL;
-    if (float_view(args[1], &y, 1, count, "softmax_f32: y") < 0) {
-        PyBuffer_Release(&x);
-        return NULL;
-    }
-    const char *xb = (const char *)x.buf, *yb = (const char *)y.buf;
-    if (xb < yb + y.len && yb < xb + x.len) {
-        PyBuffer_Release(&y);
-        PyBuffer_Release(&x);
-        PyErr_SetString(PyExc_ValueError, "softmax_f32: x and y overlap");
-        return NULL;
-    }
+    Py_buffer b[2]; /* x, y */
+    if (in_out_views(args[0], args[1], b, count, count, "softmax_f32") < 0) return NULL;
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = ep_softmax_f32((const float *)x.buf, (float *)y.buf, v[0], v[1], v[2], v[3] != 0, v[4]);
+    rc = ep_softmax_f32((const float *)b[0].buf, (float *)b[1].buf, v[0], v[1], v[2], v[3] != 0, v[4]);
     Py_END_ALLOW_THREADS
-    PyBuffer_Release(&y);
-    PyBuffer_Release(&x);
+    release_all(b, 2);
     return PyLong_FromLong(rc);
 }
 
@@ -132,16 +132,7 @@ PyObject *ep_py_global_pool_f32(PyObject *self, PyObject *const *args, Py_ssize_
         return NULL;
     }
     Py_buffer b[2]; /* x, y */
-    if (float_view(args[0], &b[0], 0, v[0] * v[1], "global_pool_f32: x") < 0) return NULL;
-    if (float_view(args[1], &b[1], 1, v[0], "global_pool_f32: y") < 0) {
-        release_all(b, 1);
-        return NULL;
-    }
-    if (overlap(&b[0], &b[1])) {
-        release_all(b, 2);
-        PyErr_SetString(PyExc_ValueError, "global_pool_f32: x and y overlap");
-        return NULL;
-    }
+    if (in_out_views(args[0], args[1], b, v[0] * v[1], v[0], "global_pool_f32") < 0) return NULL;
     int rc;
     Py_BEGIN_ALLOW_THREADS
     rc = ep_global_pool_f32((const float *)b[0].buf, (float *)b[1].buf, v[0], v[1], (int)v[2], v[3]);
@@ -195,16 +186,7 @@ PyObject *ep_py_pool3d_f32(PyObject *self, PyObject *const *args, Py_ssize_t nar
         return NULL;
     }
     Py_buffer b[2]; /* x, y */
-    if (float_view(args[0], &b[0], 0, in_count, "pool3d_f32: x") < 0) return NULL;
-    if (float_view(args[1], &b[1], 1, out_count, "pool3d_f32: y") < 0) {
-        release_all(b, 1);
-        return NULL;
-    }
-    if (overlap(&b[0], &b[1])) {
-        release_all(b, 2);
-        PyErr_SetString(PyExc_ValueError, "pool3d_f32: x and y overlap");
-        return NULL;
-    }
+    if (in_out_views(args[0], args[1], b, in_count, out_count, "pool3d_f32") < 0) return NULL;
     int rc;
     Py_BEGIN_ALLOW_THREADS
     rc = ep_pool3d_f32((const float *)b[0].buf, (float *)b[1].buf, v[0], geo, (int)v[1], v[2]);
@@ -242,7 +224,7 @@ PyObject *ep_py_sgemm_f32(PyObject *self, PyObject *const *args, Py_ssize_t narg
     held++;
     if (float_view(args[0], &b[held], 0, rows * k, "sgemm_f32: a") < 0) goto fail;
     held++;
-    if (float_view_at_least(args[1], &b[held], panels * nr * k, "sgemm_f32: bp") < 0) goto fail;
+    if (float_view_of(args[1], &b[held], 0, panels * nr * k, 1, "sgemm_f32: bp") < 0) goto fail;
     held++;
     if (has_bias) {
         if (float_view(args[3], &b[held], 0, n, "sgemm_f32: bias") < 0) goto fail;
