@@ -85,11 +85,13 @@ def cpu_run(model, feed):
     return InferenceSession(model, providers=["cpu"]).run(None, feed)
 
 
-def assert_matches_cpu(model, feed, *, fused: bool, rtol: float = RTOL, atol: float = ATOL) -> None:
-    """Every node on the embedded C provider (per node, or fused) gives the CPU provider's outputs."""
+def assert_matches_cpu(model, feed, *, fused: bool, rtol: float = RTOL, atol: float = ATOL) -> list:
+    """Every node on the embedded C provider (per node, or fused) gives the CPU provider's outputs; returns
+    the provider's outputs."""
     got = strict_session(model, fused=fused).run(None, feed)
     want = cpu_run(model, feed)
     assert len(got) == len(want)
     for g, w in zip(got, want):
         assert g.shape == w.shape
         np.testing.assert_allclose(g, w, rtol=rtol, atol=atol)
+    return got

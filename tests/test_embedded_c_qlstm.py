@@ -18,7 +18,7 @@ from ep_runtime.provider import Refusal
 from providers.embedded_c import EmbeddedCExecutionProvider, build
 from providers.embedded_c.export import export_model, verify
 from providers.embedded_c.lowering import lower
-from tests.embedded_c_helpers import cpu_run, strict_session
+from tests.embedded_c_helpers import assert_matches_cpu, cpu_run, strict_session
 from tests.test_embedded_c_csrc import SANITIZE
 from tests.test_native_rnn import EXACT_ACTS, quantized_inputs
 
@@ -48,16 +48,6 @@ def qlstm_model(args, direction: str, hidden: int, outputs=("Y", "Y_h", "Y_c"), 
     return helper.make_model(graph, opset_imports=opsets)
 
 
-def assert_matches_cpu(model, feed, fused: bool):
-    got = strict_session(model, fused=fused).run(None, feed)
-    want = cpu_run(model, feed)
-    assert len(got) == len(want)
-    for g, w in zip(got, want):
-        assert g.shape == w.shape
-        np.testing.assert_allclose(g, w, rtol=RTOL, atol=ATOL)
-    return got
-
-
 #: variant -> (uint8 weights, per-column scales and zero points, sequence_lens, initial states)
 VARIANTS = {"int8": (False, False, False, False), "int8_per_column_lens_initial": (False, True, True, True),
             "uint8_per_column": (True, True, False, False), "uint8_lens_initial": (True, False, True, True)}
@@ -74,7 +64,7 @@ def test_dynamic_quantize_lstm_matches_cpu_provider(direction, variant, fused):
         lengths = [seq, 0, max(seq - 3, 1)][:batch] if lens and batch > 1 else None
         args = quantized_inputs(rng, seq, batch, k, n, dirs, uint8=uint8, per_channel=per_column, lens=lengths,
                                 initial=initial)
-        assert_matches_cpu(qlstm_model(args, direction, n), {"x": args[0]}, fused)
+        assert_matches_cpu(qlstm_model(args, direction, n), {"x": args[0]}, fused=fused, rtol=RTOL, atol=ATOL)
 
 
 @pytest.mark.parametrize("rows", [4, 5, 6, 7, 11, 70, 131])
@@ -85,14 +75,14 @@ def test_dynamic_quantize_lstm_projects_whole_and_partial_groups_of_four_rows_li
     rng = np.random.default_rng(rows)
     seq, batch = (rows, 1) if rows % 2 else (rows // 2, 2)
     args = quantized_inputs(rng, seq, batch, 70, 12, 2, uint8=True, per_channel=True, initial=True)
-    assert_matches_cpu(qlstm_model(args, "bidirectional", 12), {"x": args[0]}, fused=True)
+    assert_matches_cpu(qlstm_model(args, "bidirectional", 12), {"x": args[0]}, fused=True, rtol=RTOL, atol=ATOL)
 
 
 def test_dynamic_quantize_lstm_projects_a_wide_input_in_blocks_of_columns_like_cpu():
     """With 4100 inputs a block of the projection takes 60 of W's 80 columns (256 KiB of bytes): the columns of
     the second, partial block give the cpu provider's outputs too."""
     args = quantized_inputs(np.random.default_rng(3), 6, 1, 4100, 20, 1, uint8=True, per_channel=True)
-    assert_matches_cpu(qlstm_model(args, "forward", 20), {"x": args[0]}, fused=True)
+    assert_matches_cpu(qlstm_model(args, "forward", 20), {"x": args[0]}, fused=True, rtol=RTOL, atol=ATOL)
 
 
 @pytest.mark.parametrize("uint8", [False, True], ids=["int8", "uint8"])
@@ -102,7 +92,7 @@ def test_dynamic_quantize_lstm_with_peepholes_input_forget_clip_and_activations_
     for input_forget in (0, 1):
         model = qlstm_model(args, "bidirectional", 12, activations=EXACT_ACTS * 2, clip=0.75,
                             activation_alpha=[0.25, 0.7, 0.3], activation_beta=[0.5, 0.05], input_forget=input_forget)
-        assert_matches_cpu(model, {"x": args[0]}, fused=True)
+        assert_matches_cpu(model, {"x": args[0]}, fused=True, rtol=RTOL, atol=ATOL)
 
 
 def test_dynamic_quantize_lstm_without_y_quantizes_finished_states_as_they_are():
@@ -112,7 +102,8 @@ def test_dynamic_quantize_lstm_without_y_quantizes_finished_states_as_they_are()
     args = quantized_inputs(rng, 8, 3, 6, 10, 1, lens=[8, 2, 5], initial=True)
     feed = {"x": args[0]}
     with_y = cpu_run(qlstm_model(args, "forward", 10), feed)
-    without = assert_matches_cpu(qlstm_model(args, "forward", 10, outputs=("", "Y_h", "Y_c")), feed, fused=True)
+    without = assert_matches_cpu(qlstm_model(args, "forward", 10, outputs=("", "Y_h", "Y_c")), feed, fused=True,
+                                 rtol=RTOL, atol=ATOL)
     assert not np.array_equal(with_y[1], without[0])  # the case tells the two apart
 
 
@@ -120,7 +111,7 @@ def test_dynamic_quantize_lstm_with_sequence_lens_given_at_run_time_matches_cpu(
     rng = np.random.default_rng(6)
     args = quantized_inputs(rng, 5, 4, 7, 9, 2, lens=[5, 0, 3, 1], initial=True)
     model = qlstm_model(args, "bidirectional", 9, runtime=("lens",))
-    assert_matches_cpu(model, {"x": args[0], "lens": args[4]}, fused=True)
+    assert_matches_cpu(model, {"x": args[0], "lens": args[4]}, fused=True, rtol=RTOL, atol=ATOL)
 
 
 def test_dynamic_quantize_lstm_with_a_nan_in_x_gives_nan_outputs_like_cpu():
